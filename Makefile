@@ -1,0 +1,76 @@
+# procimage: `make` sets everything up on a fresh Debian 12 as root (packages, npm ci, BPF objects,
+# native helpers, TypeScript); `make test` runs every test; `make demo` runs the main job.
+SHELL := /bin/bash
+BUILD := build
+CLANG ?= clang
+CC ?= cc
+
+BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -I$(BUILD) -Ibpf
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+BPF_HDRS := $(wildcard bpf/*.h)
+WORKLOADS := $(patsubst workloads/%.c,$(BUILD)/workloads/%,$(wildcard workloads/*.c))
+TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/gen/*')
+
+# What building, testing and the benchmarks' oracles need (Debian 12).
+APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
+	linux-libc-dev stress-ng libbpf-tools
+
+.PHONY: all build deps test demo bench clean
+all: build
+
+build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) dist/.built
+
+deps: $(BUILD)/.apt-done node_modules/.installed
+
+$(BUILD)/.apt-done: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# CO-RE: one vmlinux.h from this kernel's BTF; the objects relocate against whatever kernel runs them.
+$(BUILD)/vmlinux.h: | $(BUILD)/.apt-done
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/libprocimage.so: native/drain.c native/log.c | $(BUILD)/.apt-done
+	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $^ -lbpf -lpthread
+
+$(BUILD)/procimage-gate: native/gate.c
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+# Workloads are built like ordinary software: gcc -O2, no frame pointers.
+$(BUILD)/workloads/%: workloads/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -o $@ $< -lpthread
+
+# The TypeScript offsets of every kernel/user struct, generated from the objects' BTF.
+src/gen/layout.ts: tools/gen-layout.ts bpf/procimage.h $(BPF_OBJS) | node_modules/.installed
+	node_modules/.bin/tsx tools/gen-layout.ts $@ bpf/procimage.h $(BPF_OBJS)
+
+dist/.built: src/gen/layout.ts $(TS_SRCS) tsconfig.json | node_modules/.installed
+	node_modules/.bin/tsc -p tsconfig.json
+	@touch $@
+
+test: build
+	node_modules/.bin/vitest run
+
+demo: build
+	bin/procimage trace -- $(BUILD)/workloads/demo
+
+bench: build
+	node_modules/.bin/tsx bench/run.ts
+
+clean:
+	rm -rf $(BUILD) dist src/gen

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel-only helpers every category includes: the maps all objects share, the live policy, the
+ * target filter and the lost-event counters.
+ *
+ * Shared maps are named `pi_*`. Each object declares them (so it verifies on its own), and the loader
+ * makes every object after the first reuse the first one's map fds (bpf_map__reuse_fd), so there is
+ * one policy, one ring buffer and one set of counters however many categories are loaded.
+ */
+#ifndef COMMON_BPF_H
+#define COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "procimage.h"
+
+/* procimage's own process: excluded from "every thread" unless the policy sets myproc. */
+const volatile __u32 pi_self_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pi_policy);
+} pi_policy SEC(".maps");
+
+/* Every record that must be seen one by one. The loader sizes it (--ring-size) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} pi_events SEC(".maps");
+
+/* Drops, by enum pi_lost_reason. Per-CPU so counting never contends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PI_LOST_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} pi_lost SEC(".maps");
+
+/*
+ * The processes (tgids) that belong to a thread-group target: the target itself, set at activation,
+ * and every process it forks after, recursively. A bitmap indexed by tgid, one bit per pid up to
+ * pid_max (the loader sizes it), because this test runs for every non-target event of every process
+ * on hot hooks: an inlined array lookup and a mask cost next to nothing, a hash lookup does not.
+ * A process's bit is cleared when it dies, so a recycled pid never becomes a target.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (4 << 20) / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} pi_follow SEC(".maps");
+
+static __always_inline void pi_count_lost(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&pi_lost, &reason);
+
+	if (n)
+		*n += 1;
+}
+
+/* The policy when collection is active, else NULL: the first thing every program asks. */
+static __always_inline const struct pi_policy *pi_active_policy(void)
+{
+	__u32 zero = 0;
+	const struct pi_policy *p = bpf_map_lookup_elem(&pi_policy, &zero);
+
+	return p && p->active ? p : 0;
+}
+
+static __always_inline int pi_followed(__u32 tgid)
+{
+	__u32 word = tgid / 64;
+	__u64 *bits = bpf_map_lookup_elem(&pi_follow, &word);
+
+	return bits && (*bits & (1ULL << (tgid % 64)));
+}
+
+/* Returns 0, or -1 when tgid is beyond the bitmap (pid_max grew after load): counted as lost. */
+static __always_inline int pi_follow_set(__u32 tgid, int on)
+{
+	__u32 word = tgid / 64;
+	__u64 *bits = bpf_map_lookup_elem(&pi_follow, &word);
+
+	if (!bits) {
+		if (on)
+			pi_count_lost(PI_LOST_FOLLOW_FULL);
+		return -1;
+	}
+	if (on)
+		__sync_fetch_and_or(bits, 1ULL << (tgid % 64));
+	else
+		__sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
+	return 0;
+}
+
+static __always_inline int pi_is_target(const struct pi_policy *p, __u32 pid, __u32 tgid, __u32 cpu)
+{
+	switch (p->target_kind) {
+	case PI_TARGET_ALL:
+		return pid != 0 && (p->myproc || tgid != pi_self_tgid);
+	case PI_TARGET_PID:
+		return pid == p->target_id;
+	case PI_TARGET_TGID:
+		return pi_followed(tgid);
+	case PI_TARGET_CPU:
+		return pid == 0 && cpu == p->target_id;
+	}
+	return 0;
+}
+
+static __always_inline int pi_task_is_target(const struct pi_policy *p, struct task_struct *t)
+{
+	return pi_is_target(p, BPF_CORE_READ(t, pid), BPF_CORE_READ(t, tgid), bpf_get_smp_processor_id());
+}
+
+/* Reserve a ring-buffer record, counting the drop when the ring is full. */
+static __always_inline void *pi_reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&pi_events, size, 0);
+
+	if (!e)
+		pi_count_lost(PI_LOST_RINGBUF);
+	return e;
+}
+
+static __always_inline void pi_fill_hdr(struct pi_event_hdr *h, __u32 type, struct task_struct *t)
+{
+	h->type = type;
+	h->cpu = bpf_get_smp_processor_id();
+	h->pid = BPF_CORE_READ(t, pid);
+	h->tgid = BPF_CORE_READ(t, tgid);
+	h->ts_ns = bpf_ktime_get_ns();
+	BPF_CORE_READ_STR_INTO(&h->comm, t, comm);
+}
+
+/*
+ * Never called. Its parameter holds every boundary type by value, so clang emits all of procimage.h into each
+ * object's BTF (a struct used only through a local pointer is not emitted), and tools/gen-layout.ts
+ * can generate the TypeScript offsets from it. Add each new struct or enum of procimage.h here; the
+ * generator fails, naming it, if one is missing.
+ */
+struct pi_btf_types {
+	struct pi_policy policy;
+	struct pi_event_hdr hdr;
+	struct pi_fork_event fork;
+	struct pi_exec_event exec;
+	struct pi_exit_event exit;
+	enum pi_category category;
+	enum pi_target_kind target_kind;
+	enum pi_event_type event_type;
+	enum pi_lost_reason lost_reason;
+};
+
+__attribute__((used)) int pi_btf_anchor(struct pi_btf_types *t)
+{
+	return 0;
+}
+
+#endif /* COMMON_BPF_H */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every struct and enum that crosses the kernel/user boundary, and nothing else.
+ *
+ * Fixed-width types only (no bool/int/long/pointers), explicit padding, arrays sized by a #define:
+ * the TypeScript side does not hand-copy these layouts, it generates its offsets from the BTF of the
+ * built objects (tools/gen-layout.ts -> src/gen/layout.ts), so a struct here is the single source.
+ * Keep every struct a multiple of 8 bytes so records stay 8-aligned in the drain buffer.
+ */
+#ifndef PROCIMAGE_H
+#define PROCIMAGE_H
+
+#define PI_COMM_LEN 16
+#define PI_FILENAME_LEN 256
+#define PI_ARGS_LEN 1024 /* power of two: the read length is masked with PI_ARGS_LEN - 1 */
+
+/* Bit per category, in the policy's `categories` mask. */
+enum pi_category {
+	PI_CAT_KEYTIME = 1 << 0,
+	PI_CAT_LOCK = 1 << 1,
+	PI_CAT_RESOURCE = 1 << 2,
+	PI_CAT_SYSCALL = 1 << 3,
+	PI_CAT_SCHEDULE = 1 << 4,
+};
+
+/* What the policy selects (SPEC "Targets"). */
+enum pi_target_kind {
+	PI_TARGET_NONE = 0, /* ready state: nothing is a target */
+	PI_TARGET_ALL = 1,  /* every thread but procimage's own (unless myproc) and the idle tasks */
+	PI_TARGET_PID = 2,  /* one thread */
+	PI_TARGET_TGID = 3, /* one thread group, and every process it forks after activation */
+	PI_TARGET_CPU = 4,  /* the idle task (pid 0) of one CPU */
+};
+
+/* First field of every ring-buffer record; user space dispatches on it. */
+enum pi_event_type {
+	PI_EV_FORK = 1,
+	PI_EV_EXEC = 2,
+	PI_EV_EXIT = 3,
+};
+
+/* Index into the per-CPU `pi_lost` counters: every record or entry the kernel side had to drop. */
+enum pi_lost_reason {
+	PI_LOST_RINGBUF = 0,     /* bpf_ringbuf_reserve failed: the consumer fell behind */
+	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
+	PI_LOST_MAX = 8,
+};
+
+/*
+ * The live policy: one slot of the pinned `pi_policy` array map, written by user space at activation
+ * (`procimage ctl -a`) and read by every program on every event. Zeroed = ready state.
+ */
+struct pi_policy {
+	__u32 active;         /* 0 in the ready state; programs return at once */
+	__u32 target_kind;    /* enum pi_target_kind */
+	__u32 target_id;      /* pid, tgid or cpu, per target_kind */
+	__u32 categories;     /* enum pi_category bits */
+	__u32 keytime_mode;   /* 0: no per-interval on-CPU records; 1: everything */
+	__u32 syscall_seq_len; /* 1..50: length of the per-thread syscall sequence */
+	__u32 myproc;         /* 1: procimage's own threads may be targets */
+	__u32 pad;
+};
+
+/* Common head of every ring-buffer record. `pid` is the thread id, `tgid` the process id. */
+struct pi_event_hdr {
+	__u32 type;  /* enum pi_event_type */
+	__u32 cpu;
+	__u32 pid;
+	__u32 tgid;
+	__u64 ts_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	char comm[PI_COMM_LEN];
+};
+
+/* fork/clone: hdr is the parent (the task that called fork/clone). */
+struct pi_fork_event {
+	struct pi_event_hdr hdr;
+	__u32 child_pid;
+	__u32 child_tgid;
+	__u64 child_start_ns; /* child's task->start_time (CLOCK_MONOTONIC) */
+};
+
+/* exec: hdr is the task after the exec (new comm). */
+struct pi_exec_event {
+	struct pi_event_hdr hdr;
+	__u32 old_pid;   /* differs from hdr.pid when a non-leader thread exec'd */
+	__u32 ppid;      /* tgid of the real parent */
+	__u32 args_len;  /* bytes of args[] that are valid: NUL-separated argv */
+	__u32 args_truncated;
+	char filename[PI_FILENAME_LEN];
+	char args[PI_ARGS_LEN];
+};
+
+/*
+ * exit: from sched_process_exit, which do_exit() reaches for every way a task ends: return from
+ * main, exit/exit_group, a fatal signal, a kill of the whole group.
+ */
+struct pi_exit_event {
+	struct pi_event_hdr hdr;
+	__u32 exit_code;   /* wait(2) status: (code << 8) or the terminating signal | 0x80 if core */
+	__u32 group_dead;  /* 1: the last thread of the process, so this is the process's exit */
+	__u64 start_ns;    /* task->start_time (CLOCK_MONOTONIC): the thread's creation */
+	__u64 process_start_ns; /* group_leader->start_time: the process's creation */
+	__u64 oncpu_ns;    /* task->se.sum_exec_runtime: the thread's total on-CPU time */
+	__u32 ppid;        /* tgid of the real parent */
+	__u32 pad;
+};
+
+#endif /* PROCIMAGE_H */

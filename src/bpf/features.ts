@@ -1,0 +1,97 @@
+// What this kernel can do, asked of the kernel itself and cached for the life of the process.
+// Three outcomes, after cilium/ebpf's features package: supported, unsupported (the kernel said no),
+// inconclusive (the probe itself could not run, e.g. the probe object is missing).
+import { existsSync } from 'node:fs';
+import { bpf } from './ffi.js';
+import { BpfError, UnsupportedFeatureError } from './errors.js';
+import { BpfObject } from './object.js';
+import { paths } from '../sys/paths.js';
+import { ensureTracefs } from '../sys/mounts.js';
+
+export type Support =
+  | { status: 'supported' }
+  | { status: 'unsupported'; reason: string }
+  | { status: 'inconclusive'; reason: string };
+
+/** What each feature is, in words a user reads in an error. */
+export const FEATURES = {
+  btf: 'kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)',
+  ringbuf: 'BPF ring buffers',
+  task_storage: 'BPF task storage',
+  bpf_loop: 'the bpf_loop helper',
+  tp_btf: 'BTF tracepoints (tp_btf)',
+  raw_tp: 'raw tracepoints',
+  tracepoint: 'tracepoints',
+  fentry: 'fentry/fexit programs',
+  kprobe: 'kprobes (CONFIG_KPROBES)',
+  uprobe: 'uprobes (CONFIG_UPROBE_EVENTS)',
+} as const;
+export type Feature = keyof typeof FEATURES;
+
+const cache = new Map<Feature, Support>();
+
+const BPF_MAP_TYPE_RINGBUF = 27, BPF_MAP_TYPE_TASK_STORAGE = 29;
+const BPF_PROG_TYPE_RAW_TRACEPOINT = 17, BPF_FUNC_loop = 181;
+
+const yes: Support = { status: 'supported' };
+const no = (reason: string): Support => ({ status: 'unsupported', reason });
+const unsure = (reason: string): Support => ({ status: 'inconclusive', reason });
+
+/** libbpf_probe_* return 1 yes, 0 no, < 0 could not tell. */
+function fromLibbpfProbe(r: number, what: string): Support {
+  return r === 1 ? yes : r === 0 ? no(`the kernel refused ${what}`) : unsure(`probing ${what}: error ${-r}`);
+}
+
+/** Loads (and for hooks the verifier cannot judge, attaches) one program of the probe object. */
+function probeProgram(program: string, attach: boolean): Support {
+  const path = paths.bpfObject('probes');
+  if (!existsSync(path)) return unsure(`${path} is missing (run make)`);
+  let obj: BpfObject | undefined;
+  try {
+    obj = BpfObject.open(path);
+    for (const p of obj.programs()) p.setAutoload(p.name === program);
+    obj.load();
+    if (attach) obj.program(program).attach().close();
+    return yes;
+  } catch (e) {
+    if (e instanceof BpfError) return no(e.message);
+    return unsure((e as Error).message);
+  } finally {
+    obj?.close();
+  }
+}
+
+const probes: Record<Feature, () => Support> = {
+  btf: () => existsSync('/sys/kernel/btf/vmlinux') ? yes : no('/sys/kernel/btf/vmlinux does not exist'),
+  ringbuf: () => fromLibbpfProbe(bpf.probe_map_type(BPF_MAP_TYPE_RINGBUF, null) as number, 'ring buffer maps'),
+  task_storage: () => fromLibbpfProbe(bpf.probe_map_type(BPF_MAP_TYPE_TASK_STORAGE, null) as number, 'task storage maps'),
+  bpf_loop: () => fromLibbpfProbe(bpf.probe_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_loop, null) as number, 'bpf_loop'),
+  tp_btf: () => probeProgram('probe_tp_btf', false),
+  raw_tp: () => probeProgram('probe_raw_tp', false),
+  tracepoint: () => { ensureTracefs(); return probeProgram('probe_tracepoint', true); },
+  fentry: () => probeProgram('probe_fentry', true),
+  kprobe: () => probeProgram('probe_kprobe', true),
+  uprobe: () => existsSync('/sys/bus/event_source/devices/uprobe/type') ? yes : no('no uprobe PMU in /sys/bus/event_source/devices'),
+};
+
+/** Asks once per process; later calls return the cached answer. */
+export function probe(f: Feature): Support {
+  let s = cache.get(f);
+  if (!s) {
+    s = probes[f]();
+    cache.set(f, s);
+  }
+  return s;
+}
+
+export function supported(f: Feature): boolean {
+  return probe(f).status === 'supported';
+}
+
+/** Throws UnsupportedFeatureError naming the feature unless the kernel has it. */
+export function requireFeature(f: Feature, neededFor?: string): void {
+  const s = probe(f);
+  if (s.status === 'supported') return;
+  throw new UnsupportedFeatureError(FEATURES[f], 95,
+    `${neededFor ? `needed for ${neededFor}; ` : ''}${s.reason}`);
+}

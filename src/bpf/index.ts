@@ -1,0 +1,9 @@
+// The libbpf binding: everything above this folder uses these classes, never koffi or libbpf directly.
+export { BpfObject } from './object.js';
+export { Program, type UprobeTarget } from './program.js';
+export { BpfMap, MapType, UpdateFlags, type MapInfo } from './map.js';
+export { Link } from './link.js';
+export { RingReader, forEachRecord, type Batch, type BatchHandler } from './ringbuf.js';
+export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from './errors.js';
+export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
+export { possibleCpus } from './cpus.js';

@@ -1,0 +1,84 @@
+// A program of a BpfObject (borrowed: the object owns it). Attaching returns a Link the caller owns.
+import { bpf, type Ptr } from './ffi.js';
+import { BpfError, UnsupportedFeatureError, checkInt, checkPtr } from './errors.js';
+import { Link } from './link.js';
+
+const ENOENT = 2, EPERM = 1, ENOTSUPP = 524, EOPNOTSUPP = 95;
+
+export interface UprobeTarget {
+  /** ELF file to probe (e.g. the target's own libc, from /proc/PID/maps). */
+  binary: string;
+  /** Function symbol; or `offset` alone for a raw file offset. */
+  func?: string;
+  offset?: number;
+  /** Only this process triggers it; -1 for every process. */
+  pid: number;
+  retprobe?: boolean;
+}
+
+export class Program {
+  constructor(private readonly ptr: Ptr) {}
+
+  get name(): string { return bpf.program_name(this.ptr) as string; }
+  get section(): string { return bpf.program_section_name(this.ptr) as string; }
+  get fd(): number { return bpf.program_fd(this.ptr) as number; }
+  get type(): number { return bpf.program_type(this.ptr) as number; }
+  get autoload(): boolean { return bpf.program_autoload(this.ptr) as boolean; }
+
+  /** Before load: whether this program is loaded at all (variants the kernel cannot run are not). */
+  setAutoload(on: boolean): void {
+    checkInt(`autoload ${this.name}`, bpf.program_set_autoload(this.ptr, on) as number);
+  }
+
+  /** Attaches as its section says (tp_btf/, raw_tp/, tracepoint/, ...). */
+  attach(): Link {
+    return this.link(`attach ${this.name}`, this.section, bpf.attach(this.ptr));
+  }
+
+  /** tp_btf/ (and fentry/fexit, where the kernel allows them). */
+  attachTrace(): Link {
+    return this.link(`attach ${this.name}`, this.section, bpf.attach_trace(this.ptr));
+  }
+
+  attachRawTracepoint(name: string): Link {
+    return this.link(`attach ${this.name} to raw tracepoint ${name}`, `raw_tp/${name}`,
+      bpf.attach_raw_tracepoint(this.ptr, name));
+  }
+
+  attachTracepoint(category: string, name: string): Link {
+    return this.link(`attach ${this.name} to tracepoint ${category}:${name}`, `tracepoint/${category}/${name}`,
+      bpf.attach_tracepoint(this.ptr, category, name));
+  }
+
+  attachUprobe(t: UprobeTarget): Link {
+    const what = `${t.retprobe ? 'uretprobe' : 'uprobe'} ${t.binary}:${t.func ?? `0x${(t.offset ?? 0).toString(16)}`}`;
+    const opts = { sz: 40, ref_ctr_offset: 0, bpf_cookie: 0, retprobe: !!t.retprobe, func_name: t.func ?? null };
+    return this.link(`attach ${this.name} as ${what} (pid ${t.pid})`, what,
+      bpf.attach_uprobe_opts(this.ptr, t.pid, t.binary, t.offset ?? 0, opts));
+  }
+
+  /** Attaches to an open perf event fd (sampling); the link takes the fd over. */
+  attachPerfEvent(pfd: number): Link {
+    return this.link(`attach ${this.name} to perf event`, `perf_event fd ${pfd}`, bpf.attach_perf_event(this.ptr, pfd));
+  }
+
+  pin(path: string): void {
+    checkInt(`pin ${this.name} at ${path}`, bpf.program_pin(this.ptr, path) as number);
+  }
+
+  unpin(path: string): void {
+    checkInt(`unpin ${this.name} from ${path}`, bpf.program_unpin(this.ptr, path) as number);
+  }
+
+  private link(op: string, target: string, p: Ptr | null): Link {
+    try {
+      return new Link(checkPtr(op, p), this.name, target);
+    } catch (e) {
+      if (e instanceof BpfError && [ENOENT, EPERM, ENOTSUPP, EOPNOTSUPP].includes(e.errno) && !/^u(ret)?probe/.test(target)) {
+        // the hook itself is missing (no such tracepoint, fentry refused): name it as a feature
+        throw new UnsupportedFeatureError(target, e.errno, e.message);
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// `procimage ctl`: change the policy of a running `attach` from another shell. Deliberately light
+// (no libbpf, no koffi): its start-up time is part of what a user waits for.
+import { performance } from 'node:perf_hooks';
+import { defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
+import { request } from '../control/client.js';
+import { UserError } from '../sys/errors.js';
+import { categoriesOf, targetOf, type PolicyFlags } from './options.js';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+export interface CtlFlags extends PolicyFlags {
+  activate?: boolean; deactivate?: boolean; finish?: boolean; status?: boolean;
+  time?: number; pinDir: string;
+}
+
+const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
+
+export async function runCtl(f: CtlFlags): Promise<number> {
+  const ops = (['activate', 'deactivate', 'finish', 'status'] as const).filter(o => f[o]);
+  if (ops.length !== 1) throw new UserError('give exactly one of -a (activate), -d (deactivate), -f (finish), --status');
+  const op = ops[0];
+  const policyGiven = targetOf(f) !== undefined || categoriesOf(f).length > 0 || f.myproc || f.time !== undefined;
+  if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
+
+  if (op === 'activate') {
+    const target = targetOf(f) ?? { kind: 'all' as const };
+    if (target.kind === 'pid' && !existsSync(`/proc/${target.pid}`)) throw new UserError(`no thread ${target.pid}`);
+    if (target.kind === 'tgid' && !existsSync(`/proc/${target.tgid}`)) throw new UserError(`no process ${target.tgid}`);
+    const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
+      syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0 };
+    // the attach fills in "every category it loaded" when none is given; check the rest here
+    if (policy.categories.length) validatePolicy(policy, availableParallelism());
+    const startupMs = performance.now();
+    const res = await request(f.pinDir, { op, policy, issuedNs: process.hrtime.bigint().toString() });
+    console.log(`activated: ${res.description}`);
+    console.log(`  collecting ${ms(res.collecting_after_issue_ns as number)} after ctl issued it ` +
+      `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms); attached: ${(res.hooks as string[]).join(', ')}`);
+    return 0;
+  }
+  const res = await request(f.pinDir, { op });
+  if (op === 'deactivate') {
+    const recs = Object.values(res.records as Record<string, number>).reduce((a, b) => a + b, 0);
+    const lost = Object.values(res.lost as Record<string, number>).reduce((a, b) => a + b, 0);
+    console.log(`deactivated after ${((res.duration_ns as number) / 1e9).toFixed(3)} s: ${recs} records, ${lost} lost; ready again`);
+  } else if (op === 'finish') {
+    console.log(`finished: the attach of ${f.pinDir} has ended and removed its pins`);
+  } else {
+    console.log(JSON.stringify(res, (k, v) => (k === 'ok' ? undefined : v), 2));
+  }
+  return 0;
+}

@@ -1,0 +1,116 @@
+// The procimage command line. Subcommands load their modules lazily so that `ctl` never pays for
+// libbpf and koffi at start-up.
+import { Command, Option } from 'commander';
+import { DEFAULT_PIN_DIR } from '../sys/paths.js';
+import { addPolicyOptions, categoriesOf, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
+import { UserError } from '../sys/errors.js';
+import type { CtlFlags } from './ctl.js';
+
+let verbose = false;
+/** What the action returned: the process's exit status. */
+let exitCode = 0;
+const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+  async (...args: A): Promise<void> => { exitCode = await fn(...args); };
+
+const program = new Command('procimage')
+  .description('Process-lifecycle profiler: key time points, locks, resources, syscalls and scheduling delay, from eBPF')
+  .version('0.1.0')
+  .option('-v, --verbose', 'on failure, also print the libbpf and verifier logs')
+  .enablePositionalOptions()
+  .showHelpAfterError(false)
+  .configureOutput({ outputError: (s, write) => write(`procimage: ${s.replace(/^error: /, '')}`) })
+  .hook('preAction', cmd => { verbose = !!cmd.opts().verbose; });
+
+const ringSize = new Option('--ring-size <MiB>', 'ring buffer size in MiB, a power of two (sized for the longest stall of the reader)')
+  .argParser(v => {
+    const n = intIn('--ring-size', 1, 1024)(v);
+    if (n & (n - 1)) throw new UserError(`--ring-size must be a power of two, got ${n}`);
+    return n;
+  }).default(16);
+
+program.command('attach')
+  .description('load and verify categories, pin them, and wait (attached to nothing) for procimage ctl')
+  .option('-a, --all', 'every category')
+  .option('-k, --keytime', 'key time points: fork, exec, exit, on/off-CPU')
+  .option('-l, --lock', 'lock contention')
+  .option('-r, --resource', 'resource use')
+  .option('-s, --syscall', 'syscall sequences and statistics')
+  .option('-S, --schedule', 'scheduling delay')
+  .option('--pin-dir <DIR>', 'bpffs directory for the pins', DEFAULT_PIN_DIR)
+  .option('--json', 'records as NDJSON on stdout (docs/ndjson.md)')
+  .addOption(ringSize)
+  .action(run(async (o: { all?: boolean; keytime?: boolean; lock?: boolean; resource?: boolean; syscall?: boolean;
+    schedule?: boolean; pinDir: string; json?: boolean; ringSize: number }) => {
+    const { CATEGORIES } = await import('../collect/policy.js');
+    const { implemented } = await import('../collect/registry.js');
+    const flags: PolicyFlags = { keytime: o.keytime ? 0 : undefined, lock: o.lock, resource: o.resource,
+      syscall: o.syscall ? 1 : undefined, schedule: o.schedule };
+    const categories = o.all ? CATEGORIES.filter(c => implemented(c)) : categoriesOf(flags);
+    if (categories.length === 0) throw new UserError('attach needs categories: -a for all, or some of -k -l -r -s -S');
+    const { runAttach } = await import('../control/attach.js');
+    return runAttach({ categories, pinDir: o.pinDir, json: !!o.json, ringBytes: o.ringSize << 20 });
+  }));
+
+addPolicyOptions(program.command('ctl')
+  .description('change the policy of a running procimage attach, from another shell')
+  .option('-a, --activate', 'start collecting with the given target and categories (none: all attached)')
+  .option('-d, --deactivate', 'stop collecting: back to the ready state, nothing attached')
+  .option('-f, --finish', 'end the attach process and remove every pin')
+  .option('--status', "print the attach's state"))
+  .option('-t, --time <SEC>', 'stop collecting after SEC seconds (0: no limit)', secondsArg('-t'))
+  .option('--pin-dir <DIR>', 'pin directory of the attach to control', DEFAULT_PIN_DIR)
+  .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o)));
+
+addPolicyOptions(program.command('trace')
+  .description('collect in one process: on a target, on every thread, or on a command it starts (-- CMD ARGS)')
+  .option('-a, --all', 'every category (the default when none is given)'))
+  .option('--json', "records as NDJSON on stdout (docs/ndjson.md); CMD's own stdout then goes to stderr")
+  .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
+  .addOption(ringSize)
+  .argument('[command...]', 'command to start and follow from its exec to its exit')
+  .passThroughOptions()
+  .action(run(async (command: string[], o: PolicyFlags & { json?: boolean; duration?: number; ringSize: number }) => {
+    const { CATEGORIES } = await import('../collect/policy.js');
+    const { implemented } = await import('../collect/registry.js');
+    const asked = categoriesOf(o);
+    const categories = o.all || asked.length === 0 ? CATEGORIES.filter(c => implemented(c)) : asked;
+    const { runTrace } = await import('../control/trace.js');
+    return runTrace({
+      target: targetOf(o), categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
+      myproc: !!o.myproc, json: !!o.json, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+    });
+  }));
+
+/** One line for what a user can act on; a stack only for what is a bug. */
+function report(e: unknown): number {
+  const err = e as Error & { exitCode?: number; log?: string; code?: string };
+  const known = ['UserError', 'BpfError', 'VerifierError', 'UnsupportedFeatureError', 'SysError'];
+  if (err && known.includes(err.name)) {
+    process.stderr.write(`procimage: ${err.message}\n`);
+    if (err.name === 'VerifierError' && !verbose) process.stderr.write('procimage: run with --verbose for the verifier log\n');
+    if (verbose && err.log) process.stderr.write(err.log.endsWith('\n') ? err.log : err.log + '\n');
+    return err.exitCode ?? 1;
+  }
+  if (err?.code === 'commander.invalidArgument' || err?.code?.startsWith?.('commander.')) return err.exitCode ?? 2;
+  process.stderr.write(`procimage: internal error (a bug, please report it): ${err?.stack ?? String(e)}\n`);
+  return 70;
+}
+
+async function main(): Promise<void> {
+  program.exitOverride();
+  // a closed stdout (| head) ends collection cleanly instead of crashing
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.kill(process.pid, 'SIGTERM');
+  });
+  let code: number;
+  try {
+    await program.parseAsync(process.argv);
+    code = exitCode;
+  } catch (e) {
+    const c = (e as { code?: string }).code;
+    code = c === 'commander.helpDisplayed' || c === 'commander.version' || c === 'commander.help' ? 0 : report(e);
+  }
+  process.exit(code);
+}
+
+void main();

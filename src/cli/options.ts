@@ -1,0 +1,63 @@
+// Option values shared by the subcommands: parsed strictly (a typo is an error, not a zero), with
+// the original tool's short flags.
+import { InvalidArgumentError, type Command } from 'commander';
+import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type Target } from '../collect/policy.js';
+import { UserError } from '../sys/errors.js';
+
+export function intIn(name: string, min: number, max: number) {
+  return (v: string): number => {
+    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got '${v}'`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}, got ${v}`);
+    return n;
+  };
+}
+
+export function secondsArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds >= 0, got '${v}'`);
+    return n;
+  };
+}
+
+const ID_MAX = 0x3fffffff; // PID_MAX_LIMIT is 2^22; anything near 2^30 is a typo
+
+/** -p/-P/-c/-k/-l/-r/-s/-S/-m: the target and categories of a policy, as ctl and trace take them. */
+export function addPolicyOptions(cmd: Command): Command {
+  return cmd
+    .option('-p, --pid <PID>', 'trace one thread', intIn('-p PID', 1, ID_MAX))
+    .option('-P, --tgid <TGID>', 'trace one process (thread group) and the processes it starts', intIn('-P TGID', 1, ID_MAX))
+    .option('-c, --cpuid <CPU>', "trace a CPU's idle task (pid 0 exists once per CPU)", intIn('-c CPU', 0, 4095))
+    .option('-k, --keytime <0|1>', 'key time points: 0 all but per-interval on-CPU records, 1 everything', intIn('-k', 0, 1))
+    .option('-l, --lock', 'user-space and kernel lock contention')
+    .option('-r, --resource', 'CPU, memory, I/O, faults, context switches')
+    .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
+    .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
+    .option('-m, --myproc', "allow procimage's own threads as targets");
+}
+
+export interface PolicyFlags {
+  pid?: number; tgid?: number; cpuid?: number;
+  keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
+  myproc?: boolean; all?: boolean;
+}
+
+/** The target the flags select; undefined when none (every thread). */
+export function targetOf(f: PolicyFlags): Target | undefined {
+  const given = [f.pid !== undefined, f.tgid !== undefined, f.cpuid !== undefined].filter(Boolean).length;
+  if (given > 1) throw new UserError('give at most one of -p, -P and -c');
+  if (f.pid !== undefined) return { kind: 'pid', pid: f.pid };
+  if (f.tgid !== undefined) return { kind: 'tgid', tgid: f.tgid };
+  if (f.cpuid !== undefined) return { kind: 'cpu', cpu: f.cpuid };
+  return undefined;
+}
+
+/** Categories named by the flags (in SPEC order); [] when none. */
+export function categoriesOf(f: PolicyFlags): Category[] {
+  const on: Record<Category, boolean> = {
+    keytime: f.keytime !== undefined, lock: !!f.lock, resource: !!f.resource,
+    syscall: f.syscall !== undefined, schedule: !!f.schedule,
+  };
+  return CATEGORIES.filter(c => on[c]);
+}

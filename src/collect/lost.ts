@@ -1,0 +1,29 @@
+// Counting what could not be handed over. The kernel side counts per reason in the per-CPU `pi_lost`
+// map (enum pi_lost_reason); user space adds what it could not decode or take from the ring.
+import type { BpfMap } from '../bpf/index.js';
+import { pi_lost_reason } from './layout.js';
+
+/** Names used in `lost` records and the summary, with what each means. */
+export const LOST_REASONS: Record<string, string> = {
+  ring_full: 'records dropped because the ring buffer was full (the reader fell behind)',
+  follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
+  oversize: 'records larger than a drain batch',
+  unknown_type: 'records of a type this build cannot decode',
+};
+
+const KERNEL_REASONS: Array<[number, string]> = [
+  [pi_lost_reason.PI_LOST_RINGBUF, 'ring_full'],
+  [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
+];
+
+/** Totals since load of every kernel-side reason, summed over CPUs. */
+export function readKernelLost(lost: BpfMap): Map<string, number> {
+  const out = new Map<string, number>();
+  const key = Buffer.alloc(4);
+  for (const [idx, name] of KERNEL_REASONS) {
+    key.writeUInt32LE(idx);
+    const perCpu = lost.lookupPerCpu(key) ?? [];
+    out.set(name, perCpu.reduce((s, v) => s + Number(v.readBigUInt64LE(0)), 0));
+  }
+  return out;
+}

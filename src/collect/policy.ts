@@ -1,0 +1,100 @@
+// The collection policy: what `ctl -a` (or `trace`) asks for. It is validated here once for every
+// entry point, and encoded into the `pi_policy` map slot that every BPF program reads.
+import { UserError } from '../sys/errors.js';
+import { pi_category, pi_policy, pi_target_kind } from './layout.js';
+
+export const CATEGORIES = ['keytime', 'lock', 'resource', 'syscall', 'schedule'] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+export const CATEGORY_BIT: Record<Category, number> = {
+  keytime: pi_category.PI_CAT_KEYTIME,
+  lock: pi_category.PI_CAT_LOCK,
+  resource: pi_category.PI_CAT_RESOURCE,
+  syscall: pi_category.PI_CAT_SYSCALL,
+  schedule: pi_category.PI_CAT_SCHEDULE,
+};
+
+/** The original tool's short flag for each category (kept so its users need not relearn). */
+export const CATEGORY_FLAG: Record<Category, string> = {
+  keytime: '-k', lock: '-l', resource: '-r', syscall: '-s', schedule: '-S',
+};
+
+export type Target =
+  | { kind: 'all' }
+  | { kind: 'pid'; pid: number }   // one thread
+  | { kind: 'tgid'; tgid: number } // a thread group, and the processes it forks after activation
+  | { kind: 'cpu'; cpu: number };  // the idle task (pid 0) of one CPU
+
+export interface Policy {
+  target: Target;
+  categories: Category[];
+  keytimeMode: 0 | 1;    // -k 0: no per-interval on-CPU records; -k 1: everything
+  syscallSeqLen: number; // -s N, 1..50
+  myproc: boolean;       // -m: procimage's own threads may be targets
+  maxSeconds: number;    // -t SEC, 0 = no limit
+}
+
+export const SYSCALL_SEQ_MAX = 50;
+
+export function defaultPolicy(target: Target, categories: Category[]): Policy {
+  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0 };
+}
+
+const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
+
+/** Throws a UserError naming the first thing wrong with p (cpus: how many CPUs the machine has). */
+export function validatePolicy(p: Policy, cpus: number): void {
+  const t = p.target;
+  if (t.kind === 'pid' && (!isId(t.pid) || t.pid === 0)) throw new UserError(`-p needs a thread id > 0, got ${t.pid}`);
+  if (t.kind === 'tgid' && (!isId(t.tgid) || t.tgid === 0)) throw new UserError(`-P needs a process id > 0, got ${t.tgid}`);
+  if (t.kind === 'cpu' && (!isId(t.cpu) || t.cpu >= cpus)) throw new UserError(`-c needs a CPU number from 0 to ${cpus - 1}, got ${t.cpu}`);
+  if (!['all', 'pid', 'tgid', 'cpu'].includes(t.kind)) throw new UserError(`unknown target kind ${(t as Target).kind}`);
+  if (p.categories.length === 0) throw new UserError('no category chosen: give at least one of -k -l -r -s -S');
+  for (const c of p.categories) if (!CATEGORIES.includes(c)) throw new UserError(`unknown category ${c}`);
+  if (p.keytimeMode !== 0 && p.keytimeMode !== 1) throw new UserError(`-k takes 0 or 1, got ${p.keytimeMode}`);
+  if (!Number.isInteger(p.syscallSeqLen) || p.syscallSeqLen < 1 || p.syscallSeqLen > SYSCALL_SEQ_MAX)
+    throw new UserError(`-s takes a sequence length from 1 to ${SYSCALL_SEQ_MAX}, got ${p.syscallSeqLen}`);
+  if (typeof p.maxSeconds !== 'number' || !(p.maxSeconds >= 0) || !Number.isFinite(p.maxSeconds))
+    throw new UserError(`-t takes a number of seconds >= 0, got ${p.maxSeconds}`);
+}
+
+const TARGET_KIND = {
+  all: pi_target_kind.PI_TARGET_ALL, pid: pi_target_kind.PI_TARGET_PID,
+  tgid: pi_target_kind.PI_TARGET_TGID, cpu: pi_target_kind.PI_TARGET_CPU,
+};
+
+export function targetId(t: Target): number {
+  return t.kind === 'pid' ? t.pid : t.kind === 'tgid' ? t.tgid : t.kind === 'cpu' ? t.cpu : 0;
+}
+
+/** The struct pi_policy bytes for an active policy. */
+export function encodePolicy(p: Policy): Buffer {
+  const b = Buffer.alloc(pi_policy.SIZE);
+  const o = pi_policy.OFF;
+  b.writeUInt32LE(1, o.active);
+  b.writeUInt32LE(TARGET_KIND[p.target.kind], o.target_kind);
+  b.writeUInt32LE(targetId(p.target), o.target_id);
+  b.writeUInt32LE(p.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0), o.categories);
+  b.writeUInt32LE(p.keytimeMode, o.keytime_mode);
+  b.writeUInt32LE(p.syscallSeqLen, o.syscall_seq_len);
+  b.writeUInt32LE(p.myproc ? 1 : 0, o.myproc);
+  return b;
+}
+
+/** The ready state: every program returns at once. */
+export const INACTIVE_POLICY = Buffer.alloc(pi_policy.SIZE);
+
+export function describeTarget(t: Target): string {
+  switch (t.kind) {
+    case 'all': return 'every thread';
+    case 'pid': return `thread ${t.pid}`;
+    case 'tgid': return `process ${t.tgid} and the processes it starts`;
+    case 'cpu': return `the idle task of CPU ${t.cpu}`;
+  }
+}
+
+export function describePolicy(p: Policy): string {
+  const cats = p.categories.map(c => c === 'keytime' ? `keytime (-k ${p.keytimeMode})`
+    : c === 'syscall' ? `syscall (-s ${p.syscallSeqLen})` : c);
+  return `${describeTarget(p.target)}: ${cats.join(', ')}${p.maxSeconds ? `, for ${p.maxSeconds} s` : ''}`;
+}

@@ -1,0 +1,15 @@
+// Every category procimage can collect, by name. The keytime object is the lifecycle core: the
+// session always loads it first, and the other objects share its maps.
+import type { Collector } from './collector.js';
+import type { Category } from './policy.js';
+import { keytime } from './keytime.js';
+
+export const COLLECTORS: Partial<Record<Category, Collector>> = {
+  keytime,
+};
+
+export const CORE: Collector = keytime;
+
+export function implemented(c: Category): boolean {
+  return COLLECTORS[c] !== undefined;
+}

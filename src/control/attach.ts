@@ -1,0 +1,115 @@
+// `procimage attach`: load and verify the chosen categories, pin them, and wait, attached to
+// nothing, for `procimage ctl` to activate them. Runs in the foreground; records go to its stdout.
+import { possibleCpus } from '../bpf/index.js';
+import { describePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
+import { Session } from '../model/session.js';
+import { preflight } from '../sys/preflight.js';
+import { DEFAULT_PIN_DIR } from '../sys/paths.js';
+import { PinDir } from './pindir.js';
+import { socketPath, type Request, type Response } from './protocol.js';
+import { note, printSummary, recordSink } from './report.js';
+import { ControlServer } from './server.js';
+
+export interface AttachOptions {
+  categories: Category[];
+  pinDir: string;
+  json: boolean;
+  ringBytes?: number;
+}
+
+class AttachDaemon {
+  private limitTimer: NodeJS.Timeout | undefined;
+  private finishing: Promise<void> | undefined;
+  server: ControlServer | undefined;
+  done!: () => void;
+
+  constructor(private readonly session: Session, private readonly dir: PinDir, private readonly o: AttachOptions) {}
+
+  async handle(req: Request): Promise<Response> {
+    switch (req.op) {
+      case 'activate': return this.activate(req.policy, BigInt(req.issuedNs));
+      case 'deactivate': {
+        const s = await this.deactivate();
+        return s ? { ok: true, duration_ns: s.duration_ns, records: s.records, lost: s.lost }
+          : { ok: false, error: 'not active: nothing to deactivate' };
+      }
+      case 'status':
+        return {
+          ok: true, pid: process.pid, pinDir: this.o.pinDir, categories: this.session.categories,
+          programs: this.session.programs().map(p => p.program), active: this.session.active ?? null,
+        };
+      case 'finish':
+        await this.finish();
+        return { ok: true };
+      default:
+        return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
+    }
+  }
+
+  private activate(policy: Policy, issuedNs: bigint): Response {
+    if (policy.categories.length === 0) policy = { ...policy, categories: this.session.categories };
+    validatePolicy(policy, possibleCpus());
+    const a = this.session.activate(policy, recordSink(this.o.json, this.session));
+    if (policy.maxSeconds > 0) {
+      this.limitTimer = setTimeout(() => {
+        note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);
+        void this.deactivate();
+      }, policy.maxSeconds * 1000);
+    }
+    note(`activated: ${describePolicy(policy)} (attached ${a.hooks.join(', ') || 'no program'})`);
+    return {
+      ok: true, description: describePolicy(policy), hooks: a.hooks,
+      collecting_after_issue_ns: Number(a.collectingNs - issuedNs),
+    };
+  }
+
+  private async deactivate() {
+    clearTimeout(this.limitTimer);
+    const s = await this.session.deactivate();
+    printSummary(this.o.json, s);
+    return s;
+  }
+
+  /** Ends everything once: flush and summary, unpin, remove the socket. */
+  finish(): Promise<void> {
+    this.finishing ??= (async () => {
+      await this.deactivate();
+      this.session.close();
+      this.dir.release();
+      // let the finishing request's answer go out, then stop listening
+      setImmediate(() => void this.server?.close().then(() => this.done()));
+    })();
+    return this.finishing;
+  }
+}
+
+export async function runAttach(o: AttachOptions): Promise<number> {
+  preflight();
+  const dir = PinDir.acquire(o.pinDir, m => note(`warning: ${m}`));
+  let session: Session | undefined;
+  let daemon: AttachDaemon;
+  try {
+    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+    session.pin(o.pinDir);
+    daemon = new AttachDaemon(session, dir, o);
+    daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req));
+  } catch (e) {
+    session?.close();
+    dir.release();
+    throw e;
+  }
+  const programs = session.programs();
+  const dirFlag = o.pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${o.pinDir}`;
+  note(`ready: ${programs.length} programs (${o.categories.join(', ')}) verified and pinned under ${o.pinDir}; ` +
+    'nothing is attached');
+  note(`activate from another shell: procimage ctl -a -P <TGID>${dirFlag}   (ctl -d: back to ready, ctl -f: finish)`);
+  return new Promise<number>(resolve => {
+    daemon.done = () => resolve(0);
+    const onSignal = (sig: NodeJS.Signals) => {
+      note(`${sig}: finishing`);
+      void daemon.finish();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}

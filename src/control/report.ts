@@ -1,0 +1,21 @@
+// Where an activation's records and summary go, for attach and trace alike: records to stdout (text,
+// or NDJSON with --json), the summary to stdout in text mode and to stderr with --json, so that
+// stdout stays pure NDJSON.
+import { NdjsonSink } from '../output/ndjson.js';
+import { summaryText } from '../output/summary.js';
+import { TextSink } from '../output/text.js';
+import type { Session, SessionSummary, Sink } from '../model/session.js';
+
+/** A sink factory for Session.activate: text counts TIME from the activation's start. */
+export function recordSink(json: boolean, session: Session): (startNs: number) => Sink {
+  return startNs => json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs);
+}
+
+export function printSummary(json: boolean, s: SessionSummary | undefined): void {
+  if (!s) return;
+  (json ? process.stderr : process.stdout).write(summaryText(s));
+}
+
+export function note(msg: string): void {
+  process.stderr.write(`procimage: ${msg}\n`);
+}

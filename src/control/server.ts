@@ -1,0 +1,60 @@
+// The attach side of the control socket.
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { UserError } from '../sys/errors.js';
+import { RUN_DIR } from '../sys/paths.js';
+import type { Request, Response } from './protocol.js';
+
+export type Handler = (req: Request) => Promise<Response>;
+
+export class ControlServer {
+  private constructor(private readonly server: Server, readonly path: string) {}
+
+  /**
+   * Listens on path. The caller holds the pin directory's lock, so a socket file already there
+   * belongs to a dead attach: it is removed.
+   */
+  static async listen(path: string, handle: Handler): Promise<ControlServer> {
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+    chmodSync(RUN_DIR, 0o700);
+    try { unlinkSync(path); } catch { /* none */ }
+    const server = createServer({ allowHalfOpen: true }, sock => {
+      let buf = '';
+      sock.setEncoding('utf8');
+      sock.on('error', () => sock.destroy());
+      sock.on('data', chunk => {
+        buf += chunk;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = '';
+        let req: Request;
+        try {
+          req = JSON.parse(line) as Request;
+        } catch {
+          sock.end(JSON.stringify({ ok: false, error: 'malformed request' }) + '\n');
+          return;
+        }
+        handle(req).then(
+          res => sock.end(JSON.stringify(res) + '\n'),
+          (e: unknown) => sock.end(JSON.stringify({
+            ok: false, error: e instanceof Error ? e.message : String(e),
+          } satisfies Response) + '\n'),
+        );
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', e => reject(new UserError(`control socket ${path}: ${e.message}`)));
+      server.listen(path, () => resolve());
+    });
+    chmodSync(path, 0o600);
+    return new ControlServer(server, path);
+  }
+
+  close(): Promise<void> {
+    return new Promise(resolve => this.server.close(() => {
+      try { unlinkSync(this.path); } catch { /* gone */ }
+      resolve();
+    }));
+  }
+}

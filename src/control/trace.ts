@@ -1,0 +1,79 @@
+// `procimage trace`: load, activate and collect in one process, for the everyday case. With
+// `-- CMD`, CMD is started behind a gate (build/procimage-gate), made the target, and only then let
+// through to exec, so nothing of its life is missed; trace then ends when CMD does, with its status.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { defaultPolicy, type Category, type Policy, type Target } from '../collect/policy.js';
+import { Session } from '../model/session.js';
+import { UserError } from '../sys/errors.js';
+import { paths } from '../sys/paths.js';
+import { preflight } from '../sys/preflight.js';
+import { note, printSummary, recordSink } from './report.js';
+
+export interface TraceOptions {
+  target?: Target;          // none: every thread (or the command)
+  categories: Category[];
+  keytimeMode: 0 | 1;
+  syscallSeqLen: number;
+  myproc: boolean;
+  json: boolean;
+  durationSec?: number;
+  command?: string[];
+  ringBytes?: number;
+}
+
+/** How long a traced command may take to exit after Ctrl-C before trace stops waiting for it. */
+const CHILD_GRACE_MS = 2000;
+
+export async function runTrace(o: TraceOptions): Promise<number> {
+  if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
+  preflight();
+  const session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+  let child: ChildProcess | undefined;
+  let childExit: Promise<number> | undefined;
+  try {
+    let target: Target = o.target ?? { kind: 'all' };
+    if (o.command?.length) {
+      // CMD's stdout would corrupt an NDJSON stdout: it goes to stderr then
+      child = spawn(paths.gate, ['3', ...o.command], { stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit', 'pipe'] });
+      childExit = new Promise(resolve => child!.once('exit', (code, sig) => resolve(code ?? 128 + signalNumber(sig))));
+      child.once('error', () => { /* reported below: no pid */ });
+      if (child.pid === undefined) throw new UserError(`cannot start ${paths.gate}: run make`);
+      target = { kind: 'tgid', tgid: child.pid };
+    }
+    const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
+      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0 };
+    session.activate(policy, recordSink(o.json, session));
+    (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
+  } catch (e) {
+    child?.kill('SIGKILL');
+    session.close();
+    throw e;
+  }
+
+  const stop = await new Promise<'child' | 'duration' | NodeJS.Signals>(resolve => {
+    childExit?.then(() => resolve('child'));
+    if (o.durationSec) setTimeout(() => resolve('duration'), o.durationSec * 1000).unref();
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  if (child && stop !== 'child' && stop !== 'duration') {
+    // Ctrl-C reached CMD too (same process group): give it a moment so its exit is recorded
+    await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
+  }
+  const summary = await session.deactivate();
+  session.close();
+  printSummary(o.json, summary);
+  if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
+  if (child && child.exitCode === null && child.signalCode === null) {
+    note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);
+    return stop === 'SIGINT' ? 130 : stop === 'SIGTERM' ? 143 : 0;
+  }
+  return childExit ? await childExit : 0;
+}
+
+/** A shell's convention: a command killed by signal N "exits" 128 + N. */
+function signalNumber(sig: NodeJS.Signals | null): number {
+  return sig ? ((constants.signals as Record<string, number>)[sig] ?? 0) : 0;
+}

@@ -1,0 +1,29 @@
+// Number formatting shared by the text outputs. Exact to the ns: no floating-point division of
+// large ns values.
+
+/** ns as seconds with nine decimals: 1234567890 -> "1.234567890". */
+export function seconds9(ns: number): string {
+  const neg = ns < 0;
+  const a = Math.abs(Math.round(ns));
+  const s = Math.floor(a / 1e9), frac = a - s * 1e9;
+  return `${neg ? '-' : ''}${s}.${String(frac).padStart(9, '0')}`;
+}
+
+/** A duration for people: "812 ns", "12.345 µs", "3.456 ms", "1.002345 s". */
+export function duration(ns: number): string {
+  const a = Math.abs(ns);
+  if (a < 1e3) return `${Math.round(ns)} ns`;
+  if (a < 1e6) return `${(ns / 1e3).toFixed(3)} µs`;
+  if (a < 1e9) return `${(ns / 1e6).toFixed(3)} ms`;
+  return `${(ns / 1e9).toFixed(6)} s`;
+}
+
+/** Quotes an argv word when a shell would need it. */
+export function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+export function commandLine(argv: string[], max = 120): string {
+  const s = argv.map(shellWord).join(' ');
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}

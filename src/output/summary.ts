@@ -1,0 +1,32 @@
+// The summary printed when an activation ends (ctl -d, -t expiry, Ctrl-C, the traced command's exit).
+import { LOST_REASONS } from '../collect/lost.js';
+import { describePolicy } from '../collect/policy.js';
+import type { SessionSummary } from '../model/session.js';
+import { commandLine, duration, seconds9 } from './format.js';
+import { describeExit } from './text.js';
+
+export function summaryText(s: SessionSummary): string {
+  const lines: string[] = [];
+  lines.push('── procimage summary ' + '─'.repeat(60));
+  lines.push(`policy     ${describePolicy(s.policy)}`);
+  lines.push(`collected  ${seconds9(s.duration_ns)} s`);
+  const recs = Object.entries(s.records).filter(([t]) => t !== 'lost').map(([t, n]) => `${t} ${n}`);
+  lines.push(`records    ${recs.length ? recs.join(', ') : 'none'}`);
+  const lost = Object.entries(s.lost).filter(([, n]) => n > 0);
+  if (lost.length === 0) lines.push('lost       none');
+  for (const [i, [reason, n]] of lost.entries())
+    lines.push(`${i === 0 ? 'lost' : ''.padEnd(4)}       ${n} ${reason}: ${LOST_REASONS[reason] ?? ''}`.trimEnd());
+  const procs = s.processes.filter(p => p.exec_ts_ns !== undefined || p.exit_ts_ns !== undefined);
+  if (procs.length) {
+    lines.push('processes');
+    lines.push(`  ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'END'.padEnd(24)} ${'LIFETIME'.padStart(14)}  COMMAND`);
+    for (const p of procs) {
+      const end = p.exit_ts_ns === undefined ? 'still running'
+        : describeExit({ exit_code: p.exit_code ?? null, signal_name: p.signal_name ?? null, core_dumped: p.core_dumped ?? false });
+      const life = p.lifetime_ns === undefined ? '' : duration(p.lifetime_ns);
+      lines.push(`  ${String(p.tgid).padStart(7)}  ${p.comm.padEnd(16)} ${end.padEnd(24)} ${life.padStart(14)}  ` +
+        `${p.argv ? commandLine(p.argv, 60) : p.forked_from !== undefined ? `(fork of ${p.forked_from})` : ''}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

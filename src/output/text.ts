@@ -1,0 +1,54 @@
+// Human output on a terminal: one line per lifecycle event, times in seconds since activation.
+import type { Writable } from 'node:stream';
+import type { ProcRecord } from '../collect/records.js';
+import type { Sink } from '../model/session.js';
+import { commandLine, duration, seconds9, shellWord } from './format.js';
+
+const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
+
+export function describeExit(r: { exit_code: number | null; signal_name: string | null; core_dumped: boolean }): string {
+  if (r.signal_name) return `killed by ${r.signal_name}${r.core_dumped ? ' (core dumped)' : ''}`;
+  return `exit code ${r.exit_code}`;
+}
+
+/** The DETAILS column for a record, or undefined for records text output does not list one by one. */
+export function details(r: ProcRecord): string | undefined {
+  switch (r.type) {
+    case 'fork':
+      return r.thread ? `new thread ${r.child_pid}` : `new process ${r.child_tgid}`;
+    case 'exec':
+      return `${shellWord(r.filename)}  [${commandLine(r.argv)}${r.argv_truncated ? ' …' : ''}]  ppid ${r.ppid}` +
+        (r.old_pid !== r.pid ? `  (was thread ${r.old_pid})` : '');
+    case 'exit':
+      return `${describeExit(r)}${r.process_exit ? ' · process ends' : ''} · lifetime ${duration(r.lifetime_ns)} · ` +
+        `on-CPU ${duration(r.oncpu_ns)}`;
+    case 'lost':
+      return `${r.count} lost (${r.reason})`;
+  }
+}
+
+export class TextSink implements Sink {
+  private headerDone = false;
+  private pending: string[] = [];
+
+  /** t0: the activation instant (ns since the clock's epoch) that TIME counts from. */
+  constructor(private readonly out: Writable, private readonly t0: number) {}
+
+  write(r: ProcRecord): void {
+    const d = details(r);
+    if (d === undefined) return;
+    if (!this.headerDone) {
+      this.pending.push(HEADER);
+      this.headerDone = true;
+    }
+    const who = r.type === 'lost' ? `${''.padStart(7)} ${''.padStart(7)}  ${'(kernel)'.padEnd(16)}`
+      : `${String(r.pid).padStart(7)} ${String(r.tgid).padStart(7)}  ${r.comm.padEnd(16)}`;
+    this.pending.push(`${seconds9(r.ts_ns - this.t0).padEnd(14)} ${who} ${r.type.padEnd(6)} ${d}`);
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    this.out.write(this.pending.join('\n') + '\n');
+    this.pending = [];
+  }
+}

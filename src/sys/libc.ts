@@ -1,0 +1,58 @@
+// The few libc calls Node does not offer, through koffi. With src/bpf/ffi.ts, the only two modules
+// that touch koffi.
+import koffi from 'koffi';
+import { describeErrno } from './errors.js';
+
+const libc = koffi.load('libc.so.6');
+const c = {
+  flock: libc.func('int flock(int fd, int op)'),
+  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
+  syscall: libc.func('long syscall(long number, ...)'),
+  close: libc.func('int close(int fd)'),
+};
+
+/** A failed system call, with its errno. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number) {
+    super(`${call}: ${describeErrno(errno)}`);
+    this.name = 'SysError';
+  }
+}
+
+function check(call: string, r: number | bigint): number {
+  const n = Number(r);
+  if (n < 0) throw new SysError(call, koffi.errno());
+  return n;
+}
+
+const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+const EWOULDBLOCK = 11;
+
+/** Takes an exclusive flock on fd without waiting; false if another open file holds it. */
+export function tryLockExclusive(fd: number): boolean {
+  const r = c.flock(fd, LOCK_EX | LOCK_NB);
+  if (r === 0) return true;
+  const errno = koffi.errno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new SysError('flock', errno);
+}
+
+export function unlock(fd: number): void {
+  check('flock', c.flock(fd, LOCK_UN));
+}
+
+export function mount(source: string, target: string, fstype: string): void {
+  check(`mount ${fstype} on ${target}`, c.mount(source, target, fstype, 0, null));
+}
+
+const SYS_perf_event_open = 298; // x86_64
+
+/** perf_event_open(2); attr is a filled struct perf_event_attr. Returns the fd. */
+export function perfEventOpen(attr: Buffer, pid: number, cpu: number, groupFd = -1, flags = 0): number {
+  return check('perf_event_open',
+    c.syscall(SYS_perf_event_open, 'void *', attr, 'int', pid, 'int', cpu, 'int', groupFd, 'unsigned long', flags));
+}
+
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
