@@ -10,6 +10,7 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 BPF_HDRS := $(wildcard bpf/*.h)
 WORKLOADS := $(patsubst workloads/%.c,$(BUILD)/workloads/%,$(wildcard workloads/*.c))
+TEST_BPF_OBJS := $(patsubst test/bpf/%.bpf.c,$(BUILD)/test/%.bpf.o,$(wildcard test/bpf/*.bpf.c))
 TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/gen/*')
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
@@ -44,6 +45,15 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# Test fixtures: objects for the binding's tests, including one the verifier must refuse.
+$(BUILD)/test/%.bpf.o: test/bpf/%.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
+
 $(BUILD)/libprocimage.so: native/drain.c native/log.c | $(BUILD)/.apt-done
 	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $^ -lbpf -lpthread
 
@@ -63,7 +73,7 @@ dist/.built: src/gen/layout.ts $(TS_SRCS) tsconfig.json | node_modules/.installe
 	node_modules/.bin/tsc -p tsconfig.json
 	@touch $@
 
-test: build
+test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 	node_modules/.bin/vitest run
 
 demo: build

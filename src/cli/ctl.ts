@@ -1,12 +1,11 @@
 // `procimage ctl`: change the policy of a running `attach` from another shell. Deliberately light
 // (no libbpf, no koffi): its start-up time is part of what a user waits for.
 import { performance } from 'node:perf_hooks';
-import { defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
+import { defaultPolicy, validatePolicy, validateTarget, type Policy } from '../collect/policy.js';
 import { request } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
-import { categoriesOf, targetOf, type PolicyFlags } from './options.js';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { categoriesOf, checkTargetExists, targetOf, type PolicyFlags } from './options.js';
+import { cpus } from 'node:os';
 
 export interface CtlFlags extends PolicyFlags {
   activate?: boolean; deactivate?: boolean; finish?: boolean; status?: boolean;
@@ -24,12 +23,12 @@ export async function runCtl(f: CtlFlags): Promise<number> {
 
   if (op === 'activate') {
     const target = targetOf(f) ?? { kind: 'all' as const };
-    if (target.kind === 'pid' && !existsSync(`/proc/${target.pid}`)) throw new UserError(`no thread ${target.pid}`);
-    if (target.kind === 'tgid' && !existsSync(`/proc/${target.tgid}`)) throw new UserError(`no process ${target.tgid}`);
+    checkTargetExists(target);
     const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
       syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0 };
     // the attach fills in "every category it loaded" when none is given; check the rest here
-    if (policy.categories.length) validatePolicy(policy, availableParallelism());
+    validateTarget(target, cpus().length);
+    if (policy.categories.length) validatePolicy(policy, cpus().length);
     const startupMs = performance.now();
     const res = await request(f.pinDir, { op, policy, issuedNs: process.hrtime.bigint().toString() });
     console.log(`activated: ${res.description}`);

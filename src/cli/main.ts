@@ -2,7 +2,7 @@
 // libbpf and koffi at start-up.
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
-import { addPolicyOptions, categoriesOf, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
+import { addPolicyOptions, categoriesOf, checkTargetExists, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
 import { UserError } from '../sys/errors.js';
 import type { CtlFlags } from './ctl.js';
 
@@ -74,9 +74,11 @@ addPolicyOptions(program.command('trace')
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
     const categories = o.all || asked.length === 0 ? CATEGORIES.filter(c => implemented(c)) : asked;
+    const target = targetOf(o);
+    checkTargetExists(target);
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
-      target: targetOf(o), categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
+      target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
       myproc: !!o.myproc, json: !!o.json, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
     });
   }));

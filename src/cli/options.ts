@@ -1,5 +1,6 @@
 // Option values shared by the subcommands: parsed strictly (a typo is an error, not a zero), with
 // the original tool's short flags.
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type Target } from '../collect/policy.js';
 import { UserError } from '../sys/errors.js';
@@ -60,4 +61,10 @@ export function categoriesOf(f: PolicyFlags): Category[] {
     syscall: f.syscall !== undefined, schedule: !!f.schedule,
   };
   return CATEGORIES.filter(c => on[c]);
+}
+
+/** A pid or tgid that does not exist is an error now, not an activation that never sees anything. */
+export function checkTargetExists(t: Target | undefined): void {
+  if (t?.kind === 'pid' && !existsSync(`/proc/${t.pid}`)) throw new UserError(`no thread ${t.pid}`);
+  if (t?.kind === 'tgid' && !existsSync(`/proc/${t.tgid}`)) throw new UserError(`no process ${t.tgid}`);
 }

@@ -42,13 +42,17 @@ export function defaultPolicy(target: Target, categories: Category[]): Policy {
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
 
-/** Throws a UserError naming the first thing wrong with p (cpus: how many CPUs the machine has). */
-export function validatePolicy(p: Policy, cpus: number): void {
-  const t = p.target;
+/** Throws a UserError if the target cannot exist (cpus: how many CPUs the machine has). */
+export function validateTarget(t: Target, cpus: number): void {
   if (t.kind === 'pid' && (!isId(t.pid) || t.pid === 0)) throw new UserError(`-p needs a thread id > 0, got ${t.pid}`);
   if (t.kind === 'tgid' && (!isId(t.tgid) || t.tgid === 0)) throw new UserError(`-P needs a process id > 0, got ${t.tgid}`);
   if (t.kind === 'cpu' && (!isId(t.cpu) || t.cpu >= cpus)) throw new UserError(`-c needs a CPU number from 0 to ${cpus - 1}, got ${t.cpu}`);
   if (!['all', 'pid', 'tgid', 'cpu'].includes(t.kind)) throw new UserError(`unknown target kind ${(t as Target).kind}`);
+}
+
+/** Throws a UserError naming the first thing wrong with p. */
+export function validatePolicy(p: Policy, cpus: number): void {
+  validateTarget(p.target, cpus);
   if (p.categories.length === 0) throw new UserError('no category chosen: give at least one of -k -l -r -s -S');
   for (const c of p.categories) if (!CATEGORIES.includes(c)) throw new UserError(`unknown category ${c}`);
   if (p.keytimeMode !== 0 && p.keytimeMode !== 1) throw new UserError(`-k takes 0 or 1, got ${p.keytimeMode}`);

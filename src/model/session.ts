@@ -98,6 +98,8 @@ export class Session {
         obj.load();
         for (const [type, d] of collector.decoders) s.decoders.set(type, d);
       }
+      // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
+      s.reader = new RingReader(s.core.map('pi_events'), MAX_RECORD);
     } catch (e) {
       s.close();
       throw e;
@@ -115,7 +117,8 @@ export class Session {
   }
 
   /**
-   * Pins every program and map under dir (progs/<name>, maps/<name>), so bpftool and other tools
+   * Pins every program and map under dir (progs/<name>, maps/<name>; keytime.rodata becomes
+   * maps/keytime_rodata), so bpftool and other tools
    * can inspect them: `bpftool prog show pinned DIR/progs/keytime_exec`.
    */
   pin(dir: string): void {
@@ -126,7 +129,7 @@ export class Session {
       for (const p of obj.programs()) if (p.autoload) p.pin(join(dir, 'progs', p.name));
       for (const name of obj.mapNames()) {
         if (pinnedMaps.has(name)) continue; // shared pi_* maps: once, from the core
-        obj.map(name).pin(join(dir, 'maps', name));
+        obj.map(name).pin(join(dir, 'maps', name.replace(/\./g, '_'))); // bpffs refuses '.' in names
         pinnedMaps.add(name);
       }
     }
@@ -158,9 +161,8 @@ export class Session {
     if (policy.target.kind === 'tgid') this.follow(policy.target.tgid);
     policyMap.update(zero, encodePolicy(policy));
     try {
-      if (!this.reader) this.reader = new RingReader(this.sharedMap('pi_events'), MAX_RECORD);
       this.current = { policy, sink, startNs, counts: new Map(), processes: new ProcessTable() };
-      this.reader.start(b => this.dispatch(b), e => this.fail(e));
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e));
       for (const { collector, obj } of this.loaded) this.links.push(...collector.attach(policy, obj));
     } catch (e) {
       this.detach();

@@ -1,0 +1,69 @@
+// Bad input gets one clear line and a non-zero exit, never a stack trace; --help works everywhere.
+import { describe, expect, it } from 'vitest';
+import { cli, testPinDir } from './helpers.js';
+
+const oneLine = (stderr: string) => {
+  const lines = stderr.trim().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^procimage: /);
+  expect(stderr).not.toMatch(/^\s+at |node:internal|Error:/m);
+  return lines[0];
+};
+
+describe('bad input', () => {
+  const pinDir = testPinDir();
+  it.each([
+    [['ctl', '-a', '-s', '99'], /-s N must be from 1 to 50, got 99/],
+    [['ctl', '-a', '-s', '0'], /-s N must be from 1 to 50, got 0/],
+    [['ctl', '-a', '-s', 'abc'], /-s N must be a whole number, got 'abc'/],
+    [['ctl', '-a', '-s', '51'], /got 51/],
+    [['ctl', '-a', '-p', '-5'], /-p PID must be from 1/],
+    [['ctl', '-a', '-k', '2'], /-k must be from 0 to 1, got 2/],
+    [['ctl', '-a', '-t', 'soon'], /-t must be a number of seconds/],
+    [['ctl', '-a', '-p', '1', '-P', '1'], /at most one of -p, -P and -c/],
+    [['ctl', '-a', '-p', '999999999'], /no thread 999999999/],
+    [['ctl', '-a', '-P', '999999999'], /no process 999999999/],
+    [['ctl', '-a', '-c', '4000'], /-c needs a CPU number from 0 to \d+, got 4000/],
+    [['ctl', '-d', '-S'], /targets and categories go with -a/],
+    [['ctl'], /exactly one of -a \(activate\), -d \(deactivate\), -f \(finish\), --status/],
+    [['ctl', '-a', '-d'], /exactly one of/],
+    [['ctl', '-f', '--pin-dir', pinDir], /no procimage attach is running for/],
+    [['trace', '-p', '999999999'], /no thread 999999999/],
+    [['trace', '-P', '1', '--', 'true'], /either a target .* or a command after --, not both/],
+    [['trace', '--duration', '-3'], /--duration must be a number of seconds >= 0/],
+    [['trace', '--ring-size', '3'], /--ring-size must be a power of two, got 3/],
+    [['attach'], /attach needs categories/],
+    [['attach', '-k', '--pin-dir', 'relative/dir'], /--pin-dir must be an absolute path/],
+    [['attach', '-k', '--pin-dir', '/tmp/not-bpffs'], /not on a BPF filesystem/],
+    [['no-such-command'], /unknown command 'no-such-command'/],
+    [['trace', '--no-such-flag'], /unknown option '--no-such-flag'/],
+  ])('%j', async (args, msg) => {
+    const r = await cli(args as string[]);
+    expect(r.code).not.toBe(0);
+    expect(oneLine(r.stderr)).toMatch(msg);
+  });
+});
+
+describe('without privileges', () => {
+  const nobody = { uid: 65534, gid: 65534 };
+  it.each([[['trace', '--', 'true']], [['attach', '-k']]])('%j says it needs root', async args => {
+    const r = await cli(args, nobody);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr)).toMatch(/needs root \(or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN\); missing CAP_BPF/);
+  });
+
+  it('ctl cannot reach the root-only control socket', async () => {
+    const r = await cli(['ctl', '-d'], nobody);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr)).toMatch(/permission denied .* needs root|no procimage attach is running/);
+  });
+});
+
+describe('--help', () => {
+  it.each([['attach', /-S, --schedule/], ['ctl', /-t, --time <SEC>/], ['trace', /--duration <SEC>/]])(
+    '%s --help lists its flags', async (cmd, flag) => {
+      const r = await cli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(flag);
+    });
+});

@@ -1,0 +1,128 @@
+// Shared by the real-kernel tests: run the CLI, drive a background `attach`, ask the kernel (through
+// bpftool) what is attached.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..');
+export const CLI = join(ROOT, 'bin', 'procimage');
+export const GATE = join(ROOT, 'build', 'procimage-gate');
+export const workload = (name: string) => join(ROOT, 'build', 'workloads', name);
+
+let pinSeq = 0;
+/** A pin directory no other test (or a real attach) uses. */
+export function testPinDir(): string {
+  return `/sys/fs/bpf/procimage-test-${process.pid}-${++pinSeq}`;
+}
+
+export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Runs the CLI to completion. */
+export function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(CLI, args, { env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', d => { stdout += d; });
+    p.stderr.on('data', d => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    p.on('error', reject);
+    p.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+/** Polls until fn returns a truthy value. */
+export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise(r => setTimeout(r, 20));
+  }
+}
+
+/** A `procimage attach` running in the background, with its output collected. */
+export class Attach {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly pinDir: string, args: string[]) {
+    this.proc = spawn(CLI, ['attach', ...args, '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', d => { this.stdout += d; });
+    this.proc.stderr!.on('data', d => { this.stderr += d; });
+    this.exited = new Promise(r => this.proc.on('close', (code, signal) => r({ code, signal })));
+  }
+
+  static async start(args: string[], pinDir = testPinDir()): Promise<Attach> {
+    const a = new Attach(pinDir, args);
+    await Promise.race([
+      waitFor(() => a.stderr.includes('ready:'), 'attach to be ready', 20_000),
+      a.exited.then(e => { throw new Error(`attach exited early (${e.code}): ${a.stderr}`); }),
+    ]);
+    return a;
+  }
+
+  ctl(args: string[]): Promise<Run> {
+    return cli(['ctl', ...args, '--pin-dir', this.pinDir]);
+  }
+
+  /** Parsed NDJSON records printed so far. */
+  records(): Array<Record<string, unknown>> {
+    return this.stdout.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
+  }
+
+  /** Ends it however it is: finish if alive, then SIGKILL as a last resort; removes leftover pins. */
+  async cleanup(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      await this.ctl(['-f']).catch(() => undefined);
+      await Promise.race([this.exited, new Promise(r => setTimeout(r, 3000))]);
+      this.proc.kill('SIGKILL');
+    }
+    rmSync(this.pinDir, { recursive: true, force: true });
+  }
+}
+
+/** A child that waits behind the gate until open() is called, then execs argv. */
+export class GatedChild {
+  readonly proc: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(argv: string[]) {
+    this.proc = spawn(GATE, ['3', ...argv], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+    this.exited = new Promise(r => this.proc.on('exit', (code, signal) => r({ code, signal })));
+  }
+
+  get pid(): number { return this.proc.pid!; }
+
+  open(): void {
+    (this.proc.stdio[3] as NodeJS.WritableStream).end('g');
+  }
+}
+
+/** Program ids of every BPF link attached right now, from the kernel (bpftool link list). */
+export function attachedProgIds(): Set<number> {
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list']).toString() || '[]') as Array<{ prog_id: number }>;
+  return new Set(links.map(l => l.prog_id));
+}
+
+/** Id of a pinned program. */
+export function pinnedProgId(path: string): number {
+  return (JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'pinned', path]).toString()) as { id: number }).id;
+}
+
+export function pinnedFiles(dir: string, sub: 'progs' | 'maps'): string[] {
+  const d = join(dir, sub);
+  return existsSync(d) ? readdirSync(d).sort() : [];
+}
+
+/** Open file descriptors of this process (a leak check: every handle has one close()). */
+export function openFds(): number {
+  return readdirSync(`/proc/${process.pid}/fd`).length;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'procimage-test-'));
+}

@@ -1,0 +1,135 @@
+// The two-phase lifecycle (SPEC "Two-phase use") on the real kernel: attach pins and waits attached to
+// nothing; ctl activates, deactivates and finishes; a killed attach leaves pins the next one cleans.
+import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Attach, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProgId, testPinDir, waitFor } from './helpers.js';
+
+const live: Attach[] = [];
+async function attach(args: string[], pinDir?: string): Promise<Attach> {
+  const a = await Attach.start(args, pinDir);
+  live.push(a);
+  return a;
+}
+afterEach(async () => {
+  for (const a of live.splice(0)) await a.cleanup();
+});
+
+/** Ids of the programs pinned under an attach's pin dir. */
+function procimageProgIds(a: Attach): number[] {
+  return pinnedFiles(a.pinDir, 'progs').map(p => pinnedProgId(`${a.pinDir}/progs/${p}`));
+}
+
+describe('attach', () => {
+  it('pins every program and map under one directory and attaches nothing in the ready state', async () => {
+    const a = await attach(['-k', '--json']);
+    expect(pinnedFiles(a.pinDir, 'progs')).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork']);
+    expect(pinnedFiles(a.pinDir, 'maps')).toEqual(expect.arrayContaining(['pi_events', 'pi_follow', 'pi_lost', 'pi_policy']));
+    // the kernel's own view: none of procimage's programs is behind any link
+    const attached = attachedProgIds();
+    const ours = procimageProgIds(a);
+    expect(ours).toHaveLength(3);
+    for (const id of ours) expect(attached.has(id)).toBe(false);
+  });
+
+  it('activates on a child it did not start, sees its exec and exit code, deactivates, and finishes', async () => {
+    const a = await attach(['-k', '--json']);
+    const child = new GatedChild(['sh', '-c', 'exit 7']);
+    const act = await a.ctl(['-a', '-P', String(child.pid), '-k', '0']);
+    expect(act.stderr).toBe('');
+    expect(act.code).toBe(0);
+    expect(act.stdout).toMatch(/activated: process \d+ and the processes it starts: keytime \(-k 0\)/);
+    expect(act.stdout).toMatch(/collecting [\d.]+ ms after ctl issued it/);
+    // active: exactly the lifecycle hooks are attached
+    const attached = attachedProgIds();
+    expect(procimageProgIds(a).filter(id => attached.has(id))).toHaveLength(3);
+
+    child.open();
+    await child.exited;
+    const exit = await waitFor(() => a.records().find(r => r.type === 'exit' && r.pid === child.pid), 'exit record');
+    expect(exit).toMatchObject({ tgid: child.pid, exit_code: 7, signal: null, process_exit: true, comm: 'sh' });
+    const exec = a.records().find(r => r.type === 'exec' && r.pid === child.pid);
+    expect(exec).toMatchObject({ filename: expect.stringMatching(/sh$/), argv: ['sh', '-c', 'exit 7'] });
+    expect(Number(exec!.ts_ns)).toBeLessThan(Number(exit.ts_ns));
+
+    const d = await a.ctl(['-d']);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/deactivated after [\d.]+ s: 2 records, 0 lost; ready again/);
+    const afterDeactivate = attachedProgIds();
+    for (const id of procimageProgIds(a)) expect(afterDeactivate.has(id)).toBe(false);
+
+    const f = await a.ctl(['-f']);
+    expect(f.code).toBe(0);
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(a.pinDir)).toBe(false);
+    expect(a.stderr).toMatch(/── procimage summary/);
+  });
+
+  it('reports the signal of a target killed by one', async () => {
+    const a = await attach(['-k', '--json']);
+    const sleeper = spawn('sleep', ['30']);
+    expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '0'])).code).toBe(0);
+    sleeper.kill('SIGKILL');
+    const exit = await waitFor(() => a.records().find(r => r.type === 'exit' && r.pid === sleeper.pid), 'exit record');
+    expect(exit).toMatchObject({ exit_code: null, signal: 9, signal_name: 'SIGKILL', process_exit: true, comm: 'sleep' });
+  });
+
+  it('-t ends collection on its own and returns to the ready state', async () => {
+    const a = await attach(['-k', '--json']);
+    const t0 = Date.now();
+    expect((await a.ctl(['-a', '-k', '0', '-t', '0.5'])).code).toBe(0);
+    await waitFor(() => a.stderr.includes('time is up'), '-t expiry', 5000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    const attached = attachedProgIds();
+    for (const id of procimageProgIds(a)) expect(attached.has(id)).toBe(false);
+    const status = JSON.parse((await a.ctl(['--status'])).stdout);
+    expect(status.active).toBeNull();
+  });
+
+  it('a SIGKILLed attach leaves pins that the next attach cleans, with a warning', async () => {
+    const pinDir = testPinDir();
+    const first = await attach(['-k'], pinDir);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(3); // pins outlive a killed process
+    const second = await attach(['-k'], pinDir);
+    expect(second.stderr).toMatch(/warning: removed stale pins from .*did not exit cleanly/);
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(3);
+    expect((await second.ctl(['-f'])).code).toBe(0);
+    expect(existsSync(pinDir)).toBe(false);
+  });
+
+  it('refuses a pin directory a live attach holds, naming its pid', async () => {
+    const first = await attach(['-k']);
+    const r = await cli(['attach', '-k', '--pin-dir', first.pinDir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`procimage: ${first.pinDir} is in use by a running procimage attach (pid ${first.proc.pid}); ` +
+      `stop it with: procimage ctl -f --pin-dir ${first.pinDir}`);
+    // and the first one is untouched
+    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(3);
+  });
+
+  it("refuses procimage's own process as a target unless -m", async () => {
+    const a = await attach(['-k', '--json']);
+    const r = await a.ctl(['-a', '-P', String(a.proc.pid)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`procimage: ${a.proc.pid} is procimage's own process: add -m to trace it`);
+    expect((await a.ctl(['-a', '-P', String(a.proc.pid), '-m'])).code).toBe(0);
+  });
+
+  it('refuses a category that was not attached', async () => {
+    const a = await attach(['-k']);
+    const r = await a.ctl(['-a', '-S']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^procimage: .*schedule.*not/);
+  });
+});
+
+describe('ctl', () => {
+  it('fails clearly when no attach is running', async () => {
+    const r = await cli(['ctl', '-d', '--pin-dir', testPinDir()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^procimage: no procimage attach is running for .*; start one first: procimage attach -a --pin-dir/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,73 @@
+// Every event is either handed over or counted as lost, never silently dropped: with the reader
+// stalled (the event loop blocked) a workload of known size floods a small ring, and what arrives
+// plus what the kernel counted equals what the workload did, exactly.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultPolicy } from '../src/collect/policy.js';
+import type { ProcRecord } from '../src/collect/records.js';
+import { Session } from '../src/model/session.js';
+import { GATE, tempDir, workload } from './helpers.js';
+
+const N = 3000; // forkloop: N forks, N + 1 process exits, and its own exec
+const EXPECTED = 2 * N + 2;
+
+let session: Session | undefined;
+afterEach(() => { session?.close(); session = undefined; });
+
+/** Starts forkloop behind a gate opened with a synchronous write, so the caller may block at once. */
+function gatedForkloop(): { pid: number; open: () => void; done: Promise<void>; dir: string } {
+  const dir = tempDir();
+  const fifo = join(dir, 'gate');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, 'r+'); // a FIFO opened read-write does not block
+  const p = spawn(GATE, ['3', workload('forkloop'), String(N)], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+  const done = new Promise<void>(r => p.on('exit', () => r()));
+  return { pid: p.pid!, dir, done, open: () => { writeSync(fd, 'g'); closeSync(fd); } };
+}
+
+const isZombieOrGone = (pid: number) => {
+  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z'; } catch { return true; }
+};
+
+async function run(blockReader: boolean) {
+  session = Session.load({ categories: ['keytime'], ringBytes: blockReader ? 16 << 10 : 16 << 20 });
+  const recs: ProcRecord[] = [];
+  const w = gatedForkloop();
+  session.activate({ ...defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']) }, () => ({ write: r => recs.push(r) }));
+  w.open();
+  if (blockReader) {
+    // the event loop stays blocked until the workload is done: the reader cannot hand batches over
+    const end = Date.now() + 30_000;
+    while (!isZombieOrGone(w.pid) && Date.now() < end) { /* spin */ }
+  }
+  await w.done;
+  const summary = (await session.deactivate())!;
+  rmSync(w.dir, { recursive: true, force: true });
+  const delivered = recs.filter(r => r.type !== 'lost').length;
+  const lostRecords = recs.filter((r): r is Extract<ProcRecord, { type: 'lost' }> => r.type === 'lost');
+  return { delivered, summary, lostRecords, recs };
+}
+
+describe('lost events', () => {
+  it('none when the reader keeps up: every fork, exec and exit arrives', async () => {
+    const { delivered, summary, recs } = await run(false);
+    expect(summary.lost).toEqual({});
+    expect(delivered).toBe(EXPECTED);
+    expect(recs.filter(r => r.type === 'exit' && r.process_exit).length).toBe(N + 1);
+    const codes = recs.filter(r => r.type === 'exit' && r.exit_code !== 0).map(r => r.type === 'exit' && r.exit_code);
+    expect(codes).toHaveLength(N - Math.ceil(N / 256)); // children exit i % 256: zero every 256th
+  });
+
+  it('counted exactly when the ring overflows: delivered + lost = what happened', async () => {
+    const { delivered, summary, lostRecords } = await run(true);
+    const lost = summary.lost.ring_full ?? 0;
+    expect(lost).toBeGreaterThan(0);
+    expect(delivered + lost).toBe(EXPECTED);
+    // and the loss was reported as records too, with the same total
+    expect(lostRecords.every(r => r.reason === 'ring_full')).toBe(true);
+    expect(lostRecords.reduce((s, r) => s + r.count, 0)).toBe(lost);
+  });
+});

@@ -1,0 +1,114 @@
+// `procimage trace` end to end: a command started already targeted, its whole life recorded, the
+// summary printed, and trace exiting with the command's own status.
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CLI, cli, waitFor, workload } from './helpers.js';
+
+type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number };
+const parse = (out: string): Rec[] => out.trim().split('\n').filter(Boolean).map(l => JSON.parse(l));
+
+describe('trace -- CMD', () => {
+  it('records exec and exit of CMD and exits with its status; every line is a record with the common fields', async () => {
+    const r = await cli(['trace', '--json', '--', 'sh', '-c', 'exit 5']);
+    expect(r.code).toBe(5);
+    const recs = parse(r.stdout);
+    for (const rec of recs) {
+      expect(Object.keys(rec)).toEqual(expect.arrayContaining(['type', 'ts_ns', 'pid', 'tgid', 'comm']));
+      expect(typeof rec.ts_ns).toBe('number');
+    }
+    const exec = recs.find(x => x.type === 'exec')!;
+    const exit = recs.find(x => x.type === 'exit' && x.pid === exec.pid)!;
+    expect(exec).toMatchObject({ argv: ['sh', '-c', 'exit 5'] });
+    expect(exit).toMatchObject({ exit_code: 5, process_exit: true });
+    expect(r.stderr).toMatch(/── procimage summary/);
+    expect(r.stderr).toMatch(/records +exec 1, exit 1\n/);
+  });
+
+  it('sees a command killed by a signal, and exits 128 + the signal like a shell', async () => {
+    const r = await cli(['trace', '--json', '--', 'sh', '-c', 'kill -KILL $$']);
+    expect(r.code).toBe(137);
+    expect(parse(r.stdout).find(x => x.type === 'exit')).toMatchObject({ signal: 9, signal_name: 'SIGKILL', exit_code: null });
+  });
+
+  it('follows the processes CMD starts, with their forks, execs and exits', async () => {
+    const r = await cli(['trace', '--json', '--', 'sh', '-c', '/bin/true; (exit 4); sleep 0.01']);
+    expect(r.code).toBe(0);
+    const recs = parse(r.stdout);
+    const sh = recs.find(x => x.type === 'exec')!.tgid;
+    const forks = recs.filter(x => x.type === 'fork' && x.tgid === sh);
+    expect(forks.length).toBeGreaterThanOrEqual(3);
+    expect(recs.filter(x => x.type === 'exec').map(x => (x.argv as string[])[0])).toEqual(['sh', '/bin/true', 'sleep']);
+    expect(recs.filter(x => x.type === 'exit' && x.exit_code === 4)).toHaveLength(1); // the subshell
+    for (const f of forks) expect(recs.some(x => x.type === 'exit' && x.tgid === f.child_tgid)).toBe(true);
+  });
+
+  it('a command that lives 50 ms loses nothing, also with every core busy', async () => {
+    const hogs = spawn('stress-ng', ['-c', '0', '-t', '20']);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await cli(['trace', '--json', '--', workload('forkloop'), '20']);
+        expect(r.code).toBe(0);
+        const recs = parse(r.stdout);
+        expect(recs.filter(x => x.type === 'fork')).toHaveLength(20);
+        expect(recs.filter(x => x.type === 'exit')).toHaveLength(21);
+        expect(recs.filter(x => x.type === 'exec')).toHaveLength(1);
+        expect(r.stderr).toMatch(/lost +none/);
+      }
+    } finally {
+      hogs.kill('SIGKILL');
+    }
+  });
+
+  it("keeps stdout NDJSON-only: CMD's own stdout goes to stderr", async () => {
+    const r = await cli(['trace', '--json', '--', 'echo', 'hello from cmd']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')).not.toContain('hello from cmd');
+    expect(r.stderr.split('\n')).toContain('hello from cmd');
+    expect(() => parse(r.stdout)).not.toThrow();
+  });
+
+  it('prints a text table and summary by default', async () => {
+    const r = await cli(['trace', '--', 'sh', '-c', 'exit 2']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^TIME\(s\) +PID +TGID +COMM +EVENT +DETAILS$/m);
+    expect(r.stdout).toMatch(/^\d+\.\d{9} +\d+ +\d+ +sh +exec +\/usr\/bin\/sh +\[sh -c 'exit 2'\]/m);
+    expect(r.stdout).toMatch(/^\d+\.\d{9} +\d+ +\d+ +sh +exit +exit code 2 · process ends/m);
+    expect(r.stdout).toMatch(/lost +none/);
+  });
+
+  it('a command that does not exist exits 127', async () => {
+    const r = await cli(['trace', '--', '/nonexistent/cmd']);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/cannot run \/nonexistent\/cmd/);
+  });
+});
+
+describe('trace on a running target', () => {
+  it('SIGTERM (the usual way to end it) flushes what was recorded, prints the summary, exits 0', async () => {
+    const target = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.05; done']);
+    const p = spawn(CLI, ['trace', '--json', '-P', String(target.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', d => { out += d; });
+    p.stderr.on('data', d => { err += d; });
+    try {
+      await waitFor(() => out.includes('"type":"exit"'), 'a first record', 10_000);
+      p.kill('SIGTERM');
+      const code = await new Promise(r => p.on('close', r));
+      expect(code).toBe(0);
+      expect(err).toMatch(/── procimage summary/);
+      const execs = parse(out).filter(x => x.type === 'exec').length;
+      const summaryExecs = Number(/exec (\d+)/.exec(err)?.[1]);
+      expect(summaryExecs).toBe(execs); // everything counted was printed
+    } finally {
+      target.kill('SIGKILL');
+    }
+  });
+
+  it('--duration ends it', async () => {
+    const t0 = Date.now();
+    const r = await cli(['trace', '--json', '--duration', '0.5', '-p', String(process.pid), '-m']);
+    expect(r.code).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    expect(r.stderr).toMatch(/collected +0\.5\d+ s/);
+  });
+});
