@@ -11,6 +11,7 @@ BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 BPF_HDRS := $(wildcard bpf/*.h)
 WORKLOADS := $(patsubst workloads/%.c,$(BUILD)/workloads/%,$(wildcard workloads/*.c))
 TEST_BPF_OBJS := $(patsubst test/bpf/%.bpf.c,$(BUILD)/test/%.bpf.o,$(wildcard test/bpf/*.bpf.c))
+BENCH_BPF_OBJS := $(patsubst bench/bpf/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard bench/bpf/*.bpf.c))
 TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/gen/*')
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
@@ -42,6 +43,11 @@ $(BUILD)/vmlinux.h: | $(BUILD)/.apt-done
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Benchmark objects: empty programs (the cost floor of a hook) and a fixed-size record producer.
+$(BUILD)/bench/%.bpf.o: bench/bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -79,7 +85,7 @@ test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 demo: build
 	bin/procimage trace -- $(BUILD)/workloads/demo
 
-bench: build
+bench: build $(BENCH_BPF_OBJS)
 	node_modules/.bin/tsx bench/run.ts
 
 clean:

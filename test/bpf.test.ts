@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BpfMap, BpfObject, Link, RingReader, UnsupportedFeatureError, VerifierError, forEachRecord, possibleCpus, probe,
+  type Batch,
 } from '../src/bpf/index.js';
 import { perfEventOpen } from '../src/sys/libc.js';
 import { COLLECTORS } from '../src/collect/registry.js';
@@ -159,6 +160,38 @@ describe('attach', () => {
     expect(counter(obj, 2)).toBe(5000); // tracepoint
     // per-thread hash entries written by the program, read back in one batch
     expect(obj.map('hash').entries().map(([, v]) => Number(v.readBigUInt64LE(0)))).toEqual([5000]);
+  });
+
+  it('records that wrap around the end of a small ring arrive intact, and what does not fit is counted', async () => {
+    const child = new GatedChild([workload('syscalls'), '20000']);
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.setConst('target_tgid', child.pid);
+    obj.setConst('magic', 0xfeedfacecafen);
+    obj.setMaxEntries('rb', 16384); // 16384 is no multiple of the 56-byte slots: records straddle the end
+    for (const p of obj.programs()) p.setAutoload(p.name === 'on_raw_sys_enter');
+    obj.load();
+    const link = obj.program('on_raw_sys_enter').attachRawTracepoint('sys_enter');
+    cleanup.push(() => link.close());
+    const reader = new RingReader(obj.map('rb'), 48);
+    let n = 0, bad = 0, lastSeq = -1, unordered = 0;
+    const check = (b: Batch) => forEachRecord(b, (off, len) => {
+      const w = off >>> 2;
+      if (len !== 48 || b.u32[w] !== child.pid || b.u32[w + 6] !== 0xfacecafe || b.u32[w + 7] !== 0xfeed ||
+        b.u32[w + 8] !== 110 || b.u32[w + 9] !== 0) bad++;
+      if (b.u32[w + 4] <= lastSeq) unordered++;
+      lastSeq = b.u32[w + 4];
+      n++;
+    });
+    reader.start(check, e => { throw e; });
+    child.open();
+    await child.exited;
+    await reader.stop();
+    reader.drainNow(check);
+    reader.close();
+    const dropped = counter(obj, 6);
+    expect({ bad, unordered }).toEqual({ bad: 0, unordered: 0 });
+    expect(n + dropped).toBe(20000);
+    expect(n).toBeGreaterThan(16384 / 56); // it wrapped, many times
   });
 
   it('uprobe and uretprobe by symbol on the target\'s libc, with its pid only', async () => {

@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 
 export interface CtlFlags extends PolicyFlags {
   activate?: boolean; deactivate?: boolean; finish?: boolean; status?: boolean;
-  time?: number; pinDir: string;
+  time?: number; pinDir: string; json?: boolean;
 }
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
@@ -30,14 +30,23 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     validateTarget(target, cpus().length);
     if (policy.categories.length) validatePolicy(policy, cpus().length);
     const startupMs = performance.now();
-    const res = await request(f.pinDir, { op, policy, issuedNs: process.hrtime.bigint().toString() });
+    const issuedNs = process.hrtime.bigint();
+    const res = await request(f.pinDir, { op, policy, issuedNs: issuedNs.toString() });
+    if (f.json) {
+      const { ok: _, ...rest } = res;
+      console.log(JSON.stringify({ ...rest, issued_ns: issuedNs.toString(), ctl_startup_ms: startupMs }));
+      return 0;
+    }
     console.log(`activated: ${res.description}`);
     console.log(`  collecting ${ms(res.collecting_after_issue_ns as number)} after ctl issued it ` +
       `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms); attached: ${(res.hooks as string[]).join(', ')}`);
     return 0;
   }
   const res = await request(f.pinDir, { op });
-  if (op === 'deactivate') {
+  if (f.json) {
+    const { ok: _, ...rest } = res;
+    console.log(JSON.stringify(rest));
+  } else if (op === 'deactivate') {
     const recs = Object.values(res.records as Record<string, number>).reduce((a, b) => a + b, 0);
     const lost = Object.values(res.lost as Record<string, number>).reduce((a, b) => a + b, 0);
     console.log(`deactivated after ${((res.duration_ns as number) / 1e9).toFixed(3)} s: ${recs} records, ${lost} lost; ready again`);

@@ -59,6 +59,7 @@ addPolicyOptions(program.command('ctl')
   .option('--status', "print the attach's state"))
   .option('-t, --time <SEC>', 'stop collecting after SEC seconds (0: no limit)', secondsArg('-t'))
   .option('--pin-dir <DIR>', 'pin directory of the attach to control', DEFAULT_PIN_DIR)
+  .option('--json', 'print the answer as one JSON object (issued_ns, collecting_after_issue_ns, ...)')
   .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o)));
 
 addPolicyOptions(program.command('trace')

@@ -18,14 +18,28 @@ export interface ProcessInfo {
   threads: number; // threads seen exiting
 }
 
+/** Processes kept in detail: enough for any summary a person reads, bounded for a fork storm. */
+export const PROCESS_TABLE_LIMIT = 1000;
+
 export class ProcessTable {
   private readonly byTgid = new Map<number, ProcessInfo>();
+  /** Processes seen after the table was full: counted, not kept. */
+  untracked = 0;
+  private readonly untrackedTgids = new Set<number>();
+
+  constructor(private readonly limit = PROCESS_TABLE_LIMIT) {}
 
   private get(tgid: number, comm: string): ProcessInfo {
     let p = this.byTgid.get(tgid);
     if (!p) {
       p = { tgid, comm, threads: 0 };
-      this.byTgid.set(tgid, p);
+      if (this.byTgid.size < this.limit) this.byTgid.set(tgid, p);
+      else if (!this.untrackedTgids.has(tgid)) {
+        // remember only recent ones, so one process is not counted once per record
+        if (this.untrackedTgids.size >= this.limit) this.untrackedTgids.clear();
+        this.untrackedTgids.add(tgid);
+        this.untracked++;
+      }
     }
     return p;
   }

@@ -49,6 +49,8 @@ export interface SessionSummary {
   records: Partial<Record<RecordType, number>>;
   lost: Record<string, number>;
   processes: ProcessInfo[];
+  /** Processes seen but not kept in `processes` (past PROCESS_TABLE_LIMIT). */
+  processes_untracked: number;
 }
 
 /** The largest record any collector sends: the drain batch must hold one. */
@@ -259,6 +261,7 @@ export class Session {
       records: Object.fromEntries(cur.counts),
       lost: Object.fromEntries(this.lostThisActivation),
       processes: cur.processes.all(),
+      processes_untracked: cur.processes.untracked,
     };
     this.lostThisActivation = new Map();
     this.current = undefined;

@@ -28,5 +28,6 @@ export function summaryText(s: SessionSummary): string {
         `${p.argv ? commandLine(p.argv, 60) : p.forked_from !== undefined ? `(fork of ${p.forked_from})` : ''}`);
     }
   }
+  if (s.processes_untracked) lines.push(`  … and ${s.processes_untracked} more processes (only the first ${procs.length} are listed)`);
   return lines.join('\n') + '\n';
 }

@@ -17,7 +17,7 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key,
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } counts SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } percpu SEC(".maps");
 
-enum { C_RAW_TP, C_TP_BTF, C_TRACEPOINT, C_UPROBE, C_URETPROBE, C_PERF };
+enum { C_RAW_TP, C_TP_BTF, C_TRACEPOINT, C_UPROBE, C_URETPROBE, C_PERF, C_RB_FAIL };
 
 static __always_inline int mine(void)
 {
@@ -40,8 +40,10 @@ int on_raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	count(C_RAW_TP);
 	struct rec *r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
-	if (!r)
+	if (!r) {
+		count(C_RB_FAIL);
 		return 0;
+	}
 	__u64 pt = bpf_get_current_pid_tgid();
 	r->tgid = pt >> 32;
 	r->pid = (__u32)pt;

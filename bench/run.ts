@@ -1,0 +1,18 @@
+// `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
+//   tsx bench/run.ts [syscall] [activation] [drain]
+import { activationBench } from './activation.js';
+import { drainBench } from './drain.js';
+import { syscallBench } from './syscall.js';
+import { CORES } from './lib.js';
+import { release } from 'node:os';
+
+const all = { syscall: syscallBench, activation: activationBench, drain: drainBench };
+const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
+
+console.log(`## procimage benchmarks — ${new Date().toISOString()}, Linux ${release()}, ${CORES} CPUs\n`);
+for (const name of chosen) {
+  const fn = all[name as keyof typeof all];
+  if (!fn) { console.error(`unknown benchmark ${name}: ${Object.keys(all).join(', ')}`); process.exit(2); }
+  console.log(await fn());
+}
+process.exit(0);
