@@ -6,9 +6,10 @@ import { BpfObject, type Link } from '../src/bpf/index.js';
 import { BackgroundAttach, benchObject, fmt, median, run, table, workload } from './lib.js';
 
 const CALLS = '3000000';
-const ROUNDS = 7;
+const ROUNDS = 11;
 
-const cost = () => Number(run(workload('syscall_cost'), [CALLS]).trim());
+// pinned to one CPU: migrations between the two vCPUs were the largest source of noise
+const cost = () => Number(run('taskset', ['-c', '1', workload('syscall_cost'), CALLS]).trim());
 
 function withProgram(program: string, fn: () => number): number {
   const obj = BpfObject.open(benchObject('empty'));
