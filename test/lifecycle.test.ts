@@ -74,6 +74,28 @@ describe('attach', () => {
     expect(exit).toMatchObject({ exit_code: null, signal: 9, signal_name: 'SIGKILL', process_exit: true, comm: 'sleep' });
   });
 
+  it('ctl -a while active changes the policy: the old activation ends with its summary, the new one runs', async () => {
+    const a = await attach(['-k', '--json']);
+    const first = spawn('sleep', ['30']);
+    const second = new GatedChild(['sh', '-c', 'exit 9']);
+    try {
+      expect((await a.ctl(['-a', '-P', String(first.pid)])).code).toBe(0);
+      const r = await a.ctl(['-a', '-P', String(second.pid)]);
+      expect(r.code).toBe(0);
+      expect(a.stderr).toMatch(/policy change: ending process \d+/);
+      expect(a.stderr.match(/── procimage summary/g)).toHaveLength(1);
+      first.kill('SIGKILL'); // no longer a target: its exit must not be recorded
+      second.open();
+      await second.exited;
+      await waitFor(() => a.records().find(x => x.type === 'exit' && x.pid === second.pid), 'exit of the new target');
+      expect(a.records().find(x => x.pid === first.pid)).toBeUndefined();
+      const status = JSON.parse((await a.ctl(['--status'])).stdout);
+      expect(status.active.target).toEqual({ kind: 'tgid', tgid: second.pid });
+    } finally {
+      first.kill('SIGKILL');
+    }
+  });
+
   it('-t ends collection on its own and returns to the ready state', async () => {
     const a = await attach(['-k', '--json']);
     const t0 = Date.now();

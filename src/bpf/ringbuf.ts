@@ -60,10 +60,17 @@ export class RingReader {
   /** Records larger than a batch: they cannot be handed over and are counted here. */
   get oversize(): number { return Number(helper().drainer_oversize(this.d)); }
 
-  /** Starts draining in the background; onBatch runs on the main thread for each non-empty batch. */
-  start(onBatch: BatchHandler, onError: (e: Error) => void): void {
+  /**
+   * Starts draining in the background; onBatch runs on the main thread for each non-empty batch. An
+   * exception from onBatch goes to onError (it would otherwise escape a koffi callback); draining
+   * goes on.
+   */
+  start(handler: BatchHandler, onError: (e: Error) => void): void {
     if (this.running) return;
     this.running = true;
+    const onBatch = (b: Batch) => {
+      try { handler(b); } catch (e) { onError(e instanceof Error ? e : new Error(String(e))); }
+    };
     const waitMs = this.opts.waitMs ?? 50, coalesceMs = this.opts.coalesceMs ?? 1;
     let k = 0;
     const issue = (): void => {

@@ -46,9 +46,14 @@ class AttachDaemon {
     }
   }
 
-  private activate(policy: Policy, issuedNs: bigint): Response {
+  private async activate(policy: Policy, issuedNs: bigint): Promise<Response> {
     if (policy.categories.length === 0) policy = { ...policy, categories: this.session.categories };
     validatePolicy(policy, possibleCpus());
+    // ctl changes the policy at any time: the current activation ends (with its summary) first
+    if (this.session.active) {
+      note(`policy change: ending ${describePolicy(this.session.active)}`);
+      await this.deactivate();
+    }
     const a = this.session.activate(policy, recordSink(this.o.json, this.session));
     if (policy.maxSeconds > 0) {
       this.limitTimer = setTimeout(() => {

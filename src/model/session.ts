@@ -169,6 +169,7 @@ export class Session {
     } catch (e) {
       this.detach();
       policyMap.update(zero, INACTIVE_POLICY);
+      if (policy.target.kind === 'tgid') this.unfollowAll();
       void this.reader?.stop();
       this.current = undefined;
       throw e;
