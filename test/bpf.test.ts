@@ -2,7 +2,7 @@
 // the ring reader, each attach type, the typed errors and the feature probes do what they say; and
 // no handle leaks a file descriptor.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,7 +12,7 @@ import {
 import { perfEventOpen } from '../src/sys/libc.js';
 import { COLLECTORS } from '../src/collect/registry.js';
 import { paths } from '../src/sys/paths.js';
-import { GatedChild, ROOT, openFds, workload } from './helpers.js';
+import { GatedChild, ROOT, attachedProgIds, openFds, pinnedProgId, workload } from './helpers.js';
 
 const fixture = (name: string) => join(ROOT, 'build/test', `${name}.bpf.o`);
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
@@ -234,6 +234,25 @@ describe('attach', () => {
       .toThrow(UnsupportedFeatureError);
     expect(() => obj.program('on_raw_sys_enter').attachRawTracepoint('no_such_tracepoint'))
       .toThrow(/raw_tp\/no_such_tracepoint/);
+  });
+
+  it('a pinned link outlives its handle; unpinning detaches it; programs pin and unpin too', async () => {
+    const child = new GatedChild([workload('syscalls'), '100', '200']);
+    const obj = fixtureFor(child);
+    const linkPath = `/sys/fs/bpf/procimage-test-link-${process.pid}`, progPath = `${linkPath}-prog`;
+    obj.program('on_btf_sys_enter').pin(progPath); // pinned too, so bpftool can name its id
+    const progId = pinnedProgId(progPath);
+    const link = obj.program('on_btf_sys_enter').attachTrace();
+    link.pin(linkPath);
+    link.close(); // the pin keeps it attached
+    expect(attachedProgIds().has(progId)).toBe(true);
+    child.open();
+    await child.exited;
+    expect(counter(obj, 1)).toBe(100);
+    rmSync(linkPath); // unpinning the last reference detaches it
+    expect(attachedProgIds().has(progId)).toBe(false);
+    obj.program('on_btf_sys_enter').unpin(progPath);
+    expect(existsSync(progPath)).toBe(false);
   });
 
   it('closing a link detaches it: the program stops counting', async () => {
