@@ -32,18 +32,26 @@ enum pi_target_kind {
 	PI_TARGET_CPU = 4,  /* the idle task (pid 0) of one CPU */
 };
 
-/* First field of every ring-buffer record; user space dispatches on it. */
+/*
+ * First field of every ring-buffer record; user space dispatches on it. Each category owns a range,
+ * so categories developed side by side never collide: keytime 1-19, schedule 20-29, syscall 30-39,
+ * lock 40-49, resource 50-59.
+ */
 enum pi_event_type {
 	PI_EV_FORK = 1,
 	PI_EV_EXEC = 2,
 	PI_EV_EXIT = 3,
 };
 
-/* Index into the per-CPU `pi_lost` counters: every record or entry the kernel side had to drop. */
+/*
+ * Index into the per-CPU `pi_lost` counters: every record or map entry the kernel side had to drop.
+ * Ranges per category as for event types: shared 0-7, keytime 8-11, schedule 12-15, syscall 16-19,
+ * lock 20-23, resource 24-27.
+ */
 enum pi_lost_reason {
 	PI_LOST_RINGBUF = 0,     /* bpf_ringbuf_reserve failed: the consumer fell behind */
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
-	PI_LOST_MAX = 8,
+	PI_LOST_MAX = 32,
 };
 
 /*

@@ -35,13 +35,14 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-r, --resource', 'CPU, memory, I/O, faults, context switches')
     .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
-    .option('-m, --myproc', "allow procimage's own threads as targets");
+    .option('-m, --myproc', "allow procimage's own threads as targets")
+    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'));
 }
 
 export interface PolicyFlags {
   pid?: number; tgid?: number; cpuid?: number;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
-  myproc?: boolean; all?: boolean;
+  myproc?: boolean; all?: boolean; interval?: number;
 }
 
 /** The target the flags select; undefined when none (every thread). */

@@ -1,6 +1,6 @@
-// What each category provides to the session (src/model/session.ts): its BPF object, which of its
-// programs a policy needs attached, and how to decode its ring records. One file per category
-// implements it; registry.ts lists them.
+// What each category provides to the session (src/model/session.ts): its BPF object, which of that
+// object's programs a policy needs attached, how to decode its ring records, and how to read the
+// aggregates it keeps in the kernel. One file per category implements it; registry.ts lists them.
 import type { Batch, BpfObject, Link } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Category, Policy } from './policy.js';
@@ -8,28 +8,49 @@ import type { ProcRecord } from './records.js';
 
 export type Decoder = (b: Batch, off: number, len: number, clock: Clock) => ProcRecord | undefined;
 
+export interface PollContext {
+  /** The collector's own object. */
+  obj: BpfObject;
+  /** Any loaded object, by name (those in `requires` are loaded). */
+  object(name: string): BpfObject;
+  clock: Clock;
+  policy: Policy;
+  /** Now, in ns since the clock's epoch. */
+  now: number;
+  /** The activation's start, in ns since the clock's epoch. */
+  startNs: number;
+  /** The last poll of the activation (at deactivation): report everything still pending. */
+  final: boolean;
+}
+
 export interface Collector {
   readonly category: Category;
-  /** build/bpf/<object>.bpf.o */
+  /**
+   * build/bpf/<object>.bpf.o. Several collectors may share one object: one program per hook then
+   * serves them all (keytime and schedule share sched_switch), because each extra program on a hot
+   * hook costs every event of every process again.
+   */
   readonly object: string;
+  /**
+   * Other objects it needs loaded, whose programs it names in programs(): a hook another category
+   * owns, serving both (lock's futex waits ride on syscall's sys_enter/sys_exit programs).
+   */
+  readonly requires?: readonly string[];
   /** Ring records it decodes, by enum pi_event_type. */
   readonly decoders: ReadonlyMap<number, Decoder>;
   /**
-   * Attaches what `policy` needs of this object and returns the links (the session owns them).
-   * Called for every loaded collector: one may need hooks even when its category is not asked for
-   * (keytime's fork/exit follow a thread group for every category).
+   * Programs that `policy` needs attached, by name, in its object or one it requires (program names
+   * start with their object's name, so they are unique). Asked of every loaded collector, whether or
+   * not its category is in the policy: one may need hooks for another's sake (keytime's fork/exit
+   * follow a thread group's children for every category). The session attaches each program once.
    */
-  attach(policy: Policy, obj: BpfObject): Link[];
-}
-
-/** Attaches the named programs as their sections say; on failure detaches the ones already done. */
-export function attachPrograms(obj: BpfObject, names: string[]): Link[] {
-  const links: Link[] = [];
-  try {
-    for (const n of names) links.push(obj.program(n).attach());
-  } catch (e) {
-    for (const l of links) l.close();
-    throw e;
-  }
-  return links;
+  programs(policy: Policy): string[];
+  /** What cannot be attached by section name (uprobes on the target's libc, perf events). */
+  attachExtra?(policy: Policy, obj: BpfObject): Link[];
+  /** At activation, before anything is attached: clear what the last activation left in its maps. */
+  reset?(obj: BpfObject, policy: Policy): void;
+  /** Reads its in-kernel aggregates into records: every --interval while active, and once at the end. */
+  poll?(ctx: PollContext): ProcRecord[];
+  /** Called for every record the session hands out (its own and others'), before the sinks see it. */
+  observe?(r: ProcRecord): void;
 }

@@ -1,7 +1,5 @@
 // keytime: fork/clone, exec and exit of the targets (bpf/keytime.bpf.c).
-import type { BpfObject } from '../bpf/index.js';
 import type { Collector, Decoder } from './collector.js';
-import { attachPrograms } from './collector.js';
 import { cstring, cstrings, u64 } from './decode.js';
 import { readHeader } from './event.js';
 import { pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event } from './layout.js';
@@ -59,10 +57,10 @@ export const keytime: Collector = {
     [pi_event_type.PI_EV_EXEC, decodeExec],
     [pi_event_type.PI_EV_EXIT, decodeExit],
   ]),
-  attach(policy: Policy, obj: BpfObject) {
-    if (policy.categories.includes('keytime')) return attachPrograms(obj, ['keytime_fork', 'keytime_exec', 'keytime_exit']);
+  programs(policy: Policy) {
+    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit'];
     // not asked for, but a thread-group target still needs its children followed (and unfollowed)
-    if (policy.target.kind === 'tgid') return attachPrograms(obj, ['keytime_fork', 'keytime_exit']);
+    if (policy.target.kind === 'tgid') return ['keytime_fork', 'keytime_exit'];
     return [];
   },
 };

@@ -32,12 +32,14 @@ export interface Policy {
   syscallSeqLen: number; // -s N, 1..50
   myproc: boolean;       // -m: procimage's own threads may be targets
   maxSeconds: number;    // -t SEC, 0 = no limit
+  intervalSec: number;   // --interval SEC: how often in-kernel aggregates are read and reported
 }
 
 export const SYSCALL_SEQ_MAX = 50;
+export const MIN_INTERVAL_SEC = 0.1;
 
 export function defaultPolicy(target: Target, categories: Category[]): Policy {
-  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0 };
+  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1 };
 }
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -60,6 +62,8 @@ export function validatePolicy(p: Policy, cpus: number): void {
     throw new UserError(`-s takes a sequence length from 1 to ${SYSCALL_SEQ_MAX}, got ${p.syscallSeqLen}`);
   if (typeof p.maxSeconds !== 'number' || !(p.maxSeconds >= 0) || !Number.isFinite(p.maxSeconds))
     throw new UserError(`-t takes a number of seconds >= 0, got ${p.maxSeconds}`);
+  if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
+    throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
 }
 
 const TARGET_KIND = {

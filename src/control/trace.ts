@@ -17,6 +17,7 @@ export interface TraceOptions {
   keytimeMode: 0 | 1;
   syscallSeqLen: number;
   myproc: boolean;
+  intervalSec: number;
   json: boolean;
   durationSec?: number;
   command?: string[];
@@ -43,7 +44,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
       target = { kind: 'tgid', tgid: child.pid };
     }
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
-      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0 };
+      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec };
     session.activate(policy, recordSink(o.json, session));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {

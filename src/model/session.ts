@@ -1,7 +1,7 @@
 // A session: the BPF objects of the chosen categories, loaded and verified once (the slow part, done
 // ahead of need), then activated and deactivated as often as asked, each time attaching only the
 // hooks the policy needs. In the ready state no program is attached to anything: it costs nothing.
-import { readFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BpfObject, RingReader, forEachRecord, requireFeature, possibleCpus,
@@ -10,11 +10,10 @@ import {
 import { Clock } from '../collect/clock.js';
 import type { Collector, Decoder } from '../collect/collector.js';
 import { eventType } from '../collect/event.js';
-import { pi_exec_event } from '../collect/layout.js';
 import { readKernelLost } from '../collect/lost.js';
 import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
 import type { LostRecord, ProcRecord, RecordType } from '../collect/records.js';
-import { COLLECTORS, CORE } from '../collect/registry.js';
+import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
@@ -22,7 +21,7 @@ import { ProcessTable, type ProcessInfo } from './processes.js';
 /** Where records go: text, NDJSON, metrics... (src/output). */
 export interface Sink {
   write(r: ProcRecord): void;
-  /** Called after each batch of records: write out what was buffered. */
+  /** Called after each batch of records (a ring batch, a poll round): write out what was buffered. */
   flush?(): void;
 }
 
@@ -53,26 +52,36 @@ export interface SessionSummary {
   processes_untracked: number;
 }
 
-/** The largest record any collector sends: the drain batch must hold one. */
-const MAX_RECORD = pi_exec_event.SIZE;
 const LOST_POLL_MS = 1000;
 
-interface Loaded { collector: Collector; obj: BpfObject }
+interface Current {
+  policy: Policy;
+  sink: Sink;
+  startNs: number;
+  counts: Map<RecordType, number>;
+  processes: ProcessTable;
+  timers: NodeJS.Timeout[];
+}
 
 export class Session {
   readonly clock = new Clock();
-  private readonly loaded: Loaded[] = [];
+  /** Loaded objects by name; the core's first. */
+  private readonly objects = new Map<string, BpfObject>();
+  /** The core, then one collector per attached category (deduplicated). */
+  private readonly collectors: Collector[] = [];
   private readonly decoders = new Map<number, Decoder>();
+  /** Maps named pi_*, shared by every object: the first object that declares one creates it. */
+  private readonly shared = new Map<string, BpfMap>();
   private links: Link[] = [];
   private reader: RingReader | undefined;
-  private current: { policy: Policy; sink: Sink; startNs: number; counts: Map<RecordType, number>;
-    processes: ProcessTable; lostTimer?: NodeJS.Timeout } | undefined;
+  private current: Current | undefined;
   /** Totals already reported, so each `lost` record carries only what is new. */
   private readonly lostReported = new Map<string, number>();
   /** Losses seen by user space (undecodable records), as running totals. */
   private readonly userLost = new Map<string, number>();
   /** What this activation lost, for its summary. */
   private lostThisActivation = new Map<string, number>();
+
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
   /** Opens, configures and verifies every object the categories need. Nothing is attached. */
@@ -84,24 +93,16 @@ export class Session {
       if (!COLLECTORS[c]) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
     }
     const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
-    const wanted = [CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE)];
+    s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
     try {
-      for (const collector of wanted) {
-        const obj = BpfObject.open(paths.bpfObject(collector.object));
-        s.loaded.push({ collector, obj });
-        obj.setConst('pi_self_tgid', s.selfTgid);
-        if (collector === CORE) {
-          obj.setMaxEntries('pi_events', opts.ringBytes ?? 16 << 20);
-          obj.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
-        } else {
-          // one policy, one ring, one set of counters: every later object uses the core's maps
-          for (const name of obj.mapNames().filter(n => n.startsWith('pi_'))) obj.reuseMap(name, s.core.map(name));
-        }
-        obj.load();
+      for (const collector of s.collectors) {
         for (const [type, d] of collector.decoders) s.decoders.set(type, d);
+        for (const name of [collector.object, ...collector.requires ?? []]) {
+          if (!s.objects.has(name)) s.loadObject(name, opts.ringBytes ?? 16 << 20);
+        }
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
-      s.reader = new RingReader(s.core.map('pi_events'), MAX_RECORD);
+      s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
     } catch (e) {
       s.close();
       throw e;
@@ -109,28 +110,59 @@ export class Session {
     return s;
   }
 
-  private get core(): BpfObject { return this.loaded[0].obj; }
-  private sharedMap(name: string): BpfMap { return this.core.map(name); }
+  /**
+   * Opens, configures and loads one object. One policy, one ring, one set of counters: a pi_* map an
+   * earlier object created is reused, not created again.
+   */
+  private loadObject(name: string, ringBytes: number): void {
+    const obj = BpfObject.open(paths.bpfObject(name));
+    this.objects.set(name, obj);
+    obj.setConst('pi_self_tgid', this.selfTgid);
+    const mine: string[] = [];
+    for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
+      const existing = this.shared.get(m);
+      if (existing) obj.reuseMap(m, existing);
+      else mine.push(m);
+    }
+    if (mine.includes('pi_events')) obj.setMaxEntries('pi_events', ringBytes);
+    if (mine.includes('pi_follow')) obj.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
+    obj.load();
+    for (const m of mine) this.shared.set(m, obj.map(m));
+  }
+
+  private sharedMap(name: string): BpfMap {
+    const m = this.shared.get(name);
+    if (!m) throw new Error(`no object declares shared map ${name}`);
+    return m;
+  }
+
+  private objectOf(c: Collector): BpfObject { return this.objects.get(c.object)!; }
+
+  /** The loaded object that has a program of this name. */
+  private programOwner(program: string): BpfObject {
+    for (const obj of this.objects.values()) if (obj.programs().some(p => p.name === program)) return obj;
+    throw new Error(`no loaded object has a program ${program}`);
+  }
 
   /** Names of every loaded program, by object. */
   programs(): Array<{ object: string; program: string }> {
-    return this.loaded.flatMap(l => l.obj.programs().filter(p => p.autoload)
-      .map(p => ({ object: l.collector.object, program: p.name })));
+    return [...this.objects].flatMap(([object, obj]) => obj.programs().filter(p => p.autoload)
+      .map(p => ({ object, program: p.name })));
   }
 
   /**
    * Pins every program and map under dir (progs/<name>, maps/<name>; keytime.rodata becomes
-   * maps/keytime_rodata), so bpftool and other tools
-   * can inspect them: `bpftool prog show pinned DIR/progs/keytime_exec`.
+   * maps/keytime_rodata), so bpftool and other tools can inspect them:
+   * `bpftool prog show pinned DIR/progs/keytime_exec`.
    */
   pin(dir: string): void {
     mkdirSync(join(dir, 'progs'), { recursive: true, mode: 0o700 });
     mkdirSync(join(dir, 'maps'), { recursive: true, mode: 0o700 });
     const pinnedMaps = new Set<string>();
-    for (const { obj } of this.loaded) {
+    for (const obj of this.objects.values()) {
       for (const p of obj.programs()) if (p.autoload) p.pin(join(dir, 'progs', p.name));
       for (const name of obj.mapNames()) {
-        if (pinnedMaps.has(name)) continue; // shared pi_* maps: once, from the core
+        if (pinnedMaps.has(name)) continue; // shared pi_* maps: once, from the object that made them
         obj.map(name).pin(join(dir, 'maps', name.replace(/\./g, '_'))); // bpffs refuses '.' in names
         pinnedMaps.add(name);
       }
@@ -160,24 +192,33 @@ export class Session {
     const sink = makeSink(startNs);
     const policyMap = this.sharedMap('pi_policy');
     const zero = Buffer.alloc(4);
-    if (policy.target.kind === 'tgid') this.follow(policy.target.tgid);
+    for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
+    if (t.kind === 'tgid') this.follow(t.tgid);
     policyMap.update(zero, encodePolicy(policy));
     try {
-      this.current = { policy, sink, startNs, counts: new Map(), processes: new ProcessTable() };
+      this.current = { policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), timers: [] };
       this.reader!.start(b => this.dispatch(b), e => this.fail(e));
-      for (const { collector, obj } of this.loaded) this.links.push(...collector.attach(policy, obj));
+      this.attach(policy);
     } catch (e) {
       this.detach();
       policyMap.update(zero, INACTIVE_POLICY);
-      if (policy.target.kind === 'tgid') this.unfollowAll();
+      if (t.kind === 'tgid') this.unfollowAll();
       void this.reader?.stop();
       this.current = undefined;
       throw e;
     }
     const collectingNs = process.hrtime.bigint();
-    this.current.lostTimer = setInterval(() => this.reportLost(), LOST_POLL_MS);
-    this.current.lostTimer.unref();
+    const cur = this.current;
+    cur.timers.push(setInterval(() => this.reportLost(), LOST_POLL_MS), setInterval(() => this.poll(false), policy.intervalSec * 1000));
+    for (const timer of cur.timers) timer.unref();
     return { policy, hooks: this.links.map(l => l.program), collectingNs };
+  }
+
+  /** Attaches the union of what every collector needs: a program two of them want, once. */
+  private attach(policy: Policy): void {
+    const wanted = new Set(this.collectors.flatMap(c => c.programs(policy)));
+    for (const p of wanted) this.links.push(this.programOwner(p).program(p).attach());
+    for (const c of this.collectors) if (c.attachExtra) this.links.push(...c.attachExtra(policy, this.objectOf(c)));
   }
 
   /** Sets the follow bit of the target process (the kernel adds its children as they fork). */
@@ -202,6 +243,14 @@ export class Session {
     this.links = [];
   }
 
+  /** Hands a record to the collectors that watch records, the process table and the sink. */
+  private emit(cur: Current, r: ProcRecord): void {
+    cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
+    cur.processes.observe(r);
+    for (const c of this.collectors) c.observe?.(r);
+    cur.sink.write(r);
+  }
+
   private dispatch(b: Batch): void {
     const cur = this.current;
     if (!cur) return;
@@ -212,15 +261,29 @@ export class Session {
         this.userLost.set('unknown_type', (this.userLost.get('unknown_type') ?? 0) + 1);
         return;
       }
-      cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
-      cur.processes.observe(r);
-      cur.sink.write(r);
+      this.emit(cur, r);
     });
     cur.sink.flush?.();
   }
 
+  /** Reads every collector's in-kernel aggregates into records. */
+  private poll(final: boolean): void {
+    const cur = this.current;
+    if (!cur) return;
+    const now = this.clock.now();
+    for (const c of this.collectors) {
+      if (!c.poll) continue;
+      const ctx = {
+        obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
+        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final,
+      };
+      for (const r of c.poll(ctx)) this.emit(cur, r);
+    }
+    cur.sink.flush?.();
+  }
+
   private fail(e: Error): void {
-    process.emitWarning(`ring buffer reader stopped: ${e.message}`);
+    process.emitWarning(`ring buffer reader: ${e.message}`);
   }
 
   /** Emits a `lost` record for each reason whose count grew since the last report. */
@@ -235,25 +298,26 @@ export class Session {
       if (delta <= 0) continue;
       this.lostReported.set(reason, total);
       const r: LostRecord = { type: 'lost', ts_ns: this.clock.now(), pid: 0, tgid: 0, comm: '', reason, count: delta };
-      cur.counts.set('lost', (cur.counts.get('lost') ?? 0) + 1);
-      cur.sink.write(r);
+      this.emit(cur, r);
       this.lostThisActivation.set(reason, (this.lostThisActivation.get(reason) ?? 0) + delta);
     }
     cur.sink.flush?.();
   }
 
   /**
-   * Back to the ready state: detaches every hook, then hands over everything already in the ring
-   * and the final lost counts, so nothing recorded is lost. Returns what the activation saw.
+   * Back to the ready state: detaches every hook, then hands over everything already in the ring,
+   * the last aggregates and the final lost counts, so nothing recorded is lost. Returns what the
+   * activation saw.
    */
   async deactivate(): Promise<SessionSummary | undefined> {
     const cur = this.current;
     if (!cur) return undefined;
-    clearInterval(cur.lostTimer);
+    for (const timer of cur.timers) clearInterval(timer);
     this.detach();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     await this.reader!.stop();
     this.reader!.drainNow(b => this.dispatch(b));
+    this.poll(true);
     this.reportLost();
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
     const summary: SessionSummary = {
@@ -272,12 +336,17 @@ export class Session {
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
   close(): void {
     this.detach();
-    if (this.current) clearInterval(this.current.lostTimer);
+    for (const timer of this.current?.timers ?? []) clearInterval(timer);
     this.current = undefined;
     try { this.reader?.close(); } catch { /* still draining: the process is ending anyway */ }
     this.reader = undefined;
-    for (const { obj } of this.loaded.splice(0)) obj.close();
+    for (const obj of this.objects.values()) obj.close();
+    this.objects.clear();
   }
+}
+
+function missingObject(name: string): never {
+  throw new Error(`object ${name} is not loaded: add it to the collector's requires`);
 }
 
 function pidMax(): number {
@@ -286,9 +355,4 @@ function pidMax(): number {
   } catch {
     return 4194304;
   }
-}
-
-/** Removes a pin directory and everything under it. */
-export function removePins(dir: string): void {
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
+import { TABLES } from './tables.js';
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -30,11 +31,18 @@ export function details(r: ProcRecord): string | undefined {
 export class TextSink implements Sink {
   private headerDone = false;
   private pending: string[] = [];
+  private tabular = new Map<string, ProcRecord[]>();
 
   /** t0: the activation instant (ns since the clock's epoch) that TIME counts from. */
   constructor(private readonly out: Writable, private readonly t0: number) {}
 
   write(r: ProcRecord): void {
+    if (TABLES[r.type]) {
+      const list = this.tabular.get(r.type) ?? [];
+      list.push(r);
+      this.tabular.set(r.type, list);
+      return;
+    }
     const d = details(r);
     if (d === undefined) return;
     if (!this.headerDone) {
@@ -47,6 +55,13 @@ export class TextSink implements Sink {
   }
 
   flush(): void {
+    for (const [type, recs] of this.tabular) {
+      const at = seconds9(Math.max(...recs.map(r => r.ts_ns)) - this.t0);
+      this.pending.push(`── ${type} at ${at} s ${'─'.repeat(Math.max(0, 60 - type.length - at.length))}`,
+        ...TABLES[type as ProcRecord['type']]!(recs, this.t0));
+      this.headerDone = false; // the event header again after a table
+    }
+    this.tabular.clear();
     if (this.pending.length === 0) return;
     this.out.write(this.pending.join('\n') + '\n');
     this.pending = [];
