@@ -54,6 +54,34 @@ struct {
 	__type(value, __u64);
 } pi_follow SEC(".maps");
 
+/*
+ * Ring records per enum pi_event_type: submitted, and dropped because the ring was full. With
+ * them user space can prove that what it received is what the kernel sent, type by type.
+ */
+#define PI_EVENT_TYPES 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PI_EVENT_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} pi_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PI_EVENT_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} pi_lost_type SEC(".maps");
+
+static __always_inline void pi_count(void *map, __u32 idx)
+{
+	__u64 *n = bpf_map_lookup_elem(map, &idx);
+
+	if (n)
+		*n += 1;
+}
+
 static __always_inline void pi_count_lost(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&pi_lost, &reason);
@@ -117,13 +145,17 @@ static __always_inline int pi_task_is_target(const struct pi_policy *p, struct t
 	return pi_is_target(p, BPF_CORE_READ(t, pid), BPF_CORE_READ(t, tgid), bpf_get_smp_processor_id());
 }
 
-/* Reserve a ring-buffer record, counting the drop when the ring is full. */
-static __always_inline void *pi_reserve(__u64 size)
+/* Reserves a ring-buffer record of an enum pi_event_type, counting it, or its drop if the ring is full. */
+static __always_inline void *pi_reserve(__u64 size, __u32 type)
 {
 	void *e = bpf_ringbuf_reserve(&pi_events, size, 0);
 
-	if (!e)
+	if (!e) {
 		pi_count_lost(PI_LOST_RINGBUF);
+		pi_count(&pi_lost_type, type);
+	} else {
+		pi_count(&pi_sent, type);
+	}
 	return e;
 }
 
@@ -149,6 +181,13 @@ struct pi_btf_types {
 	struct pi_fork_event fork;
 	struct pi_exec_event exec;
 	struct pi_exit_event exit;
+	struct pi_switch_out_event switch_out;
+	struct pi_switch_out_dwarf_event switch_out_dwarf;
+	struct pi_switch_in_event switch_in;
+	struct pi_sched_stats sched_stats;
+	struct pi_sched_key sched_key;
+	struct pi_sched_thread sched_thread;
+	enum pi_stack_mode stack_mode;
 	enum pi_category category;
 	enum pi_target_kind target_kind;
 	enum pi_event_type event_type;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * keytime: the key time points of a task's life — fork/clone, exec, exit.
+ * keytime: the key time points of a task's life — fork/clone, exec, exit — and every on-CPU and
+ * off-CPU interval, with the stacks that say why a thread left the CPU.
  *
- * These three hooks are also the lifecycle core the other categories stand on: with a thread-group
- * target, fork adds every new child process to the followed set and exit removes it, so they are
- * attached whenever the policy follows a thread group, whether or not keytime records are wanted.
+ * These hooks are also the core other categories stand on: with a thread-group target, fork adds
+ * every new child process to the followed set and exit removes it, so they are attached whenever
+ * the policy follows a thread group; and the one sched_switch program serves schedule too.
  */
-#include "common.bpf.h"
+#include "sched.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,7 +28,7 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 	if (!(p->categories & PI_CAT_KEYTIME))
 		return 0;
 
-	struct pi_fork_event *e = pi_reserve(sizeof(*e));
+	struct pi_fork_event *e = pi_reserve(sizeof(*e), PI_EV_FORK);
 	if (!e)
 		return 0;
 	pi_fill_hdr(&e->hdr, PI_EV_FORK, parent);
@@ -50,7 +51,7 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	if (!pi_is_target(p, task->pid, task->tgid, cpu) && !pi_is_target(p, old_pid, task->tgid, cpu))
 		return 0;
 
-	struct pi_exec_event *e = pi_reserve(sizeof(*e));
+	struct pi_exec_event *e = pi_reserve(sizeof(*e), PI_EV_EXEC);
 	if (!e)
 		return 0;
 	pi_fill_hdr(&e->hdr, PI_EV_EXEC, task);
@@ -96,7 +97,7 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	if (!(p->categories & PI_CAT_KEYTIME))
 		return 0;
 
-	struct pi_exit_event *e = pi_reserve(sizeof(*e));
+	struct pi_exit_event *e = pi_reserve(sizeof(*e), PI_EV_EXIT);
 	if (!e)
 		return 0;
 	pi_fill_hdr(&e->hdr, PI_EV_EXIT, task);
@@ -107,5 +108,152 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	e->oncpu_ns = task->se.sum_exec_runtime;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Fills the stacks of a switch-out: kernel always, user by the policy's mode. */
+static __always_inline void switch_out_stacks(void *ctx, struct pi_switch_out_event *e, struct task_struct *prev,
+					      __u32 mode)
+{
+	long n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+
+	e->kstack_bytes = n > 0 ? n : 0;
+	e->stack_mode = mode;
+	e->exe_ino = BPF_CORE_READ(prev, mm, exe_file, f_inode, i_ino);
+	if (mode == PI_STACK_FP) {
+		n = bpf_get_stack(ctx, e->ustack, sizeof(e->ustack), BPF_F_USER_STACK);
+		e->ustack_bytes = n > 0 ? n : 0;
+	} else if (mode == PI_STACK_DWARF) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+		e->ip = BPF_CORE_READ(regs, ip);
+		e->sp = BPF_CORE_READ(regs, sp);
+		e->bp = BPF_CORE_READ(regs, bp);
+		e->bx = BPF_CORE_READ(regs, bx);
+		e->r12 = BPF_CORE_READ(regs, r12);
+		e->r13 = BPF_CORE_READ(regs, r13);
+		e->r14 = BPF_CORE_READ(regs, r14);
+		e->r15 = BPF_CORE_READ(regs, r15);
+	}
+}
+
+/*
+ * Copies the user stack from the page holding sp upwards. One read of all pages is all-or-nothing
+ * and fails near the top of the stack, so on failure pages are read one by one until one fails.
+ * Whole pages at fixed offsets keep every read provably inside the record.
+ */
+static __always_inline void copy_user_stack(struct pi_switch_out_dwarf_event *e)
+{
+	__u64 base = e->out.sp & ~(__u64)(PI_PAGE - 1);
+	__u32 pages = 0;
+
+	e->out.stack_base = base;
+	if (bpf_probe_read_user(e->stack, sizeof(e->stack), (void *)base) == 0) {
+		pages = PI_STACK_PAGES;
+	} else {
+		for (int i = 0; i < PI_STACK_PAGES; i++) {
+			if (bpf_probe_read_user(e->stack + i * PI_PAGE, PI_PAGE, (void *)(base + i * PI_PAGE)))
+				break;
+			pages++;
+		}
+	}
+	e->out.stack_bytes = pages * PI_PAGE;
+}
+
+/* A target leaves the CPU: its on-CPU interval ends, an off-CPU one begins; say why, with stacks. */
+static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, struct task_struct *prev,
+					__u32 state, __u32 preempt, __u64 now)
+{
+	struct pi_task_state *s = pi_task_state(prev, p->generation, 1);
+	if (!s) {
+		pi_count_lost(PI_LOST_TASK_STATE);
+		return;
+	}
+	__u64 on_start = s->on_ns;
+	s->on_ns = 0;
+	s->off_ns = now;
+	s->off_state = state;
+	s->off_preempt = preempt;
+
+	int dead = (state & PI_TASK_DEAD) != 0; /* its last switch: no off-CPU interval follows */
+	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : p->stack_mode;
+	struct pi_switch_out_event *e;
+	if (mode == PI_STACK_DWARF) {
+		struct pi_switch_out_dwarf_event *d = pi_reserve(sizeof(*d), PI_EV_SWITCH_OUT_DWARF);
+		if (!d)
+			return;
+		e = &d->out;
+		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_OUT_DWARF, prev);
+		switch_out_stacks(ctx, e, prev, mode);
+		copy_user_stack(d);
+	} else {
+		e = pi_reserve(sizeof(*e), PI_EV_SWITCH_OUT);
+		if (!e)
+			return;
+		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_OUT, prev);
+		e->stack_bytes = 0;
+		e->stack_base = 0;
+		e->exe_ino = 0;
+		if (dead) {
+			e->stack_mode = PI_STACK_NONE;
+			e->kstack_bytes = e->ustack_bytes = 0;
+		} else {
+			switch_out_stacks(ctx, e, prev, mode);
+		}
+	}
+	e->hdr.ts_ns = now;
+	e->oncpu_start_ns = on_start;
+	e->state = state;
+	e->preempt = preempt;
+	bpf_ringbuf_submit(e, mode == PI_STACK_DWARF ? BPF_RB_NO_WAKEUP : 0);
+}
+
+/* A target gets the CPU: its off-CPU interval ends, an on-CPU one begins. */
+static __always_inline void keytime_in(const struct pi_policy *p, struct task_struct *next, __u64 now)
+{
+	struct pi_task_state *s = pi_task_state(next, p->generation, 1);
+	if (!s) {
+		pi_count_lost(PI_LOST_TASK_STATE);
+		return;
+	}
+	__u64 off_start = s->off_ns;
+	__u32 state = s->off_state, preempt = s->off_preempt;
+	s->off_ns = 0;
+	s->on_ns = now;
+
+	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
+	if (!e)
+		return;
+	pi_fill_hdr(&e->hdr, PI_EV_SWITCH_IN, next);
+	e->hdr.ts_ns = now;
+	e->offcpu_start_ns = off_start;
+	e->state = state;
+	e->preempt = preempt;
+	e->first_run = !off_start && next->start_time >= p->start_ns;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * The one sched_switch program: keytime's intervals and schedule's delays. prev_state is the
+ * tracepoint's own argument (kernel 5.18+): re-reading prev->__state here can already see a wakeup's
+ * TASK_RUNNING.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p)
+		return 0;
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (p->categories & PI_CAT_SCHEDULE)
+		pi_sched_switch(p, prev, next, preempt || prev_state == PI_TASK_RUNNING, now, cpu);
+	if (p->categories & PI_CAT_KEYTIME) {
+		if (pi_is_target(p, prev->pid, prev->tgid, cpu))
+			keytime_out(ctx, p, prev, prev_state, preempt, now);
+		if (pi_is_target(p, next->pid, next->tgid, cpu))
+			keytime_in(p, next, now);
+	}
 	return 0;
 }

@@ -13,6 +13,11 @@
 #define PI_COMM_LEN 16
 #define PI_FILENAME_LEN 256
 #define PI_ARGS_LEN 1024 /* power of two: the read length is masked with PI_ARGS_LEN - 1 */
+#define PI_KSTACK_MAX 64    /* kernel frames kept per stack */
+#define PI_USTACK_MAX 64    /* user frames kept per frame-pointer stack */
+#define PI_STACK_PAGES 3    /* user stack pages copied for DWARF unwinding: >= 8 KiB above sp */
+#define PI_PAGE 4096
+#define PI_SCHED_SLOTS 40   /* log2 histogram of ns: slot i counts [2^i, 2^(i+1)); up to ~18 min */
 
 /* Bit per category, in the policy's `categories` mask. */
 enum pi_category {
@@ -21,6 +26,13 @@ enum pi_category {
 	PI_CAT_RESOURCE = 1 << 2,
 	PI_CAT_SYSCALL = 1 << 3,
 	PI_CAT_SCHEDULE = 1 << 4,
+};
+
+/* How user stacks are taken at switch-out (keytime). */
+enum pi_stack_mode {
+	PI_STACK_NONE = 0,
+	PI_STACK_FP = 1,    /* bpf_get_stack(BPF_F_USER_STACK): frame pointers, cheap, incomplete without them */
+	PI_STACK_DWARF = 2, /* registers + a copy of the stack top, unwound in user space with .eh_frame */
 };
 
 /* What the policy selects (SPEC "Targets"). */
@@ -41,6 +53,9 @@ enum pi_event_type {
 	PI_EV_FORK = 1,
 	PI_EV_EXEC = 2,
 	PI_EV_EXIT = 3,
+	PI_EV_SWITCH_OUT = 4,       /* a target left the CPU: ends an on-CPU interval, starts an off-CPU one */
+	PI_EV_SWITCH_OUT_DWARF = 5, /* the same, with registers and a stack copy for DWARF unwinding */
+	PI_EV_SWITCH_IN = 6,        /* a target got the CPU back: ends an off-CPU interval */
 };
 
 /*
@@ -51,6 +66,8 @@ enum pi_event_type {
 enum pi_lost_reason {
 	PI_LOST_RINGBUF = 0,     /* bpf_ringbuf_reserve failed: the consumer fell behind */
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
+	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
+	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
 	PI_LOST_MAX = 32,
 };
 
@@ -66,7 +83,10 @@ struct pi_policy {
 	__u32 keytime_mode;   /* 0: no per-interval on-CPU records; 1: everything */
 	__u32 syscall_seq_len; /* 1..50: length of the per-thread syscall sequence */
 	__u32 myproc;         /* 1: procimage's own threads may be targets */
+	__u32 stack_mode;     /* enum pi_stack_mode */
+	__u32 generation;     /* activation number: per-task state of an earlier activation is stale */
 	__u32 pad;
+	__u64 start_ns;       /* when this activation began: a task created after it has no "before" */
 };
 
 /* Common head of every ring-buffer record. `pid` is the thread id, `tgid` the process id. */
@@ -111,6 +131,64 @@ struct pi_exit_event {
 	__u64 oncpu_ns;    /* task->se.sum_exec_runtime: the thread's total on-CPU time */
 	__u32 ppid;        /* tgid of the real parent */
 	__u32 pad;
+};
+
+/*
+ * A target left the CPU (sched_switch, prev). hdr is prev; hdr.ts_ns ends its on-CPU interval and
+ * starts its off-CPU one. Stacks are taken here, where the task blocks: they say why.
+ */
+struct pi_switch_out_event {
+	struct pi_event_hdr hdr;
+	__u64 oncpu_start_ns; /* when the interval now ending began; 0: before activation */
+	__u32 state;          /* prev_state: TASK_* bits; 0 = still runnable */
+	__u32 preempt;        /* 1: preempted (involuntary), so still runnable whatever state says */
+	__u32 kstack_bytes;   /* valid bytes of kstack */
+	__u32 ustack_bytes;   /* valid bytes of ustack (frame-pointer mode) */
+	__u32 stack_mode;     /* enum pi_stack_mode used for this record; NONE for kernel threads */
+	__u32 stack_bytes;    /* DWARF: valid bytes of the copy, from stack_base */
+	__u64 stack_base;     /* DWARF: user address of the copy's first byte (sp rounded down to a page) */
+	__u64 exe_ino;        /* inode of the process's executable: which image the addresses belong to */
+	/* DWARF: user registers at the switch (x86_64) */
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
+	__u64 kstack[PI_KSTACK_MAX];
+	__u64 ustack[PI_USTACK_MAX];
+};
+
+struct pi_switch_out_dwarf_event {
+	struct pi_switch_out_event out;
+	__u8 stack[PI_STACK_PAGES * PI_PAGE];
+};
+
+/* A target got a CPU back (sched_switch, next): ends its off-CPU interval. hdr is next. */
+struct pi_switch_in_event {
+	struct pi_event_hdr hdr;
+	__u64 offcpu_start_ns; /* when it left the CPU; 0: before activation, or first_run */
+	__u32 state;           /* the state it left in (as in the switch-out) */
+	__u32 preempt;
+	__u32 first_run;       /* 1: the task's first run (created after activation): no off-CPU interval */
+	__u32 pad;
+};
+
+/* Scheduling delay (wakeup or preemption -> running again), log2 histogram of ns. */
+struct pi_sched_stats {
+	__u64 count;
+	__u64 total_ns;
+	__u64 min_ns;
+	__u64 max_ns;
+	__u64 slots[PI_SCHED_SLOTS];
+};
+
+/* Key of a thread's scheduling stats: the idle tasks are all pid 0, one per CPU. */
+struct pi_sched_key {
+	__u32 pid;
+	__u32 cpu; /* 0xffffffff unless pid is 0 */
+};
+
+struct pi_sched_thread {
+	__u32 tgid;
+	__u32 pad;
+	char comm[PI_COMM_LEN];
+	struct pi_sched_stats stats;
 };
 
 #endif /* PROCIMAGE_H */

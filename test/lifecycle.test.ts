@@ -23,12 +23,12 @@ function procimageProgIds(a: Attach): number[] {
 describe('attach', () => {
   it('pins every program and map under one directory and attaches nothing in the ready state', async () => {
     const a = await attach(['-k', '--json']);
-    expect(pinnedFiles(a.pinDir, 'progs')).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork']);
+    expect(pinnedFiles(a.pinDir, 'progs')).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']);
     expect(pinnedFiles(a.pinDir, 'maps')).toEqual(expect.arrayContaining(['pi_events', 'pi_follow', 'pi_lost', 'pi_policy']));
     // the kernel's own view: none of procimage's programs is behind any link
     const attached = attachedProgIds();
     const ours = procimageProgIds(a);
-    expect(ours).toHaveLength(3);
+    expect(ours).toHaveLength(4);
     for (const id of ours) expect(attached.has(id)).toBe(false);
   });
 
@@ -40,9 +40,9 @@ describe('attach', () => {
     expect(act.code).toBe(0);
     expect(act.stdout).toMatch(/activated: process \d+ and the processes it starts: keytime \(-k 0\)/);
     expect(act.stdout).toMatch(/collecting [\d.]+ ms after ctl issued it/);
-    // active: exactly the lifecycle hooks are attached
+    // active: exactly keytime's hooks are attached (fork, exec, exit, sched_switch)
     const attached = attachedProgIds();
-    expect(procimageProgIds(a).filter(id => attached.has(id))).toHaveLength(3);
+    expect(procimageProgIds(a).filter(id => attached.has(id))).toHaveLength(4);
 
     child.open();
     await child.exited;
@@ -54,7 +54,7 @@ describe('attach', () => {
 
     const d = await a.ctl(['-d']);
     expect(d.code).toBe(0);
-    expect(d.stdout).toMatch(/deactivated after [\d.]+ s: 2 records, 0 lost; ready again/);
+    expect(d.stdout).toMatch(/deactivated after [\d.]+ s: \d+ records, 0 lost; ready again/);
     const afterDeactivate = attachedProgIds();
     for (const id of procimageProgIds(a)) expect(afterDeactivate.has(id)).toBe(false);
 
@@ -113,10 +113,10 @@ describe('attach', () => {
     const first = await attach(['-k'], pinDir);
     first.proc.kill('SIGKILL');
     await first.exited;
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(3); // pins outlive a killed process
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(4); // pins outlive a killed process
     const second = await attach(['-k'], pinDir);
     expect(second.stderr).toMatch(/warning: removed stale pins from .*did not exit cleanly/);
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(3);
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(4);
     expect((await second.ctl(['-f'])).code).toBe(0);
     expect(existsSync(pinDir)).toBe(false);
   });
@@ -128,7 +128,7 @@ describe('attach', () => {
     expect(r.stderr.trim()).toBe(`procimage: ${first.pinDir} is in use by a running procimage attach (pid ${first.proc.pid}); ` +
       `stop it with: procimage ctl -f --pin-dir ${first.pinDir}`);
     // and the first one is untouched
-    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(3);
+    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(4);
   });
 
   it("refuses procimage's own process as a target unless -m", async () => {

@@ -1,6 +1,7 @@
 // Every event is either handed over or counted as lost, never silently dropped: with the reader
-// stalled (the event loop blocked) a workload of known size floods a small ring, and what arrives
-// plus what the kernel counted equals what the workload did, exactly.
+// stalled (the event loop blocked) a workload of known size floods a small ring, and per record type
+// what arrives plus what the kernel counted as dropped equals what the workload did, exactly; and
+// every record the kernel sent arrived.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,6 @@ import { Session } from '../src/model/session.js';
 import { GATE, tempDir, workload } from './helpers.js';
 
 const N = 3000; // forkloop: N forks, N + 1 process exits, and its own exec
-const EXPECTED = 2 * N + 2;
 
 let session: Session | undefined;
 afterEach(() => { session?.close(); session = undefined; });
@@ -46,26 +46,41 @@ async function run(blockReader: boolean) {
   await w.done;
   const summary = (await session.deactivate())!;
   rmSync(w.dir, { recursive: true, force: true });
-  const delivered = recs.filter(r => r.type !== 'lost').length;
   const lostRecords = recs.filter((r): r is Extract<ProcRecord, { type: 'lost' }> => r.type === 'lost');
-  return { delivered, summary, lostRecords, recs };
+  return { summary, lostRecords, recs };
+}
+
+/** Records of one type: delivered as records, and as the kernel counted them. */
+function accounting(recs: ProcRecord[], summary: { kernel_records: Record<string, { sent: number; delivered: number; lost: number }> },
+  type: 'fork' | 'exec' | 'exit') {
+  const k = summary.kernel_records[type] ?? { sent: 0, delivered: 0, lost: 0 };
+  return { records: recs.filter(r => r.type === type).length, ...k };
 }
 
 describe('lost events', () => {
   it('none when the reader keeps up: every fork, exec and exit arrives', async () => {
-    const { delivered, summary, recs } = await run(false);
+    const { summary, recs } = await run(false);
     expect(summary.lost).toEqual({});
-    expect(delivered).toBe(EXPECTED);
+    expect(accounting(recs, summary, 'fork')).toEqual({ records: N, sent: N, delivered: N, lost: 0 });
+    expect(accounting(recs, summary, 'exit')).toEqual({ records: N + 1, sent: N + 1, delivered: N + 1, lost: 0 });
+    expect(accounting(recs, summary, 'exec')).toEqual({ records: 1, sent: 1, delivered: 1, lost: 0 });
+    for (const [t, k] of Object.entries(summary.kernel_records)) expect(k.delivered, t).toBe(k.sent);
     expect(recs.filter(r => r.type === 'exit' && r.process_exit).length).toBe(N + 1);
     const codes = recs.filter(r => r.type === 'exit' && r.exit_code !== 0).map(r => r.type === 'exit' && r.exit_code);
     expect(codes).toHaveLength(N - Math.ceil(N / 256)); // children exit i % 256: zero every 256th
   });
 
   it('counted exactly when the ring overflows: delivered + lost = what happened', async () => {
-    const { delivered, summary, lostRecords } = await run(true);
+    const { summary, lostRecords, recs } = await run(true);
     const lost = summary.lost.ring_full ?? 0;
     expect(lost).toBeGreaterThan(0);
-    expect(delivered + lost).toBe(EXPECTED);
+    const fork = accounting(recs, summary, 'fork'), exit = accounting(recs, summary, 'exit');
+    expect(fork.lost + exit.lost).toBeGreaterThan(0);
+    expect(fork.records + fork.lost).toBe(N);
+    expect(exit.records + exit.lost).toBe(N + 1);
+    // nothing vanished between the kernel and procimage: all it sent arrived, whatever the type
+    for (const [t, k] of Object.entries(summary.kernel_records)) expect(k.delivered, t).toBe(k.sent);
+    expect(Object.values(summary.kernel_records).reduce((a, k) => a + k.lost, 0)).toBe(lost);
     // and the loss was reported as records too, with the same total
     expect(lostRecords.every(r => r.reason === 'ring_full')).toBe(true);
     expect(lostRecords.reduce((s, r) => s + r.count, 0)).toBe(lost);

@@ -13,6 +13,7 @@ koffi.opaque('bpf_map');
 koffi.opaque('bpf_link');
 koffi.opaque('btf');
 koffi.opaque('pi_drainer');
+koffi.opaque('pi_unwinder');
 
 // struct bpf_object_open_opts (libbpf 1.1): 80 bytes; the anonymous `__u32 :32` is `_stub`.
 export const OpenOpts = koffi.struct('bpf_object_open_opts', {
@@ -122,6 +123,12 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     drain: lib.func('long pi_drain(pi_drainer *d, void *out, size_t cap, int timeout_ms)'),
     drainer_oversize: lib.func('uint64_t pi_drainer_oversize(pi_drainer *d)'),
     drainer_free: lib.func('void pi_drainer_free(pi_drainer *d)'),
+    unwinder_new: lib.func('pi_unwinder *pi_unwinder_new(void)'),
+    unwinder_free: lib.func('void pi_unwinder_free(pi_unwinder *u)'),
+    space_set: lib.func('int pi_space_set(pi_unwinder *u, uint32_t id, const char *maps, size_t len)'),
+    space_drop: lib.func('void pi_space_drop(pi_unwinder *u, uint32_t id)'),
+    unwind: lib.func('int pi_unwind(pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base, const uint8_t *stack, size_t len, _Out_ uint64_t *pcs, int max)'),
+    symbolize: lib.func('long pi_symbolize(pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, _Out_ char *out, size_t cap)'),
     log_install: lib.func('void pi_log_install(int level)'),
     log_take: lib.func('size_t pi_log_take(_Out_ char *out, size_t cap)'),
   };

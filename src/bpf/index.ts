@@ -7,3 +7,4 @@ export { RingReader, forEachRecord, type Batch, type BatchHandler } from './ring
 export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from './errors.js';
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
 export { possibleCpus } from './cpus.js';
+export { Unwinder, type Frame } from './unwinder.js';

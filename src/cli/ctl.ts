@@ -19,14 +19,15 @@ export async function runCtl(f: CtlFlags): Promise<number> {
   if (ops.length !== 1) throw new UserError('give exactly one of -a (activate), -d (deactivate), -f (finish), --status');
   const op = ops[0];
   const policyGiven = targetOf(f) !== undefined || categoriesOf(f).length > 0 || f.myproc || f.time !== undefined ||
-    f.interval !== undefined;
+    f.interval !== undefined || f.stack !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
 
   if (op === 'activate') {
     const target = targetOf(f) ?? { kind: 'all' as const };
     checkTargetExists(target);
     const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
-      syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0, intervalSec: f.interval ?? 1 };
+      syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0, intervalSec: f.interval ?? 1,
+      stackMode: f.stack ?? 'dwarf' };
     // the attach fills in "every category it loaded" when none is given; check the rest here
     validateTarget(target, cpus().length);
     if (policy.categories.length) validatePolicy(policy, cpus().length);

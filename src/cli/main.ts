@@ -80,7 +80,7 @@ addPolicyOptions(program.command('trace')
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
-      myproc: !!o.myproc, intervalSec: o.interval ?? 1, json: !!o.json, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+      myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', json: !!o.json, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
     });
   }));
 

@@ -1,8 +1,8 @@
 // Option values shared by the subcommands: parsed strictly (a typo is an error, not a zero), with
 // the original tool's short flags.
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
-import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type Target } from '../collect/policy.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { UserError } from '../sys/errors.js';
 
 export function intIn(name: string, min: number, max: number) {
@@ -36,13 +36,15 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
     .option('-m, --myproc', "allow procimage's own threads as targets")
-    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'));
+    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'))
+    .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (complete, ~1.5 µs a switch), fp (frame pointers only), none')
+      .choices(['dwarf', 'fp', 'none']));
 }
 
 export interface PolicyFlags {
   pid?: number; tgid?: number; cpuid?: number;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
-  myproc?: boolean; all?: boolean; interval?: number;
+  myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode;
 }
 
 /** The target the flags select; undefined when none (every thread). */

@@ -4,9 +4,9 @@
 import type { Batch, BpfObject, Link } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Category, Policy } from './policy.js';
-import type { ProcRecord } from './records.js';
+import type { ProcRecord, RawRecord } from './records.js';
 
-export type Decoder = (b: Batch, off: number, len: number, clock: Clock) => ProcRecord | undefined;
+export type Decoder = (b: Batch, off: number, len: number, clock: Clock) => ProcRecord | RawRecord | undefined;
 
 export interface PollContext {
   /** The collector's own object. */

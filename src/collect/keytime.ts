@@ -1,10 +1,15 @@
 // keytime: fork/clone, exec and exit of the targets (bpf/keytime.bpf.c).
+import type { Batch } from '../bpf/index.js';
+import type { Clock } from './clock.js';
 import type { Collector, Decoder } from './collector.js';
 import { cstring, cstrings, u64 } from './decode.js';
 import { readHeader } from './event.js';
-import { pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event } from './layout.js';
+import {
+  pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event, pi_switch_in_event, pi_switch_out_dwarf_event,
+  pi_switch_out_event, pi_stack_mode,
+} from './layout.js';
 import type { Policy } from './policy.js';
-import type { ExecRecord, ExitRecord, ForkRecord } from './records.js';
+import type { ExecRecord, ExitRecord, ForkRecord, SwitchIn, SwitchOut } from './records.js';
 import { decodeWaitStatus, signalName } from './signals.js';
 
 const F = pi_fork_event.OFF, E = pi_exec_event.OFF, X = pi_exit_event.OFF;
@@ -49,6 +54,56 @@ const decodeExit: Decoder = (b, off, _len, clock): ExitRecord => {
   };
 };
 
+const O = pi_switch_out_event.OFF, I = pi_switch_in_event.OFF;
+const MODES = { [pi_stack_mode.PI_STACK_NONE]: 'none', [pi_stack_mode.PI_STACK_FP]: 'fp', [pi_stack_mode.PI_STACK_DWARF]: 'dwarf' } as const;
+
+/** A kernel instant that is 0 when unknown. */
+function instant(u: Uint32Array, off: number, clock: Clock): number | null {
+  return u[off >>> 2] === 0 && u[(off >>> 2) + 1] === 0 ? null : clock.at(u, off);
+}
+
+/** Copies `bytes` of u64s out of the batch (the batch buffer is reused). */
+function u64s(b: Batch, off: number, bytes: number): BigUint64Array {
+  const n = Math.max(0, Math.min(bytes, 512)) >>> 3;
+  return new BigUint64Array(b.buf.buffer.slice(b.buf.byteOffset + off, b.buf.byteOffset + off + n * 8));
+}
+
+const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {
+  const u = b.u32;
+  const mode = MODES[u[(off + O.stack_mode) >>> 2] as 0 | 1 | 2] ?? 'none';
+  const r: SwitchOut = {
+    type: 'switch_out', ...readHeader(b, off, clock),
+    oncpu_start_ts_ns: instant(u, off + O.oncpu_start_ns, clock),
+    state: u[(off + O.state) >>> 2],
+    preempt: u[(off + O.preempt) >>> 2] !== 0,
+    kstack: u64s(b, off + O.kstack, u[(off + O.kstack_bytes) >>> 2]),
+    stack_mode: mode,
+    exe_ino: u64(u, off + O.exe_ino),
+    ustack: u64s(b, off + O.ustack, u[(off + O.ustack_bytes) >>> 2]),
+  };
+  if (u[(off + O.hdr) >>> 2] === pi_event_type.PI_EV_SWITCH_OUT_DWARF && mode === 'dwarf') {
+    const bytes = Math.min(u[(off + O.stack_bytes) >>> 2], pi_switch_out_dwarf_event.LEN.stack);
+    const stack = off + pi_switch_out_dwarf_event.OFF.stack;
+    r.dwarf = {
+      regs: u64s(b, off + O.ip, 64),
+      base: BigInt(u[(off + O.stack_base) >>> 2]) | (BigInt(u[(off + O.stack_base + 4) >>> 2]) << 32n),
+      stack: b.buf.subarray(stack, stack + bytes),
+    };
+  }
+  return r;
+};
+
+const decodeSwitchIn: Decoder = (b, off, _len, clock): SwitchIn => {
+  const u = b.u32;
+  return {
+    type: 'switch_in', ...readHeader(b, off, clock),
+    offcpu_start_ts_ns: instant(u, off + I.offcpu_start_ns, clock),
+    state: u[(off + I.state) >>> 2],
+    preempt: u[(off + I.preempt) >>> 2] !== 0,
+    first_run: u[(off + I.first_run) >>> 2] !== 0,
+  };
+};
+
 export const keytime: Collector = {
   category: 'keytime',
   object: 'keytime',
@@ -56,9 +111,12 @@ export const keytime: Collector = {
     [pi_event_type.PI_EV_FORK, decodeFork],
     [pi_event_type.PI_EV_EXEC, decodeExec],
     [pi_event_type.PI_EV_EXIT, decodeExit],
+    [pi_event_type.PI_EV_SWITCH_OUT, decodeSwitchOut],
+    [pi_event_type.PI_EV_SWITCH_OUT_DWARF, decodeSwitchOut],
+    [pi_event_type.PI_EV_SWITCH_IN, decodeSwitchIn],
   ]),
   programs(policy: Policy) {
-    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit'];
+    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch'];
     // not asked for, but a thread-group target still needs its children followed (and unfollowed)
     if (policy.target.kind === 'tgid') return ['keytime_fork', 'keytime_exit'];
     return [];

@@ -1,7 +1,7 @@
 // Counting what could not be handed over. The kernel side counts per reason in the per-CPU `pi_lost`
 // map (enum pi_lost_reason); user space adds what it could not decode or take from the ring.
 import type { BpfMap } from '../bpf/index.js';
-import { pi_lost_reason } from './layout.js';
+import { pi_event_type, pi_lost_reason } from './layout.js';
 
 /** Names used in `lost` records and the summary, with what each means. */
 export const LOST_REASONS: Record<string, string> = {
@@ -26,4 +26,23 @@ export function readKernelLost(lost: BpfMap): Map<string, number> {
     out.set(name, perCpu.reduce((s, v) => s + Number(v.readBigUInt64LE(0)), 0));
   }
   return out;
+}
+
+/** Per-type totals since load (pi_sent, pi_lost_type), summed over CPUs, by enum pi_event_type. */
+export function readPerType(m: BpfMap): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [k, v] of m.entries()) {
+    let n = 0;
+    for (const slot of m.splitPerCpu(v)) n += Number(slot.readBigUInt64LE(0));
+    if (n) out.set(k.readUInt32LE(0), n);
+  }
+  return out;
+}
+
+const TYPE_NAMES = new Map<number, string>(Object.entries(pi_event_type)
+  .map(([name, v]) => [v as number, name.replace(/^PI_EV_/, '').toLowerCase()]));
+
+/** "switch_out" for PI_EV_SWITCH_OUT; "type_N" for a type this build does not know. */
+export function eventTypeName(t: number): string {
+  return TYPE_NAMES.get(t) ?? `type_${t}`;
 }

@@ -19,6 +19,10 @@ export const CATEGORY_FLAG: Record<Category, string> = {
   keytime: '-k', lock: '-l', resource: '-r', syscall: '-s', schedule: '-S',
 };
 
+/** --stack: how off-CPU user stacks are taken (enum pi_stack_mode). */
+export const STACK_MODES = { none: 0, fp: 1, dwarf: 2 } as const;
+export type StackMode = keyof typeof STACK_MODES;
+
 export type Target =
   | { kind: 'all' }
   | { kind: 'pid'; pid: number }   // one thread
@@ -33,13 +37,14 @@ export interface Policy {
   myproc: boolean;       // -m: procimage's own threads may be targets
   maxSeconds: number;    // -t SEC, 0 = no limit
   intervalSec: number;   // --interval SEC: how often in-kernel aggregates are read and reported
+  stackMode: StackMode;  // --stack: user stacks of off-CPU intervals, by DWARF unwinding or frame pointers
 }
 
 export const SYSCALL_SEQ_MAX = 50;
 export const MIN_INTERVAL_SEC = 0.1;
 
 export function defaultPolicy(target: Target, categories: Category[]): Policy {
-  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1 };
+  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1, stackMode: 'dwarf' };
 }
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -62,6 +67,7 @@ export function validatePolicy(p: Policy, cpus: number): void {
     throw new UserError(`-s takes a sequence length from 1 to ${SYSCALL_SEQ_MAX}, got ${p.syscallSeqLen}`);
   if (typeof p.maxSeconds !== 'number' || !(p.maxSeconds >= 0) || !Number.isFinite(p.maxSeconds))
     throw new UserError(`-t takes a number of seconds >= 0, got ${p.maxSeconds}`);
+  if (!(p.stackMode in STACK_MODES)) throw new UserError(`--stack takes fp, dwarf or none, got ${p.stackMode}`);
   if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
     throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
 }
@@ -75,8 +81,11 @@ export function targetId(t: Target): number {
   return t.kind === 'pid' ? t.pid : t.kind === 'tgid' ? t.tgid : t.kind === 'cpu' ? t.cpu : 0;
 }
 
-/** The struct pi_policy bytes for an active policy. */
-export function encodePolicy(p: Policy): Buffer {
+/**
+ * The struct pi_policy bytes for an active policy. generation numbers the activation (per-task state
+ * of an earlier one is stale); startNs is its start, absolute CLOCK_MONOTONIC ns.
+ */
+export function encodePolicy(p: Policy, generation = 1, startNs = 0n): Buffer {
   const b = Buffer.alloc(pi_policy.SIZE);
   const o = pi_policy.OFF;
   b.writeUInt32LE(1, o.active);
@@ -86,6 +95,9 @@ export function encodePolicy(p: Policy): Buffer {
   b.writeUInt32LE(p.keytimeMode, o.keytime_mode);
   b.writeUInt32LE(p.syscallSeqLen, o.syscall_seq_len);
   b.writeUInt32LE(p.myproc ? 1 : 0, o.myproc);
+  b.writeUInt32LE(STACK_MODES[p.stackMode], o.stack_mode);
+  b.writeUInt32LE(generation, o.generation);
+  b.writeBigUInt64LE(startNs, o.start_ns);
   return b;
 }
 

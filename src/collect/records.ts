@@ -49,6 +49,53 @@ export interface ExitRecord extends RecordBase {
   oncpu_ns: number;           // the thread's total on-CPU time, as the kernel accounted it
 }
 
+/**
+ * A thread's time on a CPU, from switch-in to switch-out (`-k 1` only). start_ts_ns is null when it
+ * was already running at activation; end_ts_ns null when it still runs at deactivation (`ongoing`).
+ */
+export interface OnCpuRecord extends RecordBase {
+  type: 'oncpu';
+  cpu: number;
+  start_ts_ns: number | null;
+  end_ts_ns: number | null;
+  duration_ns: number | null;
+  began_before_activation: boolean;
+  ongoing: boolean;
+}
+
+/**
+ * A thread's time off the CPU, from switch-out to switch-in, with the state it left in and the
+ * kernel and user stacks at that moment: why it left. start/end null as for oncpu.
+ */
+export interface OffCpuRecord extends RecordBase {
+  type: 'offcpu';
+  cpu: number;         // the CPU it left
+  cpu_in: number | null; // the CPU it came back on
+  start_ts_ns: number | null;
+  end_ts_ns: number | null;
+  duration_ns: number | null;
+  state: string;       // as ps shows it: R (preempted, still runnable), S, D, T, t, I, P, X; ? unknown
+  state_name: string;  // "preempted", "sleeping", "disk wait" (uninterruptible), ...
+  kstack: string[];    // innermost first
+  ustack: string[];
+  ustack_mode: 'dwarf' | 'fp' | 'none';
+  began_before_activation: boolean;
+  ongoing: boolean;
+}
+
+/** Scheduling delay of one target thread, or of the whole system (scope), since activation. */
+export interface SchedRecord extends RecordBase {
+  type: 'sched';
+  scope: 'thread' | 'system';
+  cpu: number | null;  // the CPU of an idle task (pid 0), else null
+  count: number;
+  total_ns: number;
+  avg_ns: number | null;
+  min_ns: number | null;
+  max_ns: number | null;
+  hist_log2_ns: number[]; // [i]: delays in [2^i, 2^(i+1)) ns (slot 0 also holds 0 ns); trailing zeros cut
+}
+
 /** Records the kernel could not hand over (or entries it could not keep), by reason; system-wide. */
 export interface LostRecord extends RecordBase {
   type: 'lost';
@@ -56,5 +103,36 @@ export interface LostRecord extends RecordBase {
   count: number;
 }
 
-export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | LostRecord;
+export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord;
 export type RecordType = ProcRecord['type'];
+
+/*
+ * Raw records: decoded from the ring but not output as such; the model turns them into records
+ * (switch-outs and switch-ins into oncpu/offcpu intervals with symbolized stacks).
+ */
+
+export interface SwitchOut extends RecordBase {
+  type: 'switch_out';
+  cpu: number;
+  oncpu_start_ts_ns: number | null;
+  state: number;
+  preempt: boolean;
+  kstack: BigUint64Array;
+  stack_mode: 'dwarf' | 'fp' | 'none';
+  exe_ino: number; // inode of the executable the user addresses belong to (0: none)
+  ustack: BigUint64Array; // fp mode: the frames
+  /** dwarf mode. `stack` is a view into the ring batch: valid only while the record is dispatched. */
+  dwarf?: { regs: BigUint64Array; base: bigint; stack: Uint8Array };
+}
+
+export interface SwitchIn extends RecordBase {
+  type: 'switch_in';
+  cpu: number;
+  offcpu_start_ts_ns: number | null;
+  state: number;
+  preempt: boolean;
+  first_run: boolean;
+}
+
+export type RawRecord = SwitchOut | SwitchIn;
+export const isRaw = (r: ProcRecord | RawRecord): r is RawRecord => r.type === 'switch_out' || r.type === 'switch_in';

@@ -4,9 +4,11 @@ import type { Collector } from './collector.js';
 import * as layout from './layout.js';
 import type { Category } from './policy.js';
 import { keytime } from './keytime.js';
+import { schedule } from './schedule.js';
 
 export const COLLECTORS: Partial<Record<Category, Collector>> = {
   keytime,
+  schedule,
 };
 
 export const CORE: Collector = keytime;

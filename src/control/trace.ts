@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { defaultPolicy, type Category, type Policy, type Target } from '../collect/policy.js';
+import { defaultPolicy, type Category, type Policy, type StackMode, type Target } from '../collect/policy.js';
 import { Session } from '../model/session.js';
 import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
@@ -18,6 +18,7 @@ export interface TraceOptions {
   syscallSeqLen: number;
   myproc: boolean;
   intervalSec: number;
+  stackMode: StackMode;
   json: boolean;
   durationSec?: number;
   command?: string[];
@@ -44,7 +45,8 @@ export async function runTrace(o: TraceOptions): Promise<number> {
       target = { kind: 'tgid', tgid: child.pid };
     }
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
-      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec };
+      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
+      stackMode: o.stackMode };
     session.activate(policy, recordSink(o.json, session));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {

@@ -10,13 +10,15 @@ import {
 import { Clock } from '../collect/clock.js';
 import type { Collector, Decoder } from '../collect/collector.js';
 import { eventType } from '../collect/event.js';
-import { readKernelLost } from '../collect/lost.js';
+import { eventTypeName, readKernelLost, readPerType } from '../collect/lost.js';
 import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
-import type { LostRecord, ProcRecord, RecordType } from '../collect/records.js';
+import { isRaw, type LostRecord, type ProcRecord, type RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
+import { IntervalBuilder } from './intervals.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
+import { StackResolver } from './stacks.js';
 
 /** Where records go: text, NDJSON, metrics... (src/output). */
 export interface Sink {
@@ -50,6 +52,11 @@ export interface SessionSummary {
   processes: ProcessInfo[];
   /** Processes seen but not kept in `processes` (past PROCESS_TABLE_LIMIT). */
   processes_untracked: number;
+  /**
+   * Ring records by type: what the kernel submitted, what reached procimage, what the kernel dropped
+   * (ring full). sent = delivered when nothing was lost between kernel and user space.
+   */
+  kernel_records: Record<string, { sent: number; delivered: number; lost: number }>;
 }
 
 const LOST_POLL_MS = 1000;
@@ -59,6 +66,11 @@ interface Current {
   sink: Sink;
   startNs: number;
   counts: Map<RecordType, number>;
+  /** Ring records decoded, by enum pi_event_type. */
+  delivered: Map<number, number>;
+  /** pi_sent and pi_lost_type at activation: the summary reports what changed since. */
+  sentBefore: Map<number, number>;
+  lostBefore: Map<number, number>;
   processes: ProcessTable;
   timers: NodeJS.Timeout[];
 }
@@ -81,6 +93,12 @@ export class Session {
   private readonly userLost = new Map<string, number>();
   /** What this activation lost, for its summary. */
   private lostThisActivation = new Map<string, number>();
+  /** Activations so far: the kernel's per-task state carries the number of the one that wrote it. */
+  private generation = 0;
+  /** Symbolizes stacks: made at load (kallsyms read ahead of need) when keytime is attached. */
+  private stacks: StackResolver | undefined;
+  /** Turns the kernel's switch records into intervals, while keytime is active. */
+  private intervals: IntervalBuilder | undefined;
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
@@ -103,6 +121,7 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
+      if (s.categories.includes('keytime')) s.stacks = new StackResolver();
     } catch (e) {
       s.close();
       throw e;
@@ -194,9 +213,13 @@ export class Session {
     const zero = Buffer.alloc(4);
     for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
     if (t.kind === 'tgid') this.follow(t.tgid);
-    policyMap.update(zero, encodePolicy(policy));
+    policyMap.update(zero, encodePolicy(policy, ++this.generation, this.clock.toAbsolute(startNs)));
     try {
-      this.current = { policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), timers: [] };
+      this.current = {
+        policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), timers: [], delivered: new Map(),
+        sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
+      };
+      this.intervals = policy.categories.includes('keytime') ? new IntervalBuilder(policy, this.stacks!) : undefined;
       this.reader!.start(b => this.dispatch(b), e => this.fail(e));
       this.attach(policy);
     } catch (e) {
@@ -247,6 +270,7 @@ export class Session {
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
+    this.intervals?.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
   }
@@ -255,13 +279,16 @@ export class Session {
     const cur = this.current;
     if (!cur) return;
     forEachRecord(b, (off, len) => {
-      const decode = this.decoders.get(eventType(b, off));
+      const type = eventType(b, off);
+      cur.delivered.set(type, (cur.delivered.get(type) ?? 0) + 1);
+      const decode = this.decoders.get(type);
       const r = decode?.(b, off, len, this.clock);
       if (!r) {
         this.userLost.set('unknown_type', (this.userLost.get('unknown_type') ?? 0) + 1);
         return;
       }
-      this.emit(cur, r);
+      if (!isRaw(r)) this.emit(cur, r);
+      else if (this.intervals) for (const out of this.intervals.process(r)) this.emit(cur, out);
     });
     cur.sink.flush?.();
   }
@@ -317,9 +344,20 @@ export class Session {
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     await this.reader!.stop();
     this.reader!.drainNow(b => this.dispatch(b));
+    for (const r of this.intervals?.finish(this.clock.now()) ?? []) this.emit(cur, r);
+    this.intervals = undefined;
     this.poll(true);
     this.reportLost();
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
+    const sent = readPerType(this.sharedMap('pi_sent')), lost = readPerType(this.sharedMap('pi_lost_type'));
+    const kernel: SessionSummary['kernel_records'] = {};
+    for (const t of new Set([...sent.keys(), ...lost.keys(), ...cur.delivered.keys()])) {
+      const k = {
+        sent: (sent.get(t) ?? 0) - (cur.sentBefore.get(t) ?? 0), delivered: cur.delivered.get(t) ?? 0,
+        lost: (lost.get(t) ?? 0) - (cur.lostBefore.get(t) ?? 0),
+      };
+      if (k.sent || k.delivered || k.lost) kernel[eventTypeName(t)] = k;
+    }
     const summary: SessionSummary = {
       policy: cur.policy,
       duration_ns: this.clock.now() - cur.startNs,
@@ -327,6 +365,7 @@ export class Session {
       lost: Object.fromEntries(this.lostThisActivation),
       processes: cur.processes.all(),
       processes_untracked: cur.processes.untracked,
+      kernel_records: kernel,
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
@@ -342,6 +381,8 @@ export class Session {
     this.reader = undefined;
     for (const obj of this.objects.values()) obj.close();
     this.objects.clear();
+    this.stacks?.close();
+    this.stacks = undefined;
   }
 }
 

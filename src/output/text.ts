@@ -4,6 +4,7 @@ import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
+import './tables/schedule.js';
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -23,9 +24,30 @@ export function details(r: ProcRecord): string | undefined {
     case 'exit':
       return `${describeExit(r)}${r.process_exit ? ' · process ends' : ''} · lifetime ${duration(r.lifetime_ns)} · ` +
         `on-CPU ${duration(r.oncpu_ns)}`;
+    case 'oncpu':
+      return `on CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)}`;
+    case 'offcpu':
+      return `off CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)} · ` +
+        `${r.state} ${r.state_name}` + stackLines(r.kstack, r.ustack);
     case 'lost':
       return `${r.count} lost (${r.reason})`;
+    default:
+      return undefined;
   }
+}
+
+function span(ns: number | null, before: boolean, ongoing: boolean): string {
+  if (ns !== null) return duration(ns);
+  return before ? '(began before activation)' : ongoing ? '(still, at deactivation)' : '?';
+}
+
+const INDENT = ' '.repeat(50);
+
+/** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */
+function stackLines(kstack: string[], ustack: string[]): string {
+  const lines = [...kstack.map(f => `${INDENT}${f}`), ...(kstack.length && ustack.length ? [`${INDENT}--`] : []),
+    ...ustack.map(f => `${INDENT}${f}`)];
+  return lines.length ? '\n' + lines.join('\n') : '';
 }
 
 export class TextSink implements Sink {

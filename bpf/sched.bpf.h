@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-task scheduler state and scheduling-delay accounting, shared by the keytime object (whose one
+ * sched_switch program serves keytime and schedule: a second program on sched_switch would charge
+ * every context switch of every process again) and the schedule object (its wakeup programs).
+ */
+#ifndef SCHED_BPF_H
+#define SCHED_BPF_H
+
+#include "common.bpf.h"
+
+#define PI_TASK_RUNNING 0
+#define PI_TASK_DEAD 0x80
+#define PI_PF_KTHREAD 0x00200000 /* include/linux/sched.h: macros are not in vmlinux.h */
+
+/* Kernel-only: what a task's last scheduler events were, for the activation `gen`. */
+struct pi_task_state {
+	__u32 gen;
+	__u32 off_state;  /* state it left the CPU in (keytime) */
+	__u64 queued_ns;  /* schedule: became runnable (woken or preempted) and not yet running; 0: no */
+	__u64 on_ns;      /* keytime: its current on-CPU interval began; 0: unknown */
+	__u64 off_ns;     /* keytime: its current off-CPU interval began; 0: unknown */
+	__u32 off_preempt;
+	__u32 pad;
+};
+
+/* Task storage: allocated for a task on first use, freed with it; no pid reuse to get wrong. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pi_task_state);
+} pi_task SEC(".maps");
+
+/* Scheduling delay of each target thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct pi_sched_key);
+	__type(value, struct pi_sched_thread);
+} pi_sched_threads SEC(".maps");
+
+/* Scheduling delay of every thread but the idle tasks: the system's figures beside the target's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pi_sched_stats);
+} pi_sched_sys SEC(".maps");
+
+/* The task's state for this activation (reset if it is an earlier one's), created if asked. */
+static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t, __u32 gen, int create)
+{
+	struct pi_task_state *s = bpf_task_storage_get(&pi_task, t, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+
+	if (s && s->gen != gen) {
+		s->gen = gen;
+		s->queued_ns = s->on_ns = s->off_ns = 0;
+		s->off_state = s->off_preempt = 0;
+	}
+	return s;
+}
+
+static __always_inline __u32 pi_log2(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	return r | (__u32)(v >> 1);
+}
+
+static __always_inline void pi_sched_account(struct pi_sched_stats *st, __u64 delay)
+{
+	__u32 slot = pi_log2(delay);
+
+	if (slot >= PI_SCHED_SLOTS)
+		slot = PI_SCHED_SLOTS - 1;
+	if (st->count == 0 || delay < st->min_ns)
+		st->min_ns = delay;
+	if (delay > st->max_ns)
+		st->max_ns = delay;
+	st->count++;
+	st->total_ns += delay;
+	st->slots[slot]++;
+}
+
+/* A task became runnable: its delay starts now, unless it was already waiting. */
+static __always_inline void pi_sched_queued(const struct pi_policy *p, struct task_struct *t, __u64 now)
+{
+	struct pi_task_state *s = pi_task_state(t, p->generation, 1);
+
+	if (s && !s->queued_ns)
+		s->queued_ns = now;
+}
+
+/* At sched_switch: prev still runnable starts waiting; next stops waiting, and its delay counts. */
+static __always_inline void pi_sched_switch(const struct pi_policy *p, struct task_struct *prev,
+					    struct task_struct *next, int runnable, __u64 now, __u32 cpu)
+{
+	if (runnable)
+		pi_sched_queued(p, prev, now);
+
+	struct pi_task_state *s = pi_task_state(next, p->generation, 0);
+	if (!s || !s->queued_ns)
+		return;
+	__u64 delay = now - s->queued_ns;
+	s->queued_ns = 0;
+
+	__u32 pid = next->pid;
+	if (pid != 0) {
+		__u32 zero = 0;
+		struct pi_sched_stats *sys = bpf_map_lookup_elem(&pi_sched_sys, &zero);
+		if (sys)
+			pi_sched_account(sys, delay);
+	}
+	if (!pi_is_target(p, pid, next->tgid, cpu))
+		return;
+	struct pi_sched_key key = { .pid = pid, .cpu = pid == 0 ? cpu : 0xffffffff };
+	struct pi_sched_thread *th = bpf_map_lookup_elem(&pi_sched_threads, &key);
+	if (!th) {
+		struct pi_sched_thread init = { .tgid = next->tgid };
+		BPF_CORE_READ_STR_INTO(&init.comm, next, comm);
+		bpf_map_update_elem(&pi_sched_threads, &key, &init, BPF_NOEXIST); /* EEXIST is fine: a race */
+		th = bpf_map_lookup_elem(&pi_sched_threads, &key);
+		if (!th) { /* the map is full */
+			pi_count_lost(PI_LOST_SCHED_THREADS);
+			return;
+		}
+	}
+	BPF_CORE_READ_STR_INTO(&th->comm, next, comm); /* its name now: it may have exec'd */
+	pi_sched_account(&th->stats, delay);
+}
+
+#endif /* SCHED_BPF_H */

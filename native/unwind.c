@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User stacks without frame pointers: DWARF CFI unwinding (.eh_frame/.debug_frame) of a stack copy
+ * taken in the kernel at sched_switch, and symbolization, with elfutils' libdwfl — what
+ * `perf --call-graph dwarf` does (../shared/spikes/dwarf-stack proved it here).
+ *
+ * An address space is identified by a number the caller chooses and described by the text of a
+ * /proc/PID/maps the caller read while the process lived, so a process that has exited still unwinds
+ * and symbolizes. Memory reads are served only from the copy; registers come from the capture.
+ * The vDSO is the same image in every process of one kernel: we serve our own.
+ */
+#define _GNU_SOURCE
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#define MAX_SPACES 256
+
+struct capture {
+	uint32_t tid;
+	const uint64_t *regs; /* ip, sp, bp, bx, r12, r13, r14, r15 */
+	uint64_t base;
+	const uint8_t *stack;
+	size_t len;
+	uint64_t *pcs;
+	int max, n, done;
+};
+
+struct space {
+	uint32_t id;
+	int attached;
+	Dwfl *dwfl;
+	struct capture *cur;
+	uint64_t last_use;
+};
+
+struct pi_unwinder {
+	struct space spaces[MAX_SPACES];
+	uint64_t clock;
+};
+
+static char *debuginfo_path;
+
+/* Our own vDSO image, handed to libdwfl for every process's [vdso] mapping. */
+static int vdso_elf(Elf **elfp)
+{
+	const unsigned char *img = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+	if (!img)
+		return -1;
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	size_t size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+	*elfp = elf_memory((char *)img, size);
+	return -1;
+}
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, char **file_name,
+		    Elf **elfp)
+{
+	if (name && !strncmp(name, "[vdso", 5))
+		return vdso_elf(elfp);
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static const Dwfl_Callbacks callbacks = {
+	.find_elf = find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	struct space *s = arg;
+	if (!s->cur || s->cur->done)
+		return 0;
+	s->cur->done = 1;
+	*thread_argp = s;
+	return s->cur->tid;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct capture *c = ((struct space *)arg)->cur;
+	if (addr < c->base || addr + 8 > c->base + c->len)
+		return false; /* outside the copy: the unwind stops there */
+	memcpy(result, c->stack + (addr - c->base), 8);
+	return true;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	struct capture *c = ((struct space *)arg)->cur;
+	/* DWARF register numbers, x86_64: 3 rbx, 6 rbp, 7 rsp, 12-15 r12-r15, 16 rip */
+	Dwarf_Word bx = c->regs[3], bpsp[2] = { c->regs[2], c->regs[1] };
+	Dwarf_Word r12_15[4] = { c->regs[4], c->regs[5], c->regs[6], c->regs[7] };
+	if (!dwfl_thread_state_registers(thread, 6, 2, bpsp) || !dwfl_thread_state_registers(thread, 3, 1, &bx) ||
+	    !dwfl_thread_state_registers(thread, 12, 4, r12_15))
+		return false;
+	dwfl_thread_state_register_pc(thread, c->regs[0]);
+	return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = next_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = set_initial_registers,
+};
+
+struct pi_unwinder *pi_unwinder_new(void)
+{
+	return calloc(1, sizeof(struct pi_unwinder));
+}
+
+static struct space *find_space(struct pi_unwinder *u, uint32_t id)
+{
+	for (int i = 0; i < MAX_SPACES; i++)
+		if (u->spaces[i].dwfl && u->spaces[i].id == id) {
+			u->spaces[i].last_use = ++u->clock;
+			return &u->spaces[i];
+		}
+	return NULL;
+}
+
+static void drop(struct space *s)
+{
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	memset(s, 0, sizeof(*s));
+}
+
+void pi_space_drop(struct pi_unwinder *u, uint32_t id)
+{
+	struct space *s = find_space(u, id);
+	if (s)
+		drop(s);
+}
+
+/* Defines (or redefines) address space id from a /proc/PID/maps text. Returns 0 or -1. */
+int pi_space_set(struct pi_unwinder *u, uint32_t id, const char *maps, size_t len)
+{
+	struct space *s = find_space(u, id), *lru = &u->spaces[0];
+	if (!s) {
+		for (int i = 0; i < MAX_SPACES && !s; i++)
+			if (!u->spaces[i].dwfl)
+				s = &u->spaces[i];
+			else if (u->spaces[i].last_use < lru->last_use)
+				lru = &u->spaces[i];
+		if (!s)
+			s = lru; /* the least recently used space goes */
+	}
+	drop(s);
+	FILE *f = fmemopen((void *)maps, len, "r");
+	if (!f)
+		return -1;
+	Dwfl *d = dwfl_begin(&callbacks);
+	dwfl_report_begin(d);
+	int r = dwfl_linux_proc_maps_report(d, f);
+	fclose(f);
+	dwfl_report_end(d, NULL, NULL);
+	if (r != 0) {
+		dwfl_end(d);
+		return -1;
+	}
+	s->id = id;
+	s->dwfl = d;
+	s->last_use = ++u->clock;
+	return 0;
+}
+
+static int frame_cb(Dwfl_Frame *frame, void *arg)
+{
+	struct capture *c = arg;
+	Dwarf_Addr pc;
+	bool activation;
+	if (!dwfl_frame_pc(frame, &pc, &activation) || c->n >= c->max)
+		return DWARF_CB_ABORT;
+	c->pcs[c->n++] = pc;
+	return DWARF_CB_OK;
+}
+
+/*
+ * Unwinds one capture: regs (ip, sp, bp, bx, r12-r15) and len bytes of stack copied from address
+ * base. Writes up to max frame pcs (the first is ip itself, the others return addresses) and returns
+ * how many, or -1 if the address space is unknown.
+ */
+int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base,
+	      const uint8_t *stack, size_t len, uint64_t *pcs, int max)
+{
+	struct space *s = find_space(u, id);
+	if (!s)
+		return -1;
+	struct capture c = { .tid = tid, .regs = regs, .base = base, .stack = stack, .len = len, .pcs = pcs, .max = max };
+	s->cur = &c;
+	if (!s->attached) {
+		if (!dwfl_attach_state(s->dwfl, NULL, tgid, &thread_callbacks, s)) {
+			s->cur = NULL;
+			return 0; /* no ELF to learn the architecture from: nothing to unwind with */
+		}
+		s->attached = 1;
+	}
+	dwfl_getthread_frames(s->dwfl, tid, frame_cb, &c);
+	s->cur = NULL;
+	if (c.n == 0 && max > 0) /* not even the first frame: still report where it was */
+		pcs[c.n++] = regs[0];
+	return c.n;
+}
+
+/*
+ * Symbolizes n pcs of address space id (the first exact, the rest return addresses, looked up at
+ * pc - 1) into out, one line per pc: "symbol\toffset\tmodule\tfile\tline\n", empty fields where
+ * unknown. Returns the bytes written (truncated at cap), or -1 if the space is unknown.
+ */
+long pi_symbolize(struct pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, char *out, size_t cap)
+{
+	struct space *s = find_space(u, id);
+	size_t off = 0;
+	if (!s)
+		return -1;
+	for (int i = 0; i < n && off < cap; i++) {
+		Dwarf_Addr pc = pcs[i] - (i > 0 ? 1 : 0);
+		Dwfl_Module *m = dwfl_addrmodule(s->dwfl, pc);
+		const char *name = NULL, *mod = NULL, *file = NULL;
+		GElf_Off symoff = 0;
+		GElf_Sym sym;
+		int line = 0;
+		if (m) {
+			name = dwfl_module_addrinfo(m, pc, &symoff, &sym, NULL, NULL, NULL);
+			mod = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+			Dwfl_Line *l = dwfl_module_getsrc(m, pc);
+			if (l)
+				file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+		}
+		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\t%s\t%s\t%d\n", name ? name : "",
+				 (uint64_t)(name ? symoff + (i > 0 ? 1 : 0) : 0), mod ? mod : "", file ? file : "", line);
+		if (w < 0)
+			break;
+		off += (size_t)w < cap - off ? (size_t)w : cap - off;
+	}
+	return (long)off;
+}
+
+void pi_unwinder_free(struct pi_unwinder *u)
+{
+	if (!u)
+		return;
+	for (int i = 0; i < MAX_SPACES; i++)
+		drop(&u->spaces[i]);
+	free(u);
+}

@@ -1,0 +1,67 @@
+// DWARF unwinding and symbolization of user stacks, through the native helper (native/unwind.c,
+// elfutils libdwfl). An address space is a number the caller picks plus the /proc/PID/maps text it
+// read while the process lived; the helper keeps the 256 most recently used.
+import { checkPtr } from './errors.js';
+import { helper, type Ptr } from './ffi.js';
+
+export interface Frame {
+  symbol: string;  // "" when unknown
+  offset: number;  // from the symbol's start
+  module: string;  // the mapped file, or "[vdso]"
+  file: string;    // source file, when the module has line info
+  line: number;
+}
+
+const MAX_FRAMES = 128;
+
+export class Unwinder {
+  #u: Ptr | null;
+  private readonly pcs = new BigUint64Array(MAX_FRAMES);
+  private readonly text = Buffer.alloc(64 << 10);
+
+  constructor() {
+    this.#u = checkPtr('pi_unwinder_new', helper().unwinder_new() as Ptr | null);
+  }
+
+  private get u(): Ptr {
+    if (this.#u === null) throw new Error('unwinder is closed');
+    return this.#u;
+  }
+
+  /** Defines (or replaces) address space id from a /proc/PID/maps text; false if none of it is usable. */
+  setSpace(id: number, maps: string): boolean {
+    const b = Buffer.from(maps);
+    return (helper().space_set(this.u, id, b, b.length) as number) === 0;
+  }
+
+  dropSpace(id: number): void {
+    helper().space_drop(this.u, id);
+  }
+
+  /**
+   * Unwinds a stack copy: regs = ip, sp, bp, bx, r12-r15; stack = the bytes copied from base.
+   * Returns the frames' pcs (the first is ip), or undefined if the space is unknown (never set, or
+   * evicted as least recently used).
+   */
+  unwind(space: number, tgid: number, tid: number, regs: BigUint64Array, base: bigint, stack: Uint8Array): bigint[] | undefined {
+    const n = helper().unwind(this.u, space, tgid, tid, regs, base, stack, stack.length, this.pcs, MAX_FRAMES) as number;
+    return n < 0 ? undefined : Array.from(this.pcs.subarray(0, n));
+  }
+
+  /** Symbols of pcs in an address space (the first pc exact, the others return addresses). */
+  symbolize(space: number, pcs: bigint[]): Frame[] | undefined {
+    if (pcs.length === 0) return [];
+    const arr = BigUint64Array.from(pcs.slice(0, MAX_FRAMES));
+    const n = helper().symbolize(this.u, space, arr, arr.length, this.text, this.text.length) as number;
+    if (n < 0) return undefined;
+    return this.text.toString('utf8', 0, n).split('\n').slice(0, arr.length).map(l => {
+      const [symbol, offset, module, file, line] = l.split('\t');
+      return { symbol, offset: Number(offset), module, file, line: Number(line) };
+    });
+  }
+
+  close(): void {
+    if (this.#u !== null) helper().unwinder_free(this.#u);
+    this.#u = null;
+  }
+}
