@@ -233,6 +233,19 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 }
 
 /*
+ * A thread's last switch comes after sched_process_exit, which already unfollowed a dying process:
+ * it is still ours if keytime saw it get the CPU in this activation (only keytime_in sets on_ns, and
+ * only for targets), so its last on-CPU interval is closed.
+ */
+static __always_inline int tracked_and_dying(const struct pi_policy *p, struct task_struct *prev, __u32 state)
+{
+	if (!(state & PI_TASK_DEAD))
+		return 0;
+	struct pi_task_state *s = pi_task_state(prev, p->generation, 0);
+	return s && s->on_ns;
+}
+
+/*
  * The one sched_switch program: keytime's intervals and schedule's delays. prev_state is the
  * tracepoint's own argument (kernel 5.18+): re-reading prev->__state here can already see a wakeup's
  * TASK_RUNNING.
@@ -250,7 +263,7 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 	if (p->categories & PI_CAT_SCHEDULE)
 		pi_sched_switch(p, prev, next, preempt || prev_state == PI_TASK_RUNNING, now, cpu);
 	if (p->categories & PI_CAT_KEYTIME) {
-		if (pi_is_target(p, prev->pid, prev->tgid, cpu))
+		if (pi_is_target(p, prev->pid, prev->tgid, cpu) || tracked_and_dying(p, prev, prev_state))
 			keytime_out(ctx, p, prev, prev_state, preempt, now);
 		if (pi_is_target(p, next->pid, next->tgid, cpu))
 			keytime_in(p, next, now);

@@ -1,0 +1,166 @@
+// keytime end to end on the real kernel: the slides' "why is it blocked?" case with complete
+// stacks through code without frame pointers, forks and every way a child ends, short lives under
+// load, intervals that began before activation, and the idle task of a CPU.
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Attach, cli, waitFor, workload } from './helpers.js';
+
+type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number; comm: string };
+const parse = (out: string): Rec[] => out.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
+
+/** Index of each pattern in frames, in order (-1 where one is missing or out of order). */
+function inOrder(frames: string[], patterns: RegExp[]): number[] {
+  let from = 0;
+  return patterns.map(p => {
+    const i = frames.findIndex((f, k) => k >= from && p.test(f));
+    if (i >= 0) from = i + 1;
+    return i;
+  });
+}
+
+/** The summary's kernel line: records sent, received, dropped. */
+function kernelLine(stderr: string) {
+  const m = /kernel +(\d+) records sent, (\d+) received, (\d+) dropped/.exec(stderr);
+  return m ? { sent: Number(m[1]), received: Number(m[2]), dropped: Number(m[3]) } : undefined;
+}
+
+const live: Attach[] = [];
+afterEach(async () => { for (const a of live.splice(0)) await a.cleanup(); });
+
+describe('off-CPU intervals and why: a loop that runs ~20 ms then sleeps 1 s, five times', () => {
+  it('gives five 1 s off-CPU intervals whose stacks go from the sleep in libc down to main, and the kernel sleep path', async () => {
+    const r = await cli(['trace', '--json', '-k', '0', '--', workload('runsleep'), '5', '1000']);
+    expect(r.code).toBe(0);
+    const recs = parse(r.stdout);
+    const pid = recs.find(x => x.type === 'exec')!.pid;
+    const sleeps = recs.filter(x => x.type === 'offcpu' && x.pid === pid && x.state === 'S' && (x.duration_ns as number) > 0.5e9);
+    expect(sleeps).toHaveLength(5);
+    for (const s of sleeps) {
+      expect(s.duration_ns as number).toBeGreaterThanOrEqual(0.98e9);
+      expect(s.duration_ns as number).toBeLessThanOrEqual(1.02e9);
+      expect(s.state_name).toBe('sleeping');
+      expect(s.ustack_mode).toBe('dwarf');
+      const u = s.ustack as string[];
+      expect(inOrder(u, [/nanosleep.*\(libc\.so\.6\)/, /^b\+0x[0-9a-f]+ \(runsleep\) runsleep\.c:\d+$/, /^a\+/, /^main\+/]),
+        u.join('\n')).not.toContain(-1);
+      const k = s.kstack as string[];
+      expect(k[0], k.join('\n')).toMatch(/^__schedule\+/);
+      expect(inOrder(k, [/^schedule\+/, /^do_nanosleep\+/, /nanosleep/, /^entry_SYSCALL_64/]), k.join('\n')).not.toContain(-1);
+      expect((s.end_ts_ns as number) - (s.start_ts_ns as number)).toBe(s.duration_ns);
+    }
+    // -k 0: every interval but the on-CPU ones
+    expect(recs.filter(x => x.type === 'oncpu')).toHaveLength(0);
+  });
+
+  it('--stack fp keeps the cheap frame-pointer mode, and --stack none no user stack', async () => {
+    for (const mode of ['fp', 'none']) {
+      const r = await cli(['trace', '--json', '-k', '0', '--stack', mode, '--', workload('runsleep'), '1', '100']);
+      const sleep = parse(r.stdout).find(x => x.type === 'offcpu' && x.state === 'S')!;
+      expect(sleep.ustack_mode).toBe(mode);
+      if (mode === 'fp') expect((sleep.ustack as string[])[0]).toMatch(/nanosleep.*\(libc\.so\.6\)/);
+      else expect(sleep.ustack).toEqual([]);
+      expect((sleep.kstack as string[]).some(f => f.startsWith('do_nanosleep+'))).toBe(true);
+    }
+  });
+});
+
+describe('forks and exits', () => {
+  it('sees the forks, each child exit with its code or signal, and the parent exit code', async () => {
+    const r = await cli(['trace', '--json', '-k', '0', '--', workload('children')]);
+    expect(r.code).toBe(2);
+    const recs = parse(r.stdout);
+    const parent = recs.find(x => x.type === 'exec')!.pid;
+    const forks = recs.filter(x => x.type === 'fork' && x.pid === parent);
+    expect(forks).toHaveLength(4);
+    for (const f of forks) expect(f).toMatchObject({ thread: false, tgid: parent });
+    const childExits = forks.map(f => recs.find(x => x.type === 'exit' && x.pid === f.child_pid));
+    expect(childExits.map(e => e?.exit_code ?? e?.signal_name)).toEqual([3, 5, 7, 'SIGKILL']);
+    expect(recs.find(x => x.type === 'exit' && x.pid === parent)).toMatchObject({ exit_code: 2, process_exit: true });
+    for (const e of childExits) expect(e).toMatchObject({ process_exit: true, ppid: parent });
+  });
+});
+
+describe('a short life loses nothing', () => {
+  it('a 60 ms command under one CPU hog per core: its exec, every interval and its exit', async () => {
+    const hogs = spawn('stress-ng', ['-c', '0', '-t', '60', '--quiet'], { stdio: 'ignore', detached: true });
+    try {
+      await new Promise(r => setTimeout(r, 300));
+      for (let i = 0; i < 3; i++) {
+        // sh forks the 60 ms program after activation: its whole life is observed
+        const r = await cli(['trace', '--json', '-k', '1', '--', 'sh', '-c', `${workload('runsleep')} 2 10; exit 0`]);
+        expect(r.code).toBe(0);
+        const recs = parse(r.stdout);
+        const exec = recs.find(x => x.type === 'exec' && (x.argv as string[])[1] === '2')!;
+        const exit = recs.find(x => x.type === 'exit' && x.pid === exec.pid)!;
+        expect(exit).toMatchObject({ exit_code: 0, process_exit: true });
+        expect(kernelLine(r.stderr)).toMatchObject({ dropped: 0 });
+        const k = kernelLine(r.stderr)!;
+        expect(k.received).toBe(k.sent);
+        // every on-CPU interval is there: together they are the thread's on-CPU time as the kernel
+        // accounted it at exit (which lacks at most the last, unfinished tick of the final run)
+        const on = recs.filter(x => x.type === 'oncpu' && x.pid === exec.pid);
+        expect(on.every(x => x.duration_ns !== null)).toBe(true);
+        const sum = on.reduce((a, x) => a + ((x.duration_ns as number | null) ?? 0), 0);
+        expect(sum).toBeGreaterThanOrEqual((exit.oncpu_ns as number) * 0.98);
+        expect(sum - (exit.oncpu_ns as number)).toBeLessThan(10e6);
+        // off-CPU intervals alternate with on-CPU ones
+        const off = recs.filter(x => x.type === 'offcpu' && x.pid === exec.pid);
+        expect(Math.abs(off.length - on.length)).toBeLessThanOrEqual(1);
+      }
+    } finally {
+      process.kill(-hogs.pid!, 'SIGKILL');
+    }
+  });
+});
+
+describe('activation in the middle of a life', () => {
+  it('reports an interval that began before activation as such, with no made-up start', async () => {
+    const a = await Attach.start(['-k', '--json']);
+    live.push(a);
+    const sleeper = spawn(workload('runsleep'), ['2', '400'], { stdio: 'ignore' });
+    try {
+      await new Promise(r => setTimeout(r, 150)); // asleep in its first 400 ms nanosleep
+      expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '1'])).code).toBe(0);
+      const first = await waitFor(() => a.records().find(x => x.type === 'offcpu' && x.pid === sleeper.pid), 'first offcpu');
+      expect(first).toMatchObject({ began_before_activation: true, start_ts_ns: null, duration_ns: null, state: '?' });
+      const firstOn = await waitFor(() => a.records().find(x => x.type === 'oncpu' && x.pid === sleeper.pid), 'first oncpu');
+      expect(firstOn.began_before_activation).toBe(false);
+      const later = await waitFor(() => a.records().find(x => x.type === 'offcpu' && x.pid === sleeper.pid && x.state === 'S'), 'a sleep');
+      expect(later.began_before_activation).toBe(false);
+      expect(later.duration_ns as number).toBeGreaterThan(0.39e9);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('deactivation reports the intervals still open as ongoing', async () => {
+    const a = await Attach.start(['-k', '--json']);
+    live.push(a);
+    // asleep 800 ms, up ~20 ms, asleep 800 ms again: deactivated during the second sleep
+    const sleeper = spawn(workload('runsleep'), ['2', '800'], { stdio: 'ignore' });
+    try {
+      await new Promise(r => setTimeout(r, 100));
+      expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '1'])).code).toBe(0);
+      await waitFor(() => a.records().find(x => x.type === 'oncpu' && x.pid === sleeper.pid), 'the run between sleeps', 3000);
+      await new Promise(r => setTimeout(r, 200));
+      expect((await a.ctl(['-d'])).code).toBe(0);
+      const open = a.records().filter(x => x.pid === sleeper.pid && x.ongoing);
+      expect(open).toHaveLength(1);
+      expect(open[0]).toMatchObject({ type: 'offcpu', state: 'S', end_ts_ns: null, duration_ns: null, began_before_activation: false });
+      expect((open[0].ustack as string[]).some(f => f.startsWith('main+'))).toBe(true);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the idle task of a CPU (-c)', () => {
+  it('follows pid 0 on that CPU only', async () => {
+    const r = await cli(['trace', '--json', '-k', '1', '-c', '0', '--duration', '0.5']);
+    expect(r.code).toBe(0);
+    const recs = parse(r.stdout).filter(x => x.type === 'oncpu' || x.type === 'offcpu');
+    expect(recs.length).toBeGreaterThan(0);
+    for (const x of recs) expect(x).toMatchObject({ pid: 0, tgid: 0, cpu: 0 });
+    expect(recs.some(x => x.type === 'oncpu' && (x.duration_ns as number) > 0)).toBe(true);
+  });
+});
