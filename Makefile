@@ -60,7 +60,7 @@ $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
 
-$(BUILD)/libprocimage.so: native/drain.c native/log.c native/unwind.c | $(BUILD)/.apt-done
+$(BUILD)/libprocimage.so: native/drain.c native/log.c native/unwind.c native/sideband.c | $(BUILD)/.apt-done
 	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $^ -lbpf -ldw -lelf -lpthread
 
 $(BUILD)/procimage-gate: native/gate.c

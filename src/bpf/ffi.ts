@@ -14,6 +14,7 @@ koffi.opaque('bpf_link');
 koffi.opaque('btf');
 koffi.opaque('pi_drainer');
 koffi.opaque('pi_unwinder');
+koffi.opaque('pi_sideband');
 
 // struct bpf_object_open_opts (libbpf 1.1): 80 bytes; the anonymous `__u32 :32` is `_stub`.
 export const OpenOpts = koffi.struct('bpf_object_open_opts', {
@@ -129,6 +130,10 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     space_drop: lib.func('void pi_space_drop(pi_unwinder *u, uint32_t id)'),
     unwind: lib.func('int pi_unwind(pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base, const uint8_t *stack, size_t len, _Out_ uint64_t *pcs, int max)'),
     symbolize: lib.func('long pi_symbolize(pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, _Out_ char *out, size_t cap)'),
+    sideband_new: lib.func('pi_sideband *pi_sideband_new(const uint32_t *tids, int ntids, int ncpus, int pages)'),
+    sideband_read: lib.func('long pi_sideband_read(pi_sideband *sb, _Out_ void *out, size_t cap)'),
+    sideband_lost: lib.func('uint64_t pi_sideband_lost(pi_sideband *sb)'),
+    sideband_free: lib.func('void pi_sideband_free(pi_sideband *sb)'),
     log_install: lib.func('void pi_log_install(int level)'),
     log_take: lib.func('size_t pi_log_take(_Out_ char *out, size_t cap)'),
   };

@@ -8,3 +8,4 @@ export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
 export { possibleCpus } from './cpus.js';
 export { Unwinder, type Frame } from './unwinder.js';
+export { Sideband, type SidebandRecord } from './sideband.js';

@@ -1,98 +1,187 @@
-// What each process had mapped, read from /proc/PID/maps while it lives and kept after it is gone,
-// so that a stack captured before a process exited still unwinds and symbolizes. An address space is
-// re-read when a stack points outside every executable mapping (a library loaded since), and
-// forgotten when the process execs (a new image).
+// What each process had mapped at the moment a stack was captured, kept after the process is gone.
+//
+// Processes started while procimage collects are known from perf's side-band (src/bpf/sideband.ts):
+// every executable mapping, exec and fork, with the kernel's own paths and times. Those records are
+// replayed in time order up to the time of each capture, so a stack is symbolized against the image
+// it was taken in — also when the process has exec'd or exited since. Processes that existed before
+// activation are read once from /proc/PID/maps (they are alive then), and kept up to date by the
+// side-band afterwards.
 import { readFileSync, statSync } from 'node:fs';
-import type { Unwinder } from '../bpf/index.js';
+import type { SidebandRecord, Unwinder } from '../bpf/index.js';
+import type { Clock } from '../collect/clock.js';
 
-export interface Space {
-  id: number;  // the unwinder's address-space id
-  maps: string;
-  exec: Array<[number, number]>; // executable ranges, sorted
-  exeIno: number; // inode of /proc/PID/exe when read: a capture of another image must not use these maps
-  readAt: number; // Date.now() of the read
+export interface Mapping { start: number; end: number; pgoff: number; dev: number; ino: number; path: string; exec: boolean }
+
+interface Proc {
+  maps: Mapping[];   // sorted by start, not overlapping
+  version: number;   // bumped by every change
+  id: number;        // the unwinder's address-space id
+  setVersion: number; // the version the unwinder has (-1: none)
+  exeIno: number;    // inode of its executable (0 unknown)
 }
 
-const KEEP = 1024;         // address spaces remembered (LRU); a few KiB each
-const REREAD_MIN_MS = 50;  // a process is re-read at most this often
+type Event =
+  | { t: number; kind: 'map'; pid: number; m: Mapping }
+  | { t: number; kind: 'exec'; pid: number }
+  | { t: number; kind: 'fork'; pid: number; ppid: number };
+
+const KEEP = 2048; // processes remembered (LRU)
 
 export class AddressSpaces {
-  private readonly byTgid = new Map<number, Space>();
+  private readonly procs = new Map<number, Proc>();
+  private queue: Event[] = [];
   private nextId = 1;
+  /** Side-band records the kernel could not hand over: stacks of those moments may not symbolize. */
+  lost = 0;
 
-  constructor(private readonly unwinder: Unwinder) {}
+  constructor(private readonly unwinder: Unwinder, private readonly clock: Clock) {}
 
-  /** The process's address space: cached, or read now. Undefined if it is gone and was never read. */
-  get(tgid: number): Space | undefined {
-    const s = this.byTgid.get(tgid);
-    if (s) {
-      this.byTgid.delete(tgid); // refresh LRU order
-      this.byTgid.set(tgid, s);
-      return s;
+  /** Side-band records, in whatever order the CPUs' rings gave them. */
+  add(records: SidebandRecord[]): void {
+    for (const r of records) {
+      if (r.kind === 'lost') { this.lost += r.count; continue; }
+      const t = this.clock.fromParts(Number(r.time >> 32n), Number(r.time & 0xffffffffn));
+      if (r.kind === 'map') {
+        this.queue.push({ t, kind: 'map', pid: r.pid, m: { start: r.addr, end: r.addr + r.size, pgoff: r.pgoff, dev: r.dev,
+          ino: r.ino, path: r.path, exec: (r.prot & 4) !== 0 } });
+      } else if (r.kind === 'exec') {
+        this.queue.push({ t, kind: 'exec', pid: r.pid });
+      } else {
+        this.queue.push({ t, kind: 'fork', pid: r.pid, ppid: r.ppid });
+      }
     }
-    return this.read(tgid);
+    this.queue.sort((a, b) => a.t - b.t);
   }
 
-  /** The space that covers pc: re-read once if pc lies outside every executable mapping. */
-  covering(tgid: number, pc: number): Space | undefined {
-    const s = this.get(tgid);
-    if (s && (inRanges(s.exec, pc) || Date.now() - s.readAt < REREAD_MIN_MS)) return s;
-    return this.read(tgid) ?? s;
-  }
-
-  /** exec replaced the image: the old mappings no longer apply. */
-  forget(tgid: number): void {
-    const s = this.byTgid.get(tgid);
-    if (s) this.unwinder.dropSpace(s.id);
-    this.byTgid.delete(tgid);
-  }
-
-  /** The unwinder evicts spaces it has not used lately: define it again from the kept text. */
-  redefine(s: Space): boolean {
-    return this.unwinder.setSpace(s.id, s.maps);
-  }
-
-  private read(tgid: number): Space | undefined {
-    let maps: string, exeIno: number;
-    try {
-      maps = readFileSync(`/proc/${tgid}/maps`, 'utf8');
-      exeIno = statSync(`/proc/${tgid}/exe`).ino;
-    } catch {
-      return undefined; // gone
+  /** Applies every side-band record up to time t (the capture about to be symbolized). */
+  advance(t: number): void {
+    let i = 0;
+    for (; i < this.queue.length && this.queue[i].t <= t; i++) {
+      const e = this.queue[i];
+      if (e.kind === 'exec') this.replace(e.pid, []);
+      else if (e.kind === 'fork') this.replace(e.pid, [...(this.procs.get(e.ppid)?.maps ?? readProcMaps(e.ppid) ?? [])]);
+      else this.map(e.pid, e.m);
     }
-    const exec = parseExec(maps);
-    if (exec.length === 0) return undefined; // a zombie: mm already released
-    const old = this.byTgid.get(tgid);
-    const s: Space = { id: old?.id ?? this.nextId++, maps, exec, exeIno, readAt: Date.now() };
-    if (!this.unwinder.setSpace(s.id, maps)) return old;
-    this.byTgid.delete(tgid);
-    this.byTgid.set(tgid, s);
-    if (this.byTgid.size > KEEP) {
-      const [oldest, os] = this.byTgid.entries().next().value as [number, Space];
-      this.unwinder.dropSpace(os.id);
-      this.byTgid.delete(oldest);
+    if (i) this.queue = this.queue.slice(i);
+  }
+
+  /**
+   * The unwinder's address-space id for a capture of tgid whose executable has inode exeIno (0:
+   * unknown), defined in the unwinder as it was at the capture. Undefined when not known.
+   */
+  spaceFor(tgid: number, exeIno: number): number | undefined {
+    let p = this.procs.get(tgid);
+    if (!p) p = this.seed(tgid);
+    if (!p || p.maps.length === 0) return undefined;
+    // a capture of another image than the one these maps describe (read from /proc after an exec)
+    if (exeIno && p.exeIno && p.exeIno !== exeIno) return undefined;
+    this.touch(tgid, p);
+    if (p.setVersion !== p.version) {
+      if (!this.unwinder.setSpace(p.id, mapsText(p.maps))) return undefined;
+      p.setVersion = p.version;
     }
-    return s;
+    return p.id;
+  }
+
+  /** The unwinder forgets the least recently used spaces: define this one again. */
+  redefine(id: number): boolean {
+    for (const p of this.procs.values()) {
+      if (p.id === id) {
+        p.setVersion = -1;
+        if (!this.unwinder.setSpace(p.id, mapsText(p.maps))) return false;
+        p.setVersion = p.version;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A process that existed before activation: what /proc says now (it is alive when first asked). */
+  seed(tgid: number): Proc | undefined {
+    const maps = readProcMaps(tgid);
+    if (!maps?.length) return undefined;
+    let exeIno = 0;
+    try { exeIno = statSync(`/proc/${tgid}/exe`).ino; } catch { /* gone meanwhile */ }
+    const p = this.replace(tgid, maps);
+    p.exeIno = exeIno;
+    return p;
+  }
+
+  private replace(tgid: number, maps: Mapping[]): Proc {
+    const old = this.procs.get(tgid);
+    if (old) this.unwinder.dropSpace(old.id);
+    const p: Proc = { maps, version: 1, id: this.nextId++, setVersion: -1, exeIno: 0 };
+    this.touch(tgid, p);
+    if (this.procs.size > KEEP) {
+      const [oldest, op] = this.procs.entries().next().value as [number, Proc];
+      this.unwinder.dropSpace(op.id);
+      this.procs.delete(oldest);
+    }
+    return p;
+  }
+
+  private map(tgid: number, m: Mapping): void {
+    // a process from before activation maps something: start from what it had
+    const p = this.procs.get(tgid) ?? this.seed(tgid) ?? this.replace(tgid, []);
+    // a new mapping replaces whatever it overlaps (mmap's MAP_FIXED semantics)
+    const kept: Mapping[] = [];
+    for (const o of p.maps) {
+      if (o.end <= m.start || o.start >= m.end) { kept.push(o); continue; }
+      if (o.start < m.start) kept.push({ ...o, end: m.start });
+      if (o.end > m.end) kept.push({ ...o, start: m.end, pgoff: o.pgoff + (m.end - o.start) });
+    }
+    kept.push(m);
+    kept.sort((a, b) => a.start - b.start);
+    p.maps = kept;
+    p.version++;
+    // the first mapping after an exec is the executable itself
+    if (!p.exeIno && m.ino && m.exec && p.maps.length === 1) p.exeIno = m.ino;
+  }
+
+  private touch(tgid: number, p: Proc): void {
+    this.procs.delete(tgid);
+    this.procs.set(tgid, p);
   }
 }
 
-/** Executable mappings of a maps text: "start-end perms offset dev inode path". */
-export function parseExec(maps: string): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const line of maps.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) ..x/.exec(line);
-    if (m) out.push([parseInt(m[1], 16), parseInt(m[2], 16)]);
+/** /proc/PID/maps as mappings; undefined if the process is gone (or a zombie: nothing mapped). */
+export function readProcMaps(tgid: number): Mapping[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${tgid}/maps`, 'utf8');
+  } catch {
+    return undefined;
   }
-  return out.sort((a, b) => a[0] - b[0]);
+  const out: Mapping[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({ start: parseInt(m[1], 16), end: parseInt(m[2], 16), exec: m[3][2] === 'x', pgoff: parseInt(m[4], 16),
+      dev: (parseInt(m[5], 16) << 20) | parseInt(m[6], 16), ino: Number(m[7]), path: m[8] });
+  }
+  return out.length ? out : undefined;
 }
 
-function inRanges(r: Array<[number, number]>, pc: number): boolean {
-  let a = 0, b = r.length - 1;
-  while (a <= b) {
-    const m = (a + b) >>> 1;
-    if (pc < r[m][0]) b = m - 1;
-    else if (pc >= r[m][1]) a = m + 1;
-    else return true;
+const hex = (n: number) => n.toString(16);
+
+/**
+ * The mappings as /proc/PID/maps text, for libdwfl. The side-band reports executable mappings only,
+ * and libdwfl takes a module's load address from its lowest mapping: a file's first line must be
+ * where its offset 0 lies, so an executable mapping at a file offset gets a line before it for the
+ * part of the file below it (what the r--p mapping there really is).
+ */
+export function mapsText(maps: Mapping[]): string {
+  const lines: string[] = [];
+  let prevEnd = 0, prevIno = -1;
+  for (const m of maps) {
+    if (!m.path || (m.path.startsWith('[') && m.path !== '[vdso]')) continue; // anonymous: nothing to read
+    const dev = `${hex(m.dev >>> 20).padStart(2, '0')}:${hex(m.dev & 0xfffff).padStart(2, '0')}`;
+    if (m.pgoff > 0 && m.ino && m.ino !== prevIno && m.start - m.pgoff >= prevEnd) {
+      lines.push(`${hex(m.start - m.pgoff)}-${hex(m.start)} r--p 00000000 ${dev} ${m.ino} ${m.path}`);
+    }
+    lines.push(`${hex(m.start)}-${hex(m.end)} r${m.exec ? '-x' : '--'}p ${hex(m.pgoff).padStart(8, '0')} ${dev} ${m.ino} ${m.path}`);
+    prevEnd = m.end;
+    prevIno = m.ino;
   }
-  return false;
+  return lines.join('\n') + '\n';
 }

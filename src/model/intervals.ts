@@ -33,11 +33,6 @@ export class IntervalBuilder {
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
   }
 
-  /** Other records the model sees: an exec starts a new address space. */
-  observe(r: ProcRecord): void {
-    if (r.type === 'exec') this.stacks.spaces.forget(r.tgid);
-  }
-
   private out(r: SwitchOut): ProcRecord[] {
     const out: ProcRecord[] = [];
     this.running.delete(r.pid);

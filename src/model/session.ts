@@ -1,10 +1,10 @@
 // A session: the BPF objects of the chosen categories, loaded and verified once (the slow part, done
 // ahead of need), then activated and deactivated as often as asked, each time attaching only the
 // hooks the policy needs. In the ready state no program is attached to anything: it costs nothing.
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, RingReader, forEachRecord, requireFeature, possibleCpus,
+  BpfObject, RingReader, Sideband, forEachRecord, requireFeature, possibleCpus,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -99,6 +99,8 @@ export class Session {
   private stacks: StackResolver | undefined;
   /** Turns the kernel's switch records into intervals, while keytime is active. */
   private intervals: IntervalBuilder | undefined;
+  /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
+  private sideband: Sideband | undefined;
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
@@ -121,7 +123,7 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
-      if (s.categories.includes('keytime')) s.stacks = new StackResolver();
+      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock);
     } catch (e) {
       s.close();
       throw e;
@@ -219,7 +221,10 @@ export class Session {
         policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), timers: [], delivered: new Map(),
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
-      this.intervals = policy.categories.includes('keytime') ? new IntervalBuilder(policy, this.stacks!) : undefined;
+      if (policy.categories.includes('keytime')) {
+        this.intervals = new IntervalBuilder(policy, this.stacks!);
+        if (policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
+      }
       this.reader!.start(b => this.dispatch(b), e => this.fail(e));
       this.attach(policy);
     } catch (e) {
@@ -235,6 +240,29 @@ export class Session {
     cur.timers.push(setInterval(() => this.reportLost(), LOST_POLL_MS), setInterval(() => this.poll(false), policy.intervalSec * 1000));
     for (const timer of cur.timers) timer.unref();
     return { policy, hooks: this.links.map(l => l.program), collectingNs };
+  }
+
+  /**
+   * perf's mmap side-band for the targets and everything they start (the whole system for "every
+   * thread"), so stacks of processes that exit before they are read still symbolize. Targets that
+   * exist now are read from /proc while they certainly live. Without perf events, stacks are
+   * symbolized from /proc alone: said once, not fatal.
+   */
+  private openSideband(policy: Policy): Sideband | undefined {
+    const t = policy.target;
+    if (t.kind === 'cpu') return undefined; // idle tasks have no user stacks
+    const tgid = t.kind === 'tgid' ? t.tgid : t.kind === 'pid' ? tgidOf(t.pid) : undefined;
+    let tids: number[] = [];
+    if (t.kind === 'pid') tids = [t.pid];
+    else if (t.kind === 'tgid') tids = threadsOf(t.tgid);
+    if (tids.length * possibleCpus() > MAX_SIDEBAND_EVENTS) tids = []; // too many events: follow the system
+    if (tgid !== undefined) this.stacks!.spaces.seed(tgid);
+    try {
+      return Sideband.open(tids, possibleCpus());
+    } catch (e) {
+      process.emitWarning(`no mmap side-band (${(e as Error).message}): stacks of processes that exit quickly may not symbolize`);
+      return undefined;
+    }
   }
 
   /** Attaches the union of what every collector needs: a program two of them want, once. */
@@ -270,7 +298,6 @@ export class Session {
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
-    this.intervals?.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
   }
@@ -278,6 +305,8 @@ export class Session {
   private dispatch(b: Batch): void {
     const cur = this.current;
     if (!cur) return;
+    // what was mapped before these records were taken is in the side-band rings by now
+    if (this.sideband) this.stacks!.spaces.add(this.sideband.read());
     forEachRecord(b, (off, len) => {
       const type = eventType(b, off);
       cur.delivered.set(type, (cur.delivered.get(type) ?? 0) + 1);
@@ -346,6 +375,8 @@ export class Session {
     this.reader!.drainNow(b => this.dispatch(b));
     for (const r of this.intervals?.finish(this.clock.now()) ?? []) this.emit(cur, r);
     this.intervals = undefined;
+    this.sideband?.close();
+    this.sideband = undefined;
     this.poll(true);
     this.reportLost();
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
@@ -375,6 +406,8 @@ export class Session {
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
   close(): void {
     this.detach();
+    this.sideband?.close();
+    this.sideband = undefined;
     for (const timer of this.current?.timers ?? []) clearInterval(timer);
     this.current = undefined;
     try { this.reader?.close(); } catch { /* still draining: the process is ending anyway */ }
@@ -383,6 +416,25 @@ export class Session {
     this.objects.clear();
     this.stacks?.close();
     this.stacks = undefined;
+  }
+}
+
+/** perf events the side-band may open for named threads (threads x CPUs) before it follows the system. */
+const MAX_SIDEBAND_EVENTS = 4096;
+
+function threadsOf(tgid: number): number[] {
+  try {
+    return readdirSync(`/proc/${tgid}/task`).map(Number);
+  } catch {
+    return [tgid];
+  }
+}
+
+function tgidOf(pid: number): number | undefined {
+  try {
+    return Number(/^Tgid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) || undefined;
+  } catch {
+    return undefined;
   }
 }
 

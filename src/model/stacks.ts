@@ -2,8 +2,9 @@
 // taken as they are (frame pointers) and symbolized from the ELF files each process had mapped.
 import { basename } from 'node:path';
 import { Unwinder, type Frame } from '../bpf/index.js';
+import type { Clock } from '../collect/clock.js';
 import type { SwitchOut } from '../collect/records.js';
-import { AddressSpaces, type Space } from './addrspaces.js';
+import { AddressSpaces } from './addrspaces.js';
 import { KernelSymbols } from './kallsyms.js';
 
 const CACHE = 20_000; // symbolized stacks kept (stacks repeat: a thread blocks in the same places)
@@ -21,9 +22,13 @@ export function formatFrame(f: Frame, pc: bigint): string {
 
 export class StackResolver {
   private readonly unwinder = new Unwinder();
-  readonly spaces = new AddressSpaces(this.unwinder);
+  readonly spaces: AddressSpaces;
   private readonly ksyms = KernelSymbols.load();
   private readonly cache = new Map<string, string[]>();
+
+  constructor(clock: Clock) {
+    this.spaces = new AddressSpaces(this.unwinder, clock);
+  }
 
   /** Kernel frames, without procimage's own (its BPF program and the tracepoint's caller). */
   kernel(addrs: BigUint64Array): string[] {
@@ -33,19 +38,21 @@ export class StackResolver {
     return frames.slice(skip);
   }
 
-  /** The user stack of a switch-out: unwound now (the stack copy is only valid during dispatch). */
+  /**
+   * The user stack of a switch-out, against the address space as it was at the capture: unwound now
+   * (the stack copy is only valid during dispatch).
+   */
   user(r: SwitchOut): string[] {
     const first = r.stack_mode === 'dwarf' ? r.dwarf?.regs[0] : r.ustack[0];
     if (r.stack_mode === 'none' || first === undefined) return [];
-    let space = this.spaces.covering(r.tgid, Number(first));
-    // captured before an exec we have not processed yet: the maps now are another image's
-    if (space && r.exe_ino && space.exeIno !== r.exe_ino) space = undefined;
-    if (!space) return r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
+    this.spaces.advance(r.ts_ns);
+    const space = this.spaces.spaceFor(r.tgid, r.exe_ino);
+    if (space === undefined) return r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
     let pcs: bigint[];
     if (r.stack_mode === 'dwarf') {
       const d = r.dwarf!;
-      let got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
-      if (got === undefined && this.spaces.redefine(space)) got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
+      let got = this.unwinder.unwind(space, r.tgid, r.pid, d.regs, d.base, d.stack);
+      if (got === undefined && this.spaces.redefine(space)) got = this.unwinder.unwind(space, r.tgid, r.pid, d.regs, d.base, d.stack);
       pcs = got ?? [first];
     } else {
       pcs = Array.from(r.ustack);
@@ -53,12 +60,12 @@ export class StackResolver {
     return this.symbolize(space, pcs);
   }
 
-  private symbolize(space: Space, pcs: bigint[]): string[] {
-    const key = `${space.id}:${pcs.join(',')}`;
+  private symbolize(space: number, pcs: bigint[]): string[] {
+    const key = `${space}:${pcs.join(',')}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    let frames = this.unwinder.symbolize(space.id, pcs);
-    if (frames === undefined && this.spaces.redefine(space)) frames = this.unwinder.symbolize(space.id, pcs);
+    let frames = this.unwinder.symbolize(space, pcs);
+    if (frames === undefined && this.spaces.redefine(space)) frames = this.unwinder.symbolize(space, pcs);
     const out = frames ? frames.map((f, i) => formatFrame(f, pcs[i])) : pcs.map(hex);
     if (this.cache.size >= CACHE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, out);
