@@ -4,10 +4,12 @@
  * taken in the kernel at sched_switch, and symbolization, with elfutils' libdwfl — what
  * `perf --call-graph dwarf` does (../shared/spikes/dwarf-stack proved it here).
  *
- * An address space is identified by a number the caller chooses and described by the text of a
- * /proc/PID/maps the caller read while the process lived, so a process that has exited still unwinds
- * and symbolizes. Memory reads are served only from the copy; registers come from the capture.
- * The vDSO is the same image in every process of one kernel: we serve our own.
+ * An address space is identified by a number the caller chooses and described by a /proc/PID/maps
+ * text the caller keeps (read while the process lived, or rebuilt from perf's side-band), so a
+ * process that has exited still unwinds. Memory reads are served only from the copy; registers come
+ * from the capture. Symbols are looked up per ELF file, not per process (pi_symbolize_file): a
+ * file's tables are read once however many processes map it. The vDSO is the same image in every
+ * process of one kernel: we serve our own.
  */
 #define _GNU_SOURCE
 #include <elfutils/libdwfl.h>
@@ -19,6 +21,7 @@
 #include <sys/auxv.h>
 
 #define MAX_SPACES 256
+#define MAX_FILES 64
 
 struct capture {
 	uint32_t tid;
@@ -38,22 +41,40 @@ struct space {
 	uint64_t last_use;
 };
 
+/* One offline session per ELF file, for symbols: a file's tables load once, whatever the process. */
+struct file {
+	char *path;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	uint64_t last_use;
+};
+
 struct pi_unwinder {
 	struct space spaces[MAX_SPACES];
+	struct file files[MAX_FILES];
 	uint64_t clock;
 };
 
 static char *debuginfo_path;
 
-/* Our own vDSO image, handed to libdwfl for every process's [vdso] mapping. */
-static int vdso_elf(Elf **elfp)
+/* Our own vDSO image: its bytes and size (to its section headers' end). */
+static const unsigned char *vdso_image(size_t *size)
 {
 	const unsigned char *img = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
-	if (!img)
-		return -1;
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
-	size_t size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
-	*elfp = elf_memory((char *)img, size);
+	if (img) {
+		const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+		*size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+	}
+	return img;
+}
+
+/* Handed to libdwfl for every process's [vdso] mapping. */
+static int vdso_elf(Elf **elfp)
+{
+	size_t size;
+	const unsigned char *img = vdso_image(&size);
+	if (img)
+		*elfp = elf_memory((char *)img, size);
 	return -1;
 }
 
@@ -209,32 +230,92 @@ int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, c
 }
 
 /*
- * Symbolizes n pcs of address space id (the first exact, the rest return addresses, looked up at
- * pc - 1) into out, one line per pc: "symbol\toffset\tmodule\tfile\tline\n", empty fields where
- * unknown. Returns the bytes written (truncated at cap), or -1 if the space is unknown.
+ * Where n pcs of address space id lie: one line per pc, "module\taddress\n", the address being the
+ * pc as the module's ELF file numbers it (pc minus the module's load bias); an empty module where no
+ * module covers the pc. Cheap: no symbol table is read. Returns bytes written, -1 if id is unknown.
  */
-long pi_symbolize(struct pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, char *out, size_t cap)
+long pi_resolve(struct pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, char *out, size_t cap)
 {
 	struct space *s = find_space(u, id);
 	size_t off = 0;
 	if (!s)
 		return -1;
 	for (int i = 0; i < n && off < cap; i++) {
-		Dwarf_Addr pc = pcs[i] - (i > 0 ? 1 : 0);
-		Dwfl_Module *m = dwfl_addrmodule(s->dwfl, pc);
-		const char *name = NULL, *mod = NULL, *file = NULL;
+		Dwfl_Module *m = dwfl_addrmodule(s->dwfl, pcs[i]);
+		const char *mod = NULL;
+		Dwarf_Addr bias = 0;
+		if (m) {
+			mod = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+			if (!dwfl_module_getelf(m, &bias))
+				mod = NULL; /* the file cannot be read: only the address is known */
+		}
+		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\n", mod ? mod : "", (uint64_t)(pcs[i] - bias));
+		if (w < 0)
+			break;
+		off += (size_t)w < cap - off ? (size_t)w : cap - off;
+	}
+	return (long)off;
+}
+
+static struct file *open_file(struct pi_unwinder *u, const char *path)
+{
+	struct file *f = NULL, *lru = &u->files[0];
+	for (int i = 0; i < MAX_FILES; i++) {
+		if (u->files[i].path && !strcmp(u->files[i].path, path)) {
+			u->files[i].last_use = ++u->clock;
+			return &u->files[i];
+		}
+		if (!u->files[i].path && !f)
+			f = &u->files[i];
+		else if (u->files[i].last_use < lru->last_use)
+			lru = &u->files[i];
+	}
+	if (!f) {
+		f = lru;
+		dwfl_end(f->dwfl);
+		free(f->path);
+	}
+	memset(f, 0, sizeof(*f));
+	f->dwfl = dwfl_begin(&callbacks);
+	if (!f->dwfl)
+		return NULL;
+	dwfl_report_begin(f->dwfl);
+	if (!strncmp(path, "[vdso", 5)) {
+		size_t size = 0;
+		/* linked at 0: the module spans [0, size), and find_elf serves our image for it */
+		f->mod = vdso_image(&size) ? dwfl_report_module(f->dwfl, "[vdso]", 0, size) : NULL;
+	} else {
+		f->mod = dwfl_report_elf(f->dwfl, path, path, -1, 0, false); /* addresses as the file numbers them */
+	}
+	dwfl_report_end(f->dwfl, NULL, NULL);
+	f->path = strdup(path);
+	f->last_use = ++u->clock;
+	return f;
+}
+
+/*
+ * Symbols of n addresses of one ELF file (as pi_resolve gives them), one line per address:
+ * "symbol\toffset\tfile\tline\n", empty fields where unknown. `ret`: the addresses are return
+ * addresses, looked up one byte earlier (the call) but reported with their own offset.
+ */
+long pi_symbolize_file(struct pi_unwinder *u, const char *path, const uint64_t *addrs, int n, int ret, char *out, size_t cap)
+{
+	struct file *f = open_file(u, path);
+	size_t off = 0;
+	for (int i = 0; i < n && off < cap; i++) {
+		Dwarf_Addr a = addrs[i] - (ret ? 1 : 0);
+		const char *name = NULL, *file = NULL;
 		GElf_Off symoff = 0;
 		GElf_Sym sym;
 		int line = 0;
-		if (m) {
-			name = dwfl_module_addrinfo(m, pc, &symoff, &sym, NULL, NULL, NULL);
-			mod = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-			Dwfl_Line *l = dwfl_module_getsrc(m, pc);
+		if (f && f->mod) {
+			name = dwfl_module_addrinfo(f->mod, a, &symoff, &sym, NULL, NULL, NULL);
+			Dwfl_Line *l = dwfl_module_getsrc(f->mod, a);
 			if (l)
 				file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
 		}
-		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\t%s\t%s\t%d\n", name ? name : "",
-				 (uint64_t)(name ? symoff + (i > 0 ? 1 : 0) : 0), mod ? mod : "", file ? file : "", line);
+		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\t%s\t%d\n", name ? name : "",
+				 (uint64_t)(name ? symoff + (ret ? 1 : 0) : 0), file ? file : "", line);
 		if (w < 0)
 			break;
 		off += (size_t)w < cap - off ? (size_t)w : cap - off;
@@ -248,5 +329,10 @@ void pi_unwinder_free(struct pi_unwinder *u)
 		return;
 	for (int i = 0; i < MAX_SPACES; i++)
 		drop(&u->spaces[i]);
+	for (int i = 0; i < MAX_FILES; i++) {
+		if (u->files[i].dwfl)
+			dwfl_end(u->files[i].dwfl);
+		free(u->files[i].path);
+	}
 	free(u);
 }

@@ -48,15 +48,30 @@ export class Unwinder {
     return n < 0 ? undefined : Array.from(this.pcs.subarray(0, n));
   }
 
-  /** Symbols of pcs in an address space (the first pc exact, the others return addresses). */
-  symbolize(space: number, pcs: bigint[]): Frame[] | undefined {
+  /**
+   * Which ELF file each pc lies in and where, as the file numbers it (no symbol table read): the key
+   * symbols are cached by, the same in every process that maps the file. Undefined if the space is
+   * unknown; module "" where no file covers a pc.
+   */
+  resolve(space: number, pcs: bigint[]): Array<{ module: string; addr: bigint }> | undefined {
     if (pcs.length === 0) return [];
     const arr = BigUint64Array.from(pcs.slice(0, MAX_FRAMES));
-    const n = helper().symbolize(this.u, space, arr, arr.length, this.text, this.text.length) as number;
+    const n = helper().resolve(this.u, space, arr, arr.length, this.text, this.text.length) as number;
     if (n < 0) return undefined;
     return this.text.toString('utf8', 0, n).split('\n').slice(0, arr.length).map(l => {
-      const [symbol, offset, module, file, line] = l.split('\t');
-      return { symbol, offset: Number(offset), module, file, line: Number(line) };
+      const [module, addr] = l.split('\t');
+      return { module, addr: BigInt(addr) };
+    });
+  }
+
+  /** Symbols of addresses of one ELF file (`ret`: return addresses, looked up at addr - 1). */
+  symbolizeFile(path: string, addrs: bigint[], ret: boolean): Frame[] {
+    if (addrs.length === 0) return [];
+    const arr = BigUint64Array.from(addrs.slice(0, MAX_FRAMES));
+    const n = helper().symbolize_file(this.u, path, arr, arr.length, ret ? 1 : 0, this.text, this.text.length) as number;
+    return this.text.toString('utf8', 0, Math.max(0, n)).split('\n').slice(0, arr.length).map(l => {
+      const [symbol, offset, file, line] = l.split('\t');
+      return { symbol: symbol ?? '', offset: Number(offset ?? 0), module: path, file: file ?? '', line: Number(line ?? 0) };
     });
   }
 

@@ -7,7 +7,7 @@ import type { SwitchOut } from '../collect/records.js';
 import { AddressSpaces } from './addrspaces.js';
 import { KernelSymbols } from './kallsyms.js';
 
-const CACHE = 20_000; // symbolized stacks kept (stacks repeat: a thread blocks in the same places)
+const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
 const hex = (a: bigint) => `0x${a.toString(16)}`;
 const TRACING_FRAME = /^(bpf_prog_|bpf_trace_run|__bpf_trace_)/;
@@ -24,7 +24,7 @@ export class StackResolver {
   private readonly unwinder = new Unwinder();
   readonly spaces: AddressSpaces;
   private readonly ksyms = KernelSymbols.load();
-  private readonly cache = new Map<string, string[]>();
+  private readonly cache = new Map<string, string>();
 
   constructor(clock: Clock) {
     this.spaces = new AddressSpaces(this.unwinder, clock);
@@ -60,15 +60,36 @@ export class StackResolver {
     return this.symbolize(space, pcs);
   }
 
+  /**
+   * Frames of pcs in an address space (the first exact, the others return addresses). Symbols are
+   * cached by (file, address in the file): they are the same in every process mapping the file.
+   */
   private symbolize(space: number, pcs: bigint[]): string[] {
-    const key = `${space}:${pcs.join(',')}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    let frames = this.unwinder.symbolize(space, pcs);
-    if (frames === undefined && this.spaces.redefine(space)) frames = this.unwinder.symbolize(space, pcs);
-    const out = frames ? frames.map((f, i) => formatFrame(f, pcs[i])) : pcs.map(hex);
-    if (this.cache.size >= CACHE) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, out);
+    let where = this.unwinder.resolve(space, pcs);
+    if (where === undefined && this.spaces.redefine(space)) where = this.unwinder.resolve(space, pcs);
+    if (where === undefined) return pcs.map(hex);
+    const out: string[] = new Array(pcs.length);
+    const misses = new Map<string, Array<{ i: number; addr: bigint; ret: boolean }>>();
+    where.forEach((w, i) => {
+      if (!w.module) { out[i] = hex(pcs[i]); return; }
+      const hit = this.cache.get(`${w.module}\0${w.addr}\0${i > 0}`);
+      if (hit) { out[i] = hit; return; }
+      const list = misses.get(w.module) ?? [];
+      list.push({ i, addr: w.addr, ret: i > 0 });
+      misses.set(w.module, list);
+    });
+    for (const [module, list] of misses) {
+      for (const ret of [false, true]) {
+        const part = list.filter(x => x.ret === ret);
+        const frames = this.unwinder.symbolizeFile(module, part.map(x => x.addr), ret);
+        part.forEach((x, k) => {
+          const s = formatFrame(frames[k] ?? { symbol: '', offset: 0, module, file: '', line: 0 }, pcs[x.i]);
+          if (this.cache.size >= CACHE) this.cache.delete(this.cache.keys().next().value as string);
+          this.cache.set(`${module}\0${x.addr}\0${ret}`, s);
+          out[x.i] = s;
+        });
+      }
+    }
     return out;
   }
 
