@@ -7,6 +7,8 @@ import { pi_event_type, pi_lost_reason } from './layout.js';
 export const LOST_REASONS: Record<string, string> = {
   ring_full: 'records dropped because the ring buffer was full (the reader fell behind)',
   follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
+  task_state: 'intervals not measured: no task storage could be allocated for a thread',
+  sched_threads: "target threads whose scheduling delay is not kept: the per-thread table is full",
   oversize: 'records larger than a drain batch',
   unknown_type: 'records of a type this build cannot decode',
 };
@@ -14,6 +16,8 @@ export const LOST_REASONS: Record<string, string> = {
 const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_RINGBUF, 'ring_full'],
   [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
+  [pi_lost_reason.PI_LOST_TASK_STATE, 'task_state'],
+  [pi_lost_reason.PI_LOST_SCHED_THREADS, 'sched_threads'],
 ];
 
 /** Totals since load of every kernel-side reason, summed over CPUs. */
