@@ -80,6 +80,7 @@ dist/.built: src/gen/layout.ts $(TS_SRCS) tsconfig.json | node_modules/.installe
 	@touch $@
 
 test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
+	node_modules/.bin/tsc -p tsconfig.check.json
 	node_modules/.bin/vitest run
 
 demo: build

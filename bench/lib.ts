@@ -34,15 +34,16 @@ export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { maxBuffer: 1 << 26 }).toString();
 }
 
-/** stress-ng with one CPU hog per core, until stopped. */
+/** stress-ng with one CPU hog per core, until stopped (in its own process group: see stop). */
 export function cpuHogs(): ChildProcess {
-  return spawn('stress-ng', ['-c', String(CORES), '-t', '3600', '--quiet'], { stdio: 'ignore' });
+  return spawn('stress-ng', ['-c', String(CORES), '-t', '3600', '--quiet'], { stdio: 'ignore', detached: true });
 }
 
+/** Kills p and, when it leads a process group (stress-ng's workers), the whole group. */
 export async function stop(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const done = new Promise(r => p.once('close', r));
-  p.kill('SIGKILL');
+  try { process.kill(-p.pid!, 'SIGKILL'); } catch { p.kill('SIGKILL'); }
   await done;
 }
 

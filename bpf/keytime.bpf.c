@@ -258,15 +258,19 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 	if (!p)
 		return 0;
 	__u32 cpu = bpf_get_smp_processor_id();
+	int sched = p->categories & PI_CAT_SCHEDULE, keytime = p->categories & PI_CAT_KEYTIME;
+	/* the targets first: for everyone else, with keytime alone, that is all there is to do */
+	int out = keytime && (pi_is_target(p, prev->pid, prev->tgid, cpu) || tracked_and_dying(p, prev, prev_state));
+	int in = keytime && pi_is_target(p, next->pid, next->tgid, cpu);
+	if (!sched && !out && !in)
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
 
-	if (p->categories & PI_CAT_SCHEDULE)
+	if (sched)
 		pi_sched_switch(p, prev, next, preempt || prev_state == PI_TASK_RUNNING, now, cpu);
-	if (p->categories & PI_CAT_KEYTIME) {
-		if (pi_is_target(p, prev->pid, prev->tgid, cpu) || tracked_and_dying(p, prev, prev_state))
-			keytime_out(ctx, p, prev, prev_state, preempt, now);
-		if (pi_is_target(p, next->pid, next->tgid, cpu))
-			keytime_in(p, next, now);
-	}
+	if (out)
+		keytime_out(ctx, p, prev, prev_state, preempt, now);
+	if (in)
+		keytime_in(p, next, now);
 	return 0;
 }

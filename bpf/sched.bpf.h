@@ -89,11 +89,7 @@ static __always_inline void pi_sched_account(struct pi_sched_stats *st, __u64 de
 	st->slots[slot]++;
 }
 
-/*
- * A task became runnable: its delay starts now. The latest event wins, as in runqlat: a wakeup can
- * come while the task is still on its CPU (it never left, so there is no delay to count), and a
- * timestamp kept from it would later be counted as a delay spanning a whole sleep.
- */
+/* A task became runnable: its delay starts now (the latest event wins, as in runqlat). */
 static __always_inline void pi_sched_queued(const struct pi_policy *p, struct task_struct *t, __u64 now)
 {
 	struct pi_task_state *s = pi_task_state(t, p->generation, 1);
@@ -102,18 +98,24 @@ static __always_inline void pi_sched_queued(const struct pi_policy *p, struct ta
 		s->queued_ns = now;
 }
 
+/*
+ * A wakeup. One that comes while the task is still on its CPU (it had not finished going to sleep)
+ * has no delay to count: it will be seen as runnable at its switch-out instead. Counting from it
+ * would stamp a delay spanning the next whole sleep. (For a task that really slept, the kernel waits
+ * for on_cpu to clear before it enqueues, so it is 0 here.)
+ */
+static __always_inline void pi_sched_woken(const struct pi_policy *p, struct task_struct *t)
+{
+	if (!BPF_CORE_READ(t, on_cpu))
+		pi_sched_queued(p, t, bpf_ktime_get_ns());
+}
+
 /* At sched_switch: prev still runnable starts waiting; next stops waiting, and its delay counts. */
 static __always_inline void pi_sched_switch(const struct pi_policy *p, struct task_struct *prev,
 					    struct task_struct *next, int runnable, __u64 now, __u32 cpu)
 {
-	if (runnable) {
+	if (runnable)
 		pi_sched_queued(p, prev, now);
-	} else {
-		/* going to sleep: not waiting for a CPU, whatever an earlier wakeup left */
-		struct pi_task_state *ps = pi_task_state(prev, p->generation, 0);
-		if (ps)
-			ps->queued_ns = 0;
-	}
 
 	struct pi_task_state *s = pi_task_state(next, p->generation, 0);
 	if (!s || !s->queued_ns)

@@ -14,7 +14,7 @@ static __always_inline int on_wakeup(struct task_struct *t)
 	const struct pi_policy *p = pi_active_policy();
 
 	if (p && (p->categories & PI_CAT_SCHEDULE))
-		pi_sched_queued(p, t, bpf_ktime_get_ns());
+		pi_sched_woken(p, t);
 	return 0;
 }
 

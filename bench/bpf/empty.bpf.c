@@ -18,3 +18,21 @@ int empty_tp_sys_enter(void *ctx)
 {
 	return 0;
 }
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(empty_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(empty_sched_wakeup, struct task_struct *p)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(empty_sched_wakeup_new, struct task_struct *p)
+{
+	return 0;
+}

@@ -1,0 +1,159 @@
+// What keytime and schedule cost everyone else: the round trip of two processes passing a byte over
+// pipes on one CPU (two wakeups, two context switches), while procimage collects on a different
+// process; beside it nothing, empty programs on the same hooks (the floor for any tool hooked
+// there), and the libbpf-tools that do the same jobs, runqlat and offcputime. Then, for a target,
+// what each --stack mode costs per switch-out and how deep its stacks go.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { BpfObject, type Link } from '../src/bpf/index.js';
+import { BackgroundAttach, benchObject, fmt, median, run, sleep, stop, table, workload } from './lib.js';
+
+const TRIPS = '100000';
+const ROUNDS = 5;
+
+const roundTrip = () => Number(run('taskset', ['-c', '1', workload('pingpong'), TRIPS]).trim());
+
+const EMPTY = ['empty_sched_switch', 'empty_sched_wakeup', 'empty_sched_wakeup_new'];
+
+async function withEmptyHooks<T>(fn: (progFds: number[]) => Promise<T>): Promise<T> {
+  const obj = BpfObject.open(benchObject('empty'));
+  for (const p of obj.programs()) p.setAutoload(EMPTY.includes(p.name));
+  obj.load();
+  const links: Link[] = EMPTY.map(n => obj.program(n).attach());
+  try {
+    return await fn(EMPTY.map(n => obj.program(n).fd));
+  } finally {
+    for (const l of links) l.close();
+    obj.close();
+  }
+}
+
+async function withTool<T>(cmd: string, args: string[], fn: () => Promise<T>): Promise<T> {
+  const p: ChildProcess = spawn(cmd, args, { stdio: 'ignore' });
+  await sleep(2500); // loaded and attached (they say nothing we can wait for through a pipe)
+  try {
+    return await fn();
+  } finally {
+    await stop(p);
+  }
+}
+
+async function contextSwitchCost(): Promise<string> {
+  const target = spawn('sleep', ['3600'], { stdio: 'ignore' }); // the target: someone else
+  const a = await BackgroundAttach.start(['-k', '-S']);
+  const modes = ['none', 'empty programs on the 3 hooks', 'procimage -k 1 (another target)', 'procimage -k 1 -S (another target)',
+    'runqlat (system-wide)', `offcputime -p (another pid)`] as const;
+  const s: Record<string, number[]> = Object.fromEntries(modes.map(m => [m, []]));
+  const pid = String(target.pid);
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      s[modes[0]].push(roundTrip());
+      s[modes[1]].push(await withEmptyHooks(async () => roundTrip()));
+      a.ctl(['-a', '-P', pid, '-k', '1']);
+      s[modes[2]].push(roundTrip());
+      a.ctl(['-d']);
+      a.ctl(['-a', '-P', pid, '-k', '1', '-S']);
+      s[modes[3]].push(roundTrip());
+      a.ctl(['-d']);
+      s[modes[4]].push(await withTool('runqlat', [], async () => roundTrip()));
+      s[modes[5]].push(await withTool('offcputime', ['-p', pid], async () => roundTrip()));
+    }
+  } finally {
+    await a.finish();
+    target.kill('SIGKILL');
+  }
+  const none = median(s[modes[0]]), empty = median(s[modes[1]]) - none;
+  const rows = modes.map(m => {
+    const med = median(s[m]), extra = med - none;
+    return [m, fmt(med), fmt(extra), `${fmt((extra / none) * 100, 1)}%`, m === 'none' ? '' : `${fmt(extra / empty, 2)}×`];
+  });
+  return `### A non-target's round trip over pipes on one CPU (2 wakeups + 2 switches), ns: median of ${ROUNDS} rounds of ${TRIPS}\n\n` +
+    table(['while', 'ns per round trip', '+ns', 'overhead', 'vs empty programs'], rows) + '\n\n' + await programTime();
+}
+
+/** Run time per program run (kernel.bpf_stats_enabled) while a non-target ping-pongs. */
+async function programTime(): Promise<string> {
+  const statsById = (id: number) => JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'id', String(id)])) as { run_time_ns?: number; run_cnt?: number };
+  const perRun = async (ids: number[]) => {
+    const b = ids.map(statsById);
+    roundTrip();
+    const a = ids.map(statsById);
+    return ids.map((_, i) => ((a[i].run_time_ns ?? 0) - (b[i].run_time_ns ?? 0)) / Math.max(1, (a[i].run_cnt ?? 0) - (b[i].run_cnt ?? 0)));
+  };
+  const idOf = (fd: number) => Number(/prog_id:\s*(\d+)/.exec(run('cat', [`/proc/self/fdinfo/${fd}`]))![1]);
+  run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
+  const rows: Array<Array<string | number>> = [];
+  const target = spawn('sleep', ['3600'], { stdio: 'ignore' });
+  try {
+    const empty = await withEmptyHooks(async fds => perRun(fds.map(idOf)));
+    rows.push(['empty programs', ...empty.map(x => fmt(x, 1))]);
+    const a = await BackgroundAttach.start(['-k', '-S']);
+    try {
+      const ids = ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new']
+        .map(n => (JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', `${a.pinDir}/progs/${n}`])) as { id: number }).id);
+      for (const cats of [['-k', '1'], ['-k', '1', '-S']]) {
+        a.ctl(['-a', '-P', String(target.pid), ...cats]);
+        const t = await perRun(ids);
+        a.ctl(['-d']);
+        rows.push([`procimage ${cats.join(' ')} (another target)`, ...t.map((x, i) => (cats.includes('-S') || i === 0 ? fmt(x, 1) : '(not attached)'))]);
+      }
+    } finally {
+      await a.finish();
+    }
+  } finally {
+    run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=0']);
+    target.kill('SIGKILL');
+  }
+  return '#### The programs alone: ns per run (bpf_stats, which adds its own ~40-50 ns to every run, empty ones too)\n\n' +
+    table(['programs', 'sched_switch', 'sched_wakeup', 'sched_wakeup_new'], rows) + '\n';
+}
+
+/** keytime_switch's total run time (bpf_stats) per target switch-out, by stack mode, and stack depth. */
+async function stackModes(): Promise<string> {
+  run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
+  const rows: Array<Array<string | number>> = [];
+  try {
+    for (const mode of ['none', 'fp', 'dwarf']) {
+      const a = await BackgroundAttach.start(['-k', '--json']);
+      try {
+        const statsOf = () => JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', `${a.pinDir}/progs/keytime_switch`])) as
+          { run_time_ns?: number; run_cnt?: number };
+        const proc = spawn(workload('runsleep'), ['200', '5'], { stdio: 'ignore' }); // 200 × (20 ms on, 5 ms asleep)
+        a.ctl(['-a', '-P', String(proc.pid), '-k', '0', '--stack', mode]);
+        const cpu0 = cpuOf(a.proc.pid!);
+        const before = statsOf();
+        await new Promise(r => proc.once('exit', r));
+        const after = statsOf();
+        await sleep(300);
+        const cpu = cpuOf(a.proc.pid!) - cpu0;
+        a.ctl(['-d']);
+        const recs = a.out.split('\n').filter(l => l.startsWith('{"type":"offcpu"')).map(l => JSON.parse(l));
+        const sleeps = recs.filter(r => r.state === 'S' && r.pid === proc.pid);
+        const depth = sleeps.length ? sleeps.reduce((x, r) => x + r.ustack.length, 0) / sleeps.length : 0;
+        const toMain = sleeps.filter(r => r.ustack.some((f: string) => f.startsWith('main+'))).length;
+        const bpfNs = (after.run_time_ns ?? 0) - (before.run_time_ns ?? 0);
+        rows.push([mode, recs.length, fmt(bpfNs / Math.max(1, recs.length) / 1000, 2), fmt((cpu * 1e6) / Math.max(1, recs.length), 1),
+          fmt(depth, 1), `${toMain}/${sleeps.length}`]);
+      } finally {
+        await a.finish();
+      }
+    }
+  } finally {
+    run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=0']);
+  }
+  return `### --stack modes: a target that runs 20 ms and sleeps 5 ms, 200 times (gcc -O2, no frame pointers)\n\n` +
+    table(['mode', 'off-CPU intervals', 'kernel µs per interval (all of sched_switch)', 'procimage µs CPU per interval',
+      'user frames (sleeps)', 'sleep stacks reaching main'], rows) + '\n\n' +
+    'Kernel time is keytime_switch\'s run time from kernel.bpf_stats_enabled over the run, divided by the target\'s\n' +
+    'off-CPU intervals: it includes every other context switch of the machine in that time (cheap, non-target).\n';
+}
+
+/** User + system CPU seconds of a process, from /proc/PID/stat. */
+function cpuOf(pid: number): number {
+  const f = run('cat', [`/proc/${pid}/stat`]).split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+export async function schedBench(): Promise<string> {
+  return (await contextSwitchCost()) + '\n' + (await stackModes());
+}
+
