@@ -64,6 +64,19 @@ describe('off-CPU intervals and why: a loop that runs ~20 ms then sleeps 1 s, fi
   });
 });
 
+describe('text output', () => {
+  it('gives each off-CPU interval one line saying why and where, full stacks with --stacks, and a by-stack table', async () => {
+    const plain = await cli(['trace', '-k', '0', '--', workload('runsleep'), '2', '100']);
+    expect(plain.stdout).toMatch(/offcpu +off CPU \d+ for 100\.\d+ ms · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)$/m);
+    expect(plain.stdout).not.toMatch(/^ +__schedule\+/m);
+    expect(plain.stdout).toMatch(/off-CPU time by stack \(top \d+ of \d+\)\n.*WHY ← WHERE\n +2\d\d\.\d+ ms +2 +10\d\.\d+ ms  S  runsleep +do_nanosleep ← b/);
+    expect(plain.stdout).toMatch(/user: clock_nanosleep .*← __nanosleep .*← b \(runsleep\.c:\d+\) ← a .*← main/);
+    const full = await cli(['trace', '-k', '0', '--stacks', '--', workload('runsleep'), '1', '100']);
+    expect(full.stdout).toMatch(/^ +do_nanosleep\+0x[0-9a-f]+$/m);
+    expect(full.stdout).toMatch(/^ +main\+0x[0-9a-f]+ \(runsleep\) runsleep\.c:\d+$/m);
+  });
+});
+
 describe('forks and exits', () => {
   it('sees the forks, each child exit with its code or signal, and the parent exit code', async () => {
     const r = await cli(['trace', '--json', '-k', '0', '--', workload('children')]);

@@ -38,9 +38,10 @@ program.command('attach')
   .option('-S, --schedule', 'scheduling delay')
   .option('--pin-dir <DIR>', 'bpffs directory for the pins', DEFAULT_PIN_DIR)
   .option('--json', 'records as NDJSON on stdout (docs/ndjson.md)')
+  .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .addOption(ringSize)
   .action(run(async (o: { all?: boolean; keytime?: boolean; lock?: boolean; resource?: boolean; syscall?: boolean;
-    schedule?: boolean; pinDir: string; json?: boolean; ringSize: number }) => {
+    schedule?: boolean; pinDir: string; json?: boolean; stacks?: boolean; ringSize: number }) => {
     const { CATEGORIES } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const flags: PolicyFlags = { keytime: o.keytime ? 0 : undefined, lock: o.lock, resource: o.resource,
@@ -48,7 +49,7 @@ program.command('attach')
     const categories = o.all ? CATEGORIES.filter(c => implemented(c)) : categoriesOf(flags);
     if (categories.length === 0) throw new UserError('attach needs categories: -a for all, or some of -k -l -r -s -S');
     const { runAttach } = await import('../control/attach.js');
-    return runAttach({ categories, pinDir: o.pinDir, json: !!o.json, ringBytes: o.ringSize << 20 });
+    return runAttach({ categories, pinDir: o.pinDir, json: !!o.json, stacks: !!o.stacks, ringBytes: o.ringSize << 20 });
   }));
 
 addPolicyOptions(program.command('ctl')
@@ -66,11 +67,12 @@ addPolicyOptions(program.command('trace')
   .description('collect in one process: on a target, on every thread, or on a command it starts (-- CMD ARGS)')
   .option('-a, --all', 'every category (the default when none is given)'))
   .option('--json', "records as NDJSON on stdout (docs/ndjson.md); CMD's own stdout then goes to stderr")
+  .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
   .addOption(ringSize)
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
-  .action(run(async (command: string[], o: PolicyFlags & { json?: boolean; duration?: number; ringSize: number }) => {
+  .action(run(async (command: string[], o: PolicyFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number }) => {
     const { CATEGORIES } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
@@ -80,7 +82,7 @@ addPolicyOptions(program.command('trace')
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
-      myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', json: !!o.json, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+      myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
     });
   }));
 

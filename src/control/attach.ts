@@ -14,6 +14,7 @@ export interface AttachOptions {
   categories: Category[];
   pinDir: string;
   json: boolean;
+  stacks: boolean; // text: full stacks under each off-CPU interval
   ringBytes?: number;
 }
 
@@ -54,7 +55,7 @@ class AttachDaemon {
       note(`policy change: ending ${describePolicy(this.session.active)}`);
       await this.deactivate();
     }
-    const a = this.session.activate(policy, recordSink(this.o.json, this.session));
+    const a = this.session.activate(policy, recordSink(this.o, this.session));
     if (policy.maxSeconds > 0) {
       this.limitTimer = setTimeout(() => {
         note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);

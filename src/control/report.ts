@@ -6,9 +6,12 @@ import { summaryText } from '../output/summary.js';
 import { TextSink } from '../output/text.js';
 import type { Session, SessionSummary, Sink } from '../model/session.js';
 
+/** How records are printed: NDJSON, or text (with each off-CPU interval's full stacks, or not). */
+export interface OutputOptions { json: boolean; stacks: boolean }
+
 /** A sink factory for Session.activate: text counts TIME from the activation's start. */
-export function recordSink(json: boolean, session: Session): (startNs: number) => Sink {
-  return startNs => json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs);
+export function recordSink(o: OutputOptions, session: Session): (startNs: number) => Sink {
+  return startNs => o.json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs, o.stacks);
 }
 
 export function printSummary(json: boolean, s: SessionSummary | undefined): void {

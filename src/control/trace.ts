@@ -20,6 +20,7 @@ export interface TraceOptions {
   intervalSec: number;
   stackMode: StackMode;
   json: boolean;
+  stacks: boolean; // text: full stacks under each off-CPU interval
   durationSec?: number;
   command?: string[];
   ringBytes?: number;
@@ -47,7 +48,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
       stackMode: o.stackMode };
-    session.activate(policy, recordSink(o.json, session));
+    session.activate(policy, recordSink(o, session));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {
     child?.kill('SIGKILL');

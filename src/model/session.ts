@@ -17,6 +17,7 @@ import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
 import { IntervalBuilder } from './intervals.js';
+import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
 
@@ -57,9 +58,14 @@ export interface SessionSummary {
    * (ring full). sent = delivered when nothing was lost between kernel and user space.
    */
   kernel_records: Record<string, { sent: number; delivered: number; lost: number }>;
+  /** Off-CPU time by stack, the largest first (keytime). */
+  offcpu_stacks: StackTotal[];
+  offcpu_stacks_distinct: number;
 }
 
 const LOST_POLL_MS = 1000;
+/** Stacks the summary lists by off-CPU time. */
+const SUMMARY_STACKS = 5;
 
 interface Current {
   policy: Policy;
@@ -72,6 +78,7 @@ interface Current {
   sentBefore: Map<number, number>;
   lostBefore: Map<number, number>;
   processes: ProcessTable;
+  stacks: OffCpuStacks;
   timers: NodeJS.Timeout[];
 }
 
@@ -218,7 +225,8 @@ export class Session {
     policyMap.update(zero, encodePolicy(policy, ++this.generation, this.clock.toAbsolute(startNs)));
     try {
       this.current = {
-        policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), timers: [], delivered: new Map(),
+        policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), timers: [],
+        delivered: new Map(),
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
       if (policy.categories.includes('keytime')) {
@@ -298,6 +306,7 @@ export class Session {
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
+    if (r.type === 'offcpu') cur.stacks.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
   }
@@ -397,6 +406,8 @@ export class Session {
       processes: cur.processes.all(),
       processes_untracked: cur.processes.untracked,
       kernel_records: kernel,
+      offcpu_stacks: cur.stacks.top(SUMMARY_STACKS),
+      offcpu_stacks_distinct: cur.stacks.distinct,
     };
     this.lostThisActivation = new Map();
     this.current = undefined;

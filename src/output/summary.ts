@@ -3,7 +3,7 @@ import { LOST_REASONS } from '../collect/lost.js';
 import { describePolicy } from '../collect/policy.js';
 import type { SessionSummary } from '../model/session.js';
 import { commandLine, duration, seconds9 } from './format.js';
-import { describeExit } from './text.js';
+import { describeExit, shortFrame, whyAndWhere } from './text.js';
 
 export function summaryText(s: SessionSummary): string {
   const lines: string[] = [];
@@ -30,6 +30,15 @@ export function summaryText(s: SessionSummary): string {
       const life = p.lifetime_ns === undefined ? '' : duration(p.lifetime_ns);
       lines.push(`  ${String(p.tgid).padStart(7)}  ${p.comm.padEnd(16)} ${end.padEnd(24)} ${life.padStart(14)}  ` +
         `${p.argv ? commandLine(p.argv, 60) : p.forked_from !== undefined ? `(fork of ${p.forked_from})` : ''}`);
+    }
+  }
+  if (s.offcpu_stacks.length) {
+    lines.push(`off-CPU time by stack (top ${s.offcpu_stacks.length} of ${s.offcpu_stacks_distinct})`);
+    lines.push(`  ${'TOTAL'.padStart(12)} ${'COUNT'.padStart(6)} ${'MAX'.padStart(12)}  S  ${'COMM'.padEnd(16)} WHY ← WHERE`);
+    for (const t of s.offcpu_stacks) {
+      lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
+        `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
+      if (t.ustack.length) lines.push(`${' '.repeat(40)}user: ${t.ustack.map(shortFrame).join(' ← ')}`);
     }
   }
   if (s.processes_untracked) lines.push(`  … and ${s.processes_untracked} more processes (only the first ${procs.length} are listed)`);

@@ -14,7 +14,7 @@ export function describeExit(r: { exit_code: number | null; signal_name: string 
 }
 
 /** The DETAILS column for a record, or undefined for records text output does not list one by one. */
-export function details(r: ProcRecord): string | undefined {
+export function details(r: ProcRecord, withStacks = false): string | undefined {
   switch (r.type) {
     case 'fork':
       return r.thread ? `new thread ${r.child_pid}` : `new process ${r.child_tgid}`;
@@ -26,9 +26,11 @@ export function details(r: ProcRecord): string | undefined {
         `on-CPU ${duration(r.oncpu_ns)}`;
     case 'oncpu':
       return `on CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)}`;
-    case 'offcpu':
+    case 'offcpu': {
+      const why = whyAndWhere(r.kstack, r.ustack);
       return `off CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)} · ` +
-        `${r.state} ${r.state_name}` + stackLines(r.kstack, r.ustack);
+        `${r.state} ${r.state_name}${why ? ` · ${why}` : ''}` + (withStacks ? stackLines(r.kstack, r.ustack) : '');
+    }
     case 'lost':
       return `${r.count} lost (${r.reason})`;
     default:
@@ -43,6 +45,25 @@ function span(ns: number | null, before: boolean, ongoing: boolean): string {
 
 const INDENT = ' '.repeat(50);
 
+/** Scheduler frames every off-CPU kernel stack starts with: they say nothing about why. */
+const SCHEDULER_FRAME = /^(__schedule|schedule|schedule_\w+|preempt_schedule\w*|io_schedule\w*|__cond_resched)\+/;
+/** Frames of the C library, the loader and the vDSO: "where" is the first frame of the program itself. */
+const SYSTEM_FRAME = /\((lib[\w.+-]*\.so[.\d]*|ld-linux[\w.-]*|\[vdso\])\)/;
+
+/** "b+0x63 (runsleep) runsleep.c:24" -> "b (runsleep.c:24)"; "do_nanosleep+0x5e" -> "do_nanosleep". */
+export function shortFrame(f: string): string {
+  const m = /^(\S+?)\+0x[0-9a-f]+(?: \(([^)]+)\))?(?: (\S+:\d+))?$/.exec(f);
+  if (!m) return f;
+  return m[3] ? `${m[1]} (${m[3]})` : m[2] ? `${m[1]} (${m[2]})` : m[1];
+}
+
+/** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
+export function whyAndWhere(kstack: string[], ustack: string[]): string {
+  const why = kstack.find(f => !SCHEDULER_FRAME.test(f));
+  const where = ustack.find(f => !SYSTEM_FRAME.test(f) && !f.startsWith('0x')) ?? ustack[0];
+  return [why && shortFrame(why), where && shortFrame(where)].filter(Boolean).join(' ← ');
+}
+
 /** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */
 function stackLines(kstack: string[], ustack: string[]): string {
   const lines = [...kstack.map(f => `${INDENT}${f}`), ...(kstack.length && ustack.length ? [`${INDENT}--`] : []),
@@ -55,8 +76,11 @@ export class TextSink implements Sink {
   private pending: string[] = [];
   private tabular = new Map<string, ProcRecord[]>();
 
-  /** t0: the activation instant (ns since the clock's epoch) that TIME counts from. */
-  constructor(private readonly out: Writable, private readonly t0: number) {}
+  /**
+   * t0: the activation instant (ns since the clock's epoch) that TIME counts from; stacks: print
+   * each off-CPU interval's full stacks under it.
+   */
+  constructor(private readonly out: Writable, private readonly t0: number, private readonly stacks = false) {}
 
   write(r: ProcRecord): void {
     if (TABLES[r.type]) {
@@ -65,7 +89,7 @@ export class TextSink implements Sink {
       this.tabular.set(r.type, list);
       return;
     }
-    const d = details(r);
+    const d = details(r, this.stacks);
     if (d === undefined) return;
     if (!this.headerDone) {
       this.pending.push(HEADER);
