@@ -16,7 +16,7 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
-	linux-libc-dev stress-ng libbpf-tools
+	linux-libc-dev stress-ng libbpf-tools prometheus
 
 .PHONY: all build deps test demo bench clean
 all: build
@@ -60,8 +60,8 @@ $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
 
-$(BUILD)/libprocimage.so: native/drain.c native/log.c native/unwind.c native/sideband.c | $(BUILD)/.apt-done
-	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $^ -lbpf -ldw -lelf -lpthread
+$(BUILD)/libprocimage.so: $(wildcard native/*.c) | $(BUILD)/.apt-done
+	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread
 
 $(BUILD)/procimage-gate: native/gate.c
 	$(CC) -O2 -Wall -Werror -o $@ $<

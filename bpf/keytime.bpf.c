@@ -94,6 +94,8 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 
 	if (group_dead && p->target_kind == PI_TARGET_TGID)
 		pi_follow_set(tgid, 0);
+	if (p->categories & PI_CAT_SCHEDULE)
+		pi_sched_exited(pid, cpu);
 	if (!(p->categories & PI_CAT_KEYTIME))
 		return 0;
 

@@ -186,7 +186,7 @@ struct pi_sched_key {
 
 struct pi_sched_thread {
 	__u32 tgid;
-	__u32 pad;
+	__u32 exited;   /* 1: the thread has exited; user space drops it once it has reported it */
 	char comm[PI_COMM_LEN];
 	struct pi_sched_stats stats;
 };

@@ -148,4 +148,14 @@ static __always_inline void pi_sched_switch(const struct pi_policy *p, struct ta
 	pi_sched_account(&th->stats, delay);
 }
 
+/* A target thread exited: its entry stays until user space has reported its last figures. */
+static __always_inline void pi_sched_exited(__u32 pid, __u32 cpu)
+{
+	struct pi_sched_key key = { .pid = pid, .cpu = pid == 0 ? cpu : 0xffffffff };
+	struct pi_sched_thread *th = bpf_map_lookup_elem(&pi_sched_threads, &key);
+
+	if (th)
+		th->exited = 1;
+}
+
 #endif /* SCHED_BPF_H */

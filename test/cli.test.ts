@@ -1,4 +1,5 @@
 // Bad input gets one clear line and a non-zero exit, never a stack trace; --help works everywhere.
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { cli, testPinDir } from './helpers.js';
 
@@ -36,11 +37,28 @@ describe('bad input', () => {
     [['attach', '-k', '--pin-dir', 'relative/dir'], /--pin-dir must be an absolute path/],
     [['attach', '-k', '--pin-dir', '/tmp/not-bpffs'], /not on a BPF filesystem/],
     [['no-such-command'], /unknown command 'no-such-command'/],
+    [['trace', '--listen', '999.1.1.1:80', '--', 'true'], /--listen: '999\.1\.1\.1' is not an IP address/],
+    [['attach', '-k', '--listen', 'nowhere'], /--listen takes HOST:PORT or PORT/],
     [['trace', '--no-such-flag'], /unknown option '--no-such-flag'/],
   ])('%j', async (args, msg) => {
     const r = await cli(args as string[]);
     expect(r.code).not.toBe(0);
     expect(oneLine(r.stderr)).toMatch(msg);
+  });
+});
+
+describe('a port in use', () => {
+  it('is one clear line, and nothing is left behind', async () => {
+    const server = createServer();
+    await new Promise<void>(r => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await cli(['trace', '--listen', `127.0.0.1:${port}`, '--', 'true']);
+      expect(r.code).toBe(1);
+      expect(oneLine(r.stderr)).toBe(`procimage: --listen: 127.0.0.1:${port} is already in use`);
+    } finally {
+      server.close();
+    }
   });
 });
 

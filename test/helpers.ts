@@ -31,11 +31,12 @@ export function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.Pro
   });
 }
 
-/** Polls until fn returns a truthy value. */
-export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+/** Polls until fn returns (or resolves to) a truthy value. */
+export async function waitFor<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise(r => setTimeout(r, 20));

@@ -79,6 +79,22 @@ describe('scheduling delay', () => {
     }
   });
 
+  it('reports an exited thread once more, then drops it from the kernel table', async () => {
+    // 30 children live and die at once; the parent then sleeps 1 s through several polls
+    const r = await cli(['trace', '--json', '-k', '0', '-S', '--interval', '0.2', '--', 'sh', '-c', `${workload('forkloop')} 30; sleep 1`]);
+    // (-k 0 only to know the children's pids: the kernel marks exited threads whatever the categories)
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map(l => JSON.parse(l));
+    const children = new Set(lines.filter(x => x.type === 'exit' && x.comm === 'forkloop' && x.pid !== x.ppid).map(x => x.pid));
+    expect(children.size).toBeGreaterThanOrEqual(30);
+    const polls = [...new Set(lines.filter(x => x.type === 'sched').map(x => x.ts_ns as number))].sort((a, b) => a - b);
+    expect(polls.length).toBeGreaterThanOrEqual(4);
+    const inPoll = (t: number) => new Set(lines.filter(x => x.type === 'sched' && x.ts_ns === t).map(x => x.pid));
+    const seen = polls.map(inPoll);
+    expect([...children].some(pid => seen.some(s => s.has(pid)))).toBe(true); // their delays were reported
+    for (const pid of children) expect(seen.at(-1)!.has(pid), `pid ${pid} still in the last poll`).toBe(false);
+  });
+
   it("follows a CPU's idle task with -c", async () => {
     const r = await cli(['trace', '--json', '-S', '-c', '1', '--duration', '0.6', '--interval', '0.2']);
     expect(r.code).toBe(0);

@@ -9,3 +9,4 @@ export { probe, supported, requireFeature, FEATURES, type Feature, type Support 
 export { possibleCpus } from './cpus.js';
 export { Unwinder, type Frame } from './unwinder.js';
 export { Sideband, type SidebandRecord } from './sideband.js';
+export { RunStats } from './stats.js';

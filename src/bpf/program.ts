@@ -1,5 +1,5 @@
 // A program of a BpfObject (borrowed: the object owns it). Attaching returns a Link the caller owns.
-import { bpf, type Ptr } from './ffi.js';
+import { bpf, helper, type Ptr } from './ffi.js';
 import { BpfError, UnsupportedFeatureError, checkInt, checkPtr } from './errors.js';
 import { Link } from './link.js';
 
@@ -64,6 +64,13 @@ export class Program {
 
   pin(path: string): void {
     checkInt(`pin ${this.name} at ${path}`, bpf.program_pin(this.ptr, path) as number);
+  }
+
+  /** What the kernel counted for this program: zero unless statistics are on (enableRunStats). */
+  runStats(): { runTimeNs: number; runs: number } {
+    const t = [0n], n = [0n];
+    checkInt(`stats of ${this.name}`, helper().prog_stats(this.fd, t, n) as number);
+    return { runTimeNs: Number(t[0]), runs: Number(n[0]) };
   }
 
   unpin(path: string): void {

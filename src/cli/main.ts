@@ -2,9 +2,10 @@
 // libbpf and koffi at start-up.
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
-import { addPolicyOptions, categoriesOf, checkTargetExists, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
+import { addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
 import { UserError } from '../sys/errors.js';
 import type { CtlFlags } from './ctl.js';
+import type { MetricsFlags } from '../control/metrics.js';
 
 let verbose = false;
 /** What the action returned: the process's exit status. */
@@ -28,7 +29,7 @@ const ringSize = new Option('--ring-size <MiB>', 'ring buffer size in MiB, a pow
     return n;
   }).default(16);
 
-program.command('attach')
+addMetricsOptions(program.command('attach')
   .description('load and verify categories, pin them, and wait (attached to nothing) for procimage ctl')
   .option('-a, --all', 'every category')
   .option('-k, --keytime', 'key time points: fork, exec, exit, on/off-CPU')
@@ -36,12 +37,12 @@ program.command('attach')
   .option('-r, --resource', 'resource use')
   .option('-s, --syscall', 'syscall sequences and statistics')
   .option('-S, --schedule', 'scheduling delay')
-  .option('--pin-dir <DIR>', 'bpffs directory for the pins', DEFAULT_PIN_DIR)
+  .option('--pin-dir <DIR>', 'bpffs directory for the pins', DEFAULT_PIN_DIR))
   .option('--json', 'records as NDJSON on stdout (docs/ndjson.md)')
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .addOption(ringSize)
   .action(run(async (o: { all?: boolean; keytime?: boolean; lock?: boolean; resource?: boolean; syscall?: boolean;
-    schedule?: boolean; pinDir: string; json?: boolean; stacks?: boolean; ringSize: number }) => {
+    schedule?: boolean; pinDir: string; json?: boolean; stacks?: boolean; ringSize: number } & MetricsFlags) => {
     const { CATEGORIES } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const flags: PolicyFlags = { keytime: o.keytime ? 0 : undefined, lock: o.lock, resource: o.resource,
@@ -49,7 +50,7 @@ program.command('attach')
     const categories = o.all ? CATEGORIES.filter(c => implemented(c)) : categoriesOf(flags);
     if (categories.length === 0) throw new UserError('attach needs categories: -a for all, or some of -k -l -r -s -S');
     const { runAttach } = await import('../control/attach.js');
-    return runAttach({ categories, pinDir: o.pinDir, json: !!o.json, stacks: !!o.stacks, ringBytes: o.ringSize << 20 });
+    return runAttach({ ...o, categories, pinDir: o.pinDir, json: !!o.json, stacks: !!o.stacks, ringBytes: o.ringSize << 20 });
   }));
 
 addPolicyOptions(program.command('ctl')
@@ -63,16 +64,16 @@ addPolicyOptions(program.command('ctl')
   .option('--json', 'print the answer as one JSON object (issued_ns, collecting_after_issue_ns, ...)')
   .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o)));
 
-addPolicyOptions(program.command('trace')
+addMetricsOptions(addPolicyOptions(program.command('trace')
   .description('collect in one process: on a target, on every thread, or on a command it starts (-- CMD ARGS)')
-  .option('-a, --all', 'every category (the default when none is given)'))
+  .option('-a, --all', 'every category (the default when none is given)')))
   .option('--json', "records as NDJSON on stdout (docs/ndjson.md); CMD's own stdout then goes to stderr")
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
   .addOption(ringSize)
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
-  .action(run(async (command: string[], o: PolicyFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number }) => {
+  .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number }) => {
     const { CATEGORIES } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
@@ -81,6 +82,7 @@ addPolicyOptions(program.command('trace')
     checkTargetExists(target);
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
+      ...o,
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
       myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
     });

@@ -71,3 +71,12 @@ export function checkTargetExists(t: Target | undefined): void {
   if (t?.kind === 'pid' && !existsSync(`/proc/${t.pid}`)) throw new UserError(`no thread ${t.pid}`);
   if (t?.kind === 'tgid' && !existsSync(`/proc/${t.tgid}`)) throw new UserError(`no process ${t.tgid}`);
 }
+
+/** --listen and its companions, on attach and trace. */
+export function addMetricsOptions(cmd: Command): Command {
+  return cmd
+    .option('--listen <HOST:PORT>', 'serve Prometheus metrics on /metrics (HOST defaults to 127.0.0.1)')
+    .option('--metrics-threads', 'label metrics per thread (pid) too, not only per process: more series')
+    .option('--metrics-grace <SEC>', 'keep an ended process\'s series this long (default 120)', secondsArg('--metrics-grace'))
+    .option('--bpf-stats', 'measure what each procimage BPF program costs the kernel (procimage_bpf_* metrics); costs every BPF program on the machine a little');
+}

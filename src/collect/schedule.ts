@@ -51,17 +51,23 @@ export const schedule: Collector = {
   requires: ['keytime'],
   decoders: new Map(),
   programs(policy) {
-    return policy.categories.includes('schedule') ? ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new'] : [];
+    // keytime's exit hook marks exited threads, whose entries go once reported
+    return policy.categories.includes('schedule')
+      ? ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new', 'keytime_exit'] : [];
   },
   reset(obj) {
     clearMap(obj.map('pi_sched_threads'));
     const sys = obj.map('pi_sched_sys');
     sys.update(Buffer.alloc(4), Buffer.alloc(sys.valueBytes));
   },
-  poll({ obj, now, policy }) {
+  poll({ obj, now, policy, snapshot }) {
     if (!policy.categories.includes('schedule')) return [];
     const out: SchedRecord[] = [];
-    for (const [k, v] of obj.map('pi_sched_threads').entries()) {
+    const threads = obj.map('pi_sched_threads');
+    for (const [k, v] of threads.entries()) {
+      // an exited thread is reported now for the last time: its entry goes, so the table holds the
+      // living and a long run does not fill it (a scrape's read changes nothing)
+      if (!snapshot && v.readUInt32LE(T.exited)) threads.delete(k);
       const pid = k.readUInt32LE(K.pid), cpu = k.readUInt32LE(K.cpu);
       const st = readStats(v, T.stats);
       out.push({

@@ -9,8 +9,9 @@ import { PinDir } from './pindir.js';
 import { socketPath, type Request, type Response } from './protocol.js';
 import { note, printSummary, recordSink } from './report.js';
 import { ControlServer } from './server.js';
+import { checkListen, startMetrics, type Metrics, type MetricsFlags } from './metrics.js';
 
-export interface AttachOptions {
+export interface AttachOptions extends MetricsFlags {
   categories: Category[];
   pinDir: string;
   json: boolean;
@@ -23,6 +24,8 @@ class AttachDaemon {
   private finishing: Promise<void> | undefined;
   server: ControlServer | undefined;
   done!: () => void;
+
+  metrics: Metrics | undefined;
 
   constructor(private readonly session: Session, private readonly dir: PinDir, private readonly o: AttachOptions) {}
 
@@ -55,7 +58,7 @@ class AttachDaemon {
       note(`policy change: ending ${describePolicy(this.session.active)}`);
       await this.deactivate();
     }
-    const a = this.session.activate(policy, recordSink(this.o, this.session));
+    const a = this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state));
     if (policy.maxSeconds > 0) {
       this.limitTimer = setTimeout(() => {
         note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);
@@ -80,6 +83,7 @@ class AttachDaemon {
   finish(): Promise<void> {
     this.finishing ??= (async () => {
       await this.deactivate();
+      await this.metrics?.close();
       this.session.close();
       this.dir.release();
       // let the finishing request's answer go out, then stop listening
@@ -90,6 +94,7 @@ class AttachDaemon {
 }
 
 export async function runAttach(o: AttachOptions): Promise<number> {
+  checkListen(o);
   preflight();
   const dir = PinDir.acquire(o.pinDir, m => note(`warning: ${m}`));
   let session: Session | undefined;
@@ -98,8 +103,10 @@ export async function runAttach(o: AttachOptions): Promise<number> {
     session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
     session.pin(o.pinDir);
     daemon = new AttachDaemon(session, dir, o);
+    daemon.metrics = await startMetrics(o, session);
     daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req));
   } catch (e) {
+    await daemon!?.metrics?.close();
     session?.close();
     dir.release();
     throw e;

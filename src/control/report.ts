@@ -4,14 +4,21 @@
 import { NdjsonSink } from '../output/ndjson.js';
 import { summaryText } from '../output/summary.js';
 import { TextSink } from '../output/text.js';
+import { TeeSink } from '../output/tee.js';
 import type { Session, SessionSummary, Sink } from '../model/session.js';
 
 /** How records are printed: NDJSON, or text (with each off-CPU interval's full stacks, or not). */
 export interface OutputOptions { json: boolean; stacks: boolean }
 
-/** A sink factory for Session.activate: text counts TIME from the activation's start. */
-export function recordSink(o: OutputOptions, session: Session): (startNs: number) => Sink {
-  return startNs => o.json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs, o.stacks);
+/**
+ * A sink factory for Session.activate: text counts TIME from the activation's start. With an
+ * exporter running, its state sees every record too.
+ */
+export function recordSink(o: OutputOptions, session: Session, metrics?: Sink): (startNs: number) => Sink {
+  return startNs => {
+    const out = o.json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs, o.stacks);
+    return metrics ? new TeeSink([out, metrics]) : out;
+  };
 }
 
 export function printSummary(json: boolean, s: SessionSummary | undefined): void {

@@ -10,8 +10,9 @@ import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
 import { note, printSummary, recordSink } from './report.js';
+import { checkListen, startMetrics, type MetricsFlags } from './metrics.js';
 
-export interface TraceOptions {
+export interface TraceOptions extends MetricsFlags {
   target?: Target;          // none: every thread (or the command)
   categories: Category[];
   keytimeMode: 0 | 1;
@@ -31,8 +32,16 @@ const CHILD_GRACE_MS = 2000;
 
 export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
+  checkListen(o);
   preflight();
   const session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+  let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  try {
+    metrics = await startMetrics(o, session);
+  } catch (e) {
+    session.close();
+    throw e;
+  }
   let child: ChildProcess | undefined;
   let childExit: Promise<number> | undefined;
   try {
@@ -48,10 +57,11 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
       stackMode: o.stackMode };
-    session.activate(policy, recordSink(o, session));
+    session.activate(policy, recordSink(o, session, metrics?.state));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {
     child?.kill('SIGKILL');
+    await metrics?.close();
     session.close();
     throw e;
   }
@@ -67,6 +77,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
   }
   const summary = await session.deactivate();
+  await metrics?.close();
   session.close();
   printSummary(o.json, summary);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);

@@ -26,11 +26,18 @@ export class IntervalBuilder {
   private readonly away = new Map<number, Away>();
   /** On a CPU now (seen switching in), by thread id. */
   private readonly running = new Map<number, Running>();
+  /** Threads that exited but have not made their last switch yet (it comes after sched_process_exit). */
+  readonly dying = new Set<number>();
 
   constructor(private readonly policy: Policy, private readonly stacks: StackResolver) {}
 
   process(r: RawRecord): ProcRecord[] {
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
+  }
+
+  /** Records the session hands out: an exit means a last switch is still to come. */
+  observe(r: ProcRecord): void {
+    if (r.type === 'exit' && this.running.has(r.pid)) this.dying.add(r.pid);
   }
 
   private out(r: SwitchOut): ProcRecord[] {
@@ -41,6 +48,7 @@ export class IntervalBuilder {
     }
     if (isDead(r.state)) { // its last switch: no off-CPU interval follows
       this.away.delete(r.pid);
+      this.dying.delete(r.pid);
       return out;
     }
     this.away.set(r.pid, {
@@ -94,6 +102,7 @@ export class IntervalBuilder {
     }
     this.away.clear();
     this.running.clear();
+    this.dying.clear();
     return out;
   }
 }

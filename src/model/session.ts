@@ -64,6 +64,8 @@ export interface SessionSummary {
 }
 
 const LOST_POLL_MS = 1000;
+/** Longest wait at deactivation for exited threads' last context switch. */
+const DYING_WAIT_MS = 200;
 /** Stacks the summary lists by off-CPU time. */
 const SUMMARY_STACKS = 5;
 
@@ -306,6 +308,7 @@ export class Session {
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
+    this.intervals?.observe(r);
     if (r.type === 'offcpu') cur.stacks.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
@@ -331,6 +334,23 @@ export class Session {
     cur.sink.flush?.();
   }
 
+  /** In-kernel aggregates now, without handing them to the sinks (for a scrape); [] when ready. */
+  snapshot(): ProcRecord[] {
+    const cur = this.current;
+    if (!cur) return [];
+    const now = this.clock.now();
+    return this.collectors.flatMap(c => c.poll ? c.poll({
+      obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
+      clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final: false, snapshot: true,
+    }) : []);
+  }
+
+  /** What the kernel measured of each loaded program (zero unless run statistics are on). */
+  programStats(): Array<{ program: string; runTimeNs: number; runs: number }> {
+    return [...this.objects.values()].flatMap(obj => obj.programs().filter(p => p.autoload)
+      .map(p => ({ program: p.name, ...p.runStats() })));
+  }
+
   /** Reads every collector's in-kernel aggregates into records. */
   private poll(final: boolean): void {
     const cur = this.current;
@@ -340,7 +360,7 @@ export class Session {
       if (!c.poll) continue;
       const ctx = {
         obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
-        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final,
+        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final, snapshot: false,
       };
       for (const r of c.poll(ctx)) this.emit(cur, r);
     }
@@ -378,6 +398,11 @@ export class Session {
     const cur = this.current;
     if (!cur) return undefined;
     for (const timer of cur.timers) clearInterval(timer);
+    // a thread that exited makes its last switch after sched_process_exit, possibly after its parent
+    // was told (trace -- CMD ends then): give it a moment, so its last interval is closed
+    for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
+      await new Promise(r => setTimeout(r, 2));
+    }
     this.detach();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     await this.reader!.stop();

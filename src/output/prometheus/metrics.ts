@@ -1,0 +1,56 @@
+// Every metric procimage exports, computed at scrape time from the state (docs/metrics.md lists them
+// with their types, units, labels and a query each). Units are in the names: _seconds, _bytes, _total.
+import { log2HistogramSamples, ScrapeMetric, type Sample } from './metric.js';
+import type { MetricsState } from './state.js';
+
+/** What the exporter asks the running session at each scrape. */
+export interface MetricsSource {
+  /** In-kernel aggregates now (cumulative since activation); [] in the ready state. */
+  snapshot(): import('../../collect/records.js').ProcRecord[];
+  readonly active: unknown;
+  readonly categories: readonly string[];
+  /** Kernel-measured cost of each loaded program (zero unless --bpf-stats). */
+  programStats(): Array<{ program: string; runTimeNs: number; runs: number }>;
+}
+
+export function procimageMetrics(state: MetricsState, source: MetricsSource, bpfStats: boolean): ScrapeMetric[] {
+  const each = (f: (t: import('./state.js').Target) => Sample[]) => () => [...state.targets.values()].flatMap(f);
+  const m: ScrapeMetric[] = [
+    new ScrapeMetric('procimage_active', 'Whether procimage is collecting (1) or in the ready state (0).', 'gauge',
+      () => [{ labels: {}, value: source.active ? 1 : 0 }]),
+    new ScrapeMetric('procimage_info', 'Categories this procimage attached (always 1).', 'gauge',
+      () => [{ labels: { categories: source.categories.join(',') }, value: 1 }]),
+    new ScrapeMetric('procimage_target_up', 'A target process (or thread) procimage has seen: 1 while alive, 0 after its end until dropped.', 'gauge',
+      each(t => [{ labels: t.labels, value: t.alive ? 1 : 0 }])),
+    new ScrapeMetric('procimage_forks_total', 'New tasks a target created, by kind (thread or process).', 'counter',
+      each(t => (['thread', 'process'] as const).map(kind => ({ labels: { ...t.labels, kind }, value: t.forks[kind] })))),
+    new ScrapeMetric('procimage_execs_total', 'Programs a target exec\'d.', 'counter', each(t => [{ labels: t.labels, value: t.execs }])),
+    new ScrapeMetric('procimage_exits_total', 'Ends of target processes, by exit code or terminating signal.', 'counter',
+      each(t => [...t.exits.values()].map(e => ({ labels: { ...t.labels, code: e.code, signal: e.signal }, value: e.n })))),
+    new ScrapeMetric('procimage_oncpu_seconds_total', 'Time targets spent on a CPU, from their on-CPU intervals (-k 1).', 'counter',
+      each(t => [{ labels: t.labels, value: t.oncpuNs / 1e9 }])),
+    new ScrapeMetric('procimage_offcpu_seconds_total', 'Time targets spent off the CPU, by the state they left in (R preempted, S sleeping, D uninterruptible...).', 'counter',
+      each(t => [...t.offcpu].map(([state, o]) => ({ labels: { ...t.labels, state }, value: o.ns / 1e9 })))),
+    new ScrapeMetric('procimage_offcpu_intervals_total', 'Off-CPU intervals of targets, by state.', 'counter',
+      each(t => [...t.offcpu].map(([state, o]) => ({ labels: { ...t.labels, state }, value: o.n })))),
+    new ScrapeMetric('procimage_sched_delay_seconds', 'Scheduling delay of targets: from wakeup or preemption until running again (log2 buckets from the kernel).', 'histogram',
+      each(t => t.sched ? log2HistogramSamples(t.labels, t.sched.slots, t.sched.count, t.sched.totalNs) : [])),
+    new ScrapeMetric('procimage_sched_delay_max_seconds', 'Longest scheduling delay of a target since activation.', 'gauge',
+      each(t => t.sched ? [{ labels: t.labels, value: t.sched.maxNs / 1e9 }] : [])),
+    new ScrapeMetric('procimage_system_sched_delay_seconds', 'Scheduling delay of every thread of the system but the idle tasks: the figure beside the targets\'.', 'histogram',
+      () => state.system ? log2HistogramSamples({}, state.system.slots, state.system.count, state.system.totalNs) : []),
+    new ScrapeMetric('procimage_system_sched_delay_max_seconds', 'Longest scheduling delay of any thread since activation.', 'gauge',
+      () => state.system ? [{ labels: {}, value: state.system.maxNs / 1e9 }] : []),
+    new ScrapeMetric('procimage_lost_events_total', 'Records the kernel could not hand over, or entries it could not keep, by reason (docs/ndjson.md, lost).', 'counter',
+      () => [...state.lost].map(([reason, n]) => ({ labels: { reason }, value: n }))),
+  ];
+  if (bpfStats) {
+    m.push(
+      new ScrapeMetric('procimage_bpf_run_seconds_total', 'Time the kernel spent running each procimage BPF program (BPF_ENABLE_STATS).', 'counter',
+        () => source.programStats().map(p => ({ labels: { program: p.program }, value: p.runTimeNs / 1e9 }))),
+      new ScrapeMetric('procimage_bpf_runs_total', 'Runs of each procimage BPF program.', 'counter',
+        () => source.programStats().map(p => ({ labels: { program: p.program }, value: p.runs }))),
+    );
+  }
+  return m;
+}

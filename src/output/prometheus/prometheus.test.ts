@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { ExitRecord, OffCpuRecord, SchedRecord } from '../../collect/records.js';
+import { parseListen } from './exporter.js';
+import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
+import { MetricsState } from './state.js';
+
+const exit = (pid: number, code: number | null, signal: string | null): ExitRecord => ({
+  type: 'exit', ts_ns: 1, pid, tgid: pid, comm: 'w', cpu: 0, exit_code: code, signal: signal ? 9 : null, signal_name: signal,
+  core_dumped: false, process_exit: true, ppid: 1, start_ts_ns: 0, lifetime_ns: 1, process_start_ts_ns: 0, oncpu_ns: 1,
+});
+const off = (pid: number, tgid: number, ns: number, state = 'S'): OffCpuRecord => ({
+  type: 'offcpu', ts_ns: 1, pid, tgid, comm: 'w', cpu: 0, cpu_in: 0, start_ts_ns: 0, end_ts_ns: ns, duration_ns: ns,
+  state, state_name: '', kstack: [], ustack: [], ustack_mode: 'none', began_before_activation: false, ongoing: false,
+});
+const sched = (pid: number, tgid: number, slots: number[], scope: 'thread' | 'system' = 'thread'): SchedRecord => ({
+  type: 'sched', ts_ns: 1, pid, tgid, comm: 'w', scope, cpu: null, count: slots.reduce((a, b) => a + b, 0), total_ns: 1000,
+  avg_ns: 1, min_ns: 1, max_ns: 5000, hist_log2_ns: slots,
+});
+
+describe('log2 histograms as Prometheus buckets', () => {
+  it('are cumulative, fold the slots below 1 µs into the first bucket, and end with +Inf = count', () => {
+    const slots = [1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 4]; // 1 at ~1 ns, 2 at 512 ns, 3 at ~1 µs, 4 at ~4 µs
+    const s = log2HistogramSamples({ tgid: 7 }, slots, 10, 123456789);
+    const buckets = s.filter(x => x.suffix === '_bucket');
+    expect(buckets[0]).toEqual({ labels: { tgid: 7, le: '0.000001024' }, value: 3, suffix: '_bucket' });
+    expect(buckets[1].value).toBe(6);
+    expect(buckets[2].value).toBe(6);
+    expect(buckets[3].value).toBe(10);
+    for (let i = 1; i < buckets.length; i++) expect(buckets[i].value).toBeGreaterThanOrEqual(buckets[i - 1].value);
+    expect(buckets.at(-1)).toEqual({ labels: { tgid: 7, le: '+Inf' }, value: 10, suffix: '_bucket' });
+    expect(buckets).toHaveLength(LOG2_BOUNDS_S.length + 1);
+    expect(s.find(x => x.suffix === '_sum')!.value).toBeCloseTo(0.123456789, 12);
+    expect(s.find(x => x.suffix === '_count')!.value).toBe(10);
+  });
+});
+
+describe('MetricsState', () => {
+  it('counts per process, exits by code and signal, off-CPU time by state', () => {
+    const m = new MetricsState();
+    m.write(off(11, 10, 2e9));
+    m.write(off(12, 10, 1e9));
+    m.write(off(12, 10, 5e8, 'R'));
+    m.write(exit(10, 3, null));
+    m.write(exit(20, null, 'SIGKILL'));
+    const t = m.targets.get('10')!;
+    expect(t.labels).toEqual({ tgid: 10, comm: 'w' });
+    expect(t.offcpu.get('S')).toEqual({ ns: 3e9, n: 2 });
+    expect(t.offcpu.get('R')).toEqual({ ns: 5e8, n: 1 });
+    expect([...t.exits.values()]).toEqual([{ code: '3', signal: '', n: 1 }]);
+    expect([...m.targets.get('20')!.exits.values()]).toEqual([{ code: '', signal: 'SIGKILL', n: 1 }]);
+    expect(m.lost.get('ring_full')).toBe(0);
+  });
+
+  it('labels threads only when asked, and sums a process\'s threads\' delays otherwise', () => {
+    const procs = new MetricsState();
+    procs.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1]), sched(0, 0, [5], 'system')]);
+    expect(procs.targets.get('10')!.sched).toMatchObject({ slots: [1, 3], count: 4 });
+    expect(procs.system!.count).toBe(5);
+    const threads = new MetricsState({ perThread: true, maxTargets: 10, graceSec: 1 });
+    threads.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1])]);
+    expect(threads.targets.get('12')!.labels).toEqual({ pid: 12, tgid: 10, comm: 'w' });
+    // each scrape replaces, it does not add
+    procs.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1])]);
+    expect(procs.targets.get('10')!.sched!.count).toBe(4);
+  });
+
+  it('bounds the series: targets past the limit add up under "(other)"; ended ones go after the grace period', () => {
+    let now = 0;
+    const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10 }, () => now);
+    for (const pid of [1, 2, 3, 4]) m.write(off(pid, pid, 1e9));
+    expect([...m.targets.keys()]).toEqual(['1', '2', '(other)']);
+    expect(m.targets.get('(other)')!.offcpu.get('S')!.ns).toBe(2e9);
+    m.write(exit(1, 0, null));
+    now = 5_000;
+    m.prune();
+    expect(m.targets.has('1')).toBe(true);
+    now = 10_001;
+    m.prune();
+    expect(m.targets.has('1')).toBe(false);
+    expect(m.targets.has('2')).toBe(true);
+  });
+});
+
+describe('--listen', () => {
+  it.each([
+    ['9100', { host: '127.0.0.1', port: 9100 }],
+    ['0.0.0.0:9100', { host: '0.0.0.0', port: 9100 }],
+    ['[::1]:9100', { host: '::1', port: 9100 }],
+    ['localhost:80', { host: 'localhost', port: 80 }],
+  ])('%s', (arg, want) => expect(parseListen(arg)).toEqual(want));
+
+  it.each([['999.1.1.1:80', /'999\.1\.1\.1' is not an IP address/], ['host:80', /not an IP address/],
+    ['1.2.3.4:99999', /port must be 1-65535/], ['x', /HOST:PORT or PORT/]])('refuses %s', (arg, msg) => {
+    expect(() => parseListen(arg)).toThrow(msg);
+  });
+});

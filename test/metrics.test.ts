@@ -1,0 +1,108 @@
+// The Prometheus exporter against a real Prometheus: series arrive with the right labels and
+// plausible values, new targets appear as new label sets while it runs, ended ones go after the
+// grace period, and every query of every Grafana dashboard parses and returns data.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARDS, render } from '../tools/dashboards.js';
+import { Attach, ROOT, waitFor, workload } from './helpers.js';
+import { Prometheus, freePort, scrapeJob } from './prometheus.js';
+
+let prom: Prometheus, agent: Attach, port: number;
+const target = { proc: undefined as ReturnType<typeof spawn> | undefined };
+
+beforeAll(async () => {
+  port = await freePort();
+  agent = await Attach.start(['-k', '-S', '--listen', `127.0.0.1:${port}`, '--metrics-grace', '3']);
+  // a process that keeps starting short-lived children: forks, execs, exits, sleeps, preemptions
+  target.proc = spawn('sh', ['-c', `while :; do /bin/true; ${workload('runsleep')} 2 20; done`], { stdio: 'ignore' });
+  expect((await agent.ctl(['-a', '-P', String(target.proc.pid), '-k', '1', '-S', '--interval', '0.5'])).code).toBe(0);
+  prom = await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`]));
+}, 60_000);
+
+afterAll(async () => {
+  target.proc?.kill('SIGKILL');
+  await prom?.stop();
+  await agent?.cleanup();
+});
+
+const num = (r: { value: [number, string] }) => Number(r.value[1]);
+
+describe('metrics in Prometheus', () => {
+  it('carries the tool state and the targets, labelled by tgid and comm', async () => {
+    const active = await prom.until('procimage_active');
+    expect(active[0].metric).toMatchObject({ job: 'procimage', instance: `127.0.0.1:${port}` });
+    expect(num(active[0])).toBe(1);
+    const sh = await prom.until(`procimage_target_up{comm="sh",tgid="${target.proc!.pid}"}`);
+    expect(num(sh[0])).toBe(1);
+    expect(Object.keys(sh[0].metric).sort()).toEqual(['__name__', 'comm', 'instance', 'job', 'tgid']); // no per-thread pid by default
+  });
+
+  it('reports plausible values: off-CPU time by state, exits by code, delays as a real histogram', async () => {
+    const sleeping = await prom.until('sum(procimage_offcpu_seconds_total{comm="runsleep",state="S"})', r => r.length > 0 && num(r[0]) > 0.04);
+    expect(num(sleeping[0])).toBeGreaterThan(0.04);
+    const exits = await prom.until('sum by (comm, code) (procimage_exits_total{comm=~"runsleep|true"})', r => r.length === 2);
+    expect(exits.map(r => [r.metric.comm, r.metric.code]).sort()).toEqual([['runsleep', '0'], ['true', '0']]);
+    const count = await prom.until('sum(procimage_sched_delay_seconds_count{comm="sh"})');
+    const inf = await prom.query('sum(procimage_sched_delay_seconds_bucket{comm="sh",le="+Inf"})');
+    expect(num(inf[0])).toBe(num(count[0]));
+    const p99 = await prom.until('histogram_quantile(0.99, sum by (le) (rate(procimage_system_sched_delay_seconds_bucket[10s])))',
+      r => r.length > 0 && Number.isFinite(num(r[0])));
+    expect(num(p99[0])).toBeGreaterThan(0);
+    expect(num(p99[0])).toBeLessThan(1);
+    const lost = await prom.query('procimage_lost_events_total{reason="ring_full"}');
+    expect(lost).toHaveLength(1); // there from the start, at 0
+  });
+
+  it('new targets appear as new label sets, and an ended one is dropped after the grace period', async () => {
+    // each short-lived runsleep is a new process: several tgids over time
+    const tgids = await prom.until('count(count by (tgid) (last_over_time(procimage_target_up{comm="runsleep"}[30s])))', r => r.length > 0 && num(r[0]) >= 3);
+    expect(num(tgids[0])).toBeGreaterThanOrEqual(3);
+    // /metrics lists the living (one runsleep at a time, two at a handover) and those ended < 3 s ago
+    const scrape = async () => [...(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+      .matchAll(/^procimage_target_up\{tgid="(\d+)",comm="runsleep"\} ([01])$/gm)].map(m => ({ tgid: m[1], up: m[2] === '1' }));
+    const now = await scrape();
+    expect(now.filter(x => x.up).length).toBeLessThanOrEqual(2);
+    const ended = now.filter(x => !x.up).map(x => x.tgid);
+    expect(ended.length).toBeGreaterThan(0);
+    await new Promise(r => setTimeout(r, 3500));
+    const later = new Set((await scrape()).map(x => x.tgid));
+    for (const t of ended) expect(later.has(t), `tgid ${t} ended over 3 s ago`).toBe(false);
+  });
+
+  it('every query of every Grafana dashboard parses and returns data for this workload', async () => {
+    await new Promise(r => setTimeout(r, 3000)); // a few scrapes for rate() windows
+    for (const d of DASHBOARDS) {
+      for (const row of d.rows) {
+        for (const p of row.panels) {
+          for (const q of p.queries) {
+            const expr = q.expr.replaceAll('$target', '.*').replaceAll('$instance', '.*').replaceAll('$__rate_interval', '5s');
+            const r = await waitFor(async () => { const x = await prom.query(expr); return x.length ? x : undefined; },
+              `${d.file}: "${p.title}": ${expr}`, 15_000);
+            expect(r.length, `${d.file} ${p.title}`).toBeGreaterThan(0);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('the Grafana files', () => {
+  it('are the generated dashboards, current, with the $target variable and a Prometheus datasource', () => {
+    for (const d of DASHBOARDS) {
+      const file = JSON.parse(readFileSync(join(ROOT, 'grafana/dashboards', d.file), 'utf8'));
+      expect(file, `${d.file} is stale: run tsx tools/dashboards.ts grafana/dashboards`).toEqual(render(d));
+      expect(file.templating.list.map((v: { name: string }) => v.name)).toEqual(['datasource', 'instance', 'target']);
+      for (const p of file.panels.filter((x: { type: string }) => x.type !== 'row')) {
+        expect(p.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        expect(p.targets.length).toBeGreaterThan(0);
+        expect(p.gridPos.w).toBeGreaterThan(0);
+      }
+      expect(new Set(file.panels.map((p: { id: number }) => p.id)).size).toBe(file.panels.length);
+    }
+    for (const f of ['datasources/procimage.yaml', 'dashboards/procimage.yaml']) {
+      expect(readFileSync(join(ROOT, 'grafana/provisioning', f), 'utf8')).toMatch(/^apiVersion: 1$/m);
+    }
+  });
+});

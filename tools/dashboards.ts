@@ -1,0 +1,133 @@
+// The Grafana dashboards of grafana/dashboards/, described once here and written as JSON by
+//   tsx tools/dashboards.ts grafana/dashboards
+// (the files are committed: a user points Grafana at the folder). test/grafana.test.ts checks the
+// files are current, well formed, and that every query returns data from a real Prometheus.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Query { expr: string; legend: string }
+export interface Panel { title: string; unit: string; queries: Query[]; stack?: boolean; description?: string; kind?: 'timeseries' | 'stat' }
+export interface Dashboard { uid: string; title: string; file: string; description: string; rows: Array<{ title: string; panels: Panel[] }> }
+
+/** Selector of the target processes the $target variable picks, on the $instance agents. */
+const T = 'comm=~"$target",instance=~"$instance"';
+const I = 'instance=~"$instance"';
+
+export const DASHBOARDS: Dashboard[] = [
+  {
+    uid: 'procimage-keytime', title: 'procimage — lifecycle (keytime)', file: 'keytime.json',
+    description: 'On/off-CPU time of the targets by state, and their forks, execs and exits.',
+    rows: [{
+      title: 'On and off the CPU', panels: [
+        { title: 'Time off the CPU, by state', unit: 's', stack: true,
+          description: 'Seconds per second each target spent off the CPU: S sleeping, D uninterruptible, R preempted (waiting for a CPU).',
+          queries: [{ expr: `sum by (comm, state) (rate(procimage_offcpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{state}}' }] },
+        { title: 'Time on a CPU (-k 1)', unit: 's', stack: true,
+          queries: [{ expr: `sum by (comm) (rate(procimage_oncpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}}' }] },
+        { title: 'Off-CPU intervals per second, by state', unit: 'ops',
+          queries: [{ expr: `sum by (comm, state) (rate(procimage_offcpu_intervals_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{state}}' }] },
+      ],
+    }, {
+      title: 'Lifecycle', panels: [
+        { title: 'Forks per second', unit: 'ops',
+          queries: [{ expr: `sum by (comm, kind) (rate(procimage_forks_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' }] },
+        { title: 'Execs per second', unit: 'ops',
+          queries: [{ expr: `sum by (comm) (rate(procimage_execs_total{${T}}[$__rate_interval]))`, legend: '{{comm}}' }] },
+        { title: 'Process exits, by code and signal', unit: 'short', kind: 'stat',
+          queries: [{ expr: `sum by (comm, code, signal) (procimage_exits_total{${T}})`, legend: '{{comm}} code={{code}} {{signal}}' }] },
+        { title: 'Targets alive', unit: 'short',
+          queries: [{ expr: `sum by (comm) (procimage_target_up{${T}})`, legend: '{{comm}}' }] },
+      ],
+    }],
+  },
+  {
+    uid: 'procimage-schedule', title: 'procimage — scheduling delay (schedule)', file: 'schedule.json',
+    description: 'Time from wakeup or preemption until running again, for the targets and for the whole system beside them.',
+    rows: [{
+      title: 'Target beside the system', panels: [
+        { title: 'p99 scheduling delay', unit: 's',
+          queries: [
+            { expr: `histogram_quantile(0.99, sum by (le, comm) (rate(procimage_sched_delay_seconds_bucket{${T}}[$__rate_interval])))`, legend: '{{comm}}' },
+            { expr: `histogram_quantile(0.99, sum by (le) (rate(procimage_system_sched_delay_seconds_bucket{${I}}[$__rate_interval])))`, legend: 'system' },
+          ] },
+        { title: 'Average scheduling delay', unit: 's',
+          queries: [
+            { expr: `sum by (comm) (rate(procimage_sched_delay_seconds_sum{${T}}[$__rate_interval])) / sum by (comm) (rate(procimage_sched_delay_seconds_count{${T}}[$__rate_interval]))`, legend: '{{comm}}' },
+            { expr: `sum(rate(procimage_system_sched_delay_seconds_sum{${I}}[$__rate_interval])) / sum(rate(procimage_system_sched_delay_seconds_count{${I}}[$__rate_interval]))`, legend: 'system' },
+          ] },
+        { title: 'Delays per second', unit: 'ops',
+          queries: [{ expr: `sum by (comm) (rate(procimage_sched_delay_seconds_count{${T}}[$__rate_interval]))`, legend: '{{comm}}' }] },
+        { title: 'Longest delay since activation', unit: 's',
+          queries: [
+            { expr: `max by (comm) (procimage_sched_delay_max_seconds{${T}})`, legend: '{{comm}}' },
+            { expr: `max(procimage_system_sched_delay_max_seconds{${I}})`, legend: 'system' },
+          ] },
+      ],
+    }],
+  },
+  {
+    uid: 'procimage-self', title: 'procimage — the tool itself', file: 'self.json',
+    description: 'Whether procimage collects, what it lost, and what it costs.',
+    rows: [{
+      title: 'procimage', panels: [
+        { title: 'Collecting', unit: 'short', queries: [{ expr: `procimage_active{${I}}`, legend: '{{instance}}' }] },
+        { title: 'Lost events per second, by reason', unit: 'ops',
+          queries: [{ expr: `sum by (instance, reason) (rate(procimage_lost_events_total{${I}}[$__rate_interval]))`, legend: '{{instance}} {{reason}}' }] },
+        { title: 'procimage CPU (the reader and outputs)', unit: 'percentunit',
+          queries: [{ expr: `rate(procimage_process_cpu_seconds_total{${I}}[$__rate_interval])`, legend: '{{instance}}' }] },
+        { title: 'procimage memory', unit: 'bytes',
+          queries: [{ expr: `procimage_process_resident_memory_bytes{${I}}`, legend: '{{instance}}' }] },
+      ],
+    }],
+  },
+];
+
+/** Grafana's JSON model (schema 38) of a dashboard. */
+export function render(d: Dashboard): object {
+  const panels: object[] = [];
+  let y = 0, id = 1;
+  for (const row of d.rows) {
+    panels.push({ type: 'row', title: row.title, id: id++, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y: y++ }, panels: [] });
+    row.panels.forEach((p, i) => {
+      panels.push({
+        type: p.kind ?? 'timeseries', title: p.title, id: id++, description: p.description ?? '',
+        datasource: { type: 'prometheus', uid: '${datasource}' },
+        gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * 8 },
+        fieldConfig: {
+          defaults: { unit: p.unit, ...(p.stack ? { custom: { stacking: { mode: 'normal', group: 'A' }, fillOpacity: 30 } } : {}) },
+          overrides: [],
+        },
+        options: p.kind === 'stat' ? { reduceOptions: { calcs: ['lastNotNull'] } } : { legend: { displayMode: 'list', placement: 'bottom' } },
+        targets: p.queries.map((q, k) => ({
+          refId: String.fromCharCode(65 + k), expr: q.expr, legendFormat: q.legend,
+          datasource: { type: 'prometheus', uid: '${datasource}' },
+        })),
+      });
+    });
+    y += Math.ceil(row.panels.length / 2) * 8;
+  }
+  return {
+    uid: d.uid, title: d.title, description: d.description, tags: ['procimage'], schemaVersion: 38, version: 1,
+    editable: true, refresh: '5s', time: { from: 'now-15m', to: 'now' },
+    templating: {
+      list: [
+        { name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Prometheus', current: {} },
+        { name: 'instance', type: 'query', label: 'agent', datasource: { type: 'prometheus', uid: '${datasource}' },
+          query: { query: 'label_values(procimage_active, instance)', refId: 'instance' },
+          definition: 'label_values(procimage_active, instance)', includeAll: true, multi: true, allValue: '.*', refresh: 2 },
+        { name: 'target', type: 'query', label: 'target', datasource: { type: 'prometheus', uid: '${datasource}' },
+          query: { query: 'label_values(procimage_target_up{instance=~"$instance"}, comm)', refId: 'target' },
+          definition: 'label_values(procimage_target_up{instance=~"$instance"}, comm)', includeAll: true, multi: true,
+          allValue: '.*', refresh: 2 },
+      ],
+    },
+    panels,
+  };
+}
+
+export function write(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const d of DASHBOARDS) writeFileSync(join(dir, d.file), JSON.stringify(render(d), null, 2) + '\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) write(process.argv[2] ?? 'grafana/dashboards');
