@@ -26,14 +26,14 @@ export class Prometheus {
    * Starts Prometheus with these scrape configs (YAML of a `scrape_configs:` list body, indented
    * two spaces), waits until it is ready.
    */
-  static async start(scrapeConfigs: string): Promise<Prometheus> {
+  static async start(scrapeConfigs: string, opts: { extraConfig?: string; flags?: string[] } = {}): Promise<Prometheus> {
     const dir = tempDir();
     const port = await freePort();
     writeFileSync(join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${scrapeConfigs}`);
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${opts.extraConfig ?? ''}scrape_configs:\n${scrapeConfigs || '  []\n'}`);
     const proc = spawn('prometheus', [
       `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+      `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...(opts.flags ?? []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     const p = new Prometheus(proc, port, dir, '');
     proc.stderr!.setEncoding('utf8').on('data', d => { p.log += d; });
@@ -56,10 +56,13 @@ export class Prometheus {
     return last;
   }
 
+  /** SIGTERM, then SIGKILL after 5 s (a remote-write queue waits up to a minute for its receiver). */
   async stop(): Promise<void> {
     const done = new Promise(r => this.proc.once('close', r));
     this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
     await done;
+    clearTimeout(t);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
