@@ -5,8 +5,11 @@
  * These three hooks are also the lifecycle core the other categories stand on: with a thread-group
  * target, fork adds every new child process to the followed set and exit removes it, so they are
  * attached whenever the policy follows a thread group, whether or not keytime records are wanted.
+ * The exit hook also takes a task's last resource figures when resource is active (one program on
+ * the hook serves both categories: see resource_exit.bpf.h).
  */
 #include "common.bpf.h"
+#include "resource_exit.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -93,6 +96,8 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 
 	if (group_dead && p->target_kind == PI_TARGET_TGID)
 		pi_follow_set(tgid, 0);
+	if (p->categories & PI_CAT_RESOURCE)
+		res_capture_exit(p, task, group_dead);
 	if (!(p->categories & PI_CAT_KEYTIME))
 		return 0;
 
