@@ -2,7 +2,7 @@
 // the original tool's short flags.
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type Target } from '../collect/policy.js';
+import { CATEGORIES, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type Target } from '../collect/policy.js';
 import { UserError } from '../sys/errors.js';
 
 export function intIn(name: string, min: number, max: number) {
@@ -36,13 +36,15 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
     .option('-m, --myproc', "allow procimage's own threads as targets")
-    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'));
+    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'))
+    .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
+      intIn('--top N', 1, TOP_MAX));
 }
 
 export interface PolicyFlags {
   pid?: number; tgid?: number; cpuid?: number;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
-  myproc?: boolean; all?: boolean; interval?: number;
+  myproc?: boolean; all?: boolean; interval?: number; top?: number;
 }
 
 /** The target the flags select; undefined when none (every thread). */
@@ -68,4 +70,14 @@ export function categoriesOf(f: PolicyFlags): Category[] {
 export function checkTargetExists(t: Target | undefined): void {
   if (t?.kind === 'pid' && !existsSync(`/proc/${t.pid}`)) throw new UserError(`no thread ${t.pid}`);
   if (t?.kind === 'tgid' && !existsSync(`/proc/${t.tgid}`)) throw new UserError(`no process ${t.tgid}`);
+}
+
+/**
+ * --top is the every-process view of resource: refused with a target (which reports all of itself)
+ * or without resource among the categories asked for (none asked means every one: fine).
+ */
+export function checkTop(f: PolicyFlags, targeted: boolean, categories: Category[]): void {
+  if (f.top === undefined) return;
+  if (targeted) throw new UserError('--top ranks every process: it does not go with -p, -P, -c or a command');
+  if (categories.length && !categories.includes('resource')) throw new UserError('--top ranks resource use: it goes with -r');
 }

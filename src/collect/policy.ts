@@ -33,13 +33,16 @@ export interface Policy {
   myproc: boolean;       // -m: procimage's own threads may be targets
   maxSeconds: number;    // -t SEC, 0 = no limit
   intervalSec: number;   // --interval SEC: how often in-kernel aggregates are read and reported
+  topN: number;          // --top N: with every process as target, resource reports the top N by each resource
 }
 
 export const SYSCALL_SEQ_MAX = 50;
 export const MIN_INTERVAL_SEC = 0.1;
+export const TOP_MAX = 10000;
+export const TOP_DEFAULT = 10;
 
 export function defaultPolicy(target: Target, categories: Category[]): Policy {
-  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1 };
+  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1, topN: TOP_DEFAULT };
 }
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -64,6 +67,8 @@ export function validatePolicy(p: Policy, cpus: number): void {
     throw new UserError(`-t takes a number of seconds >= 0, got ${p.maxSeconds}`);
   if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
     throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
+  if (!Number.isInteger(p.topN) || p.topN < 1 || p.topN > TOP_MAX)
+    throw new UserError(`--top takes a number of processes from 1 to ${TOP_MAX}, got ${p.topN}`);
 }
 
 const TARGET_KIND = {

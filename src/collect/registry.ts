@@ -4,9 +4,11 @@ import type { Collector } from './collector.js';
 import * as layout from './layout.js';
 import type { Category } from './policy.js';
 import { keytime } from './keytime.js';
+import { resource } from './resource/index.js';
 
 export const COLLECTORS: Partial<Record<Category, Collector>> = {
   keytime,
+  resource,
 };
 
 export const CORE: Collector = keytime;

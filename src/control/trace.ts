@@ -18,6 +18,7 @@ export interface TraceOptions {
   syscallSeqLen: number;
   myproc: boolean;
   intervalSec: number;
+  topN: number;
   json: boolean;
   durationSec?: number;
   command?: string[];
@@ -44,7 +45,8 @@ export async function runTrace(o: TraceOptions): Promise<number> {
       target = { kind: 'tgid', tgid: child.pid };
     }
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
-      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec };
+      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
+      topN: o.topN };
     session.activate(policy, recordSink(o.json, session));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {

@@ -4,6 +4,7 @@ import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
+import './tables/resource.js'; // registers the resource table
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -25,6 +26,8 @@ export function details(r: ProcRecord): string | undefined {
         `on-CPU ${duration(r.oncpu_ns)}`;
     case 'lost':
       return `${r.count} lost (${r.reason})`;
+    case 'resource':
+      return undefined; // a table every interval (tables/resource.ts)
   }
 }
 
