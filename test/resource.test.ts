@@ -6,7 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, CLI, GATE, tempDir, waitFor, workload } from './helpers.js';
+import { Attach, CLI, GATE, GatedChild, tempDir, waitFor, workload } from './helpers.js';
+import { BpfObject } from '../src/bpf/index.js';
+import { readKernelLost } from '../src/collect/lost.js';
+import { defaultPolicy, encodePolicy } from '../src/collect/policy.js';
+import { paths } from '../src/sys/paths.js';
 import { SchedstatSampler, TICKS_PER_SECOND, descendants, io, relDiff, stat, status, schedstat } from './proc-oracle.js';
 
 type Rec = Record<string, unknown> & { type: string; scope: string; pid: number; tgid: number; ts_ns: number };
@@ -322,5 +326,28 @@ describe('resource: targets', () => {
       expect(r).toMatchObject({ scope: 'thread', pid: 0, tgid: 0, comm: 'swapper/0', user_ns: 0 });
       expect(r.cpu_ns as number).toBeLessThanOrEqual((r.interval_ns as number) + TICK_NS);
     }
+  });
+});
+
+describe('resource: what the kernel cannot keep is counted', () => {
+  it('exit captures beyond resource_exits\' size are counted as lost, one for one', async () => {
+    const kt = BpfObject.open(paths.bpfObject('keytime'));
+    cleanups.push(() => kt.close());
+    kt.setMaxEntries('resource_exits', 4);
+    kt.load();
+    // forkloop 10, followed as a -P target: 11 processes, one thread each, exit; nobody reads the map
+    const child = new GatedChild([workload('forkloop'), '10']);
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(1n << BigInt(child.pid % 64));
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(Math.floor(child.pid / 64));
+    kt.map('pi_follow').update(key, word);
+    kt.map('pi_policy').update(Buffer.alloc(4), encodePolicy(defaultPolicy({ kind: 'tgid', tgid: child.pid }, ['resource'])));
+    const links = ['keytime_fork', 'keytime_exit'].map(p => kt.program(p).attach());
+    cleanups.push(() => { for (const l of links) l.close(); });
+    child.open();
+    await child.exited;
+    expect([...kt.map('resource_exits').keys()]).toHaveLength(4);
+    expect(readKernelLost(kt.map('pi_lost')).get('resource_exits_full')).toBe(11 - 4);
   });
 });

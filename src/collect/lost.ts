@@ -9,11 +9,15 @@ export const LOST_REASONS: Record<string, string> = {
   follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
   oversize: 'records larger than a drain batch',
   unknown_type: 'records of a type this build cannot decode',
+  resource_exits_full: 'tasks whose last resource figures were not kept: more ended between two samples than resource_exits holds',
+  resource_exit_walk_cut: "processes whose last resource figures leave out threads still exiting beyond the walk's bound",
 };
 
 const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_RINGBUF, 'ring_full'],
   [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
+  [pi_lost_reason.PI_LOST_RES_EXITS_FULL, 'resource_exits_full'],
+  [pi_lost_reason.PI_LOST_RES_WALK_CUT, 'resource_exit_walk_cut'],
 ];
 
 /** Totals since load of every kernel-side reason, summed over CPUs. */
