@@ -21,6 +21,8 @@ export interface PollContext {
   startNs: number;
   /** The last poll of the activation (at deactivation): report everything still pending. */
   final: boolean;
+  /** A read for a scrape, between the regular polls: read only, change nothing. */
+  snapshot?: boolean;
 }
 
 export interface Collector {

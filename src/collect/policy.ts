@@ -108,6 +108,7 @@ export function describeTarget(t: Target): string {
 
 export function describePolicy(p: Policy): string {
   const cats = p.categories.map(c => c === 'keytime' ? `keytime (-k ${p.keytimeMode})`
-    : c === 'syscall' ? `syscall (-s ${p.syscallSeqLen})` : c);
+    : c === 'syscall' ? `syscall (-s ${p.syscallSeqLen})`
+    : c === 'resource' && p.target.kind === 'all' ? `resource (top ${p.topN})` : c);
   return `${describeTarget(p.target)}: ${cats.join(', ')}${p.maxSeconds ? `, for ${p.maxSeconds} s` : ''}`;
 }

@@ -286,7 +286,7 @@ export class Session {
   private pollContext(cur: Current, final: boolean): PollContext {
     return {
       obj: this.objectOf(CORE), object: (n: string) => this.objects.get(n) ?? missingObject(n),
-      clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final,
+      clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final, snapshot: false,
     };
   }
 

@@ -74,6 +74,8 @@ class ResourceCollector implements Collector {
   readonly decoders = new Map<number, Decoder>();
   private running: Running | undefined;
   private activationNs = 0;
+  /** What the last sample reported. */
+  private last: ProcRecord[] = [];
 
   programs(policy: Policy): string[] {
     return wanted(policy) ? ['keytime_exit'] : [];
@@ -111,6 +113,9 @@ class ResourceCollector implements Collector {
   poll(ctx: PollContext): ProcRecord[] {
     const r = this.running;
     if (!r) return [];
+    // a scrape between two samples: the last interval's figures (a sample of its own would cut the
+    // interval short and consume exit captures)
+    if (ctx.snapshot) return this.last;
     try {
       const sampleStart = ctx.clock.now();
       const samples = decodeSamples(readIter(r.iter), ctx.clock);
@@ -118,7 +123,8 @@ class ResourceCollector implements Collector {
       if (ctx.policy.target.kind === 'all') records = topN(records, ctx.policy.topN);
       const system = r.system.sample(ctx.clock.now());
       if (ctx.policy.target.kind === 'cpu') records = records.map(rec => withIdleTime(rec, r.system, ctx.policy));
-      return system ? [system, ...records] : records;
+      this.last = system ? [system, ...records] : records;
+      return this.last;
     } finally {
       if (ctx.final) this.stop();
     }
@@ -128,6 +134,7 @@ class ResourceCollector implements Collector {
   private stop(): void {
     const r = this.running;
     this.running = undefined;
+    this.last = [];
     if (!r) return;
     r.iter.close();
     r.obj.map('resource_policy').update(ZERO_KEY, INACTIVE_POLICY);
