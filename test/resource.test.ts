@@ -72,6 +72,7 @@ describe('resource: agreement with /proc', () => {
     const t = trace(['-r', '--interval', '0.25', '--', workload('resource_work'),
       'idle', '2', '200', 'threads', '2', '300', 'cpu', '1200', 'alloc', '64', 'write', '16', f, 'read', '16', f, 'stop', 'cpu', '100']);
     const pid = await pidOf(t, 'resource_work');
+    cleanups.push(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }); // not left stopped
     await stopped(pid);
     const frozenAt = now();
     const p = await waitFor(() => t.of('process', pid).find(r => r.ts_ns > frozenAt), 'a sample after the stop');
