@@ -1,14 +1,18 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain]
+//   tsx bench/run.ts [syscall] [activation] [drain] [resource]
 import { activationBench } from './activation.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
 import { schedBench } from './sched.js';
+import { resourceBench } from './resource.js';
 import { syscallBench } from './syscall.js';
 import { CORES } from './lib.js';
 import { release } from 'node:os';
 
-const all = { syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench };
+const all = {
+  syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench,
+  resource: resourceBench,
+};
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 
 console.log(`## procimage benchmarks — ${new Date().toISOString()}, Linux ${release()}, ${CORES} CPUs\n`);

@@ -192,6 +192,13 @@ struct pi_btf_types {
 	enum pi_target_kind target_kind;
 	enum pi_event_type event_type;
 	enum pi_lost_reason lost_reason;
+	struct pi_res_counters res_counters;
+	struct pi_res_mem res_mem;
+	struct pi_res_sample res_sample;
+	struct pi_res_exit_key res_exit_key;
+	struct pi_res_exit res_exit;
+	enum pi_res_kind res_kind;
+	enum pi_res_flags res_flags;
 };
 
 __attribute__((used)) int pi_btf_anchor(struct pi_btf_types *t)

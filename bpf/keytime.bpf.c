@@ -5,9 +5,11 @@
  *
  * These hooks are also the core other categories stand on: with a thread-group target, fork adds
  * every new child process to the followed set and exit removes it, so they are attached whenever
- * the policy follows a thread group; and the one sched_switch program serves schedule too.
+ * the policy follows a thread group; the one sched_switch program serves schedule too, and the exit
+ * hook takes a task's last resource figures when resource is active (see resource_exit.bpf.h).
  */
 #include "sched.bpf.h"
+#include "resource_exit.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -96,6 +98,8 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 		pi_follow_set(tgid, 0);
 	if (p->categories & PI_CAT_SCHEDULE)
 		pi_sched_exited(pid, cpu);
+	if (p->categories & PI_CAT_RESOURCE)
+		res_capture_exit(p, task, group_dead);
 	if (!(p->categories & PI_CAT_KEYTIME))
 		return 0;
 

@@ -51,3 +51,9 @@ int probe_bpf_loop(void *ctx)
 	bpf_loop(1, loop_cb, 0, 0);
 	return 0;
 }
+
+SEC("iter/task")
+int probe_iter_task(struct bpf_iter__task *ctx)
+{
+	return 0;
+}

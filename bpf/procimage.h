@@ -68,6 +68,8 @@ enum pi_lost_reason {
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
+	PI_LOST_RES_EXITS_FULL = 24, /* resource: a task's figures at exit not kept, resource_exits was full */
+	PI_LOST_RES_WALK_CUT = 25,   /* resource: a process's threads beyond PI_RES_WALK_MAX left out of its exit figures */
 	PI_LOST_MAX = 32,
 };
 
@@ -189,6 +191,85 @@ struct pi_sched_thread {
 	__u32 exited;   /* 1: the thread has exited; user space drops it once it has reported it */
 	char comm[PI_COMM_LEN];
 	struct pi_sched_stats stats;
+};
+
+/*
+ * resource (bpf/resource.bpf.c): figures the kernel keeps in every task, read at sample time by a task
+ * iterator (and at exit by keytime's exit hook), never on a hot path. All counters are cumulative since
+ * the task started; user space turns them into per-interval figures.
+ */
+#define PI_RES_WALK_MAX 256 /* threads of one process still listed at its last exit, summed then */
+
+/* What a struct pi_res_sample describes. */
+enum pi_res_kind {
+	PI_RES_THREAD = 1, /* one thread: `c` is its own counters */
+	PI_RES_GROUP = 2,  /* one process: `c` is its dead threads' counters (signal_struct), `mem` its memory */
+};
+
+enum pi_res_flags {
+	PI_RES_F_MEM = 1 << 0,        /* `mem` is valid: the process has an mm (not a kernel thread, not gone) */
+	PI_RES_F_KTHREAD = 1 << 1,    /* a kernel thread */
+	PI_RES_F_EXITED = 1 << 2,     /* the task's last figures: taken at exit, or of a task that has exited */
+	PI_RES_F_RSS_APPROX = 1 << 3, /* rss read without the per-CPU deltas of its percpu_counters */
+	PI_RES_F_NO_IOAC = 1 << 4,    /* the kernel has no task I/O accounting (CONFIG_TASK_IO_ACCOUNTING) */
+};
+
+/* Cumulative counters of one task, or of a process's dead threads (signal_struct). */
+struct pi_res_counters {
+	__u64 oncpu_ns;  /* se.sum_exec_runtime; for dead threads signal->sum_sched_runtime */
+	__u64 utime_ns;  /* utime, stime: sampled at ticks; only their ratio is used (as /proc does) */
+	__u64 stime_ns;
+	__u64 nvcsw;     /* voluntary context switches */
+	__u64 nivcsw;    /* involuntary context switches */
+	__u64 min_flt;
+	__u64 maj_flt;
+	__u64 rchar;     /* task_io_accounting: bytes through read-like syscalls */
+	__u64 wchar;     /* bytes through write-like syscalls */
+	__u64 syscr;
+	__u64 syscw;
+	__u64 read_bytes;  /* bytes this task caused to be read from storage */
+	__u64 write_bytes; /* bytes this task caused to be written to storage (at page dirtying) */
+	__u64 cancelled_write_bytes; /* of those, dirtied pages truncated before writeback */
+};
+
+/* A process's memory, in pages (the mm's counters, what /proc/PID/status shows). */
+struct pi_res_mem {
+	__u64 file_pages;
+	__u64 anon_pages;
+	__u64 shmem_pages;
+	__u64 swap_pages;
+	__u64 vm_pages;          /* mm->total_vm: the virtual size */
+	__u64 hiwater_rss_pages; /* mm->hiwater_rss: peak rss as of the last time the kernel noted it */
+};
+
+/* One record of the resource iterator's output (read(2) of the iterator fd), or part of an exit capture. */
+struct pi_res_sample {
+	__u32 kind;     /* enum pi_res_kind */
+	__u32 pid;
+	__u32 tgid;
+	__u32 flags;    /* enum pi_res_flags */
+	__u64 ts_ns;    /* bpf_ktime_get_ns() when read */
+	__u64 start_ns; /* task->start_time (PI_RES_GROUP: the group leader's) */
+	char comm[PI_COMM_LEN];
+	struct pi_res_counters c;
+	struct pi_res_mem mem;
+};
+
+/* Key of the `resource_exits` map: a pid alone could be reused before user space reads the entry. */
+struct pi_res_exit_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 start_ns;
+};
+
+/* A task's last figures, taken in keytime's exit hook when resource is active. */
+struct pi_res_exit {
+	struct pi_res_sample thread; /* the thread's own counters (flags has PI_RES_F_EXITED) */
+	struct pi_res_sample group;  /* group_dead: the whole process's counters (its dead threads and every
+				      * thread still listed, this one included), kind PI_RES_GROUP, no mem */
+	__u64 maxrss_pages;  /* group_dead: signal->maxrss, the peak rss of the process */
+	__u32 group_dead;    /* 1: the last thread of its process */
+	__u32 threads;       /* group_dead: the listed threads summed into `group` besides the dead ones */
 };
 
 #endif /* PROCIMAGE_H */

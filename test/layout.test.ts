@@ -9,6 +9,7 @@ import { mergeLayouts, render } from '../tools/gen-layout.js';
 import * as layout from '../src/gen/layout.js';
 import { Clock } from '../src/collect/clock.js';
 import { keytime } from '../src/collect/keytime.js';
+import { decodeExit, decodeSamples } from '../src/collect/resource/sample.js';
 import { eventType } from '../src/collect/event.js';
 import { forEachRecord } from '../src/bpf/ringbuf.js';
 import { isRaw, type ProcRecord } from '../src/collect/records.js';
@@ -70,5 +71,31 @@ describe('keytime decoders', () => {
 
   it('keeps absolute instants exact past 2^53 ns', () => {
     expect(clock.toAbsolute(recs[1].ts_ns)).toBe(T0 + 2000n);
+  });
+});
+
+describe('resource decoders', () => {
+  const buf = execFileSync(fixture, ['resource']);
+  const clock = new Clock(T0);
+  const SAMPLES = 2 * layout.pi_res_sample.SIZE;
+
+  it('decodes the iterator samples gcc laid out, every counter in its place', () => {
+    const [t, g] = decodeSamples(buf.subarray(0, SAMPLES), clock);
+    expect(t).toMatchObject({ kind: 'thread', pid: 300, tgid: 300, ts: 5000, start: 100, comm: 'worker' });
+    expect(t.mem).toBeUndefined();
+    expect(Object.values(t.c)).toEqual(Array.from({ length: 14 }, (_, i) => 10 + i));
+    expect(t.c).toMatchObject({ oncpu_ns: 10, utime_ns: 11, rchar: 17, cancelled_write_bytes: 23 });
+    expect(g).toMatchObject({ kind: 'group', c: { oncpu_ns: 100, maj_flt: 106 } });
+    expect(g.mem).toEqual({ file_pages: 1000, anon_pages: 1001, shmem_pages: 1002, swap_pages: 1003, vm_pages: 1004, hiwater_rss_pages: 1005 });
+  });
+
+  it('decodes an exit capture with its process figures', () => {
+    const x = decodeExit(buf.subarray(SAMPLES), clock);
+    expect(x.thread).toMatchObject({ kind: 'thread', pid: 301, tgid: 300, c: { oncpu_ns: 20 } });
+    expect(x.group).toMatchObject({ kind: 'group', pid: 300, threads: 2, maxrssPages: 4242, c: { oncpu_ns: 200 } });
+  });
+
+  it('refuses a read that is not whole samples', () => {
+    expect(() => decodeSamples(buf.subarray(0, 100), clock)).toThrow(/not a whole number of samples/);
   });
 });

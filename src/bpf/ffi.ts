@@ -71,6 +71,7 @@ export const bpf = {
   attach_tracepoint: libbpf.func('bpf_link *bpf_program__attach_tracepoint(const bpf_program *prog, const char *category, const char *name)'),
   attach_uprobe_opts: libbpf.func('bpf_link *bpf_program__attach_uprobe_opts(const bpf_program *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)'),
   attach_perf_event: libbpf.func('bpf_link *bpf_program__attach_perf_event(const bpf_program *prog, int pfd)'),
+  attach_iter: libbpf.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
 
   // links
   link_pin: libbpf.func('int bpf_link__pin(bpf_link *link, const char *path)'),
@@ -98,6 +99,7 @@ export const bpf = {
   map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, _Out_ void *next_key)'),
   map_lookup_batch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, _Out_ void *out_batch, _Out_ void *keys, _Out_ void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
   obj_get: libbpf.func('int bpf_obj_get(const char *pathname)'),
+  iter_create: libbpf.func('int bpf_iter_create(int link_fd)'),
   obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *pathname)'),
   obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int bpf_fd, _Out_ void *info, _Inout_ uint32_t *info_len)'),
 

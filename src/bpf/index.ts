@@ -3,6 +3,7 @@ export { BpfObject } from './object.js';
 export { Program, type UprobeTarget } from './program.js';
 export { BpfMap, MapType, UpdateFlags, type MapInfo } from './map.js';
 export { Link } from './link.js';
+export { readIter } from './iter.js';
 export { RingReader, forEachRecord, type Batch, type BatchHandler } from './ringbuf.js';
 export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from './errors.js';
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';

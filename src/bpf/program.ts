@@ -62,6 +62,14 @@ export class Program {
     return this.link(`attach ${this.name} to perf event`, `perf_event fd ${pfd}`, bpf.attach_perf_event(this.ptr, pfd));
   }
 
+  /**
+   * An iterator program (iter/task...) over every object of its kind: the link is the iterator's
+   * definition; readIter() runs it.
+   */
+  attachIter(): Link {
+    return this.link(`attach ${this.name}`, this.section, bpf.attach_iter(this.ptr, null));
+  }
+
   pin(path: string): void {
     checkInt(`pin ${this.name} at ${path}`, bpf.program_pin(this.ptr, path) as number);
   }

@@ -1,10 +1,10 @@
 // `procimage ctl`: change the policy of a running `attach` from another shell. Deliberately light
 // (no libbpf, no koffi): its start-up time is part of what a user waits for.
 import { performance } from 'node:perf_hooks';
-import { defaultPolicy, validatePolicy, validateTarget, type Policy } from '../collect/policy.js';
+import { TOP_DEFAULT, defaultPolicy, validatePolicy, validateTarget, type Policy } from '../collect/policy.js';
 import { request } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
-import { categoriesOf, checkTargetExists, targetOf, type PolicyFlags } from './options.js';
+import { categoriesOf, checkTargetExists, checkTop, targetOf, type PolicyFlags } from './options.js';
 import { cpus } from 'node:os';
 
 export interface CtlFlags extends PolicyFlags {
@@ -19,15 +19,16 @@ export async function runCtl(f: CtlFlags): Promise<number> {
   if (ops.length !== 1) throw new UserError('give exactly one of -a (activate), -d (deactivate), -f (finish), --status');
   const op = ops[0];
   const policyGiven = targetOf(f) !== undefined || categoriesOf(f).length > 0 || f.myproc || f.time !== undefined ||
-    f.interval !== undefined || f.stack !== undefined;
+    f.interval !== undefined || f.stack !== undefined || f.top !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
 
   if (op === 'activate') {
+    checkTop(f, targetOf(f) !== undefined, categoriesOf(f));
     const target = targetOf(f) ?? { kind: 'all' as const };
     checkTargetExists(target);
     const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
       syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0, intervalSec: f.interval ?? 1,
-      stackMode: f.stack ?? 'dwarf' };
+      stackMode: f.stack ?? 'dwarf', topN: f.top ?? TOP_DEFAULT };
     // the attach fills in "every category it loaded" when none is given; check the rest here
     validateTarget(target, cpus().length);
     if (policy.categories.length) validatePolicy(policy, cpus().length);

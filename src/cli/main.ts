@@ -2,7 +2,9 @@
 // libbpf and koffi at start-up.
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
-import { addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, intIn, secondsArg, targetOf, type PolicyFlags } from './options.js';
+import {
+  addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, checkTop, intIn, secondsArg, targetOf, type PolicyFlags,
+} from './options.js';
 import { UserError } from '../sys/errors.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
@@ -74,17 +76,19 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
   .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number }) => {
-    const { CATEGORIES } = await import('../collect/policy.js');
+    const { CATEGORIES, TOP_DEFAULT } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
     const categories = o.all || asked.length === 0 ? CATEGORIES.filter(c => implemented(c)) : asked;
     const target = targetOf(o);
     checkTargetExists(target);
+    checkTop(o, target !== undefined || command.length > 0, asked);
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
       ...o,
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
-      myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+      myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', topN: o.top ?? TOP_DEFAULT,
+      json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
     });
   }));
 

@@ -2,7 +2,7 @@
 // the original tool's short flags.
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CATEGORIES, SYSCALL_SEQ_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
+import { CATEGORIES, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { UserError } from '../sys/errors.js';
 
 export function intIn(name: string, min: number, max: number) {
@@ -38,13 +38,15 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-m, --myproc', "allow procimage's own threads as targets")
     .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'))
     .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (complete, ~1.5 µs a switch), fp (frame pointers only), none')
-      .choices(['dwarf', 'fp', 'none']));
+      .choices(['dwarf', 'fp', 'none']))
+    .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
+      intIn('--top N', 1, TOP_MAX));
 }
 
 export interface PolicyFlags {
   pid?: number; tgid?: number; cpuid?: number;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
-  myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode;
+  myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode; top?: number;
 }
 
 /** The target the flags select; undefined when none (every thread). */
@@ -79,4 +81,14 @@ export function addMetricsOptions(cmd: Command): Command {
     .option('--metrics-threads', 'label metrics per thread (pid) too, not only per process: more series')
     .option('--metrics-grace <SEC>', 'keep an ended process\'s series this long (default 120)', secondsArg('--metrics-grace'))
     .option('--bpf-stats', 'measure what each procimage BPF program costs the kernel (procimage_bpf_* metrics); costs every BPF program on the machine a little');
+}
+
+/**
+ * --top is the every-process view of resource: refused with a target (which reports all of itself)
+ * or without resource among the categories asked for (none asked means every one: fine).
+ */
+export function checkTop(f: PolicyFlags, targeted: boolean, categories: Category[]): void {
+  if (f.top === undefined) return;
+  if (targeted) throw new UserError('--top ranks every process: it does not go with -p, -P, -c or a command');
+  if (categories.length && !categories.includes('resource')) throw new UserError('--top ranks resource use: it goes with -r');
 }

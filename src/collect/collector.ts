@@ -1,7 +1,7 @@
 // What each category provides to the session (src/model/session.ts): its BPF object, which of that
 // object's programs a policy needs attached, how to decode its ring records, and how to read the
 // aggregates it keeps in the kernel. One file per category implements it; registry.ts lists them.
-import type { Batch, BpfObject, Link } from '../bpf/index.js';
+import type { Batch, BpfObject, Feature, Link } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Category, Policy } from './policy.js';
 import type { ProcRecord, RawRecord } from './records.js';
@@ -38,6 +38,8 @@ export interface Collector {
    * owns, serving both (lock's futex waits ride on syscall's sys_enter/sys_exit programs).
    */
   readonly requires?: readonly string[];
+  /** Kernel features its object needs: checked before load, so a kernel without one gets a clear message. */
+  readonly features?: readonly Feature[];
   /** Ring records it decodes, by enum pi_event_type. */
   readonly decoders: ReadonlyMap<number, Decoder>;
   /**
@@ -51,6 +53,11 @@ export interface Collector {
   attachExtra?(policy: Policy, obj: BpfObject): Link[];
   /** At activation, before anything is attached: clear what the last activation left in its maps. */
   reset?(obj: BpfObject, policy: Policy): void;
+  /**
+   * Once collection runs (hooks attached, policy live), before the first poll: take a first reading
+   * that the figures of the first interval are measured from (resource's counters since task start).
+   */
+  start?(ctx: PollContext): void;
   /** Reads its in-kernel aggregates into records: every --interval while active, and once at the end. */
   poll?(ctx: PollContext): ProcRecord[];
   /** Called for every record the session hands out (its own and others'), before the sinks see it. */

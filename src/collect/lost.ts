@@ -11,6 +11,8 @@ export const LOST_REASONS: Record<string, string> = {
   sched_threads: "target threads whose scheduling delay is not kept: the per-thread table is full",
   oversize: 'records larger than a drain batch',
   unknown_type: 'records of a type this build cannot decode',
+  resource_exits_full: 'tasks whose last resource figures were not kept: more ended between two samples than resource_exits holds',
+  resource_exit_walk_cut: "processes whose last resource figures leave out threads still exiting beyond the walk's bound",
 };
 
 const KERNEL_REASONS: Array<[number, string]> = [
@@ -18,6 +20,8 @@ const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
   [pi_lost_reason.PI_LOST_TASK_STATE, 'task_state'],
   [pi_lost_reason.PI_LOST_SCHED_THREADS, 'sched_threads'],
+  [pi_lost_reason.PI_LOST_RES_EXITS_FULL, 'resource_exits_full'],
+  [pi_lost_reason.PI_LOST_RES_WALK_CUT, 'resource_exit_walk_cut'],
 ];
 
 /** Totals since load of every kernel-side reason, summed over CPUs. */

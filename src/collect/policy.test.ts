@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pi_policy, pi_target_kind } from './layout.js';
-import { defaultPolicy, encodePolicy, validatePolicy, type Policy } from './policy.js';
+import { defaultPolicy, describePolicy, encodePolicy, validatePolicy, type Policy } from './policy.js';
 
 const ok: Policy = defaultPolicy({ kind: 'tgid', tgid: 42 }, ['keytime', 'syscall']);
 
@@ -18,6 +18,8 @@ describe('validatePolicy', () => {
     [{ ...ok, target: { kind: 'tgid' as const, tgid: -5 } }, /-P needs a process id > 0, got -5/],
     [{ ...ok, categories: [] }, /no category chosen/],
     [{ ...ok, maxSeconds: -1 }, /-t takes a number of seconds >= 0/],
+    [{ ...ok, topN: 0 }, /--top takes a number of processes from 1 to 10000, got 0/],
+    [{ ...ok, topN: 2.5 }, /--top takes/],
   ])('refuses %#', (p, msg) => {
     expect(() => validatePolicy(p as Policy, 2)).toThrow(msg);
   });
@@ -35,5 +37,12 @@ describe('encodePolicy', () => {
     expect(b.readUInt32LE(o.keytime_mode)).toBe(1);
     expect(b.readUInt32LE(o.syscall_seq_len)).toBe(33);
     expect(b.readUInt32LE(o.myproc)).toBe(1);
+  });
+});
+
+describe('describePolicy', () => {
+  it('names the top N of every-process resource', () => {
+    expect(describePolicy(defaultPolicy({ kind: 'all' }, ['resource']))).toBe('every thread: resource (top 10)');
+    expect(describePolicy(defaultPolicy({ kind: 'tgid', tgid: 7 }, ['resource']))).toBe('process 7 and the processes it starts: resource');
   });
 });

@@ -38,13 +38,17 @@ export interface Policy {
   maxSeconds: number;    // -t SEC, 0 = no limit
   intervalSec: number;   // --interval SEC: how often in-kernel aggregates are read and reported
   stackMode: StackMode;  // --stack: user stacks of off-CPU intervals, by DWARF unwinding or frame pointers
+  topN: number;          // --top N: with every process as target, resource reports the top N by each resource
 }
 
 export const SYSCALL_SEQ_MAX = 50;
 export const MIN_INTERVAL_SEC = 0.1;
+export const TOP_MAX = 10000;
+export const TOP_DEFAULT = 10;
 
 export function defaultPolicy(target: Target, categories: Category[]): Policy {
-  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1, stackMode: 'dwarf' };
+  return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1, stackMode: 'dwarf',
+    topN: TOP_DEFAULT };
 }
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -70,6 +74,8 @@ export function validatePolicy(p: Policy, cpus: number): void {
   if (!(p.stackMode in STACK_MODES)) throw new UserError(`--stack takes fp, dwarf or none, got ${p.stackMode}`);
   if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
     throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
+  if (!Number.isInteger(p.topN) || p.topN < 1 || p.topN > TOP_MAX)
+    throw new UserError(`--top takes a number of processes from 1 to ${TOP_MAX}, got ${p.topN}`);
 }
 
 const TARGET_KIND = {
@@ -115,6 +121,7 @@ export function describeTarget(t: Target): string {
 
 export function describePolicy(p: Policy): string {
   const cats = p.categories.map(c => c === 'keytime' ? `keytime (-k ${p.keytimeMode})`
-    : c === 'syscall' ? `syscall (-s ${p.syscallSeqLen})` : c);
+    : c === 'syscall' ? `syscall (-s ${p.syscallSeqLen})`
+    : c === 'resource' && p.target.kind === 'all' ? `resource (top ${p.topN})` : c);
   return `${describeTarget(p.target)}: ${cats.join(', ')}${p.maxSeconds ? `, for ${p.maxSeconds} s` : ''}`;
 }

@@ -103,7 +103,91 @@ export interface LostRecord extends RecordBase {
   count: number;
 }
 
-export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord;
+/**
+ * resource, per thread or per process, every --interval (docs/ndjson.md has every field's source).
+ * Interval figures cover [ts_ns - interval_ns, ts_ns]; `total_*` are since the task (or process)
+ * started. Memory is null where there is none to report: kernel threads, and exits (the kernel has
+ * released it by then).
+ */
+export interface ResourceRecord extends RecordBase {
+  type: 'resource';
+  scope: 'thread' | 'process';
+  start_ts_ns: number;          // when the thread (or the process's first thread) was created
+  exited: boolean;              // the task's last figures, taken at its exit
+  interval_ns: number;
+  threads: number | null;       // process: threads alive at the sample; thread: null
+  top: string[] | null;         // every-process mode: the rankings it is in the top N of; else null
+  cpu_pct: number;              // of one CPU, over the interval
+  user_pct: number;
+  system_pct: number;
+  cpu_ns: number;
+  user_ns: number;
+  system_ns: number;
+  rss_bytes: number | null;     // resident: anon + file + shmem
+  rss_anon_bytes: number | null;
+  rss_file_bytes: number | null;
+  rss_shmem_bytes: number | null;
+  swap_bytes: number | null;
+  vm_bytes: number | null;      // virtual size
+  rss_peak_bytes: number | null;
+  read_bytes: number;           // storage, over the interval
+  write_bytes: number;
+  cancelled_write_bytes: number;
+  io_read_bytes: number;        // every read(2)-like call: storage, page cache, pipes, sockets
+  io_write_bytes: number;
+  read_syscalls: number;
+  write_syscalls: number;
+  minor_faults: number;
+  major_faults: number;
+  voluntary_switches: number;
+  involuntary_switches: number;
+  total_cpu_ns: number;
+  total_user_ns: number;
+  total_system_ns: number;
+  total_read_bytes: number;
+  total_write_bytes: number;
+  total_cancelled_write_bytes: number;
+  total_io_read_bytes: number;
+  total_io_write_bytes: number;
+  total_read_syscalls: number;
+  total_write_syscalls: number;
+  total_minor_faults: number;
+  total_major_faults: number;
+  total_voluntary_switches: number;
+  total_involuntary_switches: number;
+}
+
+/** resource for the whole system, beside the targets' (from /proc: stat, meminfo, vmstat, diskstats). */
+export interface ResourceSystemRecord extends RecordBase {
+  type: 'resource';
+  scope: 'system';
+  interval_ns: number;
+  cpus: number;                 // online CPUs: cpu_pct can reach 100 × cpus
+  cpu_pct: number;              // busy (user + system), of one CPU
+  user_pct: number;
+  system_pct: number;
+  iowait_pct: number;
+  steal_pct: number;
+  idle_pct: number;
+  cpu_ns: number;
+  user_ns: number;
+  system_ns: number;
+  mem_total_bytes: number;
+  mem_used_bytes: number;       // total - available
+  mem_available_bytes: number;
+  mem_anon_bytes: number;
+  mem_file_bytes: number;
+  mem_shmem_bytes: number;
+  swap_used_bytes: number;
+  read_bytes: number;           // storage (whole disks), over the interval
+  write_bytes: number;
+  minor_faults: number;
+  major_faults: number;
+  context_switches: number;
+}
+
+export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord |
+  ResourceRecord | ResourceSystemRecord;
 export type RecordType = ProcRecord['type'];
 
 /*

@@ -5,10 +5,12 @@ import * as layout from './layout.js';
 import type { Category } from './policy.js';
 import { keytime } from './keytime.js';
 import { schedule } from './schedule.js';
+import { resource } from './resource/index.js';
 
 export const COLLECTORS: Partial<Record<Category, Collector>> = {
   keytime,
   schedule,
+  resource,
 };
 
 export const CORE: Collector = keytime;

@@ -20,6 +20,7 @@ export interface TraceOptions extends MetricsFlags {
   myproc: boolean;
   intervalSec: number;
   stackMode: StackMode;
+  topN: number;
   json: boolean;
   stacks: boolean; // text: full stacks under each off-CPU interval
   durationSec?: number;
@@ -56,7 +57,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     }
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
-      stackMode: o.stackMode };
+      stackMode: o.stackMode, topN: o.topN };
     session.activate(policy, recordSink(o, session, metrics?.state));
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {

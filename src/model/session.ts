@@ -8,7 +8,7 @@ import {
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
-import type { Collector, Decoder } from '../collect/collector.js';
+import type { Collector, Decoder, PollContext } from '../collect/collector.js';
 import { eventType } from '../collect/event.js';
 import { eventTypeName, readKernelLost, readPerType } from '../collect/lost.js';
 import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
@@ -119,7 +119,9 @@ export class Session {
     requireFeature('ringbuf');
     requireFeature('tp_btf');
     for (const c of opts.categories) {
-      if (!COLLECTORS[c]) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
+      const collector = COLLECTORS[c];
+      if (!collector) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
+      for (const f of collector.features ?? []) requireFeature(f, `the ${c} category (${CATEGORY_FLAG[c]})`);
     }
     const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
     s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
@@ -225,6 +227,7 @@ export class Session {
     for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
     if (t.kind === 'tgid') this.follow(t.tgid);
     policyMap.update(zero, encodePolicy(policy, ++this.generation, this.clock.toAbsolute(startNs)));
+    let collectingNs = 0n;
     try {
       this.current = {
         policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), timers: [],
@@ -237,6 +240,9 @@ export class Session {
       }
       this.reader!.start(b => this.dispatch(b), e => this.fail(e));
       this.attach(policy);
+      collectingNs = process.hrtime.bigint();
+      const ctx = this.pollContext(this.current, false);
+      for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
     } catch (e) {
       this.detach();
       policyMap.update(zero, INACTIVE_POLICY);
@@ -245,7 +251,6 @@ export class Session {
       this.current = undefined;
       throw e;
     }
-    const collectingNs = process.hrtime.bigint();
     const cur = this.current;
     cur.timers.push(setInterval(() => this.reportLost(), LOST_POLL_MS), setInterval(() => this.poll(false), policy.intervalSec * 1000));
     for (const timer of cur.timers) timer.unref();
@@ -338,11 +343,8 @@ export class Session {
   snapshot(): ProcRecord[] {
     const cur = this.current;
     if (!cur) return [];
-    const now = this.clock.now();
-    return this.collectors.flatMap(c => c.poll ? c.poll({
-      obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
-      clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final: false, snapshot: true,
-    }) : []);
+    const ctx = { ...this.pollContext(cur, false), snapshot: true };
+    return this.collectors.flatMap(c => c.poll ? c.poll({ ...ctx, obj: this.objectOf(c) }) : []);
   }
 
   /** What the kernel measured of each loaded program (zero unless run statistics are on). */
@@ -355,16 +357,19 @@ export class Session {
   private poll(final: boolean): void {
     const cur = this.current;
     if (!cur) return;
-    const now = this.clock.now();
+    const ctx = this.pollContext(cur, final);
     for (const c of this.collectors) {
       if (!c.poll) continue;
-      const ctx = {
-        obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
-        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final, snapshot: false,
-      };
-      for (const r of c.poll(ctx)) this.emit(cur, r);
+      for (const r of c.poll({ ...ctx, obj: this.objectOf(c) })) this.emit(cur, r);
     }
     cur.sink.flush?.();
+  }
+
+  private pollContext(cur: Current, final: boolean): PollContext {
+    return {
+      obj: this.objectOf(CORE), object: (n: string) => this.objects.get(n) ?? missingObject(n),
+      clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final, snapshot: false,
+    };
   }
 
   private fail(e: Error): void {

@@ -27,3 +27,19 @@ export function commandLine(argv: string[], max = 120): string {
   const s = argv.map(shellWord).join(' ');
   return s.length > max ? s.slice(0, max - 1) + '…' : s;
 }
+
+/** Bytes for people, in powers of 1024: "0", "512", "1.5K", "12.3M", "4.00G". */
+export function bytes(n: number): string {
+  const units = ['', 'K', 'M', 'G', 'T', 'P'];
+  let v = n, i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? String(Math.round(v)) : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)}${units[i]}`;
+}
+
+/** A count for people: "812", "12.3k", "4.56M". */
+export function count(n: number): string {
+  const a = Math.abs(n);
+  if (a < 1e4) return String(Math.round(n));
+  if (a < 1e6) return `${(n / 1e3).toFixed(1)}k`;
+  return `${(n / 1e6).toFixed(2)}M`;
+}

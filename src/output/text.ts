@@ -5,6 +5,7 @@ import type { Sink } from '../model/session.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
 import './tables/schedule.js';
+import './tables/resource.js'; // registers the resource table
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -33,6 +34,8 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
     }
     case 'lost':
       return `${r.count} lost (${r.reason})`;
+    case 'resource':
+      return undefined; // a table every interval (tables/resource.ts)
     default:
       return undefined;
   }

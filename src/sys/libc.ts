@@ -9,6 +9,7 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
+  sysconf: libc.func('long sysconf(int name)'),
 };
 
 /** A failed system call, with its errno. */
@@ -55,4 +56,16 @@ export function perfEventOpen(attr: Buffer, pid: number, cpu: number, groupFd = 
 
 export function closeFd(fd: number): void {
   c.close(fd);
+}
+
+const _SC_CLK_TCK = 2, _SC_PAGESIZE = 30;
+
+/** Bytes of a memory page (the unit of the kernel's rss and total_vm counters). */
+export function pageSize(): number {
+  return check('sysconf(_SC_PAGESIZE)', c.sysconf(_SC_PAGESIZE));
+}
+
+/** USER_HZ: the tick unit of /proc/stat and /proc/PID/stat times. */
+export function clockTicksPerSecond(): number {
+  return check('sysconf(_SC_CLK_TCK)', c.sysconf(_SC_CLK_TCK));
 }

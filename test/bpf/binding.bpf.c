@@ -103,3 +103,19 @@ int on_perf(void *ctx)
 		count(C_PERF);
 	return 0;
 }
+
+/* A task iterator: one 512-byte record per task (its pid first), so one run spans several reads. */
+struct { __u32 pid, tgid; char pad[504]; } iter_rec;
+
+SEC("iter/task")
+int iter_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+
+	if (!t)
+		return 0;
+	iter_rec.pid = t->pid;
+	iter_rec.tgid = t->tgid;
+	bpf_seq_write(ctx->meta->seq, &iter_rec, sizeof(iter_rec));
+	return 0;
+}
