@@ -14,10 +14,10 @@ const target = { proc: undefined as ReturnType<typeof spawn> | undefined };
 
 beforeAll(async () => {
   port = await freePort();
-  agent = await Attach.start(['-k', '-S', '--listen', `127.0.0.1:${port}`, '--metrics-grace', '3']);
+  agent = await Attach.start(['-k', '-S', '-r', '--listen', `127.0.0.1:${port}`, '--metrics-grace', '3']);
   // a process that keeps starting short-lived children: forks, execs, exits, sleeps, preemptions
   target.proc = spawn('sh', ['-c', `while :; do /bin/true; ${workload('runsleep')} 2 20; done`], { stdio: 'ignore' });
-  expect((await agent.ctl(['-a', '-P', String(target.proc.pid), '-k', '1', '-S', '--interval', '0.5'])).code).toBe(0);
+  expect((await agent.ctl(['-a', '-P', String(target.proc.pid), '-k', '1', '-S', '-r', '--interval', '0.5'])).code).toBe(0);
   prom = await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`]));
 }, 60_000);
 
@@ -51,6 +51,14 @@ describe('metrics in Prometheus', () => {
       r => r.length > 0 && Number.isFinite(num(r[0])));
     expect(num(p99[0])).toBeGreaterThan(0);
     expect(num(p99[0])).toBeLessThan(1);
+    // resource: the shell's CPU time and faults grow, its memory is resident
+    const cpu = await prom.until(`sum(procimage_cpu_seconds_total{comm="sh",tgid="${target.proc!.pid}"})`, r => r.length > 0 && num(r[0]) > 0);
+    expect(num(cpu[0])).toBeLessThan(60);
+    const rss = await prom.until(`sum(procimage_memory_rss_bytes{comm="sh",tgid="${target.proc!.pid}"})`);
+    expect(num(rss[0])).toBeGreaterThan(100e3);
+    expect(num(rss[0])).toBeLessThan(100e6);
+    const sysmem = await prom.until('procimage_system_memory_bytes{state="total"}');
+    expect(num(sysmem[0])).toBeGreaterThan(num(rss[0]));
     const lost = await prom.query('procimage_lost_events_total{reason="ring_full"}');
     expect(lost).toHaveLength(1); // there from the start, at 0
   });

@@ -66,6 +66,46 @@ export const DASHBOARDS: Dashboard[] = [
     }],
   },
   {
+    uid: 'procimage-resource', title: 'procimage — resources (resource)', file: 'resource.json',
+    description: 'CPU, memory, I/O, faults and context switches of the targets, with the whole system beside them.',
+    rows: [{
+      title: 'CPU and memory', panels: [
+        { title: 'CPU, by target and mode (1 = one CPU)', unit: 'short', stack: true,
+          queries: [{ expr: `sum by (comm, mode) (rate(procimage_cpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{mode}}' }] },
+        { title: 'CPU of the whole system (1 = one CPU)', unit: 'short', stack: true,
+          queries: [{ expr: `sum by (mode) (rate(procimage_system_cpu_seconds_total{${I}}[$__rate_interval]))`, legend: '{{mode}}' }] },
+        { title: 'Resident memory, by target and kind', unit: 'bytes', stack: true,
+          queries: [{ expr: `sum by (comm, kind) (procimage_memory_rss_bytes{${T}})`, legend: '{{comm}} {{kind}}' }] },
+        { title: 'Memory of the whole system', unit: 'bytes',
+          queries: [{ expr: `sum by (state) (procimage_system_memory_bytes{${I},state=~"used|total"})`, legend: '{{state}}' }] },
+      ],
+    }, {
+      title: 'I/O, faults, switches', panels: [
+        { title: 'Storage bytes per second (read, write)', unit: 'Bps',
+          queries: [
+            { expr: `sum by (comm) (rate(procimage_storage_read_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} read' },
+            { expr: `sum by (comm) (rate(procimage_storage_write_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} write' },
+            { expr: `sum by (op) (rate(procimage_system_storage_bytes_total{${I}}[$__rate_interval]))`, legend: 'system {{op}}' },
+          ] },
+        { title: 'All I/O bytes per second (storage, cache, pipes, sockets)', unit: 'Bps',
+          queries: [
+            { expr: `sum by (comm) (rate(procimage_io_read_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} read' },
+            { expr: `sum by (comm) (rate(procimage_io_write_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} write' },
+          ] },
+        { title: 'Page faults per second', unit: 'ops',
+          queries: [
+            { expr: `sum by (comm, kind) (rate(procimage_page_faults_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
+            { expr: `sum by (kind) (rate(procimage_system_page_faults_total{${I}}[$__rate_interval]))`, legend: 'system {{kind}}' },
+          ] },
+        { title: 'Context switches per second', unit: 'ops',
+          queries: [
+            { expr: `sum by (comm, kind) (rate(procimage_context_switches_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
+            { expr: `sum(rate(procimage_system_context_switches_total{${I}}[$__rate_interval]))`, legend: 'system' },
+          ] },
+      ],
+    }],
+  },
+  {
     uid: 'procimage-self', title: 'procimage — the tool itself', file: 'self.json',
     description: 'Whether procimage collects, what it lost, and what it costs.',
     rows: [{

@@ -14,7 +14,7 @@ export interface MetricsSource {
 }
 
 export function procimageMetrics(state: MetricsState, source: MetricsSource, bpfStats: boolean): ScrapeMetric[] {
-  const each = (f: (t: import('./state.js').Target) => Sample[]) => () => [...state.targets.values()].flatMap(f);
+  const each: Each = f => () => [...state.targets.values()].flatMap(f);
   const m: ScrapeMetric[] = [
     new ScrapeMetric('procimage_active', 'Whether procimage is collecting (1) or in the ready state (0).', 'gauge',
       () => [{ labels: {}, value: source.active ? 1 : 0 }]),
@@ -41,6 +41,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       () => state.system ? log2HistogramSamples({}, state.system.slots, state.system.count, state.system.totalNs) : []),
     new ScrapeMetric('procimage_system_sched_delay_max_seconds', 'Longest scheduling delay of any thread since activation.', 'gauge',
       () => state.system ? [{ labels: {}, value: state.system.maxNs / 1e9 }] : []),
+    ...resourceMetrics(state, each),
     new ScrapeMetric('procimage_lost_events_total', 'Records the kernel could not hand over, or entries it could not keep, by reason (docs/ndjson.md, lost).', 'counter',
       () => [...state.lost].map(([reason, n]) => ({ labels: { reason }, value: n }))),
   ];
@@ -53,4 +54,45 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
     );
   }
   return m;
+}
+
+type Each = (f: (t: import('./state.js').Target) => Sample[]) => () => Sample[];
+
+/** resource (-r): per target from its totals since it started, and the system's beside it. */
+function resourceMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
+  const res = (f: (t: import('./state.js').Target, r: import('./state.js').ResourceTotals) => Sample[]) =>
+    each(t => (t.resource ? f(t, t.resource) : []));
+  const sys = (f: (s: import('./state.js').SystemResource) => Sample[]) => () => (state.systemResource ? f(state.systemResource) : []);
+  return [
+    new ScrapeMetric('procimage_cpu_seconds_total', 'On-CPU time of targets since they started, by mode (user, system).', 'counter',
+      res((t, r) => [{ labels: { ...t.labels, mode: 'user' }, value: r.userNs / 1e9 }, { labels: { ...t.labels, mode: 'system' }, value: r.systemNs / 1e9 }])),
+    new ScrapeMetric('procimage_memory_rss_bytes', 'Resident memory of targets, by kind (anon, file, shmem).', 'gauge',
+      res((t, r) => r.rss ? (['anon', 'file', 'shmem'] as const).map(kind => ({ labels: { ...t.labels, kind }, value: r.rss![kind] })) : [])),
+    new ScrapeMetric('procimage_memory_virtual_bytes', 'Virtual size of targets.', 'gauge',
+      res((t, r) => r.vmBytes === null ? [] : [{ labels: t.labels, value: r.vmBytes }])),
+    new ScrapeMetric('procimage_memory_swap_bytes', 'Swapped-out memory of targets.', 'gauge',
+      res((t, r) => r.swapBytes === null ? [] : [{ labels: t.labels, value: r.swapBytes }])),
+    new ScrapeMetric('procimage_storage_read_bytes_total', 'Bytes targets caused to be read from storage.', 'counter',
+      res((t, r) => [{ labels: t.labels, value: r.readBytes }])),
+    new ScrapeMetric('procimage_storage_write_bytes_total', 'Bytes targets caused to be written to storage (counted when pages are dirtied).', 'counter',
+      res((t, r) => [{ labels: t.labels, value: r.writeBytes }])),
+    new ScrapeMetric('procimage_io_read_bytes_total', 'Bytes targets read through read(2)-like calls: storage, page cache, pipes, sockets.', 'counter',
+      res((t, r) => [{ labels: t.labels, value: r.ioReadBytes }])),
+    new ScrapeMetric('procimage_io_write_bytes_total', 'Bytes targets wrote through write(2)-like calls.', 'counter',
+      res((t, r) => [{ labels: t.labels, value: r.ioWriteBytes }])),
+    new ScrapeMetric('procimage_page_faults_total', 'Page faults of targets, by kind (minor: served from memory, major: needing I/O).', 'counter',
+      res((t, r) => [{ labels: { ...t.labels, kind: 'minor' }, value: r.minorFaults }, { labels: { ...t.labels, kind: 'major' }, value: r.majorFaults }])),
+    new ScrapeMetric('procimage_context_switches_total', 'Context switches of targets, by kind (voluntary: blocked, involuntary: preempted).', 'counter',
+      res((t, r) => [{ labels: { ...t.labels, kind: 'voluntary' }, value: r.voluntary }, { labels: { ...t.labels, kind: 'involuntary' }, value: r.involuntary }])),
+    new ScrapeMetric('procimage_system_cpu_seconds_total', 'Busy CPU time of the whole system since procimage began collecting, by mode.', 'counter',
+      sys(s => [{ labels: { mode: 'user' }, value: s.userNs / 1e9 }, { labels: { mode: 'system' }, value: s.systemNs / 1e9 }])),
+    new ScrapeMetric('procimage_system_memory_bytes', 'Memory of the whole system, by state (used = total - available, available, total).', 'gauge',
+      sys(s => [{ labels: { state: 'used' }, value: s.memUsed }, { labels: { state: 'available' }, value: s.memAvailable }, { labels: { state: 'total' }, value: s.memTotal }])),
+    new ScrapeMetric('procimage_system_storage_bytes_total', 'Bytes read from and written to the disks, whole system, since procimage began collecting.', 'counter',
+      sys(s => [{ labels: { op: 'read' }, value: s.readBytes }, { labels: { op: 'write' }, value: s.writeBytes }])),
+    new ScrapeMetric('procimage_system_page_faults_total', 'Page faults of the whole system since procimage began collecting, by kind.', 'counter',
+      sys(s => [{ labels: { kind: 'minor' }, value: s.minorFaults }, { labels: { kind: 'major' }, value: s.majorFaults }])),
+    new ScrapeMetric('procimage_system_context_switches_total', 'Context switches of the whole system since procimage began collecting.', 'counter',
+      sys(s => [{ labels: {}, value: s.switches }])),
+  ];
 }

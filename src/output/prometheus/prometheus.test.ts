@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ExitRecord, OffCpuRecord, SchedRecord } from '../../collect/records.js';
+import type { ExitRecord, OffCpuRecord, ProcRecord, SchedRecord } from '../../collect/records.js';
 import { parseListen } from './exporter.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
 import { MetricsState } from './state.js';
@@ -78,6 +78,30 @@ describe('MetricsState', () => {
     m.prune();
     expect(m.targets.has('1')).toBe(false);
     expect(m.targets.has('2')).toBe(true);
+  });
+});
+
+describe('resource figures', () => {
+  it('take a target\'s totals as they are, and add the system\'s up interval by interval, never from a scrape', () => {
+    const m = new MetricsState();
+    const proc = {
+      type: 'resource', scope: 'process', ts_ns: 1, pid: 10, tgid: 10, comm: 'w', total_user_ns: 2e9, total_system_ns: 1e9,
+      total_read_bytes: 4096, total_write_bytes: 0, total_io_read_bytes: 10, total_io_write_bytes: 20, total_minor_faults: 5,
+      total_major_faults: 1, total_voluntary_switches: 7, total_involuntary_switches: 3, rss_anon_bytes: 100, rss_file_bytes: 50,
+      rss_shmem_bytes: 0, vm_bytes: 1000, swap_bytes: 0,
+    } as unknown as ProcRecord;
+    m.write(proc);
+    m.refresh([proc]); // a scrape repeats the last sample
+    expect(m.targets.get('10')!.resource).toMatchObject({ userNs: 2e9, readBytes: 4096, rss: { anon: 100, file: 50, shmem: 0 } });
+    const sys = { type: 'resource', scope: 'system', ts_ns: 1, pid: 0, tgid: 0, comm: '', user_ns: 1e9, system_ns: 5e8, read_bytes: 10,
+      write_bytes: 20, minor_faults: 1, major_faults: 0, context_switches: 100, mem_used_bytes: 1, mem_available_bytes: 2, mem_total_bytes: 3 } as unknown as ProcRecord;
+    m.write(sys);
+    m.write(sys);
+    m.refresh([sys]);
+    expect(m.systemResource).toMatchObject({ userNs: 2e9, switches: 200, memTotal: 3 });
+    // a thread's figures are not the process's (per-thread series are opt-in)
+    m.write({ ...proc, scope: 'thread', pid: 11 } as ProcRecord);
+    expect(m.targets.has('11')).toBe(false);
   });
 });
 

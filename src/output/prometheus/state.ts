@@ -2,7 +2,7 @@
 // per target, with the series bounded — at most `maxTargets` label sets (the rest add up under
 // comm="(other)"), and a target that ended is dropped `graceSec` after its end.
 import { LOST_REASONS } from '../../collect/lost.js';
-import type { ProcRecord, SchedRecord } from '../../collect/records.js';
+import type { ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord } from '../../collect/records.js';
 import type { Sink } from '../../model/session.js';
 import { addSlots, type Labels } from './metric.js';
 
@@ -19,6 +19,22 @@ export const DEFAULT_METRICS: MetricsOptions = { perThread: false, maxTargets: 1
 
 export interface DelayTotals { slots: number[]; count: number; totalNs: number; maxNs: number }
 
+/** A target's resource figures: the counters since it started, the memory now. */
+export interface ResourceTotals {
+  userNs: number; systemNs: number;
+  readBytes: number; writeBytes: number; ioReadBytes: number; ioWriteBytes: number;
+  minorFaults: number; majorFaults: number; voluntary: number; involuntary: number;
+  rss: { anon: number; file: number; shmem: number } | null;
+  vmBytes: number | null; swapBytes: number | null;
+}
+
+/** The whole system's resource figures: counters accumulated interval by interval, memory now. */
+export interface SystemResource {
+  userNs: number; systemNs: number; readBytes: number; writeBytes: number;
+  minorFaults: number; majorFaults: number; switches: number;
+  memUsed: number; memAvailable: number; memTotal: number;
+}
+
 export interface Target {
   labels: Labels;
   forks: { thread: number; process: number };
@@ -27,6 +43,7 @@ export interface Target {
   oncpuNs: number;
   offcpu: Map<string, { ns: number; n: number }>; // by state letter
   sched?: DelayTotals;
+  resource?: ResourceTotals;
   alive: boolean;
   endedAt?: number;
 }
@@ -37,6 +54,7 @@ export class MetricsState implements Sink {
   readonly targets = new Map<string, Target>();
   readonly lost = new Map<string, number>();
   system: DelayTotals | undefined;
+  systemResource: SystemResource | undefined;
 
   constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now()) {
     // every reason at 0 from the start: an alert on the counter needs the series to exist
@@ -102,7 +120,41 @@ export class MetricsState implements Sink {
       case 'lost':
         this.lost.set(r.reason, (this.lost.get(r.reason) ?? 0) + r.count);
         break;
+      case 'resource':
+        if (r.scope === 'system') this.systemInterval(r);
+        else this.resource(r);
+        break;
     }
+  }
+
+  /** A target's totals (idempotent: a scrape's read may repeat the last sample). */
+  private resource(r: ResourceRecord): void {
+    if ((r.scope === 'thread') !== this.opts.perThread) return; // per process, or per thread when asked
+    this.target(r).resource = {
+      userNs: r.total_user_ns, systemNs: r.total_system_ns,
+      readBytes: r.total_read_bytes, writeBytes: r.total_write_bytes,
+      ioReadBytes: r.total_io_read_bytes, ioWriteBytes: r.total_io_write_bytes,
+      minorFaults: r.total_minor_faults, majorFaults: r.total_major_faults,
+      voluntary: r.total_voluntary_switches, involuntary: r.total_involuntary_switches,
+      rss: r.rss_anon_bytes === null ? null : { anon: r.rss_anon_bytes, file: r.rss_file_bytes ?? 0, shmem: r.rss_shmem_bytes ?? 0 },
+      vmBytes: r.vm_bytes, swapBytes: r.swap_bytes,
+    };
+  }
+
+  /** One interval of the system's figures, added up (only from the regular samples, never a scrape's). */
+  private systemInterval(r: ResourceSystemRecord): void {
+    const s = this.systemResource ??= {
+      userNs: 0, systemNs: 0, readBytes: 0, writeBytes: 0, minorFaults: 0, majorFaults: 0, switches: 0,
+      memUsed: 0, memAvailable: 0, memTotal: 0,
+    };
+    s.userNs += r.user_ns;
+    s.systemNs += r.system_ns;
+    s.readBytes += r.read_bytes;
+    s.writeBytes += r.write_bytes;
+    s.minorFaults += r.minor_faults;
+    s.majorFaults += r.major_faults;
+    s.switches += r.context_switches;
+    Object.assign(s, { memUsed: r.mem_used_bytes, memAvailable: r.mem_available_bytes, memTotal: r.mem_total_bytes });
   }
 
   /**
@@ -112,6 +164,7 @@ export class MetricsState implements Sink {
   refresh(records: ProcRecord[]): void {
     const sched = records.filter((r): r is SchedRecord => r.type === 'sched');
     if (sched.length) this.sched(sched);
+    for (const r of records) if (r.type === 'resource' && r.scope !== 'system') this.resource(r);
   }
 
   /**
