@@ -3,14 +3,14 @@
 import { activationBench } from './activation.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
-import { schedBench } from './sched.js';
+import { schedBench, stacksBench } from './sched.js';
 import { resourceBench } from './resource.js';
 import { syscallBench } from './syscall.js';
 import { CORES } from './lib.js';
 import { release } from 'node:os';
 
 const all = {
-  syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench,
+  syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
   resource: resourceBench,
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);

@@ -4,8 +4,9 @@
 // there), and the libbpf-tools that do the same jobs, runqlat and offcputime. Then, for a target,
 // what each --stack mode costs per switch-out and how deep its stacks go.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { BpfObject, type Link } from '../src/bpf/index.js';
-import { BackgroundAttach, benchObject, fmt, median, run, sleep, stop, table, workload } from './lib.js';
+import { BackgroundAttach, GATE, benchObject, fmt, median, run, sleep, stop, table, workload } from './lib.js';
 
 const TRIPS = '100000';
 const ROUNDS = 5;
@@ -79,7 +80,7 @@ async function programTime(): Promise<string> {
     const a = ids.map(statsById);
     return ids.map((_, i) => ((a[i].run_time_ns ?? 0) - (b[i].run_time_ns ?? 0)) / Math.max(1, (a[i].run_cnt ?? 0) - (b[i].run_cnt ?? 0)));
   };
-  const idOf = (fd: number) => Number(/prog_id:\s*(\d+)/.exec(run('cat', [`/proc/self/fdinfo/${fd}`]))![1]);
+  const idOf = (fd: number) => Number(/prog_id:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]);
   run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
   const rows: Array<Array<string | number>> = [];
   const target = spawn('sleep', ['3600'], { stdio: 'ignore' });
@@ -107,32 +108,36 @@ async function programTime(): Promise<string> {
     table(['programs', 'sched_switch', 'sched_wakeup', 'sched_wakeup_new'], rows) + '\n';
 }
 
-/** keytime_switch's total run time (bpf_stats) per target switch-out, by stack mode, and stack depth. */
+/**
+ * What each --stack mode costs per capture, above taking no user stack: in the kernel (keytime_switch's
+ * run time, bpf_stats) and in procimage (its CPU: unwinding, symbolizing), for a target that sleeps
+ * 2000 times (so its switches are nearly all of the machine's); and how deep the stacks go.
+ */
 async function stackModes(): Promise<string> {
   run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
-  const rows: Array<Array<string | number>> = [];
+  const res: Record<string, { intervals: number; kernelNs: number; cpuS: number; depth: number; toMain: number; sleeps: number }> = {};
   try {
     for (const mode of ['none', 'fp', 'dwarf']) {
       const a = await BackgroundAttach.start(['-k', '--json']);
       try {
         const statsOf = () => JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', `${a.pinDir}/progs/keytime_switch`])) as
-          { run_time_ns?: number; run_cnt?: number };
-        const proc = spawn(workload('runsleep'), ['200', '5'], { stdio: 'ignore' }); // 200 × (20 ms on, 5 ms asleep)
+          { run_time_ns?: number };
+        const proc = spawn(GATE, ['3', workload('wakeups'), '2000', '500'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
         a.ctl(['-a', '-P', String(proc.pid), '-k', '0', '--stack', mode]);
-        const cpu0 = cpuOf(a.proc.pid!);
-        const before = statsOf();
-        await new Promise(r => proc.once('exit', r));
-        const after = statsOf();
         await sleep(300);
-        const cpu = cpuOf(a.proc.pid!) - cpu0;
+        const cpu0 = cpuOf(a.proc.pid!), before = statsOf();
+        (proc.stdio[3] as NodeJS.WritableStream).end('g');
+        await new Promise(r => proc.once('exit', r));
+        await sleep(300);
+        const after = statsOf(), cpu = cpuOf(a.proc.pid!) - cpu0;
         a.ctl(['-d']);
-        const recs = a.out.split('\n').filter(l => l.startsWith('{"type":"offcpu"')).map(l => JSON.parse(l));
-        const sleeps = recs.filter(r => r.state === 'S' && r.pid === proc.pid);
-        const depth = sleeps.length ? sleeps.reduce((x, r) => x + r.ustack.length, 0) / sleeps.length : 0;
-        const toMain = sleeps.filter(r => r.ustack.some((f: string) => f.startsWith('main+'))).length;
-        const bpfNs = (after.run_time_ns ?? 0) - (before.run_time_ns ?? 0);
-        rows.push([mode, recs.length, fmt(bpfNs / Math.max(1, recs.length) / 1000, 2), fmt((cpu * 1e6) / Math.max(1, recs.length), 1),
-          fmt(depth, 1), `${toMain}/${sleeps.length}`]);
+        const recs = a.out.split('\n').filter(l => l.startsWith('{"type":"offcpu"')).map(l => JSON.parse(l)).filter(r => r.pid === proc.pid);
+        const sleeps = recs.filter(r => r.state === 'S');
+        res[mode] = {
+          intervals: recs.length, kernelNs: (after.run_time_ns ?? 0) - (before.run_time_ns ?? 0), cpuS: cpu,
+          depth: sleeps.length ? sleeps.reduce((x, r) => x + r.ustack.length, 0) / sleeps.length : 0,
+          toMain: sleeps.filter(r => r.ustack.some((f: string) => f.startsWith('main+'))).length, sleeps: sleeps.length,
+        };
       } finally {
         await a.finish();
       }
@@ -140,11 +145,16 @@ async function stackModes(): Promise<string> {
   } finally {
     run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=0']);
   }
-  return `### --stack modes: a target that runs 20 ms and sleeps 5 ms, 200 times (gcc -O2, no frame pointers)\n\n` +
-    table(['mode', 'off-CPU intervals', 'kernel µs per interval (all of sched_switch)', 'procimage µs CPU per interval',
+  const none = res.none;
+  const rows = Object.entries(res).map(([mode, r]) => [mode, r.intervals,
+    mode === 'none' ? '-' : fmt((r.kernelNs - none.kernelNs) / r.intervals / 1000, 2),
+    mode === 'none' ? '-' : fmt(((r.cpuS - none.cpuS) * 1e6) / r.intervals, 1),
+    fmt(r.depth, 1), `${r.toMain}/${r.sleeps}`]);
+  return `### --stack modes: a target that sleeps 500 µs, 2000 times (gcc -O2, no frame pointers)\n\n` +
+    table(['mode', 'off-CPU intervals', 'kernel µs per capture, above none', 'procimage µs CPU per capture, above none',
       'user frames (sleeps)', 'sleep stacks reaching main'], rows) + '\n\n' +
-    'Kernel time is keytime_switch\'s run time from kernel.bpf_stats_enabled over the run, divided by the target\'s\n' +
-    'off-CPU intervals: it includes every other context switch of the machine in that time (cheap, non-target).\n';
+    'Kernel: keytime_switch\'s run time (kernel.bpf_stats_enabled) over the run, minus what it was with --stack none.\n' +
+    'procimage: the attach process\'s CPU time (utime + stime, 10 ms ticks) over the run, minus the same with --stack none.\n';
 }
 
 /** User + system CPU seconds of a process, from /proc/PID/stat. */
@@ -153,7 +163,6 @@ function cpuOf(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
-export async function schedBench(): Promise<string> {
-  return (await contextSwitchCost()) + '\n' + (await stackModes());
-}
+export const schedBench = contextSwitchCost;
+export const stacksBench = stackModes;
 
