@@ -45,6 +45,16 @@ export function mount(source: string, target: string, fstype: string): void {
   check(`mount ${fstype} on ${target}`, c.mount(source, target, fstype, 0, null));
 }
 
+const SYS_bpf = 321; // x86_64
+
+/**
+ * bpf(2) itself, for commands the libbpf this machine has (1.1) does not wrap yet. Returns the
+ * syscall's result (an fd for BPF_LINK_CREATE), or throws a SysError carrying errno.
+ */
+export function bpfSyscall(cmd: number, attr: Buffer): number {
+  return check(`bpf(${cmd})`, c.syscall(SYS_bpf, 'int', cmd, 'void *', attr, 'unsigned int', attr.length));
+}
+
 const SYS_perf_event_open = 298; // x86_64
 
 /** perf_event_open(2); attr is a filled struct perf_event_attr. Returns the fd. */
