@@ -17,6 +17,7 @@ import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { paths } from '../sys/paths.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
+import { SystemSymbolizer } from './symbolizer.js';
 
 /** Where records go: text, NDJSON, metrics... (src/output). */
 export interface Sink {
@@ -40,6 +41,8 @@ export interface Activation {
   hooks: string[];
   /** CLOCK_MONOTONIC ns when collection was running (links attached). */
   collectingNs: bigint;
+  /** What the policy asked for that cannot be collected (Collector.notes), a line each. */
+  notes: string[];
 }
 
 export interface SessionSummary {
@@ -81,6 +84,8 @@ export class Session {
   private readonly userLost = new Map<string, number>();
   /** What this activation lost, for its summary. */
   private lostThisActivation = new Map<string, number>();
+  /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
+  private readonly symbols = new SystemSymbolizer();
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
@@ -118,6 +123,7 @@ export class Session {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
+    for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
       const existing = this.shared.get(m);
@@ -193,6 +199,7 @@ export class Session {
     const policyMap = this.sharedMap('pi_policy');
     const zero = Buffer.alloc(4);
     for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
+    this.symbols.forgetProcesses();
     if (t.kind === 'tgid') this.follow(t.tgid);
     policyMap.update(zero, encodePolicy(policy));
     try {
@@ -211,7 +218,8 @@ export class Session {
     const cur = this.current;
     cur.timers.push(setInterval(() => this.reportLost(), LOST_POLL_MS), setInterval(() => this.poll(false), policy.intervalSec * 1000));
     for (const timer of cur.timers) timer.unref();
-    return { policy, hooks: this.links.map(l => l.program), collectingNs };
+    const notes = this.collectors.filter(c => policy.categories.includes(c.category)).flatMap(c => c.notes?.(policy) ?? []);
+    return { policy, hooks: [...new Set(this.links.map(l => l.program))], collectingNs, notes };
   }
 
   /** Attaches the union of what every collector needs: a program two of them want, once. */
@@ -243,6 +251,13 @@ export class Session {
     this.links = [];
   }
 
+  /** detach(), the links closed side by side off the event loop: some take a grace period each. */
+  private async detachAsync(): Promise<void> {
+    const links = this.links;
+    this.links = [];
+    await Promise.all(links.map(l => l.closeAsync()));
+  }
+
   /** Hands a record to the collectors that watch records, the process table and the sink. */
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
@@ -257,6 +272,7 @@ export class Session {
     forEachRecord(b, (off, len) => {
       const decode = this.decoders.get(eventType(b, off));
       const r = decode?.(b, off, len, this.clock);
+      if (r === null) return; // taken in by its collector, nothing to output
       if (!r) {
         this.userLost.set('unknown_type', (this.userLost.get('unknown_type') ?? 0) + 1);
         return;
@@ -275,7 +291,7 @@ export class Session {
       if (!c.poll) continue;
       const ctx = {
         obj: this.objectOf(c), object: (n: string) => this.objects.get(n) ?? missingObject(n),
-        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final,
+        clock: this.clock, policy: cur.policy, now, startNs: cur.startNs, final, symbols: this.symbols,
       };
       for (const r of c.poll(ctx)) this.emit(cur, r);
     }
@@ -312,8 +328,9 @@ export class Session {
   async deactivate(): Promise<SessionSummary | undefined> {
     const cur = this.current;
     if (!cur) return undefined;
+    const stoppedNs = this.clock.now(); // collection ends now; what follows is handing over and cleaning up
     for (const timer of cur.timers) clearInterval(timer);
-    this.detach();
+    await this.detachAsync();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     await this.reader!.stop();
     this.reader!.drainNow(b => this.dispatch(b));
@@ -322,7 +339,7 @@ export class Session {
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
     const summary: SessionSummary = {
       policy: cur.policy,
-      duration_ns: this.clock.now() - cur.startNs,
+      duration_ns: stoppedNs - cur.startNs,
       records: Object.fromEntries(cur.counts),
       lost: Object.fromEntries(this.lostThisActivation),
       processes: cur.processes.all(),
