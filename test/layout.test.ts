@@ -9,6 +9,7 @@ import { mergeLayouts, render } from '../tools/gen-layout.js';
 import * as layout from '../src/gen/layout.js';
 import { Clock } from '../src/collect/clock.js';
 import { keytime } from '../src/collect/keytime.js';
+import { syscall } from '../src/collect/syscall.js';
 import { eventType } from '../src/collect/event.js';
 import { forEachRecord } from '../src/bpf/ringbuf.js';
 import type { ProcRecord } from '../src/collect/records.js';
@@ -70,5 +71,23 @@ describe('keytime decoders', () => {
 
   it('keeps absolute instants exact past 2^53 ns', () => {
     expect(clock.toAbsolute(recs[1].ts_ns)).toBe(T0 + 2000n);
+  });
+});
+
+describe('syscall decoders', () => {
+  const buf = execFileSync(fixture, ['batch']);
+  const b = { buf, u32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2), bytes: buf.length };
+  const clock = new Clock(T0);
+  const recs: ProcRecord[] = [];
+  forEachRecord(b, (off, len) => {
+    const r = syscall.decoders.get(eventType(b, off))?.(b, off, len, clock);
+    if (r) recs.push(r);
+  });
+
+  it('decodes a syscall_seq batch that wraps around the ring, in order, by name', () => {
+    expect(recs).toEqual([{
+      type: 'syscall_seq', ts_ns: 5000, pid: 102, tgid: 100, comm: 'worker-thread-1', first: 62,
+      syscalls: ['read', 'write', 'exit_group', 'syscall_1000', 'syscall_-1'], nrs: [0, 1, 231, 1000, -1], partial: true,
+    }]);
   });
 });

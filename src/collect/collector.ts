@@ -65,8 +65,11 @@ export interface Collector {
   notes?(policy: Policy): string[];
   /** What cannot be attached by section name (uprobes on the target's libc, perf events). */
   attachExtra?(policy: Policy, obj: BpfObject): Link[];
-  /** At activation, before anything is attached: clear what the last activation left in its maps. */
-  reset?(obj: BpfObject, policy: Policy): void;
+  /**
+   * At activation, before anything is attached: clear what the last activation left in its maps
+   * (`object` gives the objects it requires, whose programs it shares).
+   */
+  reset?(obj: BpfObject, policy: Policy, object: (name: string) => BpfObject): void;
   /** Reads its in-kernel aggregates into records: every --interval while active, and once at the end. */
   poll?(ctx: PollContext): ProcRecord[];
   /** Called for every record the session hands out (its own and others'), before the sinks see it. */

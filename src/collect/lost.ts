@@ -8,12 +8,24 @@ export const LOST_REASONS: Record<string, string> = {
   ring_full: 'records dropped because the ring buffer was full (the reader fell behind)',
   follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
   oversize: 'records larger than a drain batch',
+  syscall_threads_full: 'threads whose syscall sequence and latencies were not kept: sc_threads was full',
+  syscall_stats_full: '(thread, syscall) pairs not counted: sc_stats was full',
+  syscall_errnos_full: 'syscall errors whose errno was not kept: sc_errnos was full',
+  lock_stats_full: '(lock, thread) pairs not counted: lk_stats or futex_waits was full',
+  lock_calls_full: 'lock calls, futex waits or kernel contentions not timed: a map of calls in flight was full',
+  lock_holds_full: 'lock holds not timed: lk_holds was full',
   unknown_type: 'records of a type this build cannot decode',
 };
 
 const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_RINGBUF, 'ring_full'],
   [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
+  [pi_lost_reason.PI_LOST_SC_THREADS_FULL, 'syscall_threads_full'],
+  [pi_lost_reason.PI_LOST_SC_STATS_FULL, 'syscall_stats_full'],
+  [pi_lost_reason.PI_LOST_SC_ERRNOS_FULL, 'syscall_errnos_full'],
+  [pi_lost_reason.PI_LOST_LOCK_STATS_FULL, 'lock_stats_full'],
+  [pi_lost_reason.PI_LOST_LOCK_CALLS_FULL, 'lock_calls_full'],
+  [pi_lost_reason.PI_LOST_LOCK_HOLDS_FULL, 'lock_holds_full'],
 ];
 
 /** Totals since load of every kernel-side reason, summed over CPUs. */

@@ -4,9 +4,13 @@ import type { Collector } from './collector.js';
 import * as layout from './layout.js';
 import type { Category } from './policy.js';
 import { keytime } from './keytime.js';
+import { lock } from './lock.js';
+import { syscall } from './syscall.js';
 
 export const COLLECTORS: Partial<Record<Category, Collector>> = {
   keytime,
+  lock,
+  syscall,
 };
 
 export const CORE: Collector = keytime;

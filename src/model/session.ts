@@ -198,7 +198,7 @@ export class Session {
     const sink = makeSink(startNs);
     const policyMap = this.sharedMap('pi_policy');
     const zero = Buffer.alloc(4);
-    for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
+    for (const c of this.collectors) c.reset?.(this.objectOf(c), policy, n => this.objects.get(n) ?? missingObject(n));
     this.symbols.forgetProcesses();
     if (t.kind === 'tgid') this.follow(t.tgid);
     policyMap.update(zero, encodePolicy(policy));

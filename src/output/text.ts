@@ -4,6 +4,8 @@ import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
+import './tables/lock.js';
+import './tables/syscall.js';
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -25,7 +27,12 @@ export function details(r: ProcRecord): string | undefined {
         `on-CPU ${duration(r.oncpu_ns)}`;
     case 'lost':
       return `${r.count} lost (${r.reason})`;
+    case 'syscall_seq':
+      // every syscall one by one would drown the terminal: text shows the rolling last N per thread
+      // in the syscall_thread table instead; --json has the complete sequence
+      return undefined;
   }
+  return undefined;
 }
 
 export class TextSink implements Sink {
