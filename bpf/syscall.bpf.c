@@ -217,6 +217,39 @@ static __always_inline void syscall_exited(struct pt_regs *regs, __u32 pid, __u3
 	count_call(pid, tgid, nr, ret, 0, 0);
 }
 
+/*
+ * What a target's syscall entry and exit do, as subprograms of their own (__noinline): the path of
+ * everyone else then stays a few instructions long, without the spills the target's work would make
+ * the compiler put in front of it.
+ */
+static __noinline int target_entered(const struct pi_policy *p, struct pt_regs *regs, long id)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 pid = pt, tgid = pt >> 32;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 cats = p->categories;
+
+	if (cats & PI_CAT_SYSCALL)
+		syscall_entered(p, pid, tgid, id, now);
+	if ((cats & PI_CAT_LOCK) && id == __NR_futex)
+		futex_entered(regs, pid, now);
+	return 0;
+}
+
+static __noinline int target_exited(const struct pi_policy *p, struct pt_regs *regs, long ret)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 pid = pt, tgid = pt >> 32;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 cats = p->categories;
+
+	if (cats & PI_CAT_SYSCALL)
+		syscall_exited(regs, pid, tgid, ret, now);
+	if ((cats & PI_CAT_LOCK) && regs->orig_ax == __NR_futex)
+		futex_exited(pid, tgid, ret, now);
+	return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 {
@@ -224,19 +257,10 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 
 	if (!p)
 		return 0;
-	__u32 cats = p->categories;
-	if (cats & PI_CAT_SYSCALL)
+	if (p->categories & PI_CAT_SYSCALL)
 		count_system(id);
-	if (!current_is_target(p, regs))
-		return 0;
-
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 pid = pt, tgid = pt >> 32;
-	__u64 now = bpf_ktime_get_ns();
-	if (cats & PI_CAT_SYSCALL)
-		syscall_entered(p, pid, tgid, id, now);
-	if ((cats & PI_CAT_LOCK) && id == __NR_futex)
-		futex_entered(regs, pid, now);
+	if (current_is_target(p, regs))
+		target_entered(p, regs, id);
 	return 0;
 }
 
@@ -245,17 +269,8 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
 	const struct pi_policy *p = pi_active_policy();
 
-	if (!p || !current_is_target(p, regs))
-		return 0;
-
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 pid = pt, tgid = pt >> 32;
-	__u64 now = bpf_ktime_get_ns();
-	__u32 cats = p->categories;
-	if (cats & PI_CAT_SYSCALL)
-		syscall_exited(regs, pid, tgid, ret, now);
-	if ((cats & PI_CAT_LOCK) && regs->orig_ax == __NR_futex)
-		futex_exited(pid, tgid, ret, now);
+	if (p && current_is_target(p, regs))
+		target_exited(p, regs, ret);
 	return 0;
 }
 

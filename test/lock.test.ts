@@ -173,3 +173,19 @@ describe('lock: two phases', () => {
     }
   });
 });
+
+describe('lock: the target\'s libc', () => {
+  it('is found in a process that has only just exec\'d, while ld.so may still be mapping it', async () => {
+    const { findPthreadLibrary } = await import('../src/collect/libc-uprobes.js');
+    const { GATE } = await import('./helpers.js');
+    for (let i = 0; i < 10; i++) {
+      const p = spawn(GATE, ['3', 'true'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+      const plan = findPthreadLibrary(p.pid!);
+      (p.stdio[3] as NodeJS.WritableStream).end('g');
+      await new Promise(r => p.on('close', r));
+      expect(plan?.path).toMatch(/\/libc\.so\.6$/);
+      expect(plan!.entries.length).toBeGreaterThanOrEqual(11); // every function; spin_lock's two probes
+      expect(plan!.returns.length).toBe(7);
+    }
+  });
+});

@@ -71,6 +71,30 @@ export function planProbes(elf: ElfFile, path: string, openPath: string): ProbeP
   return plan;
 }
 
+/** How long a process that has just exec'd may take to have ld.so map its libraries. */
+const LOADER_WAIT_MS = 100;
+
+/**
+ * The process's mappings, once its libraries are there: a target started a moment ago (trace's gate,
+ * just exec'd) may still be in ld.so. A dynamically linked program without any libc or libpthread
+ * mapped yet is given up to LOADER_WAIT_MS; a static one is not waited for.
+ */
+function librariesMapped(pid: number): Mapping[] | undefined {
+  const hasLib = (ms: Mapping[]) => ms.some(m => /\/lib(c|pthread)[-.][^/]*$/.test(m.path));
+  let maps = readMaps(pid);
+  if (!maps || hasLib(maps)) return maps;
+  let dynamic = false;
+  try {
+    dynamic = ElfFile.open(`/proc/${pid}/exe`).dynamic;
+  } catch { /* gone, or unreadable */ }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; dynamic && maps && !hasLib(maps) && waited < LOADER_WAIT_MS; waited++) {
+    Atomics.wait(pause, 0, 0, 1);
+    maps = readMaps(pid);
+  }
+  return maps;
+}
+
 /** Plans by (inode, path): libc is the same file for nearly every target. */
 const plans = new Map<string, ProbePlan | null>();
 
@@ -80,7 +104,7 @@ const plans = new Map<string, ProbePlan | null>();
  * libc. Undefined when the process is gone or maps neither (a static binary, another libc).
  */
 export function findPthreadLibrary(pid: number): ProbePlan | undefined {
-  const maps = readMaps(pid);
+  const maps = librariesMapped(pid);
   if (!maps) return undefined;
   const files = new Map<string, Mapping>();
   for (const m of maps) {

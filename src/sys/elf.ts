@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 
 const SHT_SYMTAB = 2, SHT_DYNSYM = 11;
 const STT_FUNC = 2, STT_GNU_IFUNC = 10;
-const PT_LOAD = 1;
+const PT_LOAD = 1, PT_INTERP = 3;
 const SHN_UNDEF = 0;
 
 export interface ElfFunction {
@@ -32,7 +32,9 @@ export class ElfFile {
   readonly functions: readonly ElfFunction[];
   private readonly byName = new Map<string, ElfFunction>();
 
-  private constructor(readonly path: string, private readonly segments: Segment[], functions: ElfFunction[]) {
+  private constructor(readonly path: string, private readonly segments: Segment[], functions: ElfFunction[],
+    /** Linked dynamically: it asks for a program interpreter (ld.so), which maps its libraries. */
+    readonly dynamic: boolean) {
     this.functions = functions;
     for (const f of functions) if (!this.byName.has(f.name)) this.byName.set(f.name, f);
   }
@@ -63,9 +65,11 @@ export class ElfFile {
     const shentsize = h.readUInt16LE(58), shnum = h.readUInt16LE(60);
 
     const segments: Segment[] = [];
+    let dynamic = false;
     const ph = pread(phoff, phentsize * phnum);
     for (let i = 0; i < phnum; i++) {
       const o = i * phentsize;
+      if (ph.readUInt32LE(o) === PT_INTERP) dynamic = true;
       if (ph.readUInt32LE(o) !== PT_LOAD) continue;
       segments.push({ offset: Number(ph.readBigUInt64LE(o + 8)), vaddr: Number(ph.readBigUInt64LE(o + 16)),
         filesz: Number(ph.readBigUInt64LE(o + 32)) });
@@ -108,7 +112,7 @@ export class ElfFile {
     // name: the fewest leading underscores (pthread_mutex_lock, not __pthread_mutex_lock)
     const underscores = (n: string) => /^_*/.exec(n)![0].length;
     functions.sort((a, b) => a.addr - b.addr || b.size - a.size || underscores(b.name) - underscores(a.name));
-    return new ElfFile(path, segments, functions);
+    return new ElfFile(path, segments, functions, dynamic);
   }
 
   /** The function of this name (the first one, where versions share a name), or undefined. */
