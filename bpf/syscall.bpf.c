@@ -5,8 +5,8 @@
  * counts of the whole system beside them.
  *
  * sys_enter and sys_exit are the hottest hooks there are: once attached, these programs run for
- * every syscall of every process. So a non-target's path is the policy lookup, one per-CPU counter
- * (the system's counts) and the target test; everything else happens for targets only
+ * every syscall of every process. So a non-target's path is one per-CPU cache of the target test
+ * (below) and one per-CPU counter (the system's counts); everything else happens for targets only
  * (docs/performance.md has the measured cost). They are also the only procimage programs on those
  * hooks: lock's futex-wait tracking (futex.bpf.h) runs inside them when the policy has the lock bit.
  */
@@ -71,11 +71,14 @@ static const struct pi_sc_stat zero_stat;
  *     of every task that exits (before its stack can be freed), target or not.
  *   - Programs on the syscall tracepoints run with preemption disabled, and a program does not nest
  *     on a CPU: nothing interleaves with an update of the entry.
+ * The entry also keeps the policy's categories, so that a hit needs no policy lookup either: these
+ * programs are attached only while a policy is active (activation writes it before attaching them,
+ * deactivation detaches them before writing the ready state), and the cache starts empty each time.
  */
 struct target_cache {
-	__u64 regs;   /* the task's struct pt_regs (0: nothing cached) */
-	__u32 target; /* pi_is_target's answer for it */
-	__u32 pad;
+	__u64 regs;       /* the task's struct pt_regs (0: nothing cached) */
+	__u32 target;     /* pi_is_target's answer for it */
+	__u32 categories; /* the policy's */
 };
 
 struct {
@@ -85,21 +88,34 @@ struct {
 	__type(value, struct target_cache);
 } sc_tcache SEC(".maps");
 
-/* The target test of the current task, through this CPU's cache: no helper call when it hits. */
-static __always_inline int current_is_target(const struct pi_policy *p, struct pt_regs *regs)
+/*
+ * The current task's verdict and the policy's categories, through this CPU's cache: no helper call
+ * and no policy lookup when it hits. Returns the categories if the task is a target, else 0 (and
+ * *cats the categories either way, 0 without an active policy).
+ */
+static __always_inline __u32 current_is_target(struct pt_regs *regs, __u32 *cats)
 {
 	__u32 zero = 0;
 	struct target_cache *c = bpf_map_lookup_elem(&sc_tcache, &zero);
 
-	if (c && c->regs == (__u64)regs)
-		return c->target;
+	if (c && c->regs == (__u64)regs) {
+		*cats = c->categories;
+		return c->target ? c->categories : 0;
+	}
+	const struct pi_policy *p = pi_active_policy();
+	if (!p) {
+		*cats = 0;
+		return 0;
+	}
 	__u64 pt = bpf_get_current_pid_tgid();
-	int target = pi_is_target(p, pt, pt >> 32, bpf_get_smp_processor_id());
+	__u32 target = pi_is_target(p, pt, pt >> 32, bpf_get_smp_processor_id());
+	*cats = p->categories;
 	if (c) {
 		c->regs = (__u64)regs;
 		c->target = target;
+		c->categories = *cats;
 	}
-	return target;
+	return target ? *cats : 0;
 }
 
 /* An exiting task's cache entries, on every CPU: its stack may be a new task's soon. */
@@ -220,10 +236,14 @@ static __always_inline void syscall_exited(struct pt_regs *regs, __u32 pid, __u3
 /*
  * What a target's syscall entry and exit do, as subprograms of their own (__noinline): the path of
  * everyone else then stays a few instructions long, without the spills the target's work would make
- * the compiler put in front of it.
+ * the compiler put in front of it. They look the policy up themselves: the cache spared the caller.
  */
-static __noinline int target_entered(const struct pi_policy *p, struct pt_regs *regs, long id)
+static __noinline int target_entered(struct pt_regs *regs, long id)
 {
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p)
+		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 pid = pt, tgid = pt >> 32;
 	__u64 now = bpf_ktime_get_ns();
@@ -236,8 +256,12 @@ static __noinline int target_entered(const struct pi_policy *p, struct pt_regs *
 	return 0;
 }
 
-static __noinline int target_exited(const struct pi_policy *p, struct pt_regs *regs, long ret)
+static __noinline int target_exited(struct pt_regs *regs, long ret)
 {
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p)
+		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 pid = pt, tgid = pt >> 32;
 	__u64 now = bpf_ktime_get_ns();
@@ -253,24 +277,22 @@ static __noinline int target_exited(const struct pi_policy *p, struct pt_regs *r
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 {
-	const struct pi_policy *p = pi_active_policy();
+	__u32 cats;
 
-	if (!p)
-		return 0;
-	if (p->categories & PI_CAT_SYSCALL)
+	if (current_is_target(regs, &cats))
+		target_entered(regs, id);
+	if (cats & PI_CAT_SYSCALL)
 		count_system(id);
-	if (current_is_target(p, regs))
-		target_entered(p, regs, id);
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
-	const struct pi_policy *p = pi_active_policy();
+	__u32 cats;
 
-	if (p && current_is_target(p, regs))
-		target_exited(p, regs, ret);
+	if (current_is_target(regs, &cats))
+		target_exited(regs, ret);
 	return 0;
 }
 

@@ -189,3 +189,30 @@ describe('lock: the target\'s libc', () => {
     }
   });
 });
+
+describe('lock: one thread as target', () => {
+  it('-p TID of a worker thread: that thread\'s locks only', async () => {
+    const { Attach, waitFor } = await import('./helpers.js');
+    const { readdirSync } = await import('node:fs');
+    const a = await Attach.start(['-l', '--json']);
+    const target = spawn(workload('locks'), ['mutex', '2', '1000000', '200'], { stdio: 'ignore' });
+    try {
+      const tids = await waitFor(() => {
+        const t = readdirSync(`/proc/${target.pid}/task`).map(Number).filter(x => x !== target.pid);
+        return t.length === 2 ? t : undefined;
+      }, 'its two worker threads');
+      const act = await a.ctl(['-a', '-p', String(tids[0]), '-l', '--interval', '0.1']);
+      expect(act.code).toBe(0);
+      expect(act.stdout).not.toMatch(/note:/);
+      await waitFor(() => a.records().find(r => r.type === 'lock' && r.source === 'pthread' && (r.acquisitions as number) > 0),
+        'a pthread lock record');
+      expect((await a.ctl(['-d'])).code).toBe(0);
+      const pthread = a.records().filter(r => r.type === 'lock' && r.source === 'pthread');
+      expect(new Set(pthread.map(r => r.pid))).toEqual(new Set([tids[0]]));
+      expect(pthread.every(r => r.tgid === target.pid)).toBe(true);
+    } finally {
+      target.kill('SIGKILL');
+      await a.cleanup();
+    }
+  });
+});

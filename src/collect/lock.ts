@@ -5,6 +5,7 @@
 //  - futex: futex waits, timed inside the syscall object's sys_enter/sys_exit programs (one program
 //    per hook: bpf/futex.bpf.h), which is why this collector requires that object.
 //  - kernel: lock:contention_begin/end, with the waiter's kernel stack.
+import { readFileSync } from 'node:fs';
 import { BpfError, UnsupportedFeatureError, probe, supported, type BpfObject, type Link } from '../bpf/index.js';
 import type { Collector, Decoder, PollContext } from './collector.js';
 import { pi_event_hdr, pi_event_type } from './layout.js';
@@ -42,10 +43,20 @@ function commOf(tgid: number, pid: number): string {
   return c;
 }
 
-/** The pid whose address space the uprobes go into, or undefined for targets that have none. */
+/**
+ * The process whose address space the uprobes go into, or undefined for targets that have none. A
+ * one-thread target's process is its thread group (a uprobe_multi link takes a process id, not a
+ * thread's; the programs then keep that one thread).
+ */
 function targetProcess(policy: Policy): number | undefined {
   const t = policy.target;
-  return t.kind === 'pid' ? t.pid : t.kind === 'tgid' ? t.tgid : undefined;
+  if (t.kind === 'tgid') return t.tgid;
+  if (t.kind !== 'pid') return undefined;
+  try {
+    return Number(/^Tgid:\s+(\d+)/m.exec(readFileSync(`/proc/${t.pid}/status`, 'utf8'))?.[1] ?? t.pid);
+  } catch {
+    return t.pid;
+  }
 }
 
 /** Per pthread lock (process, address), the thread that held it longest. */
