@@ -12,7 +12,7 @@ import { pi_event_hdr, pi_event_type } from './layout.js';
 import { readMaps, type Mapping } from '../sys/procmaps.js';
 import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary } from './libc-uprobes.js';
 import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
-import { clearMap, readComm } from './maps.js';
+import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
 import type { ProcRecord } from './records.js';
 import { resetSyscallHooks } from './syscall.js';
@@ -150,9 +150,12 @@ export const lock: Collector = {
     for (const [tgid, maps] of pendingMaps) ctx.symbols.addMaps(tgid, maps);
     pendingMaps.clear();
     const sc = ctx.object('syscall');
-    const entries = [...ctx.obj.map('lk_stats').entries(), ...sc.map('futex_waits').entries()]
+    const entries = [...ctx.obj.map('lk_stats').entries(POLL_CHUNK), ...sc.map('futex_waits').entries(POLL_CHUNK)]
       .map(([k, v]) => decodeLockEntry(k, v));
     const longest = longestHolders(entries);
+    // every kernel address of this poll looked up at once: one pass over kallsyms, not one per record
+    const kernelAddrs = entries.filter(e => e.kind.source === 'kernel').flatMap(e => [e.addr, ...e.stack]);
+    if (kernelAddrs.length) ctx.symbols.kernelStack(kernelAddrs);
     const out: ProcRecord[] = [];
     for (const e of entries) {
       const key = entryKey(e), sig = entrySignature(e);

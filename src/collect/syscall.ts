@@ -8,7 +8,7 @@ import type { Collector, Decoder, PollContext } from './collector.js';
 import { cstring, u64 } from './decode.js';
 import { readHeader } from './event.js';
 import { pi_event_type, pi_sc_stat, pi_sc_thread, pi_syscall_seq_event } from './layout.js';
-import { clearMap, readComm } from './maps.js';
+import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
 import type { ProcRecord, SyscallSeqRecord, SyscallStatRecord, SyscallThreadRecord } from './records.js';
 import { syscallName } from './syscall-names.js';
@@ -59,7 +59,7 @@ function commOf(pid: number, tgid: number): string {
 /** Per-slot totals of the per-CPU system counts (index PI_SC_NR_MAX: every number past the table). */
 function readSystem(m: BpfMap): number[] {
   const out: number[] = [];
-  for (const [k, v] of m.entries()) {
+  for (const [k, v] of m.entries(POLL_CHUNK)) {
     let n = 0;
     for (const cpu of m.splitPerCpu(v)) n += Number(cpu.readBigUInt64LE(0));
     out[k.readUInt32LE(0)] = n;
@@ -70,7 +70,7 @@ function readSystem(m: BpfMap): number[] {
 function pollThreads(ctx: PollContext, out: ProcRecord[]): void {
   const n = ctx.policy.syscallSeqLen;
   const threads = ctx.obj.map('sc_threads');
-  for (const [k, v] of threads.entries()) {
+  for (const [k, v] of threads.entries(POLL_CHUNK)) {
     const pid = k.readUInt32LE(0);
     const u = u32view(v);
     const tgid = v.readUInt32LE(T.tgid);
@@ -109,7 +109,7 @@ const clockAt = (clock: Clock, b: Buffer, off: number) => clock.fromParts(b.read
 /** The most frequent errno of each (pid, nr), from sc_errnos. */
 function topErrnos(m: BpfMap): Map<string, [number, number]> {
   const top = new Map<string, [number, number]>();
-  for (const [k, v] of m.entries()) {
+  for (const [k, v] of m.entries(POLL_CHUNK)) {
     const key = `${k.readUInt32LE(0)}:${k.readUInt32LE(4)}`, err = k.readUInt32LE(8);
     const n = Number(v.readBigUInt64LE(0));
     const t = top.get(key);
@@ -120,7 +120,7 @@ function topErrnos(m: BpfMap): Map<string, [number, number]> {
 
 function pollStats(ctx: PollContext, out: ProcRecord[]): void {
   const errnos = topErrnos(ctx.obj.map('sc_errnos'));
-  for (const [k, v] of ctx.obj.map('sc_stats').entries()) {
+  for (const [k, v] of ctx.obj.map('sc_stats').entries(POLL_CHUNK)) {
     const pid = k.readUInt32LE(0), nr = k.readUInt32LE(4) | 0;
     const key = `${pid}:${nr >>> 0}`;
     const u = u32view(v);

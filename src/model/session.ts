@@ -15,6 +15,7 @@ import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Cate
 import type { LostRecord, ProcRecord, RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
+import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { SystemSymbolizer } from './symbolizer.js';
@@ -108,6 +109,7 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
+      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {
       s.close();
       throw e;

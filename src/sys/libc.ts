@@ -9,6 +9,7 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
+  malloc_trim: libc.func('int malloc_trim(size_t pad)'),
 };
 
 /** A failed system call, with its errno. */
@@ -65,4 +66,13 @@ export function perfEventOpen(attr: Buffer, pid: number, cpu: number, groupFd = 
 
 export function closeFd(fd: number): void {
   c.close(fd);
+}
+
+/**
+ * Hands the C heap's free memory back to the system. Loading BPF objects makes libbpf parse the
+ * kernel's BTF (several MB) for each, then free it; glibc keeps freed memory for reuse, so without
+ * this it stays in the attach daemon's RSS for good.
+ */
+export function releaseFreeMemory(): void {
+  c.malloc_trim(0);
 }
