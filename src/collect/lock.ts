@@ -90,6 +90,9 @@ export const lock: Collector = {
     // uprobe_multi link detaches all its probes with one
     multi = supported('uprobe_multi');
     if (multi) for (const p of UPROBE_PROGRAMS) obj.program(p).setExpectedAttachType(UPROBE_MULTI);
+    // ahead of need: the probe plan of the libc procimage itself runs, nearly always the target's
+    // too (reading its symbols took ~17 ms at the first activation)
+    findPthreadLibrary(process.pid);
   },
 
   programs(policy: Policy) {
