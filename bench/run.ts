@@ -1,12 +1,13 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain]
+//   tsx bench/run.ts [syscall] [activation] [drain] [syscall-lock]
 import { activationBench } from './activation.js';
 import { drainBench } from './drain.js';
 import { syscallBench } from './syscall.js';
+import { syscallLockBench } from './syscall_lock.js';
 import { CORES } from './lib.js';
 import { release } from 'node:os';
 
-const all = { syscall: syscallBench, activation: activationBench, drain: drainBench };
+const all = { syscall: syscallBench, activation: activationBench, drain: drainBench, 'syscall-lock': syscallLockBench };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 
 console.log(`## procimage benchmarks — ${new Date().toISOString()}, Linux ${release()}, ${CORES} CPUs\n`);
