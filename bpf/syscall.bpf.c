@@ -18,6 +18,15 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /*
+ * The return of a uretprobe (Linux 6.11+) is a syscall its trampoline makes: uprobes' machinery —
+ * lock's own, with -l — not a call of the program, so it is left out of counts and sequences.
+ * Newer than the linux-libc-dev header of some build machines, hence the fallback.
+ */
+#ifndef __NR_uretprobe
+#define __NR_uretprobe 335
+#endif
+
+/*
  * Per target thread: the syscall in flight and the latest numbers. Marked when the thread exits, and
  * deleted by user space after it has reported the thread (so its last syscalls show in text too).
  */
@@ -279,6 +288,8 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 {
 	__u32 cats;
 
+	if (id == __NR_uretprobe)
+		return 0;
 	if (current_is_target(regs, &cats))
 		target_entered(regs, id);
 	if (cats & PI_CAT_SYSCALL)
@@ -291,6 +302,8 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
 	__u32 cats;
 
+	if (regs->orig_ax == __NR_uretprobe)
+		return 0;
 	if (current_is_target(regs, &cats))
 		target_exited(regs, ret);
 	return 0;

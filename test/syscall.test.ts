@@ -176,3 +176,16 @@ describe('syscall: threads come and go', () => {
     }
   });
 });
+
+describe('syscall with lock', () => {
+  it('leaves out the syscalls that -l\'s own uretprobes make (uretprobe, 335), and counts the program\'s', async () => {
+    const r = await cli(['trace', '--json', '-s', '10', '-l', '--', workload('locks'), 'mutex', '2', '5', '100']);
+    expect(r.code).toBe(0);
+    const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
+    const stats = recs.filter(x => x.type === 'syscall_stat' && x.scope === 'thread');
+    expect(stats.some(x => x.nr === 335)).toBe(false);
+    expect(recs.filter(x => x.type === 'syscall_seq').flatMap(x => x.nrs as number[])).not.toContain(335);
+    expect(stats.some(x => x.syscall === 'clone3')).toBe(true);
+    expect(recs.some(x => x.type === 'lock' && x.source === 'pthread')).toBe(true);
+  });
+});
