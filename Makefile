@@ -5,7 +5,8 @@ BUILD := build
 CLANG ?= clang
 CC ?= cc
 
-BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -I$(BUILD) -Ibpf
+# -idirafter the multiarch includes: <asm/unistd_64.h> (syscall numbers) and nothing that vmlinux.h defines
+BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -I$(BUILD) -Ibpf -idirafter /usr/include/x86_64-linux-gnu
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 BPF_HDRS := $(wildcard bpf/*.h)
@@ -75,7 +76,12 @@ $(BUILD)/workloads/%: workloads/%.c
 src/gen/layout.ts: tools/gen-layout.ts bpf/procimage.h $(BPF_OBJS) | node_modules/.installed
 	node_modules/.bin/tsx tools/gen-layout.ts $@ bpf/procimage.h $(BPF_OBJS)
 
-dist/.built: src/gen/layout.ts $(TS_SRCS) tsconfig.json | node_modules/.installed
+# Syscall names from the kernel's header (linux-libc-dev), never a table typed by hand.
+UNISTD_H := /usr/include/x86_64-linux-gnu/asm/unistd_64.h
+src/gen/syscalls.ts: tools/gen-syscalls.ts $(wildcard $(UNISTD_H)) | $(BUILD)/.apt-done node_modules/.installed
+	node_modules/.bin/tsx tools/gen-syscalls.ts $@ $(UNISTD_H)
+
+dist/.built: src/gen/layout.ts src/gen/syscalls.ts $(TS_SRCS) tsconfig.json | node_modules/.installed
 	node_modules/.bin/tsc -p tsconfig.json
 	@touch $@
 

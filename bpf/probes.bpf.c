@@ -16,6 +16,13 @@ int BPF_PROG(probe_tp_btf, struct task_struct *p)
 	return 0;
 }
 
+/* lock:contention_begin/end (6.0+): kernel lock contention */
+SEC("tp_btf/contention_begin")
+int BPF_PROG(probe_lock_contention, void *lock, unsigned int flags)
+{
+	return 0;
+}
+
 SEC("raw_tp/sched_process_free")
 int probe_raw_tp(void *ctx)
 {
@@ -36,6 +43,13 @@ int BPF_PROG(probe_fentry, long code)
 
 SEC("kprobe/do_exit")
 int probe_kprobe(void *ctx)
+{
+	return 0;
+}
+
+/* loaded for BPF_TRACE_UPROBE_MULTI by the uprobe_multi probe (Linux 6.6+) */
+SEC("uprobe")
+int probe_uprobe(void *ctx)
 {
 	return 0;
 }

@@ -18,6 +18,11 @@
 #define PI_STACK_PAGES 3    /* user stack pages copied for DWARF unwinding: >= 8 KiB above sp */
 #define PI_PAGE 4096
 #define PI_SCHED_SLOTS 40   /* log2 histogram of ns: slot i counts [2^i, 2^(i+1)); up to ~18 min */
+#define PI_SC_NR_MAX 512  /* per-number arrays have this many slots, plus one for every number past it */
+#define PI_SC_SEQ_MAX 50  /* the longest syscall sequence (-s N) */
+#define PI_SC_RING 64     /* per-thread ring of the latest syscall numbers: a power of two > PI_SC_SEQ_MAX */
+#define PI_LOCK_STACK_DEPTH 20 /* frames kept of a lock's user or kernel stack */
+#define PI_MAX_CPUS 1024  /* bound of loops over CPUs (they stop at the last possible one) */
 
 /* Bit per category, in the policy's `categories` mask. */
 enum pi_category {
@@ -56,6 +61,8 @@ enum pi_event_type {
 	PI_EV_SWITCH_OUT = 4,       /* a target left the CPU: ends an on-CPU interval, starts an off-CPU one */
 	PI_EV_SWITCH_OUT_DWARF = 5, /* the same, with registers and a stack copy for DWARF unwinding */
 	PI_EV_SWITCH_IN = 6,        /* a target got the CPU back: ends an off-CPU interval */
+	PI_EV_SYSCALL_SEQ = 30,
+	PI_EV_LOCK_STACK = 40,
 };
 
 /*
@@ -68,6 +75,12 @@ enum pi_lost_reason {
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
+	PI_LOST_SC_THREADS_FULL = 16, /* sc_threads full: a thread's sequence and latencies are not kept */
+	PI_LOST_SC_STATS_FULL = 17,   /* sc_stats full: a (thread, syscall) pair is not counted */
+	PI_LOST_SC_ERRNOS_FULL = 18,  /* sc_errnos full: an error is counted, its errno is not */
+	PI_LOST_LOCK_STATS_FULL = 20, /* lk_stats / futex_waits full: a (lock, thread) pair is not counted */
+	PI_LOST_LOCK_CALLS_FULL = 21, /* lk_calls / lk_kwaits / futex_inflight full: a call in flight is not timed */
+	PI_LOST_LOCK_HOLDS_FULL = 22, /* lk_holds full: a hold is not timed */
 	PI_LOST_RES_EXITS_FULL = 24, /* resource: a task's figures at exit not kept, resource_exits was full */
 	PI_LOST_RES_WALK_CUT = 25,   /* resource: a process's threads beyond PI_RES_WALK_MAX left out of its exit figures */
 	PI_LOST_MAX = 32,
@@ -270,6 +283,154 @@ struct pi_res_exit {
 	__u64 maxrss_pages;  /* group_dead: signal->maxrss, the peak rss of the process */
 	__u32 group_dead;    /* 1: the last thread of its process */
 	__u32 threads;       /* group_dead: the listed threads summed into `group` besides the dead ones */
+};
+
+/* ---- syscall (bpf/syscall.bpf.c) ---------------------------------------------------------- */
+
+/*
+ * Per target thread (map sc_threads, by pid): the syscall in flight and a ring of the latest syscall
+ * numbers. Syscall k of the thread (0-based, counted from activation) is at ring[k % PI_SC_RING];
+ * syscalls [emitted, count) are not yet handed over in a syscall_seq record. A thread that exits is
+ * marked, and user space deletes its entry once it has reported it.
+ */
+struct pi_sc_thread {
+	__u64 enter_ns; /* sys_enter of the syscall in flight; 0: none seen */
+	__u64 count;    /* syscalls entered since activation */
+	__u64 emitted;  /* of which handed over in syscall_seq records */
+	__u32 nr;       /* the syscall in flight (when enter_ns != 0) */
+	__u32 tgid;
+	__u32 exited;   /* 1: the thread has exited (its last syscalls are handed over) */
+	__u32 pad;
+	char comm[PI_COMM_LEN]; /* at its first syscall, and again after an execve */
+	__u32 ring[PI_SC_RING];
+};
+
+/* Key of sc_stats: one thread, one syscall number. */
+struct pi_sc_key {
+	__u32 pid;
+	__u32 nr;
+};
+
+struct pi_sc_stat {
+	__u64 count;    /* calls, counted when they return (exit and exit_group, which never do: at entry) */
+	__u64 errors;   /* returns in -4095..-1 */
+	__u64 timed;    /* calls whose sys_enter was seen too: the latency figures cover these */
+	__u64 total_ns; /* sum of sys_enter -> sys_exit over the timed calls */
+	__u64 max_ns;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* Key of sc_errnos (value: a u64 count): which errno a thread's syscall failed with. */
+struct pi_sc_errno_key {
+	__u32 pid;
+	__u32 nr;
+	__u32 err; /* positive errno */
+	__u32 pad;
+};
+
+/*
+ * syscall_seq: `len` consecutive syscalls of a thread, handed over when N (-s N) have accumulated,
+ * or fewer when the thread exits. Syscall first + i is at ring[(first + i) % PI_SC_RING].
+ */
+struct pi_syscall_seq_event {
+	struct pi_event_hdr hdr;
+	__u64 first;    /* index (since activation, in this thread) of the first syscall of the batch */
+	__u32 len;
+	__u32 partial;  /* 1: flushed at thread exit before N had accumulated */
+	__u32 ring[PI_SC_RING];
+};
+
+/* ---- lock (bpf/lock.bpf.c; futex waits: bpf/futex.bpf.h, run by syscall.bpf.c's programs) ---- */
+
+/* What a lock statistic is about. */
+enum pi_lock_kind {
+	PI_LK_MUTEX = 1,        /* pthread_mutex_* */
+	PI_LK_RWLOCK_READ = 2,  /* pthread_rwlock_rdlock / tryrdlock */
+	PI_LK_RWLOCK_WRITE = 3, /* pthread_rwlock_wrlock / trywrlock */
+	PI_LK_SPIN = 4,         /* pthread_spin_* */
+	PI_LK_FUTEX = 5,        /* a futex wait (the syscall) */
+	PI_LK_KERNEL = 6,       /* lock:contention_begin/end; the key's flags say which kind */
+};
+
+/* The glibc function a uprobe is on: its bpf_cookie. */
+enum pi_lock_op {
+	PI_LOCK_OP_MUTEX_LOCK = 1,
+	PI_LOCK_OP_MUTEX_TRYLOCK = 2,
+	PI_LOCK_OP_MUTEX_UNLOCK = 3,
+	PI_LOCK_OP_RW_RDLOCK = 4,
+	PI_LOCK_OP_RW_TRYRDLOCK = 5,
+	PI_LOCK_OP_RW_WRLOCK = 6,
+	PI_LOCK_OP_RW_TRYWRLOCK = 7,
+	PI_LOCK_OP_RW_UNLOCK = 8,
+	PI_LOCK_OP_SPIN_LOCK = 9,
+	PI_LOCK_OP_SPIN_TRYLOCK = 10,
+	PI_LOCK_OP_SPIN_UNLOCK = 11,
+	/*
+	 * glibc's pthread_spin_lock begins with a locked decrement, an instruction x86 uprobes refuse:
+	 * it is probed after it instead (each attempt; the flags say whether it took the lock) and at
+	 * the instruction its success falls through to.
+	 */
+	PI_LOCK_OP_SPIN_ATTEMPT = 12,
+	PI_LOCK_OP_SPIN_ACQUIRED = 13,
+};
+
+/* Key of lk_stats and futex_waits: one lock (or futex word), one thread, one kind of use. */
+struct pi_lock_key {
+	__u64 addr;  /* user address of the lock / futex word, or kernel address of the lock */
+	__u32 tgid;
+	__u32 pid;
+	__u32 kind;  /* enum pi_lock_kind */
+	__u32 flags; /* kernel locks: the tracepoint's LCB_F_* flags; else 0 */
+};
+
+struct pi_lock_stat {
+	__u64 acquisitions;  /* pthread: successful lock calls */
+	__u64 contended;     /* pthread: acquisitions that found the lock held; futex: waits; kernel: contentions */
+	__u64 failed;        /* pthread: trylock busy or lock error; futex/kernel: waits that returned an error */
+	__u64 wait_total_ns; /* pthread: time in the lock call (acquisitions); futex, kernel: time waiting */
+	__u64 wait_min_ns;
+	__u64 wait_max_ns;
+	__u64 hold_count;    /* pthread: unlocks matched to an acquisition of this thread */
+	__u64 hold_total_ns;
+	__u64 hold_min_ns;
+	__u64 hold_max_ns;
+	__u32 stack_len;     /* frames in stack[] (0: none captured) */
+	__u32 pad;
+	char comm[PI_COMM_LEN]; /* the thread's name at its first use of the lock */
+	__u64 stack[PI_LOCK_STACK_DEPTH]; /* pthread: user stack of the first contended acquisition;
+	                                     kernel: the waiter's kernel stack at its longest wait */
+};
+
+/*
+ * lock_stack: a user stack was just captured in hdr.tgid (a first contended acquisition). Not a
+ * record users see: it tells user space to read the process's mappings now, while it surely still
+ * has them, so that the stack can be symbolized even if the process is gone by the next poll.
+ */
+struct pi_lock_stack_event {
+	struct pi_event_hdr hdr;
+};
+
+/* A pthread lock call in flight (lk_calls, by pid) or a futex wait in flight (futex_inflight). */
+struct pi_lock_call {
+	__u64 addr;
+	__u64 start_ns;
+	__u32 op;        /* enum pi_lock_op */
+	__u32 contended; /* the lock was held when the call began */
+};
+
+/* Key of lk_holds and lk_kwaits: one lock, one thread. */
+struct pi_thread_addr {
+	__u64 addr;
+	__u32 pid;
+	__u32 pad;
+};
+
+/* A lock held (lk_holds) or a kernel contention in progress (lk_kwaits). */
+struct pi_lock_hold {
+	__u64 start_ns;
+	__u32 kind;  /* enum pi_lock_kind; lk_kwaits: the LCB_F_* flags */
+	__u32 depth; /* recursive acquisitions by the same thread */
 };
 
 #endif /* PROCIMAGE_H */

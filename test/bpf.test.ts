@@ -6,7 +6,8 @@ import { existsSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  BpfMap, BpfObject, Link, RingReader, UnsupportedFeatureError, VerifierError, forEachRecord, possibleCpus, probe, readIter,
+  BPF_TRACE_UPROBE_MULTI, BpfMap, BpfObject, Link, RingReader, UnsupportedFeatureError, VerifierError, forEachRecord, possibleCpus, probe,
+  readIter,
   type Batch,
 } from '../src/bpf/index.js';
 import { perfEventOpen } from '../src/sys/libc.js';
@@ -42,7 +43,11 @@ describe('every category object', () => {
       const fds = openFds();
       const obj = BpfObject.open(paths.bpfObject(c.object));
       obj.load();
-      const links = obj.programs().map(p => p.attach());
+      // uprobes have no target in their section: they go on this process's own libc, as lock's do
+      const libc = readFileSync(`/proc/${process.pid}/maps`, 'utf8').match(/\/\S*\/libc\.so\.6/)![0];
+      const links = obj.programs().map(p => /^u(ret)?probe/.test(p.section)
+        ? p.attachUprobe({ binary: libc, func: 'pthread_mutex_unlock', pid: process.pid, retprobe: p.section.startsWith('uretprobe') })
+        : p.attach());
       expect(links.length).toBeGreaterThan(0);
       for (const l of links) expect(l.fd).toBeGreaterThan(0);
       for (const l of links) l.close();
@@ -211,6 +216,29 @@ describe('attach', () => {
     expect(counter(obj, 4)).toBe(1);
   });
 
+  it('uprobe_multi: one link for several functions, each with its cookie; closed off the event loop', async () => {
+    const child = new GatedChild([workload('syscalls'), '25', '10']); // syscall(SYS_getppid) 25 times, nanosleep once
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.setConst('target_tgid', child.pid);
+    for (const p of obj.programs()) p.setAutoload(p.name === 'on_uprobe_cookie');
+    obj.program('on_uprobe_cookie').setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+    obj.load();
+    const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+    const { ElfFile } = await import('../src/sys/elf.js');
+    const elf = ElfFile.open(libc);
+    const link = obj.program('on_uprobe_cookie').attachUprobeMulti({
+      binary: libc, offsets: [elf.function('syscall')!.fileOffset, elf.function('nanosleep')!.fileOffset], cookies: [7, 3], pid: child.pid,
+    });
+    execFileSync('sleep', ['0.02']); // another process: not counted
+    child.open();
+    await child.exited;
+    expect(counter(obj, 7)).toBe(25);
+    expect(counter(obj, 3)).toBe(1);
+    const fds = openFds();
+    await link.closeAsync(); // the link fd closed: the kernel detaches an unpinned link with it
+    expect(openFds()).toBe(fds - 1);
+  });
+
   it('a perf-event program on a software clock samples the target', async () => {
     const child = new GatedChild([workload('syscalls'), '3000000']);
     const obj = fixtureFor(child, { autoload: ['on_perf'] });
@@ -303,7 +331,8 @@ describe('iterators', () => {
 
 describe('feature probes', () => {
   it('find what procimage needs, give definite answers for what it may not have, and cache them', () => {
-    for (const f of ['btf', 'ringbuf', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'bpf_loop', 'task_storage', 'iter_task'] as const) {
+    for (const f of ['btf', 'ringbuf', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'bpf_loop', 'task_storage', 'iter_task', 'uprobe_multi',
+      'lock_contention'] as const) {
       expect(probe(f), f).toEqual({ status: 'supported' });
     }
     for (const f of ['fentry', 'kprobe'] as const) expect(probe(f).status, f).not.toBe('inconclusive');

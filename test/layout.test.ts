@@ -10,6 +10,7 @@ import * as layout from '../src/gen/layout.js';
 import { Clock } from '../src/collect/clock.js';
 import { keytime } from '../src/collect/keytime.js';
 import { decodeExit, decodeSamples } from '../src/collect/resource/sample.js';
+import { syscall } from '../src/collect/syscall.js';
 import { eventType } from '../src/collect/event.js';
 import { forEachRecord } from '../src/bpf/ringbuf.js';
 import { isRaw, type ProcRecord } from '../src/collect/records.js';
@@ -97,5 +98,23 @@ describe('resource decoders', () => {
 
   it('refuses a read that is not whole samples', () => {
     expect(() => decodeSamples(buf.subarray(0, 100), clock)).toThrow(/not a whole number of samples/);
+  });
+});
+
+describe('syscall decoders', () => {
+  const buf = execFileSync(fixture, ['batch']);
+  const b = { buf, u32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2), bytes: buf.length };
+  const clock = new Clock(T0);
+  const recs: ProcRecord[] = [];
+  forEachRecord(b, (off, len) => {
+    const r = syscall.decoders.get(eventType(b, off))?.(b, off, len, clock);
+    if (r && !isRaw(r)) recs.push(r);
+  });
+
+  it('decodes a syscall_seq batch that wraps around the ring, in order, by name', () => {
+    expect(recs).toEqual([{
+      type: 'syscall_seq', ts_ns: 5000, pid: 102, tgid: 100, comm: 'worker-thread-1', first: 62,
+      syscalls: ['read', 'write', 'exit_group', 'syscall_1000', 'syscall_-1'], nrs: [0, 1, 231, 1000, -1], partial: true,
+    }]);
   });
 });

@@ -9,7 +9,7 @@ const parse = (out: string): Rec[] => out.trim().split('\n').filter(Boolean).map
 
 describe('trace -- CMD', () => {
   it('records exec and exit of CMD and exits with its status; every line is a record with the common fields', async () => {
-    const r = await cli(['trace', '--json', '--', 'sh', '-c', 'exit 5']);
+    const r = await cli(['trace', '--json', '-k', '0', '--', 'sh', '-c', 'exit 5']);
     expect(r.code).toBe(5);
     const recs = parse(r.stdout);
     for (const rec of recs) {

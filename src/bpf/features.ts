@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { bpf } from './ffi.js';
 import { BpfError, UnsupportedFeatureError } from './errors.js';
 import { BpfObject } from './object.js';
+import { BPF_TRACE_UPROBE_MULTI } from './program.js';
 import { paths } from '../sys/paths.js';
 import { ensureTracefs } from '../sys/mounts.js';
 
@@ -26,6 +27,8 @@ export const FEATURES = {
   fentry: 'fentry/fexit programs',
   kprobe: 'kprobes (CONFIG_KPROBES)',
   uprobe: 'uprobes (CONFIG_UPROBE_EVENTS)',
+  lock_contention: 'the lock:contention_begin/end tracepoints (Linux 6.0+)',
+  uprobe_multi: 'uprobe_multi links (Linux 6.6+)',
 } as const;
 export type Feature = keyof typeof FEATURES;
 
@@ -33,6 +36,8 @@ const cache = new Map<Feature, Support>();
 
 const BPF_MAP_TYPE_RINGBUF = 27, BPF_MAP_TYPE_TASK_STORAGE = 29;
 const BPF_PROG_TYPE_RAW_TRACEPOINT = 17, BPF_FUNC_loop = 181;
+
+const EBADF = 9;
 
 const yes: Support = { status: 'supported' };
 const no = (reason: string): Support => ({ status: 'unsupported', reason });
@@ -74,7 +79,33 @@ const probes: Record<Feature, () => Support> = {
   fentry: () => probeProgram('probe_fentry', true),
   kprobe: () => probeProgram('probe_kprobe', true),
   uprobe: () => existsSync('/sys/bus/event_source/devices/uprobe/type') ? yes : no('no uprobe PMU in /sys/bus/event_source/devices'),
+  lock_contention: () => probeProgram('probe_lock_contention', false),
+  uprobe_multi: probeUprobeMulti,
 };
+
+/**
+ * After libbpf's own probe: a program loaded for BPF_TRACE_UPROBE_MULTI and a link on "/" — a kernel
+ * that knows the attach type refuses the directory with EBADF; one that does not, otherwise.
+ */
+function probeUprobeMulti(): Support {
+  const path = paths.bpfObject('probes');
+  if (!existsSync(path)) return unsure(`${path} is missing (run make)`);
+  let obj: BpfObject | undefined;
+  try {
+    obj = BpfObject.open(path);
+    for (const p of obj.programs()) p.setAutoload(p.name === 'probe_uprobe');
+    const prog = obj.program('probe_uprobe');
+    prog.setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+    obj.load();
+    prog.attachUprobeMulti({ binary: '/', offsets: [0], cookies: [0], pid: 0 }).close();
+    return unsure('a uprobe_multi link on "/" was accepted');
+  } catch (e) {
+    if (e instanceof BpfError) return e.errno === EBADF ? yes : no(e.message);
+    return unsure((e as Error).message);
+  } finally {
+    obj?.close();
+  }
+}
 
 /** Asks once per process; later calls return the cached answer. */
 export function probe(f: Feature): Support {

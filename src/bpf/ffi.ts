@@ -63,6 +63,7 @@ export const bpf = {
   program_autoload: libbpf.func('bool bpf_program__autoload(const bpf_program *prog)'),
   program_fd: libbpf.func('int bpf_program__fd(const bpf_program *prog)'),
   program_type: libbpf.func('int bpf_program__type(const bpf_program *prog)'),
+  program_set_expected_attach_type: libbpf.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
   program_pin: libbpf.func('int bpf_program__pin(bpf_program *prog, const char *path)'),
   program_unpin: libbpf.func('int bpf_program__unpin(bpf_program *prog, const char *path)'),
   attach: libbpf.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),

@@ -1,6 +1,6 @@
 // The libbpf binding: everything above this folder uses these classes, never koffi or libbpf directly.
 export { BpfObject } from './object.js';
-export { Program, type UprobeTarget } from './program.js';
+export { Program, BPF_TRACE_UPROBE_MULTI, type UprobeTarget, type UprobeMultiTarget } from './program.js';
 export { BpfMap, MapType, UpdateFlags, type MapInfo } from './map.js';
 export { Link } from './link.js';
 export { readIter } from './iter.js';

@@ -1,40 +1,71 @@
 // An attached program: one owner, one close(). Closing detaches it (unless it is pinned, in which
 // case the pin keeps it attached until unpinned: SPEC "a pinned link outlives its creator").
+// A link is either libbpf's (a bpf_link *) or a bare link fd that procimage created itself with
+// bpf(BPF_LINK_CREATE) for an attach type libbpf 1.1 does not know (uprobe_multi).
+import { close as closeAsyncFd, closeSync, unlinkSync } from 'node:fs';
 import { bpf, type Ptr } from './ffi.js';
 import { checkInt } from './errors.js';
 
 export class Link {
   #ptr: Ptr | null;
+  #fd: number | null;
   #pinPath: string | undefined;
 
-  constructor(ptr: Ptr, readonly program: string, readonly target: string) {
+  constructor(ptr: Ptr | null, readonly program: string, readonly target: string, fd: number | null = null) {
     this.#ptr = ptr;
+    this.#fd = ptr === null ? fd : null;
   }
 
-  private get ptr(): Ptr {
-    if (this.#ptr === null) throw new Error(`link ${this.program} -> ${this.target} is closed`);
-    return this.#ptr;
+  /** A link from a bare link fd, which it now owns. */
+  static fromFd(fd: number, program: string, target: string): Link {
+    return new Link(null, program, target, fd);
   }
 
-  get fd(): number { return bpf.link_fd(this.ptr) as number; }
+  private get closed(): boolean { return this.#ptr === null && this.#fd === null; }
+
+  get fd(): number {
+    if (this.#ptr !== null) return bpf.link_fd(this.#ptr) as number;
+    if (this.#fd !== null) return this.#fd;
+    throw new Error(`link ${this.program} -> ${this.target} is closed`);
+  }
+
   get pinPath(): string | undefined { return this.#pinPath; }
 
   pin(path: string): void {
-    checkInt(`pin link ${this.program} at ${path}`, bpf.link_pin(this.ptr, path) as number);
+    if (this.#ptr !== null) checkInt(`pin link ${this.program} at ${path}`, bpf.link_pin(this.#ptr, path) as number);
+    else checkInt(`pin link ${this.program} at ${path}`, bpf.obj_pin(this.fd, path) as number);
     this.#pinPath = path;
   }
 
   unpin(): void {
     if (!this.#pinPath) return;
-    checkInt(`unpin link ${this.program}`, bpf.link_unpin(this.ptr) as number);
+    if (this.#ptr !== null) checkInt(`unpin link ${this.program}`, bpf.link_unpin(this.#ptr) as number);
+    else unlinkSync(this.#pinPath);
     this.#pinPath = undefined;
   }
 
   /** Detaches (a pinned link stays attached through its pin) and frees the handle. */
   close(): void {
-    if (this.#ptr === null) return;
-    bpf.link_destroy(this.#ptr);
+    if (this.closed) return;
+    if (this.#ptr !== null) bpf.link_destroy(this.#ptr);
+    else closeSync(this.#fd!);
     this.#ptr = null;
+    this.#fd = null;
+  }
+
+  /**
+   * close() on a libuv pool thread: detaching some links blocks in the kernel for a grace period
+   * (~0.1 s for a uprobe here), which should neither stall the event loop nor add up link by link.
+   */
+  closeAsync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const ptr = this.#ptr, fd = this.#fd;
+    this.#ptr = null;
+    this.#fd = null;
+    return new Promise(resolve => {
+      if (ptr !== null) bpf.link_destroy.async(ptr, () => resolve());
+      else closeAsyncFd(fd!, () => resolve());
+    });
   }
 
   [Symbol.dispose](): void { this.close(); }

@@ -1,7 +1,8 @@
 // A program of a BpfObject (borrowed: the object owns it). Attaching returns a Link the caller owns.
-import { bpf, helper, type Ptr } from './ffi.js';
+import { bpf, helper, alloc, free, encodeBytes, type Ptr } from './ffi.js';
 import { BpfError, UnsupportedFeatureError, checkInt, checkPtr } from './errors.js';
 import { Link } from './link.js';
+import { SysError, bpfSyscall } from '../sys/libc.js';
 
 const ENOENT = 2, EPERM = 1, ENOTSUPP = 524, EOPNOTSUPP = 95;
 
@@ -14,7 +15,25 @@ export interface UprobeTarget {
   /** Only this process triggers it; -1 for every process. */
   pid: number;
   retprobe?: boolean;
+  /** What bpf_get_attach_cookie() returns in the program: tells apart the functions one program serves. */
+  cookie?: number | bigint;
 }
+
+/** One program on many offsets of one file: a uprobe_multi link (Linux 6.6+). */
+export interface UprobeMultiTarget {
+  binary: string;
+  /** File offsets, one probe each. */
+  offsets: number[];
+  /** bpf_get_attach_cookie() at each offset (same length as offsets). */
+  cookies: Array<number | bigint>;
+  /** Only this process triggers them (its threads, and what it execs). */
+  pid: number;
+  retprobe?: boolean;
+}
+
+/** enum bpf_attach_type / bpf_cmd values libbpf 1.1's headers predate. */
+export const BPF_TRACE_UPROBE_MULTI = 48;
+const BPF_LINK_CREATE = 28, BPF_F_UPROBE_MULTI_RETURN = 1;
 
 export class Program {
   constructor(private readonly ptr: Ptr) {}
@@ -28,6 +47,48 @@ export class Program {
   /** Before load: whether this program is loaded at all (variants the kernel cannot run are not). */
   setAutoload(on: boolean): void {
     checkInt(`autoload ${this.name}`, bpf.program_set_autoload(this.ptr, on) as number);
+  }
+
+  /** Before load: the attach type the kernel verifies it for (BPF_TRACE_UPROBE_MULTI, say). */
+  setExpectedAttachType(type: number): void {
+    checkInt(`expected attach type of ${this.name}`, bpf.program_set_expected_attach_type(this.ptr, type) as number);
+  }
+
+  /**
+   * Attaches to every offset at once through one uprobe_multi link: one link to detach, and one
+   * grace period to wait for when it is detached, where a perf-event uprobe per offset waits one each
+   * (~0.1 s apiece here). The program must have been loaded for BPF_TRACE_UPROBE_MULTI.
+   */
+  attachUprobeMulti(t: UprobeMultiTarget): Link {
+    const what = `uprobe_multi ${t.retprobe ? '(return) ' : ''}${t.binary}:${t.offsets.map(o => `0x${o.toString(16)}`).join(',')}`;
+    if (t.offsets.length === 0 || t.offsets.length !== t.cookies.length) throw new Error(`${what}: offsets and cookies must match`);
+    const path = Buffer.from(`${t.binary}\0`);
+    const arrays = Buffer.alloc(16 * t.offsets.length);
+    t.offsets.forEach((o, i) => {
+      arrays.writeBigUInt64LE(BigInt(o), i * 8);
+      arrays.writeBigUInt64LE(BigInt(t.cookies[i]), (t.offsets.length + i) * 8);
+    });
+    const native = alloc(path.length + arrays.length);
+    try {
+      encodeBytes(native, 0, path);
+      encodeBytes(native, path.length, arrays);
+      const base = BigInt(native);
+      const attr = Buffer.alloc(64);
+      attr.writeUInt32LE(this.fd, 0);
+      attr.writeUInt32LE(BPF_TRACE_UPROBE_MULTI, 8);
+      attr.writeBigUInt64LE(base, 16);                                       // path
+      attr.writeBigUInt64LE(base + BigInt(path.length), 24);                 // offsets
+      attr.writeBigUInt64LE(base + BigInt(path.length + 8 * t.offsets.length), 40); // cookies
+      attr.writeUInt32LE(t.offsets.length, 48);
+      attr.writeUInt32LE(t.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, 52);
+      attr.writeUInt32LE(t.pid, 56);
+      return Link.fromFd(bpfSyscall(BPF_LINK_CREATE, attr), this.name, what);
+    } catch (e) {
+      if (e instanceof SysError) throw new BpfError(`attach ${this.name} as ${what} (pid ${t.pid})`, e.errno);
+      throw e;
+    } finally {
+      free(native);
+    }
   }
 
   /** Attaches as its section says (tp_btf/, raw_tp/, tracepoint/, ...). */
@@ -52,7 +113,7 @@ export class Program {
 
   attachUprobe(t: UprobeTarget): Link {
     const what = `${t.retprobe ? 'uretprobe' : 'uprobe'} ${t.binary}:${t.func ?? `0x${(t.offset ?? 0).toString(16)}`}`;
-    const opts = { sz: 40, ref_ctr_offset: 0, bpf_cookie: 0, retprobe: !!t.retprobe, func_name: t.func ?? null };
+    const opts = { sz: 40, ref_ctr_offset: 0, bpf_cookie: BigInt(t.cookie ?? 0), retprobe: !!t.retprobe, func_name: t.func ?? null };
     return this.link(`attach ${this.name} as ${what} (pid ${t.pid})`, what,
       bpf.attach_uprobe_opts(this.ptr, t.pid, t.binary, t.offset ?? 0, opts));
   }

@@ -43,6 +43,7 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     console.log(`activated: ${res.description}`);
     console.log(`  collecting ${ms(res.collecting_after_issue_ns as number)} after ctl issued it ` +
       `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms); attached: ${(res.hooks as string[]).join(', ')}`);
+    for (const n of (res.notes as string[] | undefined) ?? []) console.log(`  note: ${n}`);
     return 0;
   }
   const res = await request(f.pinDir, { op });

@@ -121,6 +121,11 @@ async function main(): Promise<void> {
     const c = (e as { code?: string }).code;
     code = c === 'commander.helpDisplayed' || c === 'commander.version' || c === 'commander.help' ? 0 : report(e);
   }
+  // process.exit() drops what a pipe has not taken yet: a large NDJSON output would lose its tail
+  await Promise.all([process.stdout, process.stderr].map(s => new Promise(resolve => {
+    if (s.destroyed || !s.writable) resolve(undefined);
+    else s.write('', () => resolve(undefined));
+  })));
   process.exit(code);
 }
 

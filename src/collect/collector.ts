@@ -5,8 +5,13 @@ import type { Batch, BpfObject, Feature, Link } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Category, Policy } from './policy.js';
 import type { ProcRecord, RawRecord } from './records.js';
+import type { Symbolizer } from './symbols.js';
 
-export type Decoder = (b: Batch, off: number, len: number, clock: Clock) => ProcRecord | RawRecord | undefined;
+/**
+ * A ring record to a record for the sinks (or a raw record the model turns into some); null for a
+ * record that only informs its collector (no output); undefined for one it cannot decode (counted as lost).
+ */
+export type Decoder = (b: Batch, off: number, len: number, clock: Clock) => ProcRecord | RawRecord | null | undefined;
 
 export interface PollContext {
   /** The collector's own object. */
@@ -23,6 +28,8 @@ export interface PollContext {
   final: boolean;
   /** A read for a scrape, between the regular polls: read only, change nothing. */
   snapshot: boolean;
+  /** Kernel and user addresses to symbols. */
+  symbols: Symbolizer;
 }
 
 export interface Collector {
@@ -49,10 +56,24 @@ export interface Collector {
    * follow a thread group's children for every category). The session attaches each program once.
    */
   programs(policy: Policy): string[];
+  /**
+   * After its object is opened, before it is loaded: turn off programs this kernel cannot run (a
+   * tracepoint it lacks), so that the rest of the category still loads. programs() must then not
+   * name them.
+   */
+  configure?(obj: BpfObject): void;
+  /**
+   * What this policy asks of the category that it cannot collect, in a line each (a target kind a
+   * source does not support, a hook the kernel lacks); the activation reports them.
+   */
+  notes?(policy: Policy): string[];
   /** What cannot be attached by section name (uprobes on the target's libc, perf events). */
   attachExtra?(policy: Policy, obj: BpfObject): Link[];
-  /** At activation, before anything is attached: clear what the last activation left in its maps. */
-  reset?(obj: BpfObject, policy: Policy): void;
+  /**
+   * At activation, before anything is attached: clear what the last activation left in its maps
+   * (`object` gives the objects it requires, whose programs it shares).
+   */
+  reset?(obj: BpfObject, policy: Policy, object: (name: string) => BpfObject): void;
   /**
    * Once collection runs (hooks attached, policy live), before the first poll: take a first reading
    * that the figures of the first interval are measured from (resource's counters since task start).

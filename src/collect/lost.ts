@@ -10,6 +10,12 @@ export const LOST_REASONS: Record<string, string> = {
   task_state: 'intervals not measured: no task storage could be allocated for a thread',
   sched_threads: "target threads whose scheduling delay is not kept: the per-thread table is full",
   oversize: 'records larger than a drain batch',
+  syscall_threads_full: 'threads whose syscall sequence and latencies were not kept: sc_threads was full',
+  syscall_stats_full: '(thread, syscall) pairs not counted: sc_stats was full',
+  syscall_errnos_full: 'syscall errors whose errno was not kept: sc_errnos was full',
+  lock_stats_full: '(lock, thread) pairs not counted: lk_stats or futex_waits was full',
+  lock_calls_full: 'lock calls, futex waits or kernel contentions not timed: a map of calls in flight was full',
+  lock_holds_full: 'lock holds not timed: lk_holds was full',
   unknown_type: 'records of a type this build cannot decode',
   resource_exits_full: 'tasks whose last resource figures were not kept: more ended between two samples than resource_exits holds',
   resource_exit_walk_cut: "processes whose last resource figures leave out threads still exiting beyond the walk's bound",
@@ -22,6 +28,12 @@ const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_SCHED_THREADS, 'sched_threads'],
   [pi_lost_reason.PI_LOST_RES_EXITS_FULL, 'resource_exits_full'],
   [pi_lost_reason.PI_LOST_RES_WALK_CUT, 'resource_exit_walk_cut'],
+  [pi_lost_reason.PI_LOST_SC_THREADS_FULL, 'syscall_threads_full'],
+  [pi_lost_reason.PI_LOST_SC_STATS_FULL, 'syscall_stats_full'],
+  [pi_lost_reason.PI_LOST_SC_ERRNOS_FULL, 'syscall_errnos_full'],
+  [pi_lost_reason.PI_LOST_LOCK_STATS_FULL, 'lock_stats_full'],
+  [pi_lost_reason.PI_LOST_LOCK_CALLS_FULL, 'lock_calls_full'],
+  [pi_lost_reason.PI_LOST_LOCK_HOLDS_FULL, 'lock_holds_full'],
 ];
 
 /** Totals since load of every kernel-side reason, summed over CPUs. */

@@ -96,6 +96,77 @@ export interface SchedRecord extends RecordBase {
   hist_log2_ns: number[]; // [i]: delays in [2^i, 2^(i+1)) ns (slot 0 also holds 0 ns); trailing zeros cut
 }
 
+/**
+ * syscall_seq: consecutive syscalls of one thread, N at a time (-s N), in the order it entered them.
+ * Concatenated by `first`, a thread's records are every syscall it entered while collection ran.
+ */
+export interface SyscallSeqRecord extends RecordBase {
+  type: 'syscall_seq';
+  first: number;      // index (0-based, counted from activation, per thread) of syscalls[0]
+  syscalls: string[]; // names ("syscall_<nr>" where the kernel header names none)
+  nrs: number[];      // the same, as numbers
+  partial: boolean;   // fewer than N: the thread exited, or collection ended, before N accumulated
+}
+
+/**
+ * syscall_stat: one syscall of one thread (scope "thread"), or of every process together (scope
+ * "system", pid/tgid 0: counts only), cumulative since activation. Reported every --interval for what
+ * changed, and for everything at the end.
+ */
+export interface SyscallStatRecord extends RecordBase {
+  type: 'syscall_stat';
+  scope: 'thread' | 'system';
+  syscall: string;
+  nr: number;
+  count: number;
+  errors: number | null;      // returns of -4095..-1 (thread scope)
+  errno: string | null;       // the most frequent of them, "ENOENT"
+  errno_count: number | null;
+  total_ns: number | null;    // sys_enter -> sys_exit, summed over the calls timed
+  avg_ns: number | null;
+  max_ns: number | null;
+}
+
+/** syscall_thread: what a target thread is doing, every --interval: its last N syscalls and the one in progress. */
+export interface SyscallThreadRecord extends RecordBase {
+  type: 'syscall_thread';
+  calls: number;                // syscalls entered since activation
+  last: string[];               // the last N (-s N), oldest first
+  in_syscall: string | null;    // the syscall it is in at ts_ns, if any
+  in_syscall_ns: number | null; // for how long
+}
+
+/**
+ * lock: one lock (or futex word) as one thread used it, cumulative since activation; reported every
+ * --interval for what changed, and for everything at the end.
+ */
+export interface LockRecord extends RecordBase {
+  type: 'lock';
+  source: 'pthread' | 'futex' | 'kernel';
+  kind: 'mutex' | 'rwlock' | 'spinlock' | 'futex' | 'rwsem' | 'percpu_rwsem' | 'rtmutex' | 'kernel';
+  mode: 'read' | 'write' | null;
+  addr: string;                 // "0x7ffd..." (user address for pthread/futex, kernel address for kernel)
+  symbol: string | null;        // kernel locks: the kernel symbol it is, when it is one
+  acquisitions: number | null;  // pthread: successful lock calls
+  contended: number;            // pthread: acquisitions that found it held; futex: waits; kernel: contentions
+  failed: number;               // pthread: trylock busy / lock error; futex, kernel: waits ended by an error
+  wait_total_ns: number;
+  wait_min_ns: number;
+  wait_avg_ns: number;
+  wait_max_ns: number;
+  hold_count: number | null;    // pthread only, like every hold_* field
+  hold_total_ns: number | null;
+  hold_min_ns: number | null;
+  hold_avg_ns: number | null;
+  hold_max_ns: number | null;
+  longest_holder_pid: number | null; // pthread: the thread (of any) that held this lock longest
+  longest_hold_ns: number | null;
+  ustack_addrs: string[] | null; // pthread: user stack of this thread's first contended acquisition
+  ustack: string[] | null;
+  kstack_addrs: string[] | null; // kernel: the waiter's kernel stack at its longest wait
+  kstack: string[] | null;
+}
+
 /** Records the kernel could not hand over (or entries it could not keep), by reason; system-wide. */
 export interface LostRecord extends RecordBase {
   type: 'lost';
@@ -187,7 +258,7 @@ export interface ResourceSystemRecord extends RecordBase {
 }
 
 export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord |
-  ResourceRecord | ResourceSystemRecord;
+  ResourceRecord | ResourceSystemRecord | SyscallSeqRecord | SyscallStatRecord | SyscallThreadRecord | LockRecord;
 export type RecordType = ProcRecord['type'];
 
 /*

@@ -6,11 +6,15 @@ import type { Category } from './policy.js';
 import { keytime } from './keytime.js';
 import { schedule } from './schedule.js';
 import { resource } from './resource/index.js';
+import { lock } from './lock.js';
+import { syscall } from './syscall.js';
 
 export const COLLECTORS: Partial<Record<Category, Collector>> = {
   keytime,
   schedule,
   resource,
+  lock,
+  syscall,
 };
 
 export const CORE: Collector = keytime;

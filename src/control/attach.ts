@@ -66,8 +66,9 @@ class AttachDaemon {
       }, policy.maxSeconds * 1000);
     }
     note(`activated: ${describePolicy(policy)} (attached ${a.hooks.join(', ') || 'no program'})`);
+    for (const n of a.notes) note(n);
     return {
-      ok: true, description: describePolicy(policy), hooks: a.hooks,
+      ok: true, description: describePolicy(policy), hooks: a.hooks, notes: a.notes,
       collecting_after_issue_ns: Number(a.collectingNs - issuedNs),
     };
   }

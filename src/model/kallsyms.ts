@@ -1,43 +1,204 @@
-// Kernel symbols from /proc/kallsyms, for kernel stacks. Text symbols only; every kernel text
-// address (core and modules) lies in 0xffffffff00000000 and up, so a symbol is kept as its low 32
-// bits and lookups are plain number binary searches.
-import { readFileSync } from 'node:fs';
+// Kernel addresses to symbols, from /proc/kallsyms (what perf and bpftrace use too): the frames of
+// kernel stacks (off-CPU intervals, kernel lock contention) and the addresses of kernel locks.
+//
+// Held as a compact index, not as strings: ~120k symbols as JS strings and arrays took 46-56 MB of
+// RSS, and the attach daemon must stay under 100 MB. Every kernel address (core, modules, BPF) lies
+// at 0xffffffff00000000 and up, so a symbol's address is its low 32 bits in a Uint32Array; its line
+// ("name" or "name\t[module]") stays bytes in one Buffer, decoded only when an address is looked up.
+// About 4 MB for this kernel.
+import { closeSync, openSync, readSync } from 'node:fs';
+
+export interface KernelSymbol {
+  name: string;
+  /** addr - the symbol's address */
+  offset: bigint;
+  module?: string;
+  /** A data symbol (d D b B r R): a variable, not a function. */
+  data: boolean;
+}
+
+/**
+ * With CONFIG_KALLSYMS_ALL kallsyms lists tens of thousands of data symbols; without it only a few
+ * section markers (__start_rodata...), and "marker+0x1234" would name nothing. Below this many data
+ * symbols, kernel data addresses are not symbolized at all.
+ */
+const MIN_DATA_SYMBOLS = 1000;
+const CHUNK = 256 << 10;
+const NL = 0x0a, SPACE = 0x20;
+const HI = 0xffffffffn;
+const isData = (t: number) => t === 0x64 || t === 0x44 || t === 0x62 || t === 0x42 || t === 0x72 || t === 0x52; // dDbBrR
+const FRAME_CACHE = 50_000;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/**
+ * Calls onLine(buf, start, end) for each line of the text `read` hands out, chunk by chunk, without
+ * making a string of it.
+ */
+function eachLine(read: (buf: Buffer) => number, onLine: (buf: Buffer, start: number, end: number) => void): void {
+  let buf = Buffer.alloc(CHUNK);
+  let held = 0; // bytes of an unfinished line carried over at the start of buf
+  for (;;) {
+    if (held === buf.length) { // a line longer than the buffer: grow it
+      const bigger = Buffer.alloc(buf.length * 2);
+      buf.copy(bigger, 0, 0, held);
+      buf = bigger;
+    }
+    const n = read(buf.subarray(held));
+    const end = held + n;
+    let start = 0;
+    for (let nl = buf.indexOf(NL, start); nl >= 0 && nl < end; nl = buf.indexOf(NL, start)) {
+      onLine(buf, start, nl);
+      start = nl + 1;
+    }
+    if (n === 0) {
+      if (start < end) onLine(buf, start, end);
+      return;
+    }
+    buf.copy(buf, 0, start, end);
+    held = end - start;
+  }
+}
+
+/** A growable byte buffer and u32/u8 columns, for building the index in one pass. */
+class Builder {
+  n = 0;
+  lo = new Uint32Array(1 << 17);
+  type = new Uint8Array(1 << 17);
+  nameAt = new Uint32Array(1 << 17);
+  nameLen = new Uint16Array(1 << 17);
+  names = Buffer.alloc(4 << 20);
+  used = 0;
+  data = 0;
+
+  add(lo: number, type: number, src: Buffer, start: number, end: number): void {
+    if (this.n === this.lo.length) {
+      const grow = <T extends Uint32Array | Uint8Array | Uint16Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.lo = grow(this.lo);
+      this.type = grow(this.type);
+      this.nameAt = grow(this.nameAt);
+      this.nameLen = grow(this.nameLen);
+    }
+    const len = Math.min(end - start, 0xffff);
+    if (this.used + len > this.names.length) {
+      const bigger = Buffer.alloc(this.names.length * 2);
+      this.names.copy(bigger, 0, 0, this.used);
+      this.names = bigger;
+    }
+    src.copy(this.names, this.used, start, start + len);
+    this.lo[this.n] = lo;
+    this.type[this.n] = type;
+    this.nameAt[this.n] = this.used;
+    this.nameLen[this.n++] = len;
+    this.used += len;
+    if (isData(type)) this.data++;
+  }
+}
 
 export class KernelSymbols {
-  private constructor(private readonly addrs: Float64Array, private readonly names: string[]) {}
+  private readonly frames = new Map<bigint, string>();
 
+  private constructor(
+    private readonly lo: Uint32Array,      // sorted
+    private readonly type: Uint8Array,
+    private readonly nameAt: Uint32Array,
+    private readonly nameLen: Uint16Array,
+    private readonly names: Buffer,
+    /** Whether kallsyms lists data symbols (CONFIG_KALLSYMS_ALL): only then can a lock's address be named. */
+    readonly hasData: boolean,
+  ) {}
+
+  /** Reads this kernel's /proc/kallsyms (~100 ms). */
   static load(path = '/proc/kallsyms'): KernelSymbols {
-    const entries: Array<[number, string]> = [];
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t foo\t[module]"
-      const sp1 = line.indexOf(' ');
-      if (sp1 !== 16 || !line.startsWith('ffffffff')) continue;
-      const type = line[17];
-      if (type !== 't' && type !== 'T' && type !== 'w' && type !== 'W') continue;
-      const lo = parseInt(line.slice(8, 16), 16);
-      if (lo === 0) continue; // addresses hidden (kptr_restrict): nothing to symbolize with
-      const rest = line.slice(19);
-      const tab = rest.indexOf('\t');
-      entries.push([lo, tab < 0 ? rest : `${rest.slice(0, tab)} ${rest.slice(tab + 1)}`]);
+    const fd = openSync(path, 'r');
+    try {
+      return KernelSymbols.read(buf => readSync(fd, buf, 0, buf.length, null));
+    } finally {
+      closeSync(fd);
     }
-    entries.sort((a, b) => a[0] - b[0]);
-    return new KernelSymbols(Float64Array.from(entries, e => e[0]), entries.map(e => e[1]));
   }
 
-  get size(): number { return this.names.length; }
+  /** From kallsyms text (tests, fixtures). */
+  static parse(text: string): KernelSymbols {
+    const all = Buffer.from(text, 'latin1');
+    let pos = 0;
+    return KernelSymbols.read(buf => {
+      const n = all.copy(buf, 0, pos, Math.min(all.length, pos + buf.length));
+      pos += n;
+      return n;
+    });
+  }
 
-  /** "do_nanosleep+0x6a", or "0xffffffff81234567" when unknown. `ret`: a return address (look up addr - 1). */
+  /** From kallsyms text handed out in pieces by `read` (0: the end). */
+  static read(read: (buf: Buffer) => number): KernelSymbols {
+    const b = new Builder();
+    eachLine(read, (buf, start, end) => {
+      // "ffffffff81000000 T _stext" or "ffffffffc0001000 t mod_fn\t[mymod]"
+      if (end - start < 20 || buf[start + 16] !== SPACE || buf[start + 18] !== SPACE) return;
+      let hi = 0, lo = 0;
+      for (let p = start; p < start + 16; p++) {
+        const v = hexDigit(buf[p]);
+        if (v < 0) return;
+        if (p < start + 8) hi = (hi << 4 | v) >>> 0; else lo = (lo << 4 | v) >>> 0;
+      }
+      // kptr_restrict shows zeroes; per-CPU symbols are offsets, not addresses: neither names anything
+      if (hi !== 0xffffffff) return;
+      b.add(lo, buf[start + 17], buf, start + 19, end);
+    });
+    // vmlinux's symbols come sorted; modules' and BPF's follow in their own order
+    const order = Uint32Array.from({ length: b.n }, (_, i) => i).sort((x, y) => b.lo[x] - b.lo[y]);
+    const lo = new Uint32Array(b.n), type = new Uint8Array(b.n), nameAt = new Uint32Array(b.n), nameLen = new Uint16Array(b.n);
+    order.forEach((i, k) => { lo[k] = b.lo[i]; type[k] = b.type[i]; nameAt[k] = b.nameAt[i]; nameLen[k] = b.nameLen[i]; });
+    return new KernelSymbols(lo, type, nameAt, nameLen, Buffer.from(b.names.subarray(0, b.used)), b.data >= MIN_DATA_SYMBOLS);
+  }
+
+  get size(): number { return this.lo.length; }
+
+  /** The closest symbol at or below addr; undefined below every symbol or outside kernel space. */
+  lookup(addr: bigint): KernelSymbol | undefined {
+    if (addr >> 32n !== HI) return undefined;
+    const key = Number(addr & HI);
+    let a = 0, z = this.lo.length - 1, found = -1;
+    while (a <= z) {
+      const m = (a + z) >>> 1;
+      if (this.lo[m] <= key) { found = m; a = m + 1; } else z = m - 1;
+    }
+    if (found < 0) return undefined;
+    const line = this.names.toString('latin1', this.nameAt[found], this.nameAt[found] + this.nameLen[found]);
+    const tab = line.indexOf('\t');
+    const module = tab < 0 ? undefined : line.slice(tab + 1).replace(/^\[|\]$/g, '');
+    return {
+      name: tab < 0 ? line : line.slice(0, tab), offset: BigInt(key - this.lo[found]),
+      ...(module ? { module } : {}), data: isData(this.type[found]),
+    };
+  }
+
+  /**
+   * A stack frame: "do_nanosleep+0x6a" ("func+0x1a [module]"), or "0xffffffff81234567" when no
+   * function contains it. `ret`: a return address, whose call lies before it (look up addr - 1).
+   */
   symbolize(addr: bigint, ret = true): string {
-    const hex = `0x${addr.toString(16)}`;
-    if (addr >> 32n !== 0xffffffffn) return hex;
-    const lo = Number(addr & 0xffffffffn);
-    const key = ret ? lo - 1 : lo;
-    let a = 0, b = this.addrs.length - 1, found = -1;
-    while (a <= b) {
-      const m = (a + b) >>> 1;
-      if (this.addrs[m] <= key) { found = m; a = m + 1; } else b = m - 1;
-    }
-    if (found < 0) return hex;
-    return `${this.names[found]}+0x${(lo - this.addrs[found]).toString(16)}`;
+    const key = ret ? addr | 1n << 64n : addr; // one cache for both kinds
+    let s = this.frames.get(key);
+    if (s !== undefined) return s;
+    const sym = this.lookup(ret ? addr - 1n : addr);
+    s = sym && !sym.data ? formatKernelSymbol({ ...sym, offset: sym.offset + (ret ? 1n : 0n) }) : `0x${addr.toString(16)}`;
+    if (this.frames.size >= FRAME_CACHE) this.frames.clear();
+    this.frames.set(key, s);
+    return s;
   }
+}
+
+/** "func+0x1a" or "func+0x1a [module]". */
+export function formatKernelSymbol(s: KernelSymbol): string {
+  return `${s.name}+0x${s.offset.toString(16)}${s.module ? ` [${s.module}]` : ''}`;
 }

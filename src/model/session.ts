@@ -15,11 +15,13 @@ import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Cate
 import { isRaw, type LostRecord, type ProcRecord, type RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
+import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { IntervalBuilder } from './intervals.js';
 import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
+import { SystemSymbolizer } from './symbolizer.js';
 
 /** Where records go: text, NDJSON, metrics... (src/output). */
 export interface Sink {
@@ -43,6 +45,8 @@ export interface Activation {
   hooks: string[];
   /** CLOCK_MONOTONIC ns when collection was running (links attached). */
   collectingNs: bigint;
+  /** What the policy asked for that cannot be collected (Collector.notes), a line each. */
+  notes: string[];
 }
 
 export interface SessionSummary {
@@ -110,6 +114,8 @@ export class Session {
   private intervals: IntervalBuilder | undefined;
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
+  /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
+  private readonly symbols = new SystemSymbolizer();
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
@@ -134,7 +140,9 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
-      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock);
+      s.symbols.refreshKernel();
+      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel);
+      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {
       s.close();
       throw e;
@@ -150,6 +158,7 @@ export class Session {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
+    for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
       const existing = this.shared.get(m);
@@ -224,7 +233,8 @@ export class Session {
     const sink = makeSink(startNs);
     const policyMap = this.sharedMap('pi_policy');
     const zero = Buffer.alloc(4);
-    for (const c of this.collectors) c.reset?.(this.objectOf(c), policy);
+    for (const c of this.collectors) c.reset?.(this.objectOf(c), policy, n => this.objects.get(n) ?? missingObject(n));
+    this.symbols.forgetProcesses();
     if (t.kind === 'tgid') this.follow(t.tgid);
     policyMap.update(zero, encodePolicy(policy, ++this.generation, this.clock.toAbsolute(startNs)));
     let collectingNs = 0n;
@@ -254,7 +264,8 @@ export class Session {
     const cur = this.current;
     cur.timers.push(setInterval(() => this.reportLost(), LOST_POLL_MS), setInterval(() => this.poll(false), policy.intervalSec * 1000));
     for (const timer of cur.timers) timer.unref();
-    return { policy, hooks: this.links.map(l => l.program), collectingNs };
+    const notes = this.collectors.filter(c => policy.categories.includes(c.category)).flatMap(c => c.notes?.(policy) ?? []);
+    return { policy, hooks: [...new Set(this.links.map(l => l.program))], collectingNs, notes };
   }
 
   /**
@@ -309,6 +320,13 @@ export class Session {
     this.links = [];
   }
 
+  /** detach(), the links closed side by side off the event loop: some take a grace period each. */
+  private async detachAsync(): Promise<void> {
+    const links = this.links;
+    this.links = [];
+    await Promise.all(links.map(l => l.closeAsync()));
+  }
+
   /** Hands a record to the collectors that watch records, the process table and the sink. */
   private emit(cur: Current, r: ProcRecord): void {
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
@@ -329,6 +347,7 @@ export class Session {
       cur.delivered.set(type, (cur.delivered.get(type) ?? 0) + 1);
       const decode = this.decoders.get(type);
       const r = decode?.(b, off, len, this.clock);
+      if (r === null) return; // taken in by its collector, nothing to output
       if (!r) {
         this.userLost.set('unknown_type', (this.userLost.get('unknown_type') ?? 0) + 1);
         return;
@@ -369,6 +388,7 @@ export class Session {
     return {
       obj: this.objectOf(CORE), object: (n: string) => this.objects.get(n) ?? missingObject(n),
       clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final, snapshot: false,
+      symbols: this.symbols,
     };
   }
 
@@ -402,13 +422,14 @@ export class Session {
   async deactivate(): Promise<SessionSummary | undefined> {
     const cur = this.current;
     if (!cur) return undefined;
+    const stoppedNs = this.clock.now(); // collection ends now; what follows is handing over and cleaning up
     for (const timer of cur.timers) clearInterval(timer);
     // a thread that exited makes its last switch after sched_process_exit, possibly after its parent
     // was told (trace -- CMD ends then): give it a moment, so its last interval is closed
     for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
       await new Promise(r => setTimeout(r, 2));
     }
-    this.detach();
+    await this.detachAsync();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     await this.reader!.stop();
     this.reader!.drainNow(b => this.dispatch(b));
@@ -430,7 +451,7 @@ export class Session {
     }
     const summary: SessionSummary = {
       policy: cur.policy,
-      duration_ns: this.clock.now() - cur.startNs,
+      duration_ns: stoppedNs - cur.startNs,
       records: Object.fromEntries(cur.counts),
       lost: Object.fromEntries(this.lostThisActivation),
       processes: cur.processes.all(),
@@ -441,6 +462,9 @@ export class Session {
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
+    // modules and BPF programs may have come and gone: re-read kallsyms now, off the next activation's
+    // path (unref'd: a one-shot trace exits without waiting for it)
+    setTimeout(() => { if (!this.current) this.symbols.refreshKernel(); }, 0).unref();
     return summary;
   }
 

@@ -5,7 +5,7 @@ import { Unwinder, type Frame } from '../bpf/index.js';
 import type { Clock } from '../collect/clock.js';
 import type { SwitchOut } from '../collect/records.js';
 import { AddressSpaces } from './addrspaces.js';
-import { KernelSymbols } from './kallsyms.js';
+import type { KernelSymbols } from './kallsyms.js';
 
 const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
@@ -23,16 +23,17 @@ export function formatFrame(f: Frame, pc: bigint): string {
 export class StackResolver {
   private readonly unwinder = new Unwinder();
   readonly spaces: AddressSpaces;
-  private readonly ksyms = KernelSymbols.load();
   private readonly cache = new Map<string, string>();
 
-  constructor(clock: Clock) {
+  /** ksyms: the kernel's symbols as they are now (the session refreshes them between activations). */
+  constructor(clock: Clock, private readonly ksyms: () => KernelSymbols) {
     this.spaces = new AddressSpaces(this.unwinder, clock);
   }
 
   /** Kernel frames, without procimage's own (its BPF program and the tracepoint's caller). */
   kernel(addrs: BigUint64Array): string[] {
-    const frames = Array.from(addrs, (a, i) => this.ksyms.symbolize(a, i > 0));
+    const ksyms = this.ksyms();
+    const frames = Array.from(addrs, (a, i) => ksyms.symbolize(a, i > 0));
     let skip = 0;
     while (skip < frames.length && TRACING_FRAME.test(frames[skip])) skip++;
     return frames.slice(skip);

@@ -6,6 +6,8 @@ import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
 import './tables/schedule.js';
 import './tables/resource.js'; // registers the resource table
+import './tables/lock.js';
+import './tables/syscall.js';
 
 const HEADER = `${'TIME(s)'.padEnd(14)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'EVENT'.padEnd(6)} DETAILS`;
 
@@ -36,9 +38,12 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       return `${r.count} lost (${r.reason})`;
     case 'resource':
       return undefined; // a table every interval (tables/resource.ts)
-    default:
+    case 'syscall_seq':
+      // every syscall one by one would drown the terminal: text shows the rolling last N per thread
+      // in the syscall_thread table instead; --json has the complete sequence
       return undefined;
   }
+  return undefined;
 }
 
 function span(ns: number | null, before: boolean, ongoing: boolean): string {

@@ -10,6 +10,7 @@ const c = {
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
   sysconf: libc.func('long sysconf(int name)'),
+  malloc_trim: libc.func('int malloc_trim(size_t pad)'),
 };
 
 /** A failed system call, with its errno. */
@@ -46,6 +47,16 @@ export function mount(source: string, target: string, fstype: string): void {
   check(`mount ${fstype} on ${target}`, c.mount(source, target, fstype, 0, null));
 }
 
+const SYS_bpf = 321; // x86_64
+
+/**
+ * bpf(2) itself, for commands the libbpf this machine has (1.1) does not wrap yet. Returns the
+ * syscall's result (an fd for BPF_LINK_CREATE), or throws a SysError carrying errno.
+ */
+export function bpfSyscall(cmd: number, attr: Buffer): number {
+  return check(`bpf(${cmd})`, c.syscall(SYS_bpf, 'int', cmd, 'void *', attr, 'unsigned int', attr.length));
+}
+
 const SYS_perf_event_open = 298; // x86_64
 
 /** perf_event_open(2); attr is a filled struct perf_event_attr. Returns the fd. */
@@ -68,4 +79,13 @@ export function pageSize(): number {
 /** USER_HZ: the tick unit of /proc/stat and /proc/PID/stat times. */
 export function clockTicksPerSecond(): number {
   return check('sysconf(_SC_CLK_TCK)', c.sysconf(_SC_CLK_TCK));
+}
+
+/**
+ * Hands the C heap's free memory back to the system. Loading BPF objects makes libbpf parse the
+ * kernel's BTF (several MB) for each, then free it; glibc keeps freed memory for reuse, so without
+ * this it stays in the attach daemon's RSS for good.
+ */
+export function releaseFreeMemory(): void {
+  c.malloc_trim(0);
 }

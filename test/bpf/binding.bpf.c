@@ -96,6 +96,15 @@ int on_uretprobe(void *ctx)
 	return 0;
 }
 
+/* loaded for uprobe_multi: counts into the slot its attachment's cookie names */
+SEC("uprobe")
+int on_uprobe_cookie(void *ctx)
+{
+	if (mine())
+		count(bpf_get_attach_cookie(ctx) & 7);
+	return 0;
+}
+
 SEC("perf_event")
 int on_perf(void *ctx)
 {

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lock: futex waits, per futex word and thread: how often and how long target threads wait in the
+ * futex syscall. Included by syscall.bpf.c and run inside its sys_enter/sys_exit programs when the
+ * policy has the lock bit (one program per hook: a second program on sys_enter would cost every
+ * syscall of every process again). The lock collector reads futex_waits through the syscall object.
+ */
+#ifndef FUTEX_BPF_H
+#define FUTEX_BPF_H
+
+#include "lockstat.bpf.h"
+
+/* include/uapi/linux/futex.h: the operations that put the caller to sleep */
+#define FUTEX_WAIT 0
+#define FUTEX_LOCK_PI 6
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define FUTEX_LOCK_PI2 13
+#define FUTEX_CMD_MASK 127 /* ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) */
+
+/* A futex wait in flight, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct pi_lock_call);
+} futex_inflight SEC(".maps");
+
+/* Waits by (futex word, thread). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct pi_lock_key);
+	__type(value, struct pi_lock_stat);
+} futex_waits SEC(".maps");
+
+static __always_inline void futex_entered(struct pt_regs *regs, __u32 pid, __u64 now)
+{
+	__u32 op = regs->si & FUTEX_CMD_MASK;
+
+	if (op != FUTEX_WAIT && op != FUTEX_WAIT_BITSET && op != FUTEX_LOCK_PI && op != FUTEX_LOCK_PI2 &&
+	    op != FUTEX_WAIT_REQUEUE_PI)
+		return;
+	struct pi_lock_call c = { .addr = regs->di, .start_ns = now, .op = op };
+	if (bpf_map_update_elem(&futex_inflight, &pid, &c, BPF_ANY))
+		pi_count_lost(PI_LOST_LOCK_CALLS_FULL);
+}
+
+static __always_inline void futex_exited(__u32 pid, __u32 tgid, long ret, __u64 now)
+{
+	struct pi_lock_call *c = bpf_map_lookup_elem(&futex_inflight, &pid);
+
+	if (!c)
+		return;
+	struct pi_lock_key k = { .addr = c->addr, .tgid = tgid, .pid = pid, .kind = PI_LK_FUTEX };
+	__u64 wait = now - c->start_ns;
+	bpf_map_delete_elem(&futex_inflight, &pid);
+
+	struct pi_lock_stat *s = pi_lock_stat_of(&futex_waits, &k);
+	if (!s)
+		return;
+	s->contended++;
+	if (ret < 0)
+		s->failed++;
+	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, wait);
+}
+
+#endif /* FUTEX_BPF_H */

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lock: user-space locks taken through glibc (pthread mutex, rwlock, spinlock; trylock too), seen by
+ * uprobes on the target's own libc, and kernel lock contention (lock:contention_begin/end). Futex
+ * waits are the third source; they ride on syscall.bpf.c's programs (futex.bpf.h).
+ *
+ * The uprobes are attached with the target's pid (src/collect/lock.ts), so other processes never hit
+ * them; two programs serve every function — one for the probes in them, one for their returns —
+ * told apart by the bpf_cookie each attachment carries (enum pi_lock_op). Where the kernel has
+ * uprobe_multi links, each program is one link for all its functions. Per lock address and thread the kernel keeps acquisitions, contended ones, wait
+ * and hold times and the user stack of the first contended acquisition; user space reads them every
+ * --interval.
+ */
+#include "common.bpf.h"
+#include "lockstat.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* A pthread lock call in flight, by thread (one at a time: lock calls do not nest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct pi_lock_call);
+} lk_calls SEC(".maps");
+
+/* Locks held, by (lock, thread). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct pi_thread_addr);
+	__type(value, struct pi_lock_hold);
+} lk_holds SEC(".maps");
+
+/* Statistics by (lock, thread, kind): pthread locks and kernel contention. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct pi_lock_key);
+	__type(value, struct pi_lock_stat);
+} lk_stats SEC(".maps");
+
+/* Kernel contentions in progress, by (lock, thread): they nest when an interrupt contends too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pi_thread_addr);
+	__type(value, struct pi_lock_hold);
+} lk_kwaits SEC(".maps");
+
+/* The policy if it has the lock bit and the current thread is a target, else NULL. */
+static __always_inline const struct pi_policy *lock_target(__u32 *pid, __u32 *tgid)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || !(p->categories & PI_CAT_LOCK))
+		return 0;
+	__u64 pt = bpf_get_current_pid_tgid();
+	*pid = pt;
+	*tgid = pt >> 32;
+	return pi_is_target(p, *pid, *tgid, bpf_get_smp_processor_id()) ? p : 0;
+}
+
+/* The kind of hold a lock or trylock function makes. */
+static __always_inline __u32 kind_of(__u32 op)
+{
+	switch (op) {
+	case PI_LOCK_OP_RW_RDLOCK:
+	case PI_LOCK_OP_RW_TRYRDLOCK:
+		return PI_LK_RWLOCK_READ;
+	case PI_LOCK_OP_RW_WRLOCK:
+	case PI_LOCK_OP_RW_TRYWRLOCK:
+		return PI_LK_RWLOCK_WRITE;
+	case PI_LOCK_OP_SPIN_LOCK:
+	case PI_LOCK_OP_SPIN_TRYLOCK:
+	case PI_LOCK_OP_SPIN_ATTEMPT:
+		return PI_LK_SPIN;
+	}
+	return PI_LK_MUTEX;
+}
+
+/* glibc's pthread_rwlock_t: __readers is its first word (nptl/pthread_rwlock_common.c) */
+#define RWLOCK_WRLOCKED 2
+#define RWLOCK_READER_SHIFT 3
+
+/*
+ * Whether the lock is held by someone at the moment a thread asks for it: the classic definition of
+ * a contended acquisition (lockstat's). Read from the lock word itself: a mutex's __lock and a
+ * spinlock are 0 when free; a rwlock is busy for a reader when a writer holds it, for a writer when
+ * anyone does.
+ */
+static __always_inline __u32 lock_busy(__u64 addr, __u32 op)
+{
+	__u32 word = 0;
+
+	if (bpf_probe_read_user(&word, sizeof(word), (void *)addr))
+		return 0;
+	switch (kind_of(op)) {
+	case PI_LK_RWLOCK_READ:
+		return !!(word & RWLOCK_WRLOCKED);
+	case PI_LK_RWLOCK_WRITE:
+		return (word >> RWLOCK_READER_SHIFT) != 0 || (word & RWLOCK_WRLOCKED);
+	}
+	return word != 0;
+}
+
+#define X86_EFLAGS_ZF 0x40
+
+/*
+ * The user stack at a lock function's first instruction: [ip, return address, frame-pointer chain].
+ * The return address is read from the top of the stack (bpf_get_stack's frame-pointer walk, starting
+ * from the caller's frame, would skip the caller itself); the chain beyond is only as good as the
+ * callers' frame pointers (user space cuts it at the first frame outside any file). A lock_stack
+ * record tells user space to read the process's mappings while it still has them.
+ */
+static __always_inline void capture_ustack(struct pt_regs *ctx, struct pi_lock_stat *s)
+{
+	__u64 ret = 0;
+
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+	long n = bpf_get_stack(ctx, &s->stack[1], sizeof(s->stack) - sizeof(__u64), BPF_F_USER_STACK);
+	if (n <= 0)
+		return;
+	s->stack[0] = s->stack[1]; /* ip */
+	s->stack[1] = ret;
+	s->stack_len = n / sizeof(__u64) + 1;
+
+	struct pi_lock_stack_event *e = pi_reserve(sizeof(*e), PI_EV_LOCK_STACK);
+	if (!e)
+		return;
+	pi_fill_hdr(&e->hdr, PI_EV_LOCK_STACK, bpf_get_current_task_btf());
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * A lock or trylock call begins: note it, whether the lock is busy, and, the first time this thread
+ * finds this lock busy, the user stack that asked for it.
+ */
+static __always_inline void entered(struct pt_regs *ctx, __u32 op, __u64 addr, __u32 busy, __u32 pid, __u32 tgid)
+{
+	if (busy) {
+		struct pi_lock_key k = { .addr = addr, .tgid = tgid, .pid = pid, .kind = kind_of(op) };
+		struct pi_lock_stat *s = pi_lock_stat_of(&lk_stats, &k);
+		if (s && !s->stack_len)
+			capture_ustack(ctx, s);
+	}
+	struct pi_lock_call c = { .addr = addr, .op = op, .contended = busy };
+	c.start_ns = bpf_ktime_get_ns(); /* last: the work above is not the lock's wait */
+	if (bpf_map_update_elem(&lk_calls, &pid, &c, BPF_ANY))
+		pi_count_lost(PI_LOST_LOCK_CALLS_FULL);
+}
+
+/* A lock or trylock call returns: an acquisition (0) or a failure (EBUSY, an error). */
+static __always_inline void returned(long ret, __u32 pid, __u32 tgid, __u64 now)
+{
+	struct pi_lock_call *cp = bpf_map_lookup_elem(&lk_calls, &pid);
+
+	if (!cp)
+		return;
+	struct pi_lock_call c = *cp;
+	bpf_map_delete_elem(&lk_calls, &pid);
+
+	__u32 kind = kind_of(c.op);
+	struct pi_lock_key k = { .addr = c.addr, .tgid = tgid, .pid = pid, .kind = kind };
+	struct pi_lock_stat *s = pi_lock_stat_of(&lk_stats, &k);
+	if (!s)
+		return;
+	if (ret != 0) {
+		s->failed++;
+		return;
+	}
+	s->acquisitions++;
+	if (c.contended)
+		s->contended++;
+	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, now - c.start_ns);
+
+	struct pi_thread_addr hk = { .addr = c.addr, .pid = pid };
+	struct pi_lock_hold *h = bpf_map_lookup_elem(&lk_holds, &hk);
+	if (h) {
+		h->depth++; /* a recursive mutex, or a read lock taken again */
+		return;
+	}
+	struct pi_lock_hold nh = { .start_ns = now, .kind = kind, .depth = 1 };
+	if (bpf_map_update_elem(&lk_holds, &hk, &nh, BPF_NOEXIST))
+		pi_count_lost(PI_LOST_LOCK_HOLDS_FULL);
+}
+
+/*
+ * An unlock: the end of a hold this thread began. An unlock without one (the lock was taken before
+ * activation or by another thread, or glibc's pthread_spin_init, which shares pthread_spin_unlock's
+ * code and address) is not a hold and is ignored.
+ */
+static __always_inline void unlocked(__u64 addr, __u32 pid, __u32 tgid, __u64 now)
+{
+	struct pi_thread_addr hk = { .addr = addr, .pid = pid };
+	struct pi_lock_hold *h = bpf_map_lookup_elem(&lk_holds, &hk);
+
+	if (!h)
+		return;
+	if (--h->depth > 0)
+		return;
+	__u64 held = now - h->start_ns;
+	struct pi_lock_key k = { .addr = addr, .tgid = tgid, .pid = pid, .kind = h->kind };
+	bpf_map_delete_elem(&lk_holds, &hk);
+
+	struct pi_lock_stat *s = pi_lock_stat_of(&lk_stats, &k);
+	if (!s)
+		return;
+	s->hold_count++;
+	pi_minmax(&s->hold_total_ns, &s->hold_min_ns, &s->hold_max_ns, held);
+}
+
+/* Every uprobe that is not a return probe; the cookie says which function, and where in it. */
+SEC("uprobe")
+int BPF_KPROBE(lock_uprobe, void *lock)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pid, tgid;
+
+	if (!lock_target(&pid, &tgid))
+		return 0;
+	__u32 op = bpf_get_attach_cookie(ctx);
+	__u64 addr = (__u64)lock;
+	switch (op) {
+	case PI_LOCK_OP_MUTEX_UNLOCK:
+	case PI_LOCK_OP_RW_UNLOCK:
+	case PI_LOCK_OP_SPIN_UNLOCK:
+		unlocked(addr, pid, tgid, now);
+		break;
+	case PI_LOCK_OP_SPIN_ATTEMPT:
+		/* after pthread_spin_lock's locked decrement: its first attempt begins the call, a retry does not */
+		if (!bpf_map_lookup_elem(&lk_calls, &pid))
+			entered(ctx, PI_LOCK_OP_SPIN_LOCK, addr, !(ctx->flags & X86_EFLAGS_ZF), pid, tgid);
+		break;
+	case PI_LOCK_OP_SPIN_ACQUIRED:
+		returned(0, pid, tgid, now);
+		break;
+	default:
+		entered(ctx, op, addr, lock_busy(addr, op), pid, tgid);
+	}
+	return 0;
+}
+
+/* The return of every lock and trylock function. */
+SEC("uretprobe")
+int BPF_KRETPROBE(lock_uretprobe, int ret)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pid, tgid;
+
+	if (lock_target(&pid, &tgid))
+		returned(ret, pid, tgid, now);
+	return 0;
+}
+
+SEC("tp_btf/contention_begin")
+int BPF_PROG(lock_contention_begin, void *lock, unsigned int flags)
+{
+	__u32 pid, tgid;
+
+	if (!lock_target(&pid, &tgid))
+		return 0;
+	struct pi_thread_addr k = { .addr = (__u64)lock, .pid = pid };
+	struct pi_lock_hold w = { .start_ns = bpf_ktime_get_ns(), .kind = flags };
+	if (bpf_map_update_elem(&lk_kwaits, &k, &w, BPF_ANY))
+		pi_count_lost(PI_LOST_LOCK_CALLS_FULL);
+	return 0;
+}
+
+/*
+ * The end of a contention: its wait is counted against (lock, thread, flags). The waiter is still in
+ * the lock's slow path here, so its kernel stack is the one that waited: kept for the longest wait.
+ */
+SEC("tp_btf/contention_end")
+int BPF_PROG(lock_contention_end, void *lock, int ret)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pid, tgid;
+
+	if (!lock_target(&pid, &tgid))
+		return 0;
+	struct pi_thread_addr wk = { .addr = (__u64)lock, .pid = pid };
+	struct pi_lock_hold *w = bpf_map_lookup_elem(&lk_kwaits, &wk);
+	if (!w)
+		return 0;
+	__u64 wait = now - w->start_ns;
+	struct pi_lock_key k = { .addr = wk.addr, .tgid = tgid, .pid = pid, .kind = PI_LK_KERNEL, .flags = w->kind };
+	bpf_map_delete_elem(&lk_kwaits, &wk);
+
+	struct pi_lock_stat *s = pi_lock_stat_of(&lk_stats, &k);
+	if (!s)
+		return 0;
+	s->contended++;
+	if (ret)
+		s->failed++;
+	if (wait >= s->wait_max_ns) {
+		long n = bpf_get_stack(ctx, s->stack, sizeof(s->stack), 0);
+		s->stack_len = n > 0 ? n / sizeof(__u64) : 0;
+	}
+	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, wait);
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Kernel-only helpers shared by lock.bpf.c and futex.bpf.h: the (lock, thread) statistics entry. */
+#ifndef LOCKSTAT_BPF_H
+#define LOCKSTAT_BPF_H
+
+#include "maps.bpf.h"
+
+static const struct pi_lock_stat pi_zero_lock_stat;
+
+/*
+ * The statistics entry of key in map, created if needed (NULL, counted, when the map is full). The
+ * thread's name goes in with its first use: by the time user space reads it the thread may be gone.
+ */
+static __always_inline struct pi_lock_stat *pi_lock_stat_of(void *map, const struct pi_lock_key *key)
+{
+	struct pi_lock_stat *s = pi_lookup_or_init(map, key, &pi_zero_lock_stat, PI_LOST_LOCK_STATS_FULL);
+
+	if (s && !s->comm[0])
+		bpf_get_current_comm(s->comm, sizeof(s->comm));
+	return s;
+}
+
+/* min/max/total of a duration, where min 0 means "none yet". */
+static __always_inline void pi_minmax(__u64 *total, __u64 *min, __u64 *max, __u64 d)
+{
+	*total += d;
+	if (*min == 0 || d < *min)
+		*min = d;
+	if (d > *max)
+		*max = d;
+}
+
+#endif /* LOCKSTAT_BPF_H */

@@ -1,0 +1,159 @@
+// Where a target takes its pthread locks: the libc (or, before glibc 2.34, the libpthread) that the
+// target itself has mapped, found in /proc/PID/maps rather than at a fixed path; the file offsets of
+// the lock functions in it, from its own ELF symbols; and the uprobes on them, attached with the
+// target's pid so that no other process ever traps on them.
+import { BPF_TRACE_UPROBE_MULTI, type BpfObject, type Link } from '../bpf/index.js';
+import { ElfFile } from '../sys/elf.js';
+import { openablePath, readMaps, type Mapping } from '../sys/procmaps.js';
+import { pi_lock_op } from './layout.js';
+
+const OP = pi_lock_op;
+
+/** Each glibc lock function and the op its probe's cookie carries; `release`: no return probe. */
+export const LOCK_FUNCTIONS: ReadonlyArray<readonly [string, number, 'take' | 'release']> = [
+  ['pthread_mutex_lock', OP.PI_LOCK_OP_MUTEX_LOCK, 'take'],
+  ['pthread_mutex_trylock', OP.PI_LOCK_OP_MUTEX_TRYLOCK, 'take'],
+  ['pthread_mutex_unlock', OP.PI_LOCK_OP_MUTEX_UNLOCK, 'release'],
+  ['pthread_rwlock_rdlock', OP.PI_LOCK_OP_RW_RDLOCK, 'take'],
+  ['pthread_rwlock_tryrdlock', OP.PI_LOCK_OP_RW_TRYRDLOCK, 'take'],
+  ['pthread_rwlock_wrlock', OP.PI_LOCK_OP_RW_WRLOCK, 'take'],
+  ['pthread_rwlock_trywrlock', OP.PI_LOCK_OP_RW_TRYWRLOCK, 'take'],
+  ['pthread_rwlock_unlock', OP.PI_LOCK_OP_RW_UNLOCK, 'release'],
+  ['pthread_spin_lock', OP.PI_LOCK_OP_SPIN_LOCK, 'take'],
+  ['pthread_spin_trylock', OP.PI_LOCK_OP_SPIN_TRYLOCK, 'take'],
+  ['pthread_spin_unlock', OP.PI_LOCK_OP_SPIN_UNLOCK, 'release'],
+];
+
+export interface Probe { offset: number; op: number }
+
+/** Where the probes of a library go: lock_uprobe's, lock_uretprobe's, and what cannot be probed. */
+export interface ProbePlan {
+  /** The path as the target maps it. */
+  path: string;
+  /** The path procimage opens it by (through /proc/PID/root: the target's own filesystem). */
+  openPath: string;
+  entries: Probe[];
+  returns: Probe[];
+  /** Functions that are missing or cannot be probed, with why. */
+  skipped: string[];
+}
+
+const LOCK_PREFIX = 0xf0;
+/**
+ * glibc's x86-64 pthread_spin_lock: `lock decl (%rdi); jne spin; xor %eax,%eax; ret`. x86 uprobes
+ * refuse a LOCK-prefixed instruction, so the probes go on the jne (every attempt; ZF says whether
+ * it took the lock) and on the xor (the acquisition).
+ */
+const SPIN_LOCK_SHAPE = /^f0ff0f75..31c0c3/;
+
+/** The probes for one library, from its symbols and the first bytes of each function. */
+export function planProbes(elf: ElfFile, path: string, openPath: string): ProbePlan {
+  const plan: ProbePlan = { path, openPath, entries: [], returns: [], skipped: [] };
+  for (const [name, op, what] of LOCK_FUNCTIONS) {
+    const f = elf.function(name);
+    if (!f) {
+      plan.skipped.push(`${name} (not in ${path})`);
+      continue;
+    }
+    const code = elf.bytesAt(f.fileOffset, 8);
+    if (op === OP.PI_LOCK_OP_SPIN_LOCK && SPIN_LOCK_SHAPE.test(code.toString('hex'))) {
+      plan.entries.push({ offset: f.fileOffset + 3, op: OP.PI_LOCK_OP_SPIN_ATTEMPT },
+        { offset: f.fileOffset + 5, op: OP.PI_LOCK_OP_SPIN_ACQUIRED });
+      continue;
+    }
+    if (code[0] === LOCK_PREFIX) {
+      plan.skipped.push(`${name} (its first instruction is locked, which uprobes cannot probe)`);
+      continue;
+    }
+    plan.entries.push({ offset: f.fileOffset, op });
+    if (what === 'take') plan.returns.push({ offset: f.fileOffset, op });
+  }
+  return plan;
+}
+
+/** How long a process that has just exec'd may take to have ld.so map its libraries. */
+const LOADER_WAIT_MS = 100;
+
+/**
+ * The process's mappings, once its libraries are there: a target started a moment ago (trace's gate,
+ * just exec'd) may still be in ld.so. A dynamically linked program without any libc or libpthread
+ * mapped yet is given up to LOADER_WAIT_MS; a static one is not waited for.
+ */
+function librariesMapped(pid: number): Mapping[] | undefined {
+  const hasLib = (ms: Mapping[]) => ms.some(m => /\/lib(c|pthread)[-.][^/]*$/.test(m.path));
+  let maps = readMaps(pid);
+  if (!maps || hasLib(maps)) return maps;
+  let dynamic = false;
+  try {
+    dynamic = ElfFile.open(`/proc/${pid}/exe`).dynamic;
+  } catch { /* gone, or unreadable */ }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; dynamic && maps && !hasLib(maps) && waited < LOADER_WAIT_MS; waited++) {
+    Atomics.wait(pause, 0, 0, 1);
+    maps = readMaps(pid);
+  }
+  return maps;
+}
+
+/** Plans by (inode, path): libc is the same file for nearly every target. */
+const plans = new Map<string, ProbePlan | null>();
+
+/**
+ * The library that implements the target's pthread locks and where its probes go: libpthread where
+ * it is mapped and defines pthread_mutex_lock (glibc < 2.34: libc's copies only forward to it), else
+ * libc. Undefined when the process is gone or maps neither (a static binary, another libc).
+ */
+export function findPthreadLibrary(pid: number): ProbePlan | undefined {
+  const maps = librariesMapped(pid);
+  if (!maps) return undefined;
+  const files = new Map<string, Mapping>();
+  for (const m of maps) {
+    const name = m.path.slice(m.path.lastIndexOf('/') + 1);
+    if (m.path.startsWith('/') && /^lib(c|pthread)([-.].*)?\.so/.test(name) && !files.has(m.path)) files.set(m.path, m);
+  }
+  const ordered = [...files.values()].sort((a, b) => Number(b.path.includes('libpthread')) - Number(a.path.includes('libpthread')));
+  for (const m of ordered) {
+    const key = `${m.inode}:${m.path}`;
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      const openPath = openablePath(pid, m);
+      try {
+        const elf = ElfFile.open(openPath);
+        plan = elf.function('pthread_mutex_lock') ? planProbes(elf, m.path, openPath) : null;
+      } catch {
+        plan = null; // unreadable: try the next
+      }
+      plans.set(key, plan);
+    }
+    if (plan) return { ...plan, openPath: openablePath(pid, m) };
+  }
+  return undefined;
+}
+
+/**
+ * Attaches lock_uprobe and lock_uretprobe to the plan's offsets for process pid: one uprobe_multi
+ * link each where the programs were loaded for it (multi), else a perf-event uprobe per offset.
+ */
+export function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: number, multi: boolean): Link[] {
+  const links: Link[] = [];
+  const sets: Array<[string, Probe[], boolean]> = [['lock_uprobe', plan.entries, false], ['lock_uretprobe', plan.returns, true]];
+  try {
+    for (const [name, probes, retprobe] of sets) {
+      if (probes.length === 0) continue;
+      const prog = obj.program(name);
+      if (multi) {
+        links.push(prog.attachUprobeMulti({ binary: plan.openPath, offsets: probes.map(p => p.offset),
+          cookies: probes.map(p => p.op), pid, retprobe }));
+      } else {
+        for (const p of probes) links.push(prog.attachUprobe({ binary: plan.openPath, offset: p.offset, pid, retprobe, cookie: p.op }));
+      }
+    }
+  } catch (e) {
+    for (const l of links) l.close();
+    throw e;
+  }
+  return links;
+}
+
+/** The attach type the lock programs are loaded for when uprobe_multi links are used. */
+export const UPROBE_MULTI = BPF_TRACE_UPROBE_MULTI;

@@ -1,0 +1,175 @@
+// lock (-l): three sources of `lock` records, per lock (or futex word) and thread.
+//  - pthread: uprobes on the target's own libc (bpf/lock.bpf.c; libc-uprobes.ts finds the library):
+//    acquisitions, contended ones, wait and hold times, the thread that held the lock longest, the
+//    user stack of the first contended acquisition. Needs one process as target (-p or -P).
+//  - futex: futex waits, timed inside the syscall object's sys_enter/sys_exit programs (one program
+//    per hook: bpf/futex.bpf.h), which is why this collector requires that object.
+//  - kernel: lock:contention_begin/end, with the waiter's kernel stack.
+import { readFileSync } from 'node:fs';
+import { BpfError, UnsupportedFeatureError, probe, supported, type BpfObject, type Link } from '../bpf/index.js';
+import type { Collector, Decoder, PollContext } from './collector.js';
+import { pi_event_hdr, pi_event_type } from './layout.js';
+import { readMaps, type Mapping } from '../sys/procmaps.js';
+import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary } from './libc-uprobes.js';
+import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
+import { POLL_CHUNK, clearMap, readComm } from './maps.js';
+import type { Policy } from './policy.js';
+import type { ProcRecord } from './records.js';
+import { resetSyscallHooks } from './syscall.js';
+
+const KERNEL_PROGRAMS = ['lock_contention_begin', 'lock_contention_end'];
+const UPROBE_PROGRAMS = ['lock_uprobe', 'lock_uretprobe'];
+const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits'];
+const FUTEX_MAPS = ['futex_inflight', 'futex_waits'];
+
+/** Whether this kernel has lock:contention_begin/end (decided when the object is configured). */
+let kernelContention = true;
+/** Whether the uprobe programs are loaded for uprobe_multi links (one link per program). */
+let multi = false;
+/** What the last attachExtra could not do, for notes(). */
+let attachNotes: string[] = [];
+/** Mappings of processes read when a stack was captured in them, for the symbolizer at the next poll. */
+const pendingMaps = new Map<number, Mapping[]>();
+/** Signatures reported by the last poll (see entrySignature), and thread names seen. */
+let reported = new Map<string, string>();
+const comms = new Map<number, string>();
+
+function commOf(tgid: number, pid: number): string {
+  let c = comms.get(pid);
+  if (c === undefined) {
+    c = readComm(tgid, pid) ?? '';
+    if (c) comms.set(pid, c);
+  }
+  return c;
+}
+
+/**
+ * The process whose address space the uprobes go into, or undefined for targets that have none. A
+ * one-thread target's process is its thread group (a uprobe_multi link takes a process id, not a
+ * thread's; the programs then keep that one thread).
+ */
+function targetProcess(policy: Policy): number | undefined {
+  const t = policy.target;
+  if (t.kind === 'tgid') return t.tgid;
+  if (t.kind !== 'pid') return undefined;
+  try {
+    return Number(/^Tgid:\s+(\d+)/m.exec(readFileSync(`/proc/${t.pid}/status`, 'utf8'))?.[1] ?? t.pid);
+  } catch {
+    return t.pid;
+  }
+}
+
+/** Per pthread lock (process, address), the thread that held it longest. */
+function longestHolders(entries: LockEntry[]): Map<string, { pid: number; ns: number }> {
+  const out = new Map<string, { pid: number; ns: number }>();
+  for (const e of entries) {
+    if (e.kind.source !== 'pthread' || e.holdMax === 0) continue;
+    const k = `${e.tgid}:${e.addr}`;
+    const cur = out.get(k);
+    if (!cur || e.holdMax > cur.ns) out.set(k, { pid: e.pid, ns: e.holdMax });
+  }
+  return out;
+}
+
+export const lock: Collector = {
+  category: 'lock',
+  object: 'lock',
+  requires: ['syscall'],
+  decoders: new Map<number, Decoder>([[pi_event_type.PI_EV_LOCK_STACK, (b, off) => {
+    // a stack was captured in this process: keep its mappings while it surely still has them
+    const tgid = b.u32[(off + pi_event_hdr.OFF.tgid) >>> 2];
+    const maps = readMaps(tgid);
+    if (maps) pendingMaps.set(tgid, maps);
+    return null;
+  }]]),
+
+  configure(obj: BpfObject) {
+    kernelContention = supported('lock_contention');
+    if (!kernelContention) for (const p of KERNEL_PROGRAMS) obj.program(p).setAutoload(false);
+    // a perf-event uprobe takes a grace period (~0.1 s here) to detach, one after the other; a
+    // uprobe_multi link detaches all its probes with one
+    multi = supported('uprobe_multi');
+    if (multi) for (const p of UPROBE_PROGRAMS) obj.program(p).setExpectedAttachType(UPROBE_MULTI);
+    // ahead of need: the probe plan of the libc procimage itself runs, nearly always the target's
+    // too (reading its symbols took ~17 ms at the first activation)
+    findPthreadLibrary(process.pid);
+  },
+
+  programs(policy: Policy) {
+    if (!policy.categories.includes('lock')) return [];
+    return ['syscall_enter', 'syscall_exit', 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+  },
+
+  attachExtra(policy: Policy, obj: BpfObject): Link[] {
+    attachNotes = [];
+    if (!policy.categories.includes('lock')) return [];
+    const pid = targetProcess(policy);
+    if (pid === undefined) {
+      attachNotes.push('lock: pthread locks are traced in one process (-p or -P), not on ' +
+        `${policy.target.kind === 'all' ? 'every thread' : 'an idle task'}: futex waits and kernel contention only`);
+      return [];
+    }
+    if (!supported('uprobe')) {
+      const s = probe('uprobe');
+      attachNotes.push(`lock: pthread locks need uprobes, which this kernel lacks (${'reason' in s ? s.reason : ''})`);
+      return [];
+    }
+    const plan = findPthreadLibrary(pid);
+    if (!plan) {
+      attachNotes.push(`lock: process ${pid} maps no glibc libc or libpthread (static, or another libc): ` +
+        'no pthread locks, futex waits and kernel contention only');
+      return [];
+    }
+    try {
+      const links = attachLockUprobes(obj, plan, pid, multi);
+      if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
+      return links;
+    } catch (e) {
+      const lib = plan;
+      if (!(e instanceof BpfError) && !(e instanceof UnsupportedFeatureError)) throw e;
+      attachNotes.push(`lock: cannot probe ${lib.path} in process ${pid} (${e.message}): futex waits and kernel contention only`);
+      return [];
+    }
+  },
+
+  notes(policy: Policy) {
+    const out = [...attachNotes];
+    if (policy.categories.includes('lock') && !kernelContention) {
+      out.push(`lock: kernel lock contention is not collected: this kernel lacks ${'lock:contention_begin/end'} ` +
+        `(${(probe('lock_contention') as { reason?: string }).reason ?? 'unsupported'})`);
+    }
+    return out;
+  },
+
+  reset(obj: BpfObject, _policy: Policy, object: (name: string) => BpfObject) {
+    reported = new Map();
+    comms.clear();
+    resetSyscallHooks(object('syscall'));
+    for (const m of OWN_MAPS) clearMap(obj.map(m)); // normally empty: the last final poll cleared them
+  },
+
+  poll(ctx: PollContext): ProcRecord[] {
+    if (!ctx.policy.categories.includes('lock')) return [];
+    for (const [tgid, maps] of pendingMaps) ctx.symbols.addMaps(tgid, maps);
+    pendingMaps.clear();
+    const sc = ctx.object('syscall');
+    const entries = [...ctx.obj.map('lk_stats').entries(POLL_CHUNK), ...sc.map('futex_waits').entries(POLL_CHUNK)]
+      .map(([k, v]) => decodeLockEntry(k, v));
+    const longest = longestHolders(entries);
+    const out: ProcRecord[] = [];
+    for (const e of entries) {
+      const key = entryKey(e), sig = entrySignature(e);
+      if (reported.get(key) === sig && !ctx.final && !ctx.snapshot) continue;
+      // a first contended stack whose acquisition has not returned yet is reported with it, next time
+      if (e.acquisitions === 0 && e.contended === 0 && e.failed === 0 && e.holdCount === 0) continue;
+      if (!ctx.snapshot) reported.set(key, sig); // a scrape reads everything and changes nothing
+      out.push(toRecord(e, ctx.now, e.comm || commOf(e.tgid, e.pid), ctx.symbols, longest.get(`${e.tgid}:${e.addr}`)));
+    }
+    if (ctx.final) {
+      // calls, holds and waits still in flight belong to this activation: none may leak into the next
+      for (const m of OWN_MAPS) clearMap(ctx.obj.map(m));
+      for (const m of FUTEX_MAPS) clearMap(sc.map(m));
+    }
+    return out;
+  },
+};

@@ -1,0 +1,85 @@
+// The Symbolizer the session hands to collectors (src/collect/symbols.ts): kernel addresses through
+// kallsyms, user addresses through the mapped files' ELF symbols. Results are cached per address.
+// The kernel's symbols are read ahead (refreshKernel), not at the first lookup: reading kallsyms takes
+// ~75 ms, which must not fall on an activation.
+import type { Symbolizer } from '../collect/symbols.js';
+import type { Mapping } from '../sys/procmaps.js';
+import { KernelSymbols, formatKernelSymbol } from './kallsyms.js';
+import { UserSymbols } from './usersyms.js';
+
+const MAX_CACHED = 100_000;
+
+export class SystemSymbolizer implements Symbolizer {
+  /** Kernel addresses already looked up: a frame ("func+0x1a") and, for locks, a data symbol or null. */
+  private readonly kernelText = new Map<bigint, string>();
+  private readonly kernelVar = new Map<bigint, string | null>();
+  private user = new UserSymbols();
+  private readonly userCache = new Map<string, string>();
+
+  private ksyms: KernelSymbols | undefined;
+
+  /** The kernel's symbols as of the last refresh (read now if never read). */
+  get kernel(): KernelSymbols {
+    if (!this.ksyms) this.refreshKernel();
+    return this.ksyms!;
+  }
+
+  /**
+   * Reads kallsyms again: modules and BPF programs come and go. Called when the session loads and
+   * after each deactivation, never on an activation's path. Without kallsyms (unreadable, or every
+   * address hidden by kptr_restrict) nothing kernel is named.
+   */
+  refreshKernel(): void {
+    try {
+      this.ksyms = KernelSymbols.load();
+    } catch {
+      this.ksyms = KernelSymbols.parse('');
+    }
+    this.kernelText.clear();
+    this.kernelVar.clear();
+  }
+
+  private resolveKernel(addrs: readonly bigint[]): void {
+    if (this.kernelText.size + addrs.length > MAX_CACHED) {
+      this.kernelText.clear();
+      this.kernelVar.clear();
+    }
+    const k = this.kernel;
+    for (const a of addrs) {
+      if (this.kernelText.has(a)) continue;
+      const s = k.lookup(a);
+      this.kernelText.set(a, s && !s.data ? formatKernelSymbol(s) : '[unknown]');
+      this.kernelVar.set(a, s && s.data && k.hasData ? formatKernelSymbol(s) : null);
+    }
+  }
+
+  /** Forgets what it knows of processes (at each activation: their pids may have been reused since). */
+  forgetProcesses(): void {
+    this.user = new UserSymbols();
+    this.userCache.clear();
+  }
+
+  kernelStack(addrs: readonly bigint[]): string[] {
+    this.resolveKernel(addrs);
+    return addrs.map(a => this.kernelText.get(a)!);
+  }
+
+  kernelData(addr: bigint): string | null {
+    this.resolveKernel([addr]);
+    return this.kernelVar.get(addr)!;
+  }
+
+  addMaps(tgid: number, maps: Mapping[]): void {
+    this.user.addMaps(tgid, maps);
+  }
+
+  userStack(tgid: number, addrs: readonly bigint[]): string[] {
+    const missing = addrs.filter(a => !this.userCache.has(`${tgid}:${a}`));
+    if (missing.length) {
+      const names = this.user.symbolize(tgid, missing);
+      if (this.userCache.size + names.length > MAX_CACHED) this.userCache.clear();
+      missing.forEach((a, i) => this.userCache.set(`${tgid}:${a}`, names[i]));
+    }
+    return addrs.map(a => this.userCache.get(`${tgid}:${a}`)!);
+  }
+}

@@ -1,0 +1,44 @@
+// Text tables of the syscall category, every --interval: what each target thread is doing (its
+// last N syscalls, the one in progress), and its busiest syscalls beside the whole system's.
+import type { SyscallStatRecord, SyscallThreadRecord } from '../../collect/records.js';
+import { duration } from '../format.js';
+import { registerTable, renderTable } from '../tables.js';
+
+/** Rows shown per table; the rest is counted in a last line. */
+const MAX_ROWS = 20;
+const SYSTEM_ROWS = 10;
+
+const more = (n: number, what: string) => (n > 0 ? [`… and ${n} more ${what}`] : []);
+
+registerTable('syscall_thread', recs => {
+  const rows = (recs as SyscallThreadRecord[]).slice().sort((a, b) => b.calls - a.calls);
+  return [
+    ...renderTable(['PID', 'TGID', 'COMM', 'CALLS', 'IN SYSCALL', 'LAST (oldest first)'],
+      rows.slice(0, MAX_ROWS).map(r => [String(r.pid), String(r.tgid), r.comm, String(r.calls),
+        r.in_syscall ? `${r.in_syscall} ${duration(r.in_syscall_ns ?? 0)}` : '-', r.last.join(' ')]),
+      ['r', 'r', 'l', 'r', 'l', 'l']),
+    ...more(rows.length - MAX_ROWS, 'threads'),
+  ];
+});
+
+registerTable('syscall_stat', recs => {
+  const all = recs as SyscallStatRecord[];
+  const mine = all.filter(r => r.scope === 'thread').sort((a, b) => b.count - a.count);
+  const sys = all.filter(r => r.scope === 'system').sort((a, b) => b.count - a.count).slice(0, SYSTEM_ROWS);
+  const rows: string[][] = [];
+  for (let i = 0; i < Math.max(Math.min(mine.length, MAX_ROWS), sys.length); i++) {
+    const t = mine[i], s = sys[i];
+    rows.push([
+      t ? String(t.pid) : '', t?.comm ?? '', t?.syscall ?? '', t ? String(t.count) : '',
+      t ? (t.errors ? `${t.errors} ${t.errno ?? ''}`.trim() : '0') : '',
+      t?.avg_ns != null ? duration(t.avg_ns) : '', t?.max_ns != null ? duration(t.max_ns) : '',
+      t?.total_ns != null ? duration(t.total_ns) : '',
+      '│', s?.syscall ?? '', s ? String(s.count) : '',
+    ]);
+  }
+  return [
+    ...renderTable(['PID', 'COMM', 'SYSCALL', 'COUNT', 'ERRORS', 'AVG', 'MAX', 'TOTAL', '│', 'SYSTEM TOP', 'COUNT'], rows,
+      ['r', 'l', 'l', 'r', 'l', 'r', 'r', 'r', 'l', 'l', 'r']),
+    ...more(mine.length - MAX_ROWS, '(thread, syscall) pairs'),
+  ];
+});
