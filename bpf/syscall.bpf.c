@@ -237,6 +237,12 @@ static __always_inline void syscall_exited(struct pt_regs *regs, __u32 pid, __u3
 	}
 	/* entered before activation (counted, as syscount does, but untimed), or a new task's first return */
 	__u32 nr = regs->orig_ax;
+	/*
+	 * No number: sys_uretprobe (whose entry syscall_enter skipped) returns with orig_ax set to -1
+	 * (seen on 6.18), as rt_sigreturn does; a call nothing can name is not worth a "syscall_-1" row.
+	 */
+	if (nr == (__u32)-1)
+		return;
 	if (ret == 0 && (nr == __NR_clone || nr == __NR_clone3 || nr == __NR_fork || nr == __NR_vfork))
 		return; /* the child's return from fork/clone: not a call the child made */
 	count_call(pid, tgid, nr, ret, 0, 0);
