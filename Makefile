@@ -78,8 +78,9 @@ src/gen/layout.ts: tools/gen-layout.ts bpf/procimage.h $(BPF_OBJS) | node_module
 
 # Syscall names from the kernel's header (linux-libc-dev), never a table typed by hand.
 UNISTD_H := /usr/include/x86_64-linux-gnu/asm/unistd_64.h
-src/gen/syscalls.ts: tools/gen-syscalls.ts $(wildcard $(UNISTD_H)) | $(BUILD)/.apt-done node_modules/.installed
-	node_modules/.bin/tsx tools/gen-syscalls.ts $@ $(UNISTD_H)
+ERRNO_H := /usr/include/asm-generic/errno-base.h /usr/include/asm-generic/errno.h
+src/gen/syscalls.ts: tools/gen-syscalls.ts $(wildcard $(UNISTD_H) $(ERRNO_H)) | $(BUILD)/.apt-done node_modules/.installed
+	node_modules/.bin/tsx tools/gen-syscalls.ts $@ $(UNISTD_H) $(ERRNO_H)
 
 dist/.built: src/gen/layout.ts src/gen/syscalls.ts $(TS_SRCS) tsconfig.json | node_modules/.installed
 	node_modules/.bin/tsc -p tsconfig.json

@@ -11,8 +11,7 @@ import { pi_event_type, pi_sc_stat, pi_sc_thread, pi_syscall_seq_event } from '.
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
 import type { ProcRecord, SyscallSeqRecord, SyscallStatRecord, SyscallThreadRecord } from './records.js';
-import { syscallName } from './syscall-names.js';
-import { errnoName } from '../sys/errors.js';
+import { errnoName, syscallName } from './syscall-names.js';
 
 const RING = pi_syscall_seq_event.LEN.ring / 4;
 const E = pi_syscall_seq_event.OFF, T = pi_sc_thread.OFF, S = pi_sc_stat.OFF;

@@ -16,7 +16,3 @@ export function describeErrno(errno: number): string {
   const e = errnoMap.get(-Math.abs(errno));
   return e ? `${e[0]} (${e[1]})` : `errno ${Math.abs(errno)}`;
 }
-
-export function errnoName(errno: number): string {
-  return errnoMap.get(-Math.abs(errno))?.[0] ?? `errno ${Math.abs(errno)}`;
-}
