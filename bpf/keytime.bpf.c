@@ -165,6 +165,27 @@ static __always_inline void copy_user_stack(struct pi_switch_out_dwarf_event *e)
 	e->out.stack_bytes = pages * PI_PAGE;
 }
 
+/*
+ * A uretprobe (lock's own with -l, or anyone's) replaces the return address of each probed call in
+ * progress with its trampoline's, so an unwinder stops there ("0x7fffffffe000"). The kernel keeps
+ * the real one per call (utask->return_instances, innermost first; ri->stack is the slot it was in):
+ * put them back in the copy. prev is off the CPU, so its list cannot change under us.
+ */
+#define PI_URET_MAX 8
+static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf_event *e, struct task_struct *t)
+{
+	if (!bpf_core_field_exists(t->utask))
+		return;
+	struct return_instance *ri = BPF_CORE_READ(t, utask, return_instances); /* NULL: no utask, or none */
+
+	for (int i = 0; i < PI_URET_MAX && ri; i++) {
+		__u64 at = BPF_CORE_READ(ri, stack) - e->out.stack_base;
+		if (at + 8 <= e->out.stack_bytes && at <= sizeof(e->stack) - 8)
+			*(__u64 *)(e->stack + at) = BPF_CORE_READ(ri, orig_ret_vaddr);
+		ri = BPF_CORE_READ(ri, next);
+	}
+}
+
 /* A target leaves the CPU: its on-CPU interval ends, an off-CPU one begins; say why, with stacks. */
 static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, struct task_struct *prev,
 					__u32 state, __u32 preempt, __u64 now)
@@ -191,6 +212,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_OUT_DWARF, prev);
 		switch_out_stacks(ctx, e, prev, mode);
 		copy_user_stack(d);
+		restore_uretprobe_returns(d, prev);
 	} else {
 		e = pi_reserve(sizeof(*e), PI_EV_SWITCH_OUT);
 		if (!e)
