@@ -19,9 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define MAX_SPACES 256
 #define MAX_FILES 64
+#define MAX_ELVES 128
 
 struct capture {
 	uint32_t tid;
@@ -78,11 +82,78 @@ static int vdso_elf(Elf **elfp)
 	return -1;
 }
 
+/*
+ * The ELF files of every address space, opened once: every process maps libc, and each space's own
+ * Elf of it was its own mmap of the file — RSS counted per mapping (one daemon showed 78 MB of
+ * libc.so.6 with a fork-heavy workload). libelf counts references to an Elf (elf_begin with a
+ * `ref`): each space's module takes one, this cache holds one, the file is mapped once.
+ */
+static struct elf_ref {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime; /* a file replaced in place is a new entry */
+	Elf *elf;
+	int fd;
+	uint64_t last_use;
+} elves[MAX_ELVES];
+static uint64_t elf_clock;
+
+static void elf_ref_drop(struct elf_ref *e)
+{
+	if (!e->elf)
+		return;
+	elf_end(e->elf);
+	close(e->fd);
+	memset(e, 0, sizeof(*e));
+}
+
+/* A new reference to the shared Elf of path, or NULL (then libdwfl opens it its own way). */
+static Elf *shared_elf(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	struct elf_ref *e = NULL, *lru = &elves[0];
+	for (int i = 0; i < MAX_ELVES; i++) {
+		struct elf_ref *x = &elves[i];
+		if (x->elf && x->dev == st.st_dev && x->ino == st.st_ino && x->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    x->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+			x->last_use = ++elf_clock;
+			return elf_begin(-1, ELF_C_READ_MMAP, x->elf);
+		}
+		if (!x->elf && !e)
+			e = x;
+		else if (x->last_use < lru->last_use)
+			lru = x;
+	}
+	if (!e) {
+		e = lru;
+		elf_ref_drop(e); /* spaces still using it keep their references */
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		return NULL;
+	}
+	*e = (struct elf_ref){ .dev = st.st_dev, .ino = st.st_ino, .mtime = st.st_mtim, .elf = elf, .fd = fd,
+			       .last_use = ++elf_clock };
+	return elf_begin(-1, ELF_C_READ_MMAP, elf);
+}
+
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, char **file_name,
 		    Elf **elfp)
 {
 	if (name && !strncmp(name, "[vdso", 5))
 		return vdso_elf(elfp);
+	if (name && name[0] == '/' && (*elfp = shared_elf(name)) != NULL) {
+		*file_name = strdup(name);
+		return -1; /* no fd of its own: the Elf is the cache's, shared */
+	}
 	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
 
@@ -334,5 +405,7 @@ void pi_unwinder_free(struct pi_unwinder *u)
 			dwfl_end(u->files[i].dwfl);
 		free(u->files[i].path);
 	}
+	for (int i = 0; i < MAX_ELVES; i++)
+		elf_ref_drop(&elves[i]);
 	free(u);
 }
