@@ -26,9 +26,10 @@ struct {
 	__type(value, struct pi_lock_call);
 } futex_inflight SEC(".maps");
 
-/* Waits by (futex word, thread). */
+/* Waits by (futex word, thread); allocated as used, like lk_stats. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 8192);
 	__type(key, struct pi_lock_key);
 	__type(value, struct pi_lock_stat);
@@ -62,7 +63,7 @@ static __always_inline void futex_exited(__u32 pid, __u32 tgid, long ret, __u64 
 	s->contended++;
 	if (ret < 0)
 		s->failed++;
-	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, wait);
+	pi_lock_wait(s, wait);
 }
 
 #endif /* FUTEX_BPF_H */

@@ -4,6 +4,7 @@
 #define LOCKSTAT_BPF_H
 
 #include "maps.bpf.h"
+#include "log2.bpf.h"
 
 static const struct pi_lock_stat pi_zero_lock_stat;
 
@@ -28,6 +29,13 @@ static __always_inline void pi_minmax(__u64 *total, __u64 *min, __u64 *max, __u6
 		*min = d;
 	if (d > *max)
 		*max = d;
+}
+
+/* A wait of d ns: its total, min and max, and its histogram slot. */
+static __always_inline void pi_lock_wait(struct pi_lock_stat *s, __u64 d)
+{
+	pi_log2_add(s->wait_slots, d);
+	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, d);
 }
 
 #endif /* LOCKSTAT_BPF_H */

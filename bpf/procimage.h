@@ -17,7 +17,8 @@
 #define PI_USTACK_MAX 64    /* user frames kept per frame-pointer stack */
 #define PI_STACK_PAGES 3    /* user stack pages copied for DWARF unwinding: >= 8 KiB above sp */
 #define PI_PAGE 4096
-#define PI_SCHED_SLOTS 40   /* log2 histogram of ns: slot i counts [2^i, 2^(i+1)); up to ~18 min */
+#define PI_LOG2_SLOTS 40    /* log2 histograms of ns: slot i counts [2^i, 2^(i+1)), the last also
+                               everything longer (~18 min and up); slot 0 also counts 0 ns */
 #define PI_SC_NR_MAX 512  /* per-number arrays have this many slots, plus one for every number past it */
 #define PI_SC_SEQ_MAX 50  /* the longest syscall sequence (-s N) */
 #define PI_SC_RING 64     /* per-thread ring of the latest syscall numbers: a power of two > PI_SC_SEQ_MAX */
@@ -190,7 +191,7 @@ struct pi_sched_stats {
 	__u64 total_ns;
 	__u64 min_ns;
 	__u64 max_ns;
-	__u64 slots[PI_SCHED_SLOTS];
+	__u64 slots[PI_LOG2_SLOTS];
 };
 
 /* Key of a thread's scheduling stats: the idle tasks are all pid 0, one per CPU. */
@@ -319,6 +320,7 @@ struct pi_sc_stat {
 	__u64 max_ns;
 	__u32 tgid;
 	__u32 pad;
+	__u64 slots[PI_LOG2_SLOTS]; /* latency of the timed calls */
 };
 
 /* Key of sc_errnos (value: a u64 count): which errno a thread's syscall failed with. */
@@ -400,6 +402,7 @@ struct pi_lock_stat {
 	char comm[PI_COMM_LEN]; /* the thread's name at its first use of the lock */
 	__u64 stack[PI_LOCK_STACK_DEPTH]; /* pthread: user stack of the first contended acquisition;
 	                                     kernel: the waiter's kernel stack at its longest wait */
+	__u64 wait_slots[PI_LOG2_SLOTS];   /* the waits of wait_total_ns, one by one */
 };
 
 /*

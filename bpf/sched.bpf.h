@@ -8,6 +8,7 @@
 #define SCHED_BPF_H
 
 #include "common.bpf.h"
+#include "log2.bpf.h"
 
 #define PI_TASK_RUNNING 0
 #define PI_TASK_DEAD 0x80
@@ -62,31 +63,15 @@ static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t
 	return s;
 }
 
-static __always_inline __u32 pi_log2(__u64 v)
-{
-	__u32 r = 0, shift;
-
-	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
-	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	return r | (__u32)(v >> 1);
-}
-
 static __always_inline void pi_sched_account(struct pi_sched_stats *st, __u64 delay)
 {
-	__u32 slot = pi_log2(delay);
-
-	if (slot >= PI_SCHED_SLOTS)
-		slot = PI_SCHED_SLOTS - 1;
 	if (st->count == 0 || delay < st->min_ns)
 		st->min_ns = delay;
 	if (delay > st->max_ns)
 		st->max_ns = delay;
 	st->count++;
 	st->total_ns += delay;
-	st->slots[slot]++;
+	pi_log2_add(st->slots, delay);
 }
 
 /* A task became runnable: its delay starts now (the latest event wins, as in runqlat). */

@@ -52,6 +52,11 @@ describe('lock: pthread mutex, four threads holding it ~2 ms each', () => {
       // what the thread waited, by its own clock around pthread_mutex_lock
       expect(within(r.wait_total_ns as number, t.wait_ns, 0.1), `${r.wait_total_ns} vs ${t.wait_ns}`).toBe(true);
       expect(r.wait_total_ns as number).toBeLessThanOrEqual(t.wait_ns);
+      // one wait per acquisition in the histogram, from the shortest's slot to the longest's
+      const h = r.wait_hist_log2_ns as number[];
+      expect(h.reduce((a, b) => a + b, 0)).toBe(25);
+      expect(h.length - 1).toBe(Math.floor(Math.log2(r.wait_max_ns as number)));
+      expect(h.findIndex(n => n > 0)).toBe(Math.floor(Math.log2(r.wait_min_ns as number)));
     }
     expect(within(sum(mine.map(r => r.wait_total_ns as number)), sum(w.threads.map(t => t.wait_ns)), 0.1)).toBe(true);
     expect(sum(mine.map(r => r.contended as number))).toBeGreaterThan(0);

@@ -68,6 +68,13 @@ describe('syscall: a known pattern, against syscount', () => {
     const g = last.get('getppid')!;
     expect(g.total_ns as number).toBeGreaterThan(0);
     expect(g.max_ns as number).toBeGreaterThanOrEqual(g.avg_ns as number);
+    // the latency histogram: one slot per timed call (all of them here), the longest in the last slot
+    for (const name of ['getppid', 'chdir', 'getcwd', 'dup', 'sched_yield']) {
+      const h = last.get(name)!.hist_log2_ns as number[];
+      expect(h.reduce((a, b) => a + b, 0), name).toBe(K);
+      expect(h.length - 1, name).toBe(Math.floor(Math.log2(last.get(name)!.max_ns as number)));
+    }
+    expect(last.get('exit_group')!.hist_log2_ns).toEqual([]); // counted at entry, never returns: untimed
 
     // what syscount counted for the same run: the same, syscall by syscall (it cannot see exit_group,
     // which never returns; it counts at sys_exit as procimage does)

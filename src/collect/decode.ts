@@ -20,3 +20,13 @@ export function cstrings(buf: Buffer, off: number, len: number): string[] {
   if (parts.at(-1) === '') parts.pop();
   return parts;
 }
+
+/**
+ * A kernel log2 histogram (PI_LOG2_SLOTS u64 slots at off: slot i counts [2^i, 2^(i+1)) ns), with
+ * its trailing empty slots cut.
+ */
+export function log2Slots(u32: Uint32Array, off: number, slots: number): number[] {
+  const hist = Array.from({ length: slots }, (_, i) => u64(u32, off + i * 8));
+  while (hist.length && hist[hist.length - 1] === 0) hist.pop();
+  return hist;
+}

@@ -13,7 +13,7 @@ const sym: Symbolizer = {
 
 const entry = (over: Partial<LockEntry>): LockEntry => ({
   addr: 0x1000n, tgid: 5, pid: 6, kind: { source: 'pthread', kind: 'mutex', mode: null }, acquisitions: 4, contended: 2,
-  failed: 1, waitTotal: 400, waitMin: 50, waitMax: 200, holdCount: 4, holdTotal: 8000, holdMin: 1000, holdMax: 4000,
+  failed: 1, waitTotal: 400, waitMin: 50, waitMax: 200, waitHist: [0, 0, 0, 0, 0, 0, 2, 2], holdCount: 4, holdTotal: 8000, holdMin: 1000, holdMax: 4000,
   comm: 'app', stack: [], ...over,
 });
 

@@ -1,13 +1,14 @@
 // Decoding the kernel's lock statistics (struct pi_lock_key -> struct pi_lock_stat, the entries of
 // lk_stats and futex_waits) into `lock` records. The three sources share one layout; what each
 // field means per source is in docs/ndjson.md.
-import { cstring, u64 } from './decode.js';
+import { cstring, log2Slots, u64 } from './decode.js';
 import { pi_lock_key, pi_lock_kind, pi_lock_stat } from './layout.js';
 import type { LockRecord } from './records.js';
 import { hexAddr, type Symbolizer } from './symbols.js';
 
 const K = pi_lock_key.OFF, S = pi_lock_stat.OFF;
 const STACK_DEPTH = pi_lock_stat.LEN.stack / 8;
+const SLOTS = pi_lock_stat.LEN.wait_slots / 8;
 
 /** include/trace/events/lock.h: what a kernel contention's flags say about the lock */
 const LCB_F_SPIN = 1 << 0, LCB_F_READ = 1 << 1, LCB_F_WRITE = 1 << 2, LCB_F_RT = 1 << 3, LCB_F_PERCPU = 1 << 4,
@@ -49,6 +50,7 @@ export interface LockEntry {
   waitTotal: number;
   waitMin: number;
   waitMax: number;
+  waitHist: number[];
   holdCount: number;
   holdTotal: number;
   holdMin: number;
@@ -66,7 +68,7 @@ export function decodeLockEntry(key: Buffer, value: Buffer): LockEntry {
     addr: key.readBigUInt64LE(K.addr), tgid: key.readUInt32LE(K.tgid), pid: key.readUInt32LE(K.pid),
     kind: kindOf(key.readUInt32LE(K.kind), key.readUInt32LE(K.flags)),
     acquisitions: u64(u, S.acquisitions), contended: u64(u, S.contended), failed: u64(u, S.failed),
-    waitTotal: u64(u, S.wait_total_ns), waitMin: u64(u, S.wait_min_ns), waitMax: u64(u, S.wait_max_ns),
+    waitTotal: u64(u, S.wait_total_ns), waitMin: u64(u, S.wait_min_ns), waitMax: u64(u, S.wait_max_ns), waitHist: log2Slots(u, S.wait_slots, SLOTS),
     holdCount: u64(u, S.hold_count), holdTotal: u64(u, S.hold_total_ns), holdMin: u64(u, S.hold_min_ns),
     holdMax: u64(u, S.hold_max_ns), comm: cstring(value, S.comm, pi_lock_stat.LEN.comm), stack,
   };
@@ -117,7 +119,7 @@ export function toRecord(e: LockEntry, ts: number, comm: string, sym: Symbolizer
     addr: hexAddr(e.addr), symbol: kernel ? sym.kernelData(e.addr) : null,
     acquisitions: pthread ? e.acquisitions : null, contended: e.contended, failed: e.failed,
     wait_total_ns: e.waitTotal, wait_min_ns: e.waitMin, wait_avg_ns: waits ? Math.round(e.waitTotal / waits) : 0,
-    wait_max_ns: e.waitMax,
+    wait_max_ns: e.waitMax, wait_hist_log2_ns: e.waitHist,
     hold_count: pthread ? holds : null, hold_total_ns: pthread ? e.holdTotal : null, hold_min_ns: pthread ? e.holdMin : null,
     hold_avg_ns: pthread ? (holds ? Math.round(e.holdTotal / holds) : 0) : null, hold_max_ns: pthread ? e.holdMax : null,
     longest_holder_pid: pthread ? longest?.pid ?? null : null, longest_hold_ns: pthread ? longest?.ns ?? null : null,

@@ -125,6 +125,7 @@ export interface SyscallStatRecord extends RecordBase {
   total_ns: number | null;    // sys_enter -> sys_exit, summed over the calls timed
   avg_ns: number | null;
   max_ns: number | null;
+  hist_log2_ns: number[] | null; // latency of the calls timed, as sched's hist_log2_ns (thread scope)
 }
 
 /** syscall_thread: what a target thread is doing, every --interval: its last N syscalls and the one in progress. */
@@ -154,6 +155,7 @@ export interface LockRecord extends RecordBase {
   wait_min_ns: number;
   wait_avg_ns: number;
   wait_max_ns: number;
+  wait_hist_log2_ns: number[];  // the waits one by one, as sched's hist_log2_ns
   hold_count: number | null;    // pthread only, like every hold_* field
   hold_total_ns: number | null;
   hold_min_ns: number | null;

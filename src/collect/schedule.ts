@@ -3,7 +3,7 @@
 // object; the sched_switch side runs in keytime's one sched_switch program.
 import type { BpfMap } from '../bpf/index.js';
 import type { Collector } from './collector.js';
-import { cstring, u64 } from './decode.js';
+import { cstring, log2Slots, u64 } from './decode.js';
 import { pi_sched_key, pi_sched_stats, pi_sched_thread } from './layout.js';
 import type { SchedRecord } from './records.js';
 
@@ -19,8 +19,7 @@ export interface DelayStats {
 export function readStats(b: Buffer, off: number): DelayStats {
   const u = new Uint32Array(b.buffer, b.byteOffset + off, pi_sched_stats.SIZE / 4);
   const count = u64(u, S.count);
-  const hist = Array.from({ length: SLOTS }, (_, i) => u64(u, S.slots + i * 8));
-  while (hist.length && hist[hist.length - 1] === 0) hist.pop();
+  const hist = log2Slots(u, S.slots, SLOTS);
   return {
     count, total_ns: u64(u, S.total_ns), min_ns: count ? u64(u, S.min_ns) : null,
     max_ns: count ? u64(u, S.max_ns) : null, hist_log2_ns: hist,

@@ -5,7 +5,7 @@
 import type { BpfMap, BpfObject } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Collector, Decoder, PollContext } from './collector.js';
-import { cstring, u64 } from './decode.js';
+import { cstring, log2Slots, u64 } from './decode.js';
 import { readHeader } from './event.js';
 import { pi_event_type, pi_sc_stat, pi_sc_thread, pi_syscall_seq_event } from './layout.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
@@ -15,6 +15,7 @@ import { errnoName, syscallName } from './syscall-names.js';
 
 const RING = pi_syscall_seq_event.LEN.ring / 4;
 const E = pi_syscall_seq_event.OFF, T = pi_sc_thread.OFF, S = pi_sc_stat.OFF;
+const SLOTS = pi_sc_stat.LEN.slots / 8;
 
 /** The numbers of syscalls [first, first + len) from a ring of RING u32s at byte offset `at`. */
 function fromRing(u32: Uint32Array, at: number, first: number, len: number): number[] {
@@ -136,6 +137,7 @@ function pollStats(ctx: PollContext, out: ProcRecord[]): void {
       syscall: syscallName(nr), nr, count, errors,
       errno: errors && e ? errnoName(e[0]) : null, errno_count: errors && e ? e[1] : null,
       total_ns: total, avg_ns: timed ? Math.round(total / timed) : null, max_ns: timed ? u64(u, S.max_ns) : null,
+      hist_log2_ns: log2Slots(u, S.slots, SLOTS),
     };
     out.push(r);
   }
@@ -151,7 +153,7 @@ function pollSystem(ctx: PollContext, out: ProcRecord[]): void {
     out.push({
       type: 'syscall_stat', ts_ns: ctx.now, pid: 0, tgid: 0, comm: '', scope: 'system',
       syscall: past ? 'syscall_out_of_range' : syscallName(slot), nr: past ? -1 : slot, count,
-      errors: null, errno: null, errno_count: null, total_ns: null, avg_ns: null, max_ns: null,
+      errors: null, errno: null, errno_count: null, total_ns: null, avg_ns: null, max_ns: null, hist_log2_ns: null,
     });
   });
 }

@@ -6,7 +6,7 @@ import './syscall.js';
 
 const stat = (o: Partial<SyscallStatRecord>): SyscallStatRecord => ({
   type: 'syscall_stat', ts_ns: 0, pid: 10, tgid: 10, comm: 'app', scope: 'thread', syscall: 'read', nr: 0, count: 1,
-  errors: 0, errno: null, errno_count: null, total_ns: 1000, avg_ns: 1000, max_ns: 1000, ...o,
+  errors: 0, errno: null, errno_count: null, total_ns: 1000, avg_ns: 1000, max_ns: 1000, hist_log2_ns: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1], ...o,
 });
 
 describe('syscall tables', () => {
@@ -31,7 +31,7 @@ describe('lock table', () => {
   it('sorts by total wait and says where the lock was waited for', () => {
     const base: LockRecord = {
       type: 'lock', ts_ns: 0, pid: 1, tgid: 1, comm: 'app', source: 'pthread', kind: 'mutex', mode: null, addr: '0x10', symbol: null,
-      acquisitions: 2, contended: 1, failed: 0, wait_total_ns: 10, wait_min_ns: 1, wait_avg_ns: 5, wait_max_ns: 9, hold_count: 2,
+      acquisitions: 2, contended: 1, failed: 0, wait_total_ns: 10, wait_min_ns: 1, wait_avg_ns: 5, wait_max_ns: 9, wait_hist_log2_ns: [1, 0, 0, 1], hold_count: 2,
       hold_total_ns: 4, hold_min_ns: 1, hold_avg_ns: 2, hold_max_ns: 3, longest_holder_pid: 1, longest_hold_ns: 3,
       ustack_addrs: ['0x1', '0x2'], ustack: ['pthread_mutex_lock+0x0 (libc.so.6)', 'worker+0x10 (app)'], kstack_addrs: null, kstack: null,
     };
