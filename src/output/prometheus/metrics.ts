@@ -1,6 +1,7 @@
 // Every metric procimage exports, computed at scrape time from the state (docs/metrics.md lists them
 // with their types, units, labels and a query each). Units are in the names: _seconds, _bytes, _total.
-import { log2HistogramSamples, ScrapeMetric, type Sample } from './metric.js';
+import type { LockTotals, SyscallTotals } from './items.js';
+import { log2HistogramSamples, ScrapeMetric, type Labels, type Sample } from './metric.js';
 import type { MetricsState } from './state.js';
 
 /** What the exporter asks the running session at each scrape. */
@@ -42,6 +43,8 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
     new ScrapeMetric('procimage_system_sched_delay_max_seconds', 'Longest scheduling delay of any thread since activation.', 'gauge',
       () => state.system ? [{ labels: {}, value: state.system.maxNs / 1e9 }] : []),
     ...resourceMetrics(state, each),
+    ...syscallMetrics(state, each),
+    ...lockMetrics(each),
     new ScrapeMetric('procimage_lost_events_total', 'Records the kernel could not hand over, or entries it could not keep, by reason (docs/ndjson.md, lost).', 'counter',
       () => [...state.lost].map(([reason, n]) => ({ labels: { reason }, value: n }))),
   ];
@@ -94,5 +97,40 @@ function resourceMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
       sys(s => [{ labels: { kind: 'minor' }, value: s.minorFaults }, { labels: { kind: 'major' }, value: s.majorFaults }])),
     new ScrapeMetric('procimage_system_context_switches_total', 'Context switches of the whole system since procimage began collecting.', 'counter',
       sys(s => [{ labels: {}, value: s.switches }])),
+  ];
+}
+
+/** syscall (-s): per target and syscall, from the kernel's per-thread aggregates; the system's counts beside. */
+function syscallMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
+  const per = (f: (labels: Labels, s: SyscallTotals) => Sample[]) =>
+    each(t => (t.syscalls ? [...t.syscalls].flatMap(([syscall, s]) => f({ ...t.labels, syscall }, s)) : []));
+  return [
+    new ScrapeMetric('procimage_syscalls_total', 'System calls of targets, by syscall (counted as they return; exit and exit_group as they enter).', 'counter',
+      per((labels, s) => [{ labels, value: s.calls }])),
+    new ScrapeMetric('procimage_syscall_errors_total', 'System calls of targets that returned an error (-4095..-1), by syscall.', 'counter',
+      per((labels, s) => [{ labels, value: s.errors }])),
+    new ScrapeMetric('procimage_syscall_latency_seconds', 'Time from entry to return of targets\' system calls, by syscall (log2 buckets from the kernel; calls entered before activation are not in it).', 'histogram',
+      per((labels, s) => log2HistogramSamples(labels, s.latency.slots, s.latency.count, s.latency.sumNs))),
+    new ScrapeMetric('procimage_system_syscalls_total', 'System calls of every process, by syscall, since activation: the figure beside the targets\'.', 'counter',
+      () => state.systemSyscalls ? [...state.systemSyscalls].map(([syscall, n]) => ({ labels: { syscall }, value: n })) : []),
+  ];
+}
+
+/** lock (-l): per target and lock (pthread lock, futex word or kernel lock), summed over its threads. */
+function lockMetrics(each: Each): ScrapeMetric[] {
+  const per = (f: (labels: Labels, l: LockTotals) => Sample[], source?: string) =>
+    each(t => (t.locks ? [...t.locks.values()].filter(l => !source || l.labels.source === source)
+      .flatMap(l => f({ ...t.labels, ...l.labels }, l)) : []));
+  return [
+    new ScrapeMetric('procimage_lock_acquisitions_total', 'pthread lock calls of targets that acquired the lock.', 'counter',
+      per((labels, l) => [{ labels, value: l.acquisitions }], 'pthread')),
+    new ScrapeMetric('procimage_lock_contended_total', 'Contentions: pthread acquisitions that found the lock held, futex waits, kernel lock contentions.', 'counter',
+      per((labels, l) => [{ labels, value: l.contended }])),
+    new ScrapeMetric('procimage_lock_failed_total', 'pthread trylocks that found the lock busy or lock calls that failed; futex and kernel waits that ended in an error.', 'counter',
+      per((labels, l) => [{ labels, value: l.failed }])),
+    new ScrapeMetric('procimage_lock_wait_seconds', 'Waits for a lock: pthread, the time in each acquiring lock call; futex and kernel, each wait (log2 buckets from the kernel).', 'histogram',
+      per((labels, l) => log2HistogramSamples(labels, l.wait.slots, l.wait.count, l.wait.sumNs))),
+    new ScrapeMetric('procimage_lock_hold_seconds_total', 'Time targets held pthread locks (from acquisition to unlock).', 'counter',
+      per((labels, l) => [{ labels, value: l.holdNs / 1e9 }], 'pthread')),
   ];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ExitRecord, OffCpuRecord, ProcRecord, SchedRecord } from '../../collect/records.js';
+import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import { parseListen } from './exporter.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
 import { MetricsState } from './state.js';
@@ -56,7 +56,7 @@ describe('MetricsState', () => {
     procs.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1]), sched(0, 0, [5], 'system')]);
     expect(procs.targets.get('10')!.sched).toMatchObject({ slots: [1, 3], count: 4 });
     expect(procs.system!.count).toBe(5);
-    const threads = new MetricsState({ perThread: true, maxTargets: 10, graceSec: 1 });
+    const threads = new MetricsState({ perThread: true, maxTargets: 10, graceSec: 1, maxItems: 100 });
     threads.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1])]);
     expect(threads.targets.get('12')!.labels).toEqual({ pid: 12, tgid: 10, comm: 'w' });
     // each scrape replaces, it does not add
@@ -66,7 +66,7 @@ describe('MetricsState', () => {
 
   it('bounds the series: targets past the limit add up under "(other)"; ended ones go after the grace period', () => {
     let now = 0;
-    const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10 }, () => now);
+    const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10, maxItems: 100 }, () => now);
     for (const pid of [1, 2, 3, 4]) m.write(off(pid, pid, 1e9));
     expect([...m.targets.keys()]).toEqual(['1', '2', '(other)']);
     expect(m.targets.get('(other)')!.offcpu.get('S')!.ns).toBe(2e9);
@@ -102,6 +102,86 @@ describe('resource figures', () => {
     // a thread's figures are not the process's (per-thread series are opt-in)
     m.write({ ...proc, scope: 'thread', pid: 11 } as ProcRecord);
     expect(m.targets.has('11')).toBe(false);
+  });
+});
+
+const sc = (pid: number, tgid: number, syscall: string, count: number, slots: number[], comm = 'w'): SyscallStatRecord => ({
+  type: 'syscall_stat', ts_ns: 1, pid, tgid, comm, scope: 'thread', syscall, nr: 0, count, errors: 1, errno: 'EAGAIN',
+  errno_count: 1, total_ns: 1000 * count, avg_ns: 1000, max_ns: 2000, hist_log2_ns: slots,
+});
+const lk = (pid: number, tgid: number, addr: string, o: Partial<LockRecord> = {}): LockRecord => ({
+  type: 'lock', ts_ns: 1, pid, tgid, comm: 'w', source: 'pthread', kind: 'mutex', mode: null, addr, symbol: null,
+  acquisitions: 3, contended: 1, failed: 0, wait_total_ns: 3000, wait_min_ns: 100, wait_avg_ns: 1000, wait_max_ns: 2800,
+  wait_hist_log2_ns: [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1], hold_count: 3, hold_total_ns: 9000, hold_min_ns: 1, hold_avg_ns: 3000,
+  hold_max_ns: 5000, longest_holder_pid: pid, longest_hold_ns: 5000, ustack_addrs: null, ustack: null, kstack_addrs: null,
+  kstack: null, ...o,
+});
+
+describe('syscalls and locks', () => {
+  it('sum a process\'s threads per syscall and per lock, and each scrape replaces the last', () => {
+    const m = new MetricsState();
+    const read = [sc(11, 10, 'read', 4, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]), sc(12, 10, 'read', 2, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
+      { ...sc(0, 0, 'read', 50, []), scope: 'system' as const, hist_log2_ns: null }];
+    const locks = [lk(11, 10, '0x10'), lk(12, 10, '0x10'), lk(12, 10, '0x20', { source: 'futex', kind: 'futex', acquisitions: null,
+      hold_total_ns: null }), lk(12, 10, '0xffff1', { source: 'kernel', kind: 'rwsem', mode: 'write', symbol: 'mmap_lock' })];
+    for (let scrape = 0; scrape < 2; scrape++) {
+      m.refresh([...read, ...locks]);
+      const t = m.targets.get('10')!;
+      // 4 + 2 calls; the histogram counts the timed ones (3 + 2), its sum is every call's time
+      expect(t.syscalls!.get('read')).toEqual({ calls: 6, errors: 2,
+        latency: { slots: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2], count: 5, sumNs: 6000 } });
+      expect(m.systemSyscalls!.get('read')).toBe(50);
+      const byLock = Object.fromEntries([...t.locks!.values()].map(l => [l.labels.lock, l]));
+      expect(byLock['0x10']).toMatchObject({ labels: { source: 'pthread', kind: 'mutex', mode: '' }, acquisitions: 6, contended: 2,
+        holdNs: 18000, wait: { count: 6, sumNs: 6000 } });
+      expect(byLock['0x10'].wait.slots).toEqual([0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 2]);
+      expect(byLock['0x20']).toMatchObject({ labels: { source: 'futex' }, acquisitions: 0, holdNs: 0 });
+      expect(byLock.mmap_lock.labels).toEqual({ source: 'kernel', kind: 'rwsem', mode: 'write', lock: 'mmap_lock' });
+    }
+    // collection stopped: a living target's figures go with it
+    m.refresh([]);
+    expect(m.targets.get('10')!.syscalls).toBeUndefined();
+    expect(m.targets.get('10')!.locks).toBeUndefined();
+    expect(m.systemSyscalls).toBeUndefined();
+  });
+
+  it('bound the items: past the budget a target\'s syscalls and locks add up under "(other)", freed when it goes', () => {
+    let now = 0;
+    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 3 }, () => now);
+    m.refresh([sc(10, 10, 'read', 1, [1]), sc(10, 10, 'write', 1, [1]), sc(20, 20, 'read', 1, [1]), sc(20, 20, 'openat', 1, [1]),
+      sc(20, 20, 'close', 1, [1]), lk(20, 20, '0x1')]);
+    expect([...m.targets.get('10')!.syscalls!.keys()]).toEqual(['read', 'write']);
+    expect([...m.targets.get('20')!.syscalls!.keys()]).toEqual(['read', '(other)']);
+    expect(m.targets.get('20')!.syscalls!.get('(other)')!.calls).toBe(2);
+    expect([...m.targets.get('20')!.locks!.values()].map(l => l.labels.lock)).toEqual(['(other)']);
+    // the first target ends and goes: its items are free for others
+    m.write(exit(10, 0, null));
+    now = 2000;
+    m.prune();
+    m.refresh([sc(20, 20, 'read', 1, [1]), sc(20, 20, 'openat', 1, [1]), sc(20, 20, 'close', 1, [1])]);
+    expect([...m.targets.get('20')!.syscalls!.keys()]).toEqual(['read', 'openat', 'close']);
+  });
+
+  it('do not bring back a target dropped after its grace period, though the kernel still lists its entries', () => {
+    let now = 0;
+    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 100 }, () => now);
+    const dead = [sc(30, 30, 'read', 1, [1]), lk(30, 30, '0x1')];
+    m.refresh(dead);
+    m.write(exit(30, 0, null));
+    now = 2000;
+    m.prune();
+    m.refresh(dead);
+    expect(m.targets.has('30')).toBe(false);
+    // the entries went (a new activation): a later process with that id is a target again
+    m.refresh([]);
+    m.refresh(dead);
+    expect(m.targets.get('30')!.alive).toBe(true);
+  });
+
+  it('name a process by its main thread, whatever its other threads are called', () => {
+    const m = new MetricsState();
+    m.refresh([sc(11, 10, 'read', 1, [1], 'worker'), sc(10, 10, 'read', 1, [1], 'server'), sc(12, 10, 'read', 1, [1], 'logger')]);
+    expect(m.targets.get('10')!.labels).toEqual({ tgid: 10, comm: 'server' });
   });
 });
 

@@ -1,9 +1,12 @@
 // What the exporter knows between scrapes: counters built from the records as they arrive (a Sink),
-// per target, with the series bounded — at most `maxTargets` label sets (the rest add up under
-// comm="(other)"), and a target that ended is dropped `graceSec` after its end.
+// and the kernel's aggregates read at each scrape, per target, with the series bounded — at most
+// `maxTargets` label sets (the rest add up under comm="(other)"), at most `maxItems` syscalls and
+// locks of targets with their own (items.ts), and a target that ended is dropped `graceSec` after
+// its end.
 import { LOST_REASONS } from '../../collect/lost.js';
-import type { ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord } from '../../collect/records.js';
+import type { LockRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import type { Sink } from '../../model/session.js';
+import { ItemBudget, OTHER, addLock, addSyscall, lockName, type LockTotals, type SyscallTotals } from './items.js';
 import { addSlots, type Labels } from './metric.js';
 
 export interface MetricsOptions {
@@ -13,9 +16,11 @@ export interface MetricsOptions {
   maxTargets: number;
   /** Seconds an ended process's series are kept (so a last scrape and rate() see its end). */
   graceSec: number;
+  /** Syscalls and locks of targets with their own label sets, all targets together. */
+  maxItems: number;
 }
 
-export const DEFAULT_METRICS: MetricsOptions = { perThread: false, maxTargets: 1000, graceSec: 120 };
+export const DEFAULT_METRICS: MetricsOptions = { perThread: false, maxTargets: 1000, graceSec: 120, maxItems: 2000 };
 
 export interface DelayTotals { slots: number[]; count: number; totalNs: number; maxNs: number }
 
@@ -44,21 +49,32 @@ export interface Target {
   offcpu: Map<string, { ns: number; n: number }>; // by state letter
   sched?: DelayTotals;
   resource?: ResourceTotals;
+  syscalls?: Map<string, SyscallTotals>; // by syscall name
+  locks?: Map<string, LockTotals>;
+  /** Its syscalls and locks that have label sets of their own (ItemBudget). */
+  items: Set<string>;
   alive: boolean;
   endedAt?: number;
 }
-
-const OTHER = '(other)';
 
 export class MetricsState implements Sink {
   readonly targets = new Map<string, Target>();
   readonly lost = new Map<string, number>();
   system: DelayTotals | undefined;
   systemResource: SystemResource | undefined;
+  /** Every process's syscalls by name, since activation. */
+  systemSyscalls: Map<string, number> | undefined;
+  private readonly budget: ItemBudget;
+  /**
+   * Targets dropped after their grace period. The kernel's aggregates (syscalls, locks) keep a dead
+   * thread's entries until the activation ends, and a scrape must not bring its series back.
+   */
+  private readonly gone = new Set<string>();
 
   constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now()) {
     // every reason at 0 from the start: an alert on the counter needs the series to exist
     for (const reason of Object.keys(LOST_REASONS)) this.lost.set(reason, 0);
+    this.budget = new ItemBudget(opts.maxItems);
   }
 
   private key(r: { pid: number; tgid: number }): string {
@@ -75,10 +91,13 @@ export class MetricsState implements Sink {
       r = { pid: 0, tgid: 0, comm: OTHER };
     }
     if (!t) {
-      t = { labels: {}, forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(), alive: true };
+      t = { labels: {}, forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(),
+        items: new Set(), alive: true };
       this.targets.set(k, t);
     }
-    if (k !== OTHER) {
+    if (k !== OTHER && !this.opts.perThread && r.pid !== r.tgid && t.labels.comm !== undefined) {
+      // a process goes by its main thread's name: another thread's would change its label set
+    } else if (k !== OTHER) {
       t.labels = this.opts.perThread ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
     } else {
       t.labels = this.opts.perThread ? { pid: '', tgid: '', comm: OTHER } : { tgid: '', comm: OTHER };
@@ -87,6 +106,9 @@ export class MetricsState implements Sink {
   }
 
   write(r: ProcRecord): void {
+    // an event of a live task with the id of a dropped target: the id was reused (the aggregates a
+    // final poll reports again are no such sign)
+    if ((r.type === 'fork' || r.type === 'exec' || r.type === 'oncpu' || r.type === 'offcpu') && this.gone.size) this.gone.delete(this.key(r));
     switch (r.type) {
       case 'fork':
         this.target(r).forks[r.thread ? 'thread' : 'process']++;
@@ -162,9 +184,45 @@ export class MetricsState implements Sink {
    * replace what the last read said.
    */
   refresh(records: ProcRecord[]): void {
+    // what the kernel no longer lists is gone from its aggregates too: no need to remember it
+    const listed = new Set(records.map(r => this.key(r)));
+    for (const k of this.gone) if (!listed.has(k)) this.gone.delete(k);
+    if (this.gone.size) records = records.filter(r => !this.gone.has(this.key(r)));
     const sched = records.filter((r): r is SchedRecord => r.type === 'sched');
     if (sched.length) this.sched(sched);
     for (const r of records) if (r.type === 'resource' && r.scope !== 'system') this.resource(r);
+    this.syscalls(records.filter((r): r is SyscallStatRecord => r.type === 'syscall_stat'));
+    this.locks(records.filter((r): r is LockRecord => r.type === 'lock'));
+  }
+
+  /**
+   * Syscalls per target and syscall, whole (cumulative since activation: they replace the last
+   * read). As with scheduling delay, a target the kernel no longer reports keeps its last figures
+   * for the grace period if it ended, and loses them if it lives on (collection stopped).
+   */
+  private syscalls(records: SyscallStatRecord[]): void {
+    const reported = new Set<Target>();
+    const system = new Map<string, number>();
+    for (const r of records) {
+      if (r.scope === 'system') { system.set(r.syscall, (system.get(r.syscall) ?? 0) + r.count); continue; }
+      const t = this.target(r);
+      if (!reported.has(t)) { t.syscalls = new Map(); reported.add(t); }
+      addSyscall(t.syscalls!, this.budget.admit(t.items, `syscall:${r.syscall}`) ? r.syscall : OTHER, r);
+    }
+    this.systemSyscalls = system.size ? system : undefined;
+    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t.syscalls = undefined;
+  }
+
+  /** Locks per target and lock (summed over its threads), as syscalls. */
+  private locks(records: LockRecord[]): void {
+    const reported = new Set<Target>();
+    for (const r of records) {
+      const t = this.target(r);
+      if (!reported.has(t)) { t.locks = new Map(); reported.add(t); }
+      const name = lockName(r);
+      addLock(t.locks!, this.budget.admit(t.items, `lock:${r.source}:${name}`) ? name : OTHER, r);
+    }
+    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t.locks = undefined;
   }
 
   /**
@@ -190,6 +248,11 @@ export class MetricsState implements Sink {
   /** Drops the series of targets that ended more than graceSec ago. */
   prune(): void {
     const cutoff = this.now() - this.opts.graceSec * 1000;
-    for (const [k, t] of this.targets) if (!t.alive && t.endedAt !== undefined && t.endedAt < cutoff) this.targets.delete(k);
+    for (const [k, t] of this.targets) {
+      if (t.alive || t.endedAt === undefined || t.endedAt >= cutoff) continue;
+      this.budget.release(t.items);
+      this.targets.delete(k);
+      this.gone.add(k);
+    }
   }
 }
