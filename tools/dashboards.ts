@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Query { expr: string; legend: string }
-export interface Panel { title: string; unit: string; queries: Query[]; stack?: boolean; description?: string; kind?: 'timeseries' | 'stat' }
+/** heatmap: one query of histogram buckets (sum by (le) of a rate), drawn as Grafana's heatmap of them. */
+export interface Panel { title: string; unit: string; queries: Query[]; stack?: boolean; description?: string; kind?: 'timeseries' | 'stat' | 'heatmap' }
 export interface Dashboard { uid: string; title: string; file: string; description: string; rows: Array<{ title: string; panels: Panel[] }> }
 
 /** Selector of the target processes the $target variable picks, on the $instance agents. */
@@ -106,6 +107,66 @@ export const DASHBOARDS: Dashboard[] = [
     }],
   },
   {
+    uid: 'procimage-syscall', title: 'procimage — system calls (syscall)', file: 'syscall.json',
+    description: 'System calls of the targets: how many, which fail, how long they take; the whole system\'s counts beside them.',
+    rows: [{
+      title: 'Calls', panels: [
+        { title: 'Syscalls per second, by target and syscall (top 10)', unit: 'ops', stack: true,
+          queries: [{ expr: `topk(10, sum by (comm, syscall) (rate(procimage_syscalls_total{${T}}[$__rate_interval])))`, legend: '{{comm}} {{syscall}}' }] },
+        { title: 'Failed syscalls per second, by target and syscall (top 10)', unit: 'ops',
+          description: 'Calls that returned an error (-4095..-1); the NDJSON syscall_stat records name the most frequent errno.',
+          queries: [{ expr: `topk(10, sum by (comm, syscall) (rate(procimage_syscall_errors_total{${T}}[$__rate_interval])))`, legend: '{{comm}} {{syscall}}' }] },
+        { title: 'Syscalls per second of the whole system (top 10)', unit: 'ops', stack: true,
+          queries: [{ expr: `topk(10, sum by (syscall) (rate(procimage_system_syscalls_total{${I}}[$__rate_interval])))`, legend: '{{syscall}}' }] },
+        { title: 'The targets\' share of the system\'s syscalls', unit: 'percentunit',
+          queries: [{ expr: `sum(rate(procimage_syscalls_total{${T}}[$__rate_interval])) / sum(rate(procimage_system_syscalls_total{${I}}[$__rate_interval]))`, legend: 'targets' }] },
+      ],
+    }, {
+      title: 'Latency', panels: [
+        { title: 'p99 latency, by target and syscall', unit: 's',
+          queries: [{ expr: `histogram_quantile(0.99, sum by (le, comm, syscall) (rate(procimage_syscall_latency_seconds_bucket{${T}}[$__rate_interval])))`, legend: '{{comm}} {{syscall}}' }] },
+        { title: 'Time in syscalls per second, by target and syscall (top 10)', unit: 's', stack: true,
+          description: 'Seconds per second spent inside each syscall, blocked or not: 1 = one thread in it all the time.',
+          queries: [{ expr: `topk(10, sum by (comm, syscall) (rate(procimage_syscall_latency_seconds_sum{${T}}[$__rate_interval])))`, legend: '{{comm}} {{syscall}}' }] },
+        { title: 'Average latency, by target and syscall', unit: 's',
+          queries: [{ expr: `sum by (comm, syscall) (rate(procimage_syscall_latency_seconds_sum{${T}}[$__rate_interval])) / sum by (comm, syscall) (rate(procimage_syscall_latency_seconds_count{${T}}[$__rate_interval]))`, legend: '{{comm}} {{syscall}}' }] },
+        { title: 'Latency of every target syscall (heatmap)', unit: 's', kind: 'heatmap',
+          queries: [{ expr: `sum by (le) (rate(procimage_syscall_latency_seconds_bucket{${T}}[$__rate_interval]))`, legend: '{{le}}' }] },
+      ],
+    }],
+  },
+  {
+    uid: 'procimage-lock', title: 'procimage — locks (lock)', file: 'lock.json',
+    description: 'Lock waits of the targets: pthread locks (uprobes on their libc), futex waits and kernel lock contention.',
+    rows: [{
+      title: 'Waits, every source', panels: [
+        { title: 'Contentions per second, by lock (top 10)', unit: 'ops',
+          description: 'pthread: acquisitions that found the lock held; futex: waits; kernel: contentions.',
+          queries: [{ expr: `topk(10, sum by (comm, source, kind, lock) (rate(procimage_lock_contended_total{${T}}[$__rate_interval])))`, legend: '{{comm}} {{source}} {{kind}} {{lock}}' }] },
+        { title: 'Time waiting per second, by lock (top 10)', unit: 's', stack: true,
+          description: 'Seconds per second the targets\' threads spent waiting for each lock: 1 = one thread waiting all the time.',
+          queries: [{ expr: `topk(10, sum by (comm, source, lock) (rate(procimage_lock_wait_seconds_sum{${T}}[$__rate_interval])))`, legend: '{{comm}} {{source}} {{lock}}' }] },
+        { title: 'p99 wait, by lock', unit: 's',
+          queries: [{ expr: `histogram_quantile(0.99, sum by (le, comm, source, lock) (rate(procimage_lock_wait_seconds_bucket{${T}}[$__rate_interval])))`, legend: '{{comm}} {{source}} {{lock}}' }] },
+        { title: 'Waits of every lock (heatmap)', unit: 's', kind: 'heatmap',
+          queries: [{ expr: `sum by (le) (rate(procimage_lock_wait_seconds_bucket{${T}}[$__rate_interval]))`, legend: '{{le}}' }] },
+      ],
+    }, {
+      title: 'pthread locks', panels: [
+        { title: 'Acquisitions per second, by lock', unit: 'ops',
+          queries: [{ expr: `sum by (comm, kind, lock) (rate(procimage_lock_acquisitions_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}} {{lock}}' }] },
+        { title: 'Share of acquisitions that found the lock held', unit: 'percentunit',
+          queries: [{ expr: `sum by (comm, lock) (rate(procimage_lock_contended_total{${T},source="pthread"}[$__rate_interval])) / sum by (comm, lock) (rate(procimage_lock_acquisitions_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{lock}}' }] },
+        { title: 'Time held per second, by lock', unit: 's',
+          description: '1 = held all the time (by one thread or another).',
+          queries: [{ expr: `sum by (comm, lock) (rate(procimage_lock_hold_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{lock}}' }] },
+        { title: 'Failed lock calls and waits per second', unit: 'ops',
+          description: 'pthread: trylocks that found the lock busy, lock calls that returned an error; futex, kernel: waits that ended in an error.',
+          queries: [{ expr: `sum by (comm, source, lock) (rate(procimage_lock_failed_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{source}} {{lock}}' }] },
+      ],
+    }],
+  },
+  {
     uid: 'procimage-self', title: 'procimage — the tool itself', file: 'self.json',
     description: 'Whether procimage collects, what it lost, and what it costs.',
     rows: [{
@@ -122,6 +183,15 @@ export const DASHBOARDS: Dashboard[] = [
   },
 ];
 
+function panelOptions(p: Panel): object {
+  switch (p.kind) {
+    case 'stat': return { reduceOptions: { calcs: ['lastNotNull'] } };
+    // the buckets are Prometheus' already: drawn as they are, not re-bucketed by Grafana
+    case 'heatmap': return { calculate: false, yAxis: { unit: p.unit }, cellGap: 1, color: { mode: 'scheme', scheme: 'Oranges' } };
+    default: return { legend: { displayMode: 'list', placement: 'bottom' } };
+  }
+}
+
 /** Grafana's JSON model (schema 38) of a dashboard. */
 export function render(d: Dashboard): object {
   const panels: object[] = [];
@@ -137,10 +207,11 @@ export function render(d: Dashboard): object {
           defaults: { unit: p.unit, ...(p.stack ? { custom: { stacking: { mode: 'normal', group: 'A' }, fillOpacity: 30 } } : {}) },
           overrides: [],
         },
-        options: p.kind === 'stat' ? { reduceOptions: { calcs: ['lastNotNull'] } } : { legend: { displayMode: 'list', placement: 'bottom' } },
+        options: panelOptions(p),
         targets: p.queries.map((q, k) => ({
           refId: String.fromCharCode(65 + k), expr: q.expr, legendFormat: q.legend,
           datasource: { type: 'prometheus', uid: '${datasource}' },
+          ...(p.kind === 'heatmap' ? { format: 'heatmap' } : {}),
         })),
       });
     });
