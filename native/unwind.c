@@ -231,6 +231,26 @@ void pi_space_drop(struct pi_unwinder *u, uint32_t id)
 }
 
 /* Defines (or redefines) address space id from a /proc/PID/maps text. Returns 0 or -1. */
+/*
+ * The [vdso] range of a maps text, or 0. dwfl_linux_proc_maps_report reports file mappings only (it
+ * learns the vDSO from a live process's auxv, which a maps text does not carry), so [vdso] frames
+ * (clock_gettime's fast path...) had no module to be named by.
+ */
+static uint64_t vdso_range(const char *maps, size_t len, uint64_t *hi)
+{
+	for (const char *line = maps, *end = maps + len; line < end;) {
+		const char *nl = memchr(line, '\n', end - line);
+		size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		unsigned long long lo, h;
+		if (n > 6 && !memcmp(line + n - 6, "[vdso]", 6) && sscanf(line, "%llx-%llx", &lo, &h) == 2) {
+			*hi = h;
+			return lo;
+		}
+		line += n + 1;
+	}
+	return 0;
+}
+
 int pi_space_set(struct pi_unwinder *u, uint32_t id, const char *maps, size_t len)
 {
 	struct space *s = find_space(u, id), *lru = &u->spaces[0];
@@ -251,6 +271,13 @@ int pi_space_set(struct pi_unwinder *u, uint32_t id, const char *maps, size_t le
 	dwfl_report_begin(d);
 	int r = dwfl_linux_proc_maps_report(d, f);
 	fclose(f);
+	/*
+	 * The vDSO has no file: find_elf serves our own image, the kernel maps the same one into every
+	 * process. (No dwfl_addrmodule check first: while reporting, it answers from the last report.)
+	 */
+	uint64_t vdso_hi, vdso_lo = vdso_range(maps, len, &vdso_hi);
+	if (r == 0 && vdso_lo)
+		dwfl_report_module(d, "[vdso]", vdso_lo, vdso_hi);
 	dwfl_report_end(d, NULL, NULL);
 	if (r != 0) {
 		dwfl_end(d);

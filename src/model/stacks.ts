@@ -10,7 +10,9 @@ import type { KernelSymbols } from './kallsyms.js';
 const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
 const hex = (a: bigint) => `0x${a.toString(16)}`;
-const TRACING_FRAME = /^(bpf_prog_|bpf_trace_run|__bpf_trace_)/;
+// __traceiter_*: the tracepoint's loop over its probes, in the stack only while another program
+// (another procimage, perf, a BCC tool) shares the tracepoint; alone, a static call skips it.
+const TRACING_FRAME = /^(bpf_prog_|bpf_trace_run|__bpf_trace_|__traceiter_)/;
 
 /** "nanosleep+0x16 (libc.so.6)", with " demo.c:42" when the module has line info. */
 export function formatFrame(f: Frame, pc: bigint): string {
