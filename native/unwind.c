@@ -394,18 +394,43 @@ long pi_symbolize_file(struct pi_unwinder *u, const char *path, const uint64_t *
 	return (long)off;
 }
 
-void pi_unwinder_free(struct pi_unwinder *u)
+/*
+ * Forgets every address space and symbol file, and closes the shared ELF files: what libdwfl holds
+ * for them (module lists, CFI, symbol and line tables, debug sections decompressed into the heap —
+ * 5.5 MB for libc's alone — and the files' mappings) is freed. The caller defines spaces again
+ * before it unwinds; symbol files reopen when asked for.
+ */
+void pi_unwinder_forget(struct pi_unwinder *u)
 {
-	if (!u)
-		return;
 	for (int i = 0; i < MAX_SPACES; i++)
 		drop(&u->spaces[i]);
 	for (int i = 0; i < MAX_FILES; i++) {
 		if (u->files[i].dwfl)
 			dwfl_end(u->files[i].dwfl);
 		free(u->files[i].path);
+		memset(&u->files[i], 0, sizeof(u->files[i]));
 	}
+	/* libelf counts references: an Elf another unwinder's module still uses stays open for it */
 	for (int i = 0; i < MAX_ELVES; i++)
 		elf_ref_drop(&elves[i]);
+}
+
+/* What is held now: out[0] address spaces, out[1] symbol files, out[2] shared ELF files. */
+void pi_unwinder_usage(const struct pi_unwinder *u, int32_t out[3])
+{
+	out[0] = out[1] = out[2] = 0;
+	for (int i = 0; i < MAX_SPACES; i++)
+		out[0] += u->spaces[i].dwfl != NULL;
+	for (int i = 0; i < MAX_FILES; i++)
+		out[1] += u->files[i].path != NULL;
+	for (int i = 0; i < MAX_ELVES; i++)
+		out[2] += elves[i].elf != NULL;
+}
+
+void pi_unwinder_free(struct pi_unwinder *u)
+{
+	if (!u)
+		return;
+	pi_unwinder_forget(u);
 	free(u);
 }

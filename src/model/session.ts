@@ -462,10 +462,25 @@ export class Session {
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
+    // every stack is symbolized by now: what was read for the activation's processes (their address
+    // spaces, the files' symbol and debug tables) is freed, not held through the ready state (and a
+    // pid seen by the next activation may be another process)
+    this.stacks?.forget();
+    this.symbols.forgetProcesses();
     // modules and BPF programs may have come and gone: re-read kallsyms now, off the next activation's
-    // path (unref'd: a one-shot trace exits without waiting for it)
-    setTimeout(() => { if (!this.current) this.symbols.refreshKernel(); }, 0).unref();
+    // path (unref'd: a one-shot trace exits without waiting for it); then hand the C heap's free
+    // memory back (glibc keeps what libdwfl freed above for reuse, in the RSS)
+    setTimeout(() => {
+      if (this.current) return;
+      this.symbols.refreshKernel();
+      releaseFreeMemory();
+    }, 0).unref();
     return summary;
+  }
+
+  /** What the user-stack unwinder holds (keytime only): none of it outlives an activation. */
+  unwinderUsage(): ReturnType<StackResolver['usage']> | undefined {
+    return this.stacks?.usage();
   }
 
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
