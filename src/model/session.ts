@@ -28,6 +28,12 @@ export interface Sink {
   write(r: ProcRecord): void;
   /** Called after each batch of records (a ring batch, a poll round): write out what was buffered. */
   flush?(): void;
+  /**
+   * While the sink's reader lags (a pipe nobody drains fast enough): a promise settled once it has
+   * caught up. The ring is not drained meanwhile, so records wait in the kernel, or are counted lost
+   * there, instead of piling up in procimage's memory.
+   */
+  backedUp?(): Promise<void> | undefined;
 }
 
 export interface SessionOptions {
@@ -248,7 +254,7 @@ export class Session {
         this.intervals = new IntervalBuilder(policy, this.stacks!);
         if (policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
       }
-      this.reader!.start(b => this.dispatch(b), e => this.fail(e));
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       this.attach(policy);
       collectingNs = process.hrtime.bigint();
       const ctx = this.pollContext(this.current, false);
