@@ -14,7 +14,7 @@ afterEach(() => { session?.close(); session = undefined; });
 describe('unwinder memory', () => {
   it('holds address spaces and files while active, none after deactivation, and unwinds again next time', async () => {
     session = Session.load({ categories: ['keytime'] });
-    const sleeper = () => spawn(workload('runsleep'), ['3', '50'], { stdio: 'ignore' });
+    const sleeper = () => spawn(workload('runsleep'), ['1000', '50'], { stdio: 'ignore' }); // killed once seen
     const unwound = (recs: ProcRecord[]) => recs.find((r): r is OffCpuRecord =>
       r.type === 'offcpu' && r.comm === 'runsleep' && r.state === 'S' && r.ustack.some(f => f.startsWith('main+')));
 
