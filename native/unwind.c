@@ -157,9 +157,25 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
 
+/*
+ * Separate debug info (line numbers, full symbol tables) from the build-id tree only
+ * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages and libc6-dbg install it). libdwfl's
+ * standard search ends, for every file without local debug info, with a debuginfod query: it
+ * dlopens libdebuginfod with libcurl, gnutls, krb5 and more (6 MB of the daemon's RSS, for good),
+ * and where DEBUGINFOD_URLS is set (Ubuntu and Fedora set it by default) downloads debug files
+ * over the network on the path that symbolizes stacks.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
+{
+	return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+					    debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
 

@@ -1,7 +1,8 @@
 // What the user-stack unwinder reads for an activation's processes (their address spaces, the files'
 // symbol and debug tables, the mapped ELF files) is freed when the activation ends: the ready state
-// holds none of it, however many processes the last activation saw.
+// holds none of it, however many processes the last activation saw. And it reads local files only.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultPolicy } from '../src/collect/policy.js';
 import type { OffCpuRecord, ProcRecord } from '../src/collect/records.js';
@@ -30,5 +31,20 @@ describe('unwinder memory', () => {
       await session.deactivate();
       expect(session.unwinderUsage()).toEqual({ spaces: 0, symbolFiles: 0, elfFiles: 0 });
     }
+  });
+
+  it('looks for debug info on this machine only: no debuginfod client (libcurl and all) in the process', async () => {
+    session = Session.load({ categories: ['keytime'] });
+    // coreutils' sleep, started over and over: stripped, its debug info not installed, so libdwfl
+    // searches for it when it symbolizes the stacks of its 50 ms sleeps
+    const p = spawn('sh', ['-c', 'while :; do sleep 0.05; done'], { stdio: 'ignore' });
+    const recs: ProcRecord[] = [];
+    session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
+    const sleep = await waitFor(() => recs.find((r): r is OffCpuRecord => r.type === 'offcpu' && r.comm === 'sleep' &&
+      r.ustack.some(f => f.includes('(sleep)'))), 'a symbolized stack of sleep');
+    expect(sleep.ustack.join('\n')).toMatch(/\(libc\.so\.6\)/);
+    p.kill();
+    await session.deactivate();
+    expect(readFileSync('/proc/self/maps', 'utf8')).not.toMatch(/libdebuginfod|libcurl/);
   });
 });
