@@ -157,9 +157,25 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
 
+/*
+ * Separate debug info (line numbers, full symbol tables) from the build-id tree only
+ * (/usr/lib/debug/.build-id/, where Debian's -dbgsym packages and libc6-dbg install it). libdwfl's
+ * standard search ends, for every file without local debug info, with a debuginfod query: it
+ * dlopens libdebuginfod with libcurl, gnutls, krb5 and more (6 MB of the daemon's RSS, for good),
+ * and where DEBUGINFOD_URLS is set (Ubuntu and Fedora set it by default) downloads debug files
+ * over the network on the path that symbolizes stacks.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
+{
+	return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+					    debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
 
@@ -421,18 +437,43 @@ long pi_symbolize_file(struct pi_unwinder *u, const char *path, const uint64_t *
 	return (long)off;
 }
 
-void pi_unwinder_free(struct pi_unwinder *u)
+/*
+ * Forgets every address space and symbol file, and closes the shared ELF files: what libdwfl holds
+ * for them (module lists, CFI, symbol and line tables, debug sections decompressed into the heap —
+ * 5.5 MB for libc's alone — and the files' mappings) is freed. The caller defines spaces again
+ * before it unwinds; symbol files reopen when asked for.
+ */
+void pi_unwinder_forget(struct pi_unwinder *u)
 {
-	if (!u)
-		return;
 	for (int i = 0; i < MAX_SPACES; i++)
 		drop(&u->spaces[i]);
 	for (int i = 0; i < MAX_FILES; i++) {
 		if (u->files[i].dwfl)
 			dwfl_end(u->files[i].dwfl);
 		free(u->files[i].path);
+		memset(&u->files[i], 0, sizeof(u->files[i]));
 	}
+	/* libelf counts references: an Elf another unwinder's module still uses stays open for it */
 	for (int i = 0; i < MAX_ELVES; i++)
 		elf_ref_drop(&elves[i]);
+}
+
+/* What is held now: out[0] address spaces, out[1] symbol files, out[2] shared ELF files. */
+void pi_unwinder_usage(const struct pi_unwinder *u, int32_t out[3])
+{
+	out[0] = out[1] = out[2] = 0;
+	for (int i = 0; i < MAX_SPACES; i++)
+		out[0] += u->spaces[i].dwfl != NULL;
+	for (int i = 0; i < MAX_FILES; i++)
+		out[1] += u->files[i].path != NULL;
+	for (int i = 0; i < MAX_ELVES; i++)
+		out[2] += elves[i].elf != NULL;
+}
+
+void pi_unwinder_free(struct pi_unwinder *u)
+{
+	if (!u)
+		return;
+	pi_unwinder_forget(u);
 	free(u);
 }

@@ -85,4 +85,29 @@ describe('lost events', () => {
     expect(lostRecords.every(r => r.reason === 'ring_full')).toBe(true);
     expect(lostRecords.reduce((s, r) => s + r.count, 0)).toBe(lost);
   });
+
+  it('counted exactly when the output backs up: the ring waits for the reader, procimage holds nothing', async () => {
+    session = Session.load({ categories: ['keytime'], ringBytes: 16 << 10 });
+    const recs: ProcRecord[] = [];
+    let caughtUp!: () => void;
+    const lagging = new Promise<void>(r => { caughtUp = r; });
+    let backedUp = true;
+    const w = gatedForkloop();
+    // a sink whose reader lags (stdout piped into a stalled consumer) until the workload is done
+    session.activate(defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']),
+      () => ({ write: r => recs.push(r), backedUp: () => backedUp ? lagging : undefined }));
+    w.open();
+    await w.done; // the event loop runs all along: only the backlog keeps the reader from draining
+    await new Promise(r => setTimeout(r, 100));
+    expect(recs.filter(r => r.type === 'fork' || r.type === 'exit'), 'records taken while backed up').toHaveLength(0);
+    backedUp = false;
+    caughtUp();
+    const summary = (await session.deactivate())!;
+    rmSync(w.dir, { recursive: true, force: true });
+    const fork = accounting(recs, summary, 'fork'), exit = accounting(recs, summary, 'exit');
+    expect(fork.lost + exit.lost).toBeGreaterThan(0);
+    expect(fork.records + fork.lost).toBe(N);
+    expect(exit.records + exit.lost).toBe(N + 1);
+    for (const [t, k] of Object.entries(summary.kernel_records)) expect(k.delivered, t).toBe(k.sent);
+  });
 });

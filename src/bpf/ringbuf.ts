@@ -41,6 +41,7 @@ export class RingReader {
   private inFlight = false;
   private stopWaiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
+  private run: object | undefined;
 
   constructor(ring: BpfMap, maxRecord: number, private readonly opts: RingReaderOptions = {}) {
     const batchBytes = opts.batchBytes ?? 1 << 20;
@@ -63,11 +64,13 @@ export class RingReader {
   /**
    * Starts draining in the background; onBatch runs on the main thread for each non-empty batch. An
    * exception from onBatch goes to onError (it would otherwise escape a koffi callback); draining
-   * goes on.
+   * goes on. Before each drain, `paused` may return a promise: the ring is left alone until it
+   * settles (what the batches go to cannot take more yet; the kernel keeps or counts the records).
    */
-  start(handler: BatchHandler, onError: (e: Error) => void): void {
+  start(handler: BatchHandler, onError: (e: Error) => void, paused?: () => Promise<void> | undefined): void {
     if (this.running) return;
     this.running = true;
+    const run = this.run = {}; // a pause that ends after stop() and a new start() belongs to no loop
     const onBatch = (b: Batch) => {
       try { handler(b); } catch (e) { onError(e instanceof Error ? e : new Error(String(e))); }
     };
@@ -76,6 +79,11 @@ export class RingReader {
     const issue = (): void => {
       this.timer = undefined;
       if (!this.running) return this.settle();
+      const pause = paused?.();
+      if (pause) {
+        void pause.then(() => { if (this.run === run) issue(); });
+        return;
+      }
       const b = this.bufs[k];
       k ^= 1;
       this.inFlight = true;

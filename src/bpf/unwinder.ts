@@ -39,6 +39,22 @@ export class Unwinder {
   }
 
   /**
+   * Forgets every address space and symbol file, freeing what libdwfl read for them (the symbol and
+   * line tables and decompressed debug sections of every file a stack went through). Spaces must be
+   * set again before they unwind.
+   */
+  forget(): void {
+    helper().unwinder_forget(this.u);
+  }
+
+  /** What is held: address spaces, files open for symbols, ELF files mapped (shared by all unwinders). */
+  usage(): { spaces: number; symbolFiles: number; elfFiles: number } {
+    const out = new Int32Array(3);
+    helper().unwinder_usage(this.u, out);
+    return { spaces: out[0], symbolFiles: out[1], elfFiles: out[2] };
+  }
+
+  /**
    * Unwinds a stack copy: regs = ip, sp, bp, bx, r12-r15; stack = the bytes copied from base.
    * Returns the frames' pcs (the first is ip), or undefined if the space is unknown (never set, or
    * evicted as least recently used).

@@ -36,6 +36,16 @@ export class AddressSpaces {
 
   constructor(private readonly unwinder: Unwinder, private readonly clock: Clock) {}
 
+  /**
+   * Forgets every process (the caller has the unwinder forget their spaces). At the end of an
+   * activation: the stacks are symbolized by then, and a pid seen again later may be another process.
+   */
+  clear(): void {
+    this.procs.clear();
+    this.queue = [];
+    this.lost = 0;
+  }
+
   /** Side-band records, in whatever order the CPUs' rings gave them. */
   add(records: SidebandRecord[]): void {
     for (const r of records) {

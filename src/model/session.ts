@@ -28,6 +28,12 @@ export interface Sink {
   write(r: ProcRecord): void;
   /** Called after each batch of records (a ring batch, a poll round): write out what was buffered. */
   flush?(): void;
+  /**
+   * While the sink's reader lags (a pipe nobody drains fast enough): a promise settled once it has
+   * caught up. The ring is not drained meanwhile, so records wait in the kernel, or are counted lost
+   * there, instead of piling up in procimage's memory.
+   */
+  backedUp?(): Promise<void> | undefined;
 }
 
 export interface SessionOptions {
@@ -248,7 +254,7 @@ export class Session {
         this.intervals = new IntervalBuilder(policy, this.stacks!);
         if (policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
       }
-      this.reader!.start(b => this.dispatch(b), e => this.fail(e));
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       this.attach(policy);
       collectingNs = process.hrtime.bigint();
       const ctx = this.pollContext(this.current, false);
@@ -462,10 +468,25 @@ export class Session {
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
+    // every stack is symbolized by now: what was read for the activation's processes (their address
+    // spaces, the files' symbol and debug tables) is freed, not held through the ready state (and a
+    // pid seen by the next activation may be another process)
+    this.stacks?.forget();
+    this.symbols.forgetProcesses();
     // modules and BPF programs may have come and gone: re-read kallsyms now, off the next activation's
-    // path (unref'd: a one-shot trace exits without waiting for it)
-    setTimeout(() => { if (!this.current) this.symbols.refreshKernel(); }, 0).unref();
+    // path (unref'd: a one-shot trace exits without waiting for it); then hand the C heap's free
+    // memory back (glibc keeps what libdwfl freed above for reuse, in the RSS)
+    setTimeout(() => {
+      if (this.current) return;
+      this.symbols.refreshKernel();
+      releaseFreeMemory();
+    }, 0).unref();
     return summary;
+  }
+
+  /** What the user-stack unwinder holds (keytime only): none of it outlives an activation. */
+  unwinderUsage(): ReturnType<StackResolver['usage']> | undefined {
+    return this.stacks?.usage();
   }
 
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */

@@ -96,6 +96,21 @@ export class StackResolver {
     return out;
   }
 
+  /**
+   * Forgets every process and file (at the end of an activation, when every stack is symbolized):
+   * libdwfl's tables and the mapped files are freed, not held until the next activation.
+   */
+  forget(): void {
+    this.spaces.clear();
+    this.unwinder.forget();
+    this.cache.clear();
+  }
+
+  /** Address spaces and files the unwinder holds now. */
+  usage(): ReturnType<Unwinder['usage']> {
+    return this.unwinder.usage();
+  }
+
   close(): void {
     this.unwinder.close();
   }

@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import type { Clock } from '../collect/clock.js';
 import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
+import { whenCaughtUp } from './backpressure.js';
 
 const isInstant = (k: string) => k === 'ts_ns' || k.endsWith('_ts_ns');
 
@@ -32,5 +33,9 @@ export class NdjsonSink implements Sink {
     if (this.pending.length === 0) return;
     this.out.write(this.pending.join('\n') + '\n');
     this.pending = [];
+  }
+
+  backedUp(): Promise<void> | undefined {
+    return whenCaughtUp(this.out);
   }
 }

@@ -12,4 +12,9 @@ export class TeeSink implements Sink {
   flush(): void {
     for (const s of this.sinks) s.flush?.();
   }
+
+  backedUp(): Promise<void> | undefined {
+    const waits = this.sinks.map(s => s.backedUp?.()).filter(w => w !== undefined);
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
 }

@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import type { ProcRecord } from '../collect/records.js';
 import type { Sink } from '../model/session.js';
+import { whenCaughtUp } from './backpressure.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { TABLES } from './tables.js';
 import './tables/schedule.js';
@@ -119,5 +120,9 @@ export class TextSink implements Sink {
     if (this.pending.length === 0) return;
     this.out.write(this.pending.join('\n') + '\n');
     this.pending = [];
+  }
+
+  backedUp(): Promise<void> | undefined {
+    return whenCaughtUp(this.out);
   }
 }

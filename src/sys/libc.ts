@@ -87,5 +87,9 @@ export function clockTicksPerSecond(): number {
  * this it stays in the attach daemon's RSS for good.
  */
 export function releaseFreeMemory(): void {
+  // Buffers and typed arrays the program dropped (a kallsyms read's scratch space, ~6 MB) are C heap
+  // too, freed only when V8 collects them, which an idle daemon may never do: collect first.
+  // bin/procimage runs node with --expose-gc; elsewhere (tests) this is malloc_trim alone.
+  (globalThis as { gc?: () => void }).gc?.();
   c.malloc_trim(0);
 }
