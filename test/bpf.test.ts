@@ -13,7 +13,7 @@ import {
 import { perfEventOpen } from '../src/sys/libc.js';
 import { COLLECTORS } from '../src/collect/registry.js';
 import { paths } from '../src/sys/paths.js';
-import { GatedChild, ROOT, attachedProgIds, openFds, pinnedProgId, workload } from './helpers.js';
+import { GatedChild, ROOT, attachedProgIds, openFds, pinnedProgId, tempDir, workload } from './helpers.js';
 
 const fixture = (name: string) => join(ROOT, 'build/test', `${name}.bpf.o`);
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
@@ -58,6 +58,18 @@ describe('every category object', () => {
 });
 
 describe('BpfObject', () => {
+  it('loads under a sampling profiler\'s signals (the verifier gives up on a pending signal)', () => {
+    // node --cpu-prof sends the main thread SIGPROF every millisecond: before loads blocked signals,
+    // keytime's longer programs failed with EAGAIN every time
+    const dir = tempDir();
+    const code = `const { BpfObject } = await import(${JSON.stringify(join(ROOT, 'dist/bpf/index.js'))});
+      const o = BpfObject.open(${JSON.stringify(paths.bpfObject('keytime'))}); o.load(); o.close(); console.log('loaded');`;
+    const out = execFileSync('node', ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval', '100', '--input-type=module', '-e', code],
+      { encoding: 'utf8' });
+    expect(out.trim()).toBe('loaded');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('sets read-only globals by name before load, and refuses unknown ones', () => {
     const obj = own(BpfObject.open(fixture('binding')));
     expect(() => obj.setConst('no_such_global', 1)).toThrow(/no read-only global no_such_global/);

@@ -2,6 +2,7 @@
 // (verify), then hand out its programs and maps. It owns them all; close() frees everything that
 // is not pinned.
 import { bpf, alloc, free, encodeBytes, isNull, view, type Ptr } from './ffi.js';
+import { withSignalsBlocked } from '../sys/libc.js';
 import { BpfError, VerifierError, captureLibbpfLog, checkInt, checkPtr, takeLibbpfLog } from './errors.js';
 import { datasecVars } from './btf.js';
 import { BpfMap } from './map.js';
@@ -133,7 +134,8 @@ export class BpfObject {
   load(): void {
     this.beforeLoad('load');
     takeLibbpfLog(); // start from a clean capture
-    const r = bpf.object_load(this.ptr) as number;
+    // a pending signal makes the verifier give up (EAGAIN): none may interrupt it
+    const r = withSignalsBlocked(() => bpf.object_load(this.ptr) as number);
     const libbpfLog = takeLibbpfLog();
     const kernelLog = this.kernelLog();
     this.freeLogBuf();

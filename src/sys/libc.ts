@@ -11,6 +11,7 @@ const c = {
   close: libc.func('int close(int fd)'),
   sysconf: libc.func('long sysconf(int name)'),
   malloc_trim: libc.func('int malloc_trim(size_t pad)'),
+  pthread_sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *oldset)'),
 };
 
 /** A failed system call, with its errno. */
@@ -92,4 +93,24 @@ export function releaseFreeMemory(): void {
   // bin/procimage runs node with --expose-gc; elsewhere (tests) this is malloc_trim alone.
   (globalThis as { gc?: () => void }).gc?.();
   c.malloc_trim(0);
+}
+
+const SIG_BLOCK = 0, SIG_SETMASK = 2;
+const SIGSET_BYTES = 128; // glibc's sigset_t
+
+/**
+ * Runs fn with this thread's signals blocked (SIGKILL and SIGSTOP cannot be), then delivers what
+ * arrived meanwhile. For kernel work that a pending signal aborts: the verifier gives up with EAGAIN
+ * whenever one is pending, and libbpf retries a load only a few times — under a sampling profiler
+ * (node --cpu-prof: SIGPROF every millisecond) every program longer than a tick failed to load.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const old = Buffer.alloc(SIGSET_BYTES);
+  const r = c.pthread_sigmask(SIG_BLOCK, Buffer.alloc(SIGSET_BYTES, 0xff), old) as number;
+  if (r !== 0) throw new SysError('pthread_sigmask', r);
+  try {
+    return fn();
+  } finally {
+    c.pthread_sigmask(SIG_SETMASK, old, null);
+  }
 }
