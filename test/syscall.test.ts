@@ -131,7 +131,7 @@ describe('syscall: a known pattern, against syscount', () => {
     expect(r.stdout).toMatch(/^── syscall_thread at/m);
     expect(r.stdout).toMatch(/^ *PID +TGID +COMM +CALLS +IN SYSCALL +LAST \(oldest first\)$/m);
     expect(r.stdout).toMatch(/ syscall_pattern +\d+ +- +dup close sched_yield exit_group$/m);
-    expect(r.stdout).toMatch(/^ *PID +COMM +SYSCALL +COUNT +ERRORS +AVG +MAX +TOTAL +│ +SYSTEM TOP +COUNT$/m);
+    expect(r.stdout).toMatch(/^ *PID +COMM +SYSCALL +COUNT +ERRORS +AVG +P99 +MAX +TOTAL +│ +SYSTEM TOP +COUNT$/m);
     expect(r.stdout).toMatch(/ chdir +20 +20 ENOENT /);
   });
 });

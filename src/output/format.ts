@@ -43,3 +43,18 @@ export function count(n: number): string {
   if (a < 1e6) return `${(n / 1e3).toFixed(1)}k`;
   return `${(n / 1e6).toFixed(2)}M`;
 }
+
+/**
+ * Upper bound of the log2 slot holding quantile q of a kernel histogram (slot i counts durations in
+ * [2^i, 2^(i+1)) ns): printed as "< bound", all the histogram can tell.
+ */
+export function quantileBound(hist: number[], q: number): number | null {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (!total) return null;
+  let seen = 0;
+  for (let i = 0; i < hist.length; i++) {
+    seen += hist[i];
+    if (seen >= q * total) return 2 ** (i + 1);
+  }
+  return 2 ** hist.length;
+}

@@ -1,19 +1,7 @@
 // The `sched` table: scheduling delay per target thread, and the system's beside them.
 import type { ProcRecord, SchedRecord } from '../../collect/records.js';
-import { duration } from '../format.js';
+import { duration, quantileBound } from '../format.js';
 import { registerTable, renderTable } from '../tables.js';
-
-/** Upper bound of the log2 slot holding quantile q (delays in slot i lie in [2^i, 2^(i+1)) ns). */
-export function quantileBound(hist: number[], q: number): number | null {
-  const total = hist.reduce((a, b) => a + b, 0);
-  if (!total) return null;
-  let seen = 0;
-  for (let i = 0; i < hist.length; i++) {
-    seen += hist[i];
-    if (seen >= q * total) return 2 ** (i + 1);
-  }
-  return 2 ** hist.length;
-}
 
 const d = (ns: number | null) => (ns === null ? '-' : duration(ns));
 

@@ -15,8 +15,9 @@ describe('syscall tables', () => {
       stat({ syscall: 'read', count: 5 }), stat({ syscall: 'openat', count: 9, errors: 3, errno: 'ENOENT' }),
       stat({ scope: 'system', pid: 0, tgid: 0, comm: '', syscall: 'futex', count: 100, errors: null, total_ns: null, avg_ns: null, max_ns: null }),
     ], 0);
-    expect(lines[0]).toMatch(/^PID +COMM +SYSCALL +COUNT +ERRORS +AVG +MAX +TOTAL +│ +SYSTEM TOP +COUNT$/);
-    expect(lines[1]).toMatch(/^ *10 +app +openat +9 +3 ENOENT +1\.000 µs .*│ +futex +100$/);
+    expect(lines[0]).toMatch(/^PID +COMM +SYSCALL +COUNT +ERRORS +AVG +P99 +MAX +TOTAL +│ +SYSTEM TOP +COUNT$/);
+    // the p99's bound from the histogram: one call in [512, 1024) ns
+    expect(lines[1]).toMatch(/^ *10 +app +openat +9 +3 ENOENT +1\.000 µs +< 1\.024 µs +1\.000 µs .*│ +futex +100$/);
     expect(lines[2]).toMatch(/^ *10 +app +read +5 +0 .*│$/);
   });
 
@@ -40,6 +41,6 @@ describe('lock table', () => {
       kstack: ['rwsem_down_write_slowpath+0x5', 'down_write_killable+0x2', 'vm_mmap_pgoff+0x9'] };
     const lines = TABLES.lock!([base, kernel], 0);
     expect(lines[1]).toMatch(/^kernel:rwsem\(w\) +0xffff888100 .* 5\.000 ms .* rwsem_down_write_slowpath < down_write_killable < vm_mmap_pgoff$/);
-    expect(lines[2]).toMatch(/^mutex +0x10 +1 +app +2 +1 +0 +10 ns .* worker\+0x10 \(app\)$/);
+    expect(lines[2]).toMatch(/^mutex +0x10 +1 +app +2 +1 +0 +10 ns +5 ns +< 16 ns +9 ns .* worker\+0x10 \(app\)$/);
   });
 });
