@@ -142,6 +142,34 @@ describe('metrics in Prometheus', () => {
   });
 });
 
+describe('docs/metrics.md', () => {
+  const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+
+  it('lists every metric procimage serves, and serves every metric it lists', async () => {
+    const served = new Set([...(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+      .matchAll(/^# TYPE (procimage_\w+) /gm)].map(m => m[1]).filter(n => !/^procimage_(process|nodejs)_/.test(n)));
+    // the table's first column: `name`, or `a`, `b` for metrics documented together
+    const rows = [...doc.matchAll(/^\| (`procimage_[^|]+)\|/gm)].flatMap(m => [...m[1].matchAll(/`(procimage_\w+)`/g)].map(x => x[1]));
+    const listed = new Set(rows.filter(n => !/^procimage_(process|nodejs)_/.test(n)));
+    const optIn = ['procimage_bpf_run_seconds_total', 'procimage_bpf_runs_total']; // --bpf-stats only
+    expect([...served].filter(n => !listed.has(n)), 'served, not in docs/metrics.md').toEqual([]);
+    expect([...listed].filter(n => !served.has(n) && !optIn.includes(n)), 'in docs/metrics.md, not served').toEqual([]);
+  });
+
+  it('has example queries that all parse', async () => {
+    const block = /```promql\n([\s\S]*?)```/.exec(doc)![1];
+    // one query per line; a line that starts with spaces continues the one before
+    const queries = block.split('\n').reduce<string[]>((qs, l) => {
+      if (!l.trim() || l.startsWith('#')) return qs;
+      if (/^\s/.test(l) && qs.length) qs[qs.length - 1] += ` ${l.trim()}`;
+      else qs.push(l);
+      return qs;
+    }, []);
+    expect(queries.length).toBeGreaterThan(10);
+    for (const q of queries) await prom.query(q); // throws with Prometheus's parse error
+  });
+});
+
 describe('the Grafana files', () => {
   it('are the generated dashboards, current, with the $target variable and a Prometheus datasource', () => {
     for (const d of DASHBOARDS) {
