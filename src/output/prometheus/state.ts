@@ -95,12 +95,11 @@ export class MetricsState implements Sink {
         items: new Set(), alive: true };
       this.targets.set(k, t);
     }
-    if (k !== OTHER && !this.opts.perThread && r.pid !== r.tgid && t.labels.comm !== undefined) {
-      // a process goes by its main thread's name: another thread's would change its label set
-    } else if (k !== OTHER) {
-      t.labels = this.opts.perThread ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
-    } else {
+    if (k === OTHER) {
       t.labels = this.opts.perThread ? { pid: '', tgid: '', comm: OTHER } : { tgid: '', comm: OTHER };
+    } else if (this.opts.perThread || r.pid === r.tgid || t.labels.comm === undefined) {
+      // a process goes by its main thread's name: another thread's would change its label set
+      t.labels = this.opts.perThread ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
     }
     return t;
   }
@@ -196,53 +195,50 @@ export class MetricsState implements Sink {
   }
 
   /**
-   * Syscalls per target and syscall, whole (cumulative since activation: they replace the last
-   * read). As with scheduling delay, a target the kernel no longer reports keeps its last figures
-   * for the grace period if it ended, and loses them if it lives on (collection stopped).
+   * One of the targets' aggregates, rebuilt from the kernel's entries (cumulative since activation,
+   * per thread: each read replaces the last, a process's threads add up). A target the kernel no
+   * longer reports keeps its last figures for the grace period if it ended, and loses them if it
+   * lives on (collection stopped).
    */
+  private rebuild<F extends 'sched' | 'syscalls' | 'locks', R extends ProcRecord>(field: F, records: R[],
+    add: (t: Target, r: R) => void): void {
+    const reported = new Set<Target>();
+    for (const r of records) {
+      const t = this.target(r);
+      if (!reported.has(t)) { t[field] = undefined; reported.add(t); }
+      add(t, r);
+    }
+    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t[field] = undefined;
+  }
+
+  /** Syscalls per target and syscall, and the whole system's counts. */
   private syscalls(records: SyscallStatRecord[]): void {
-    const reported = new Set<Target>();
     const system = new Map<string, number>();
-    for (const r of records) {
-      if (r.scope === 'system') { system.set(r.syscall, (system.get(r.syscall) ?? 0) + r.count); continue; }
-      const t = this.target(r);
-      if (!reported.has(t)) { t.syscalls = new Map(); reported.add(t); }
-      addSyscall(t.syscalls!, this.budget.admit(t.items, `syscall:${r.syscall}`) ? r.syscall : OTHER, r);
-    }
+    for (const r of records) if (r.scope === 'system') system.set(r.syscall, (system.get(r.syscall) ?? 0) + r.count);
     this.systemSyscalls = system.size ? system : undefined;
-    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t.syscalls = undefined;
+    this.rebuild('syscalls', records.filter(r => r.scope !== 'system'), (t, r) =>
+      addSyscall(t.syscalls ??= new Map(), this.budget.admit(t.items, `syscall:${r.syscall}`) ? r.syscall : OTHER, r));
   }
 
-  /** Locks per target and lock (summed over its threads), as syscalls. */
+  /** Locks per target and lock. */
   private locks(records: LockRecord[]): void {
-    const reported = new Set<Target>();
-    for (const r of records) {
-      const t = this.target(r);
-      if (!reported.has(t)) { t.locks = new Map(); reported.add(t); }
+    this.rebuild('locks', records, (t, r) => {
       const name = lockName(r);
-      addLock(t.locks!, this.budget.admit(t.items, `lock:${r.source}:${name}`) ? name : OTHER, r);
-    }
-    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t.locks = undefined;
+      addLock(t.locks ??= new Map(), this.budget.admit(t.items, `lock:${r.source}:${name}`) ? name : OTHER, r);
+    });
   }
 
-  /**
-   * Scheduling delay, whole: per process its threads add up. A target the kernel no longer reports
-   * (it ended, its entry went) keeps its last figures for the grace period. (Polled records are not
-   * taken one by one.)
-   */
+  /** Scheduling delay per target (its threads add up), and the whole system's. */
   private sched(records: SchedRecord[]): void {
-    const reported = new Set<Target>();
-    for (const r of records) {
-      const d: DelayTotals = { slots: r.hist_log2_ns, count: r.count, totalNs: r.total_ns, maxNs: r.max_ns ?? 0 };
-      if (r.scope === 'system') { this.system = d; continue; }
-      const t = this.target(r);
-      if (!reported.has(t)) { t.sched = undefined; reported.add(t); }
+    const totals = (r: SchedRecord): DelayTotals => ({ slots: r.hist_log2_ns, count: r.count, totalNs: r.total_ns, maxNs: r.max_ns ?? 0 });
+    for (const r of records) if (r.scope === 'system') this.system = totals(r);
+    this.rebuild('sched', records.filter(r => r.scope !== 'system'), (t, r) => {
+      const d = totals(r);
       t.sched = t.sched ? {
         slots: addSlots(t.sched.slots, d.slots), count: t.sched.count + d.count, totalNs: t.sched.totalNs + d.totalNs,
         maxNs: Math.max(t.sched.maxNs, d.maxNs),
       } : d;
-    }
-    for (const t of this.targets.values()) if (t.alive && !reported.has(t)) t.sched = undefined;
+    });
   }
 
   /** Drops the series of targets that ended more than graceSec ago. */
