@@ -105,25 +105,6 @@ static __always_inline __u64 res_percpu_counter(struct percpu_counter *fbc, __u6
 	return x.sum > 0 ? x.sum : 0;
 }
 
-/*
- * mm->rss_stat changed in 6.2: an array of percpu_counter since, a struct mm_rss_stat of atomics
- * before (with per-task caches folded in only now and then). The ___old flavour matches the latter;
- * bpf_core_type_exists() picks the one this kernel has, at load.
- */
-struct mm_rss_stat___old {
-	atomic_long_t count[4];
-} __attribute__((preserve_access_index));
-
-struct mm_struct___old {
-	struct mm_rss_stat___old rss_stat;
-} __attribute__((preserve_access_index));
-
-/* The anonymous enum of mm_types_task.h (no type name for CO-RE to match), unchanged since 4.5. */
-#define RES_MM_FILEPAGES 0
-#define RES_MM_ANONPAGES 1
-#define RES_MM_SWAPENTS 2
-#define RES_MM_SHMEMPAGES 3
-
 /* A literal index, so that CO-RE relocates the array element with the kernel's element size. */
 #define RES_RSS(mm, idx, base, flags)                                                              \
 	({                                                                                   \

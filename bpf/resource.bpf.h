@@ -128,6 +128,42 @@ static __always_inline __u32 res_sum_threads(struct signal_struct *sig, struct p
 	return n;
 }
 
+/*
+ * mm->rss_stat changed in 6.2: an array of percpu_counter since, a struct mm_rss_stat of atomics
+ * before (with per-task caches folded in only now and then). The ___old flavour matches the latter;
+ * bpf_core_type_exists() picks the one this kernel has, at load.
+ */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+/* The anonymous enum of mm_types_task.h (no type name for CO-RE to match), unchanged since 4.5. */
+#define RES_MM_FILEPAGES 0
+#define RES_MM_ANONPAGES 1
+#define RES_MM_SWAPENTS 2
+#define RES_MM_SHMEMPAGES 3
+
+/*
+ * One rss counter as get_mm_counter() reads it: the percpu_counter's `count`, without the per-CPU
+ * deltas not yet folded in (off by up to the batch, >= 32 pages, per CPU), flagged as such. The
+ * sampler (resource.bpf.c) adds those deltas; the exit hook, which must stay a plain program of the
+ * lifecycle core, takes this.
+ */
+#define RES_RSS_COUNT(mm, idx, flags)                                                              \
+	({                                                                                   \
+		__s64 _c;                                                                    \
+		if (bpf_core_type_exists(struct mm_rss_stat___old))                          \
+			_c = BPF_CORE_READ((struct mm_struct___old *)(mm), rss_stat.count[idx].counter); \
+		else                                                                         \
+			_c = BPF_CORE_READ(mm, rss_stat[idx].count);                         \
+		*(flags) |= PI_RES_F_RSS_APPROX;                                             \
+		_c > 0 ? (__u64)_c : 0;                                                      \
+	})
+
 /* The sample's head and the thread's own counters. */
 static __always_inline void res_fill_thread(struct pi_res_sample *s, struct task_struct *t, __u64 now)
 {

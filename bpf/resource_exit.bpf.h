@@ -5,8 +5,9 @@
  * collector's next sample reads and deletes them. Without it, a task that ends between two samples
  * would vanish with whatever it did since the previous one.
  *
- * sched_process_exit runs after exit_mm(): the memory is already released, so an exit capture has
- * no rss, only the peak the kernel kept in signal->maxrss.
+ * Since 6.16 sched_process_exit runs before exit_mm() (it gained `group_dead` in the same change), so
+ * the task still has its memory and the capture reads it; before, the memory is already released
+ * there and only the peak the kernel kept in signal->maxrss remains.
  */
 #ifndef RESOURCE_EXIT_BPF_H
 #define RESOURCE_EXIT_BPF_H
@@ -34,6 +35,27 @@ struct {
 } resource_exit_scratch SEC(".maps");
 
 /*
+ * The exiting task's memory, where the kernel has not released it yet (6.16+; task->mm is NULL here
+ * before). Its rss counters without their per-CPU deltas (RES_RSS_COUNT): a plain read, as
+ * get_mm_counter() makes, flagged approximate.
+ */
+static __always_inline void res_exit_mem(struct task_struct *task, struct pi_res_mem *m, __u32 *flags)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+
+	__builtin_memset(m, 0, sizeof(*m));
+	if (!mm)
+		return;
+	m->file_pages = RES_RSS_COUNT(mm, RES_MM_FILEPAGES, flags);
+	m->anon_pages = RES_RSS_COUNT(mm, RES_MM_ANONPAGES, flags);
+	m->swap_pages = RES_RSS_COUNT(mm, RES_MM_SWAPENTS, flags);
+	m->shmem_pages = RES_RSS_COUNT(mm, RES_MM_SHMEMPAGES, flags);
+	m->vm_pages = BPF_CORE_READ(mm, total_vm);
+	m->hiwater_rss_pages = BPF_CORE_READ(mm, hiwater_rss);
+	*flags |= PI_RES_F_MEM;
+}
+
+/*
  * Called for every target task that exits while resource is in the policy. Every process (no
  * selector) is reported per process only, so there only the last thread of a process is kept.
  */
@@ -51,7 +73,7 @@ static __always_inline void res_capture_exit(const struct pi_policy *p, struct t
 
 	res_fill_thread(&e->thread, task, now);
 	e->thread.flags |= PI_RES_F_EXITED;
-	__builtin_memset(&e->thread.mem, 0, sizeof(e->thread.mem));
+	res_exit_mem(task, &e->thread.mem, &e->thread.flags);
 	__builtin_memset(&e->group, 0, sizeof(e->group));
 	e->group_dead = group_dead;
 	e->threads = 0;
@@ -70,6 +92,8 @@ static __always_inline void res_capture_exit(const struct pi_policy *p, struct t
 		BPF_CORE_READ_STR_INTO(&e->group.comm, leader, comm);
 		e->threads = res_sum_threads(sig, &e->group.c);
 		e->maxrss_pages = BPF_CORE_READ(sig, maxrss);
+		e->group.mem = e->thread.mem; /* the last thread's memory is the process's */
+		e->group.flags |= e->thread.flags & (PI_RES_F_MEM | PI_RES_F_RSS_APPROX);
 	}
 
 	struct pi_res_exit_key k = { .pid = e->thread.pid, .start_ns = e->thread.start_ns };

@@ -105,6 +105,15 @@ static void report(void)
 	if (!f || !fgets(buf, sizeof(buf), f))
 		die("/proc/self/stat");
 	fclose(f);
+	long rss_kb = -1;
+	f = fopen("/proc/self/status", "r");
+	if (!f)
+		die("/proc/self/status");
+	char line[256]; /* buf still holds the stat line, parsed below */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &rss_kb) == 1)
+			break;
+	fclose(f);
 	/* fields after "(comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
 	unsigned long minflt, majflt, utime, stime;
 	char *p = strrchr(buf, ')');
@@ -112,8 +121,8 @@ static void report(void)
 		die("parse /proc/self/stat");
 	printf("{\"rchar\":%llu,\"wchar\":%llu,\"syscr\":%llu,\"syscw\":%llu,\"read_bytes\":%llu,\"write_bytes\":%llu,"
 	       "\"cancelled_write_bytes\":%llu,\"minflt\":%lu,\"majflt\":%lu,\"utime_ticks\":%lu,\"stime_ticks\":%lu,"
-	       "\"ticks_per_s\":%ld,\"cpu_ns\":%.0f}\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], minflt, majflt,
-	       utime, stime, sysconf(_SC_CLK_TCK), cputime_ms(CLOCK_PROCESS_CPUTIME_ID) * 1e6);
+	       "\"ticks_per_s\":%ld,\"cpu_ns\":%.0f,\"rss_bytes\":%ld}\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], minflt, majflt,
+	       utime, stime, sysconf(_SC_CLK_TCK), cputime_ms(CLOCK_PROCESS_CPUTIME_ID) * 1e6, rss_kb * 1024);
 	fflush(stdout);
 }
 

@@ -61,6 +61,18 @@ describe('ResourceTracker', () => {
     expect(t.update([thread(30, 30, 700, { oncpu_ns: 60 }), group(30, 700, {})], [], 650)).toEqual([]);
   });
 
+  it('reports the memory an exit capture carries (the kernel has not released it before the hook since 6.16)', () => {
+    const t = new ResourceTracker(PAGE, 'both', -1);
+    t.baseline([thread(32, 32, 0, {}), group(32, 0, {})]);
+    const exit: ExitCapture = {
+      thread: { ...thread(32, 32, 500, {}), flags: 4, mem }, group: { ...group(32, 500, {}), threads: 1, maxrssPages: 35 },
+    };
+    const recs = t.update([], [exit], 400);
+    expect(recs.map(r => [r.scope, r.rss_bytes, r.rss_anon_bytes, r.vm_bytes])).toEqual([
+      ['thread', 31 * PAGE, 20 * PAGE, 500 * PAGE], ['process', 31 * PAGE, 20 * PAGE, 500 * PAGE]]);
+    expect(recs.find(r => r.scope === 'process')!.rss_peak_bytes).toBe(40 * PAGE); // VmHWM, as while it ran
+  });
+
   it('never reports a peak at exit below one already sampled (the kernel\'s maxrss leaves out per-CPU parts)', () => {
     const t = new ResourceTracker(PAGE, 'processes', -1);
     t.baseline([thread(31, 31, 0, {}), group(31, 0, {})]); // peak 40 pages

@@ -84,11 +84,12 @@ export class ResourceTracker {
     const figs: Figures[] = [];
     const wantThreads = this.view !== 'processes', wantProcesses = this.view !== 'threads';
     for (const x of exits) {
-      if (wantThreads) figs.push(this.thread(x.thread, undefined, true));
+      // memory at exit where the kernel still had it (6.16+), else none: a thread's is its process's
+      if (wantThreads) figs.push(this.thread(x.thread, x.thread.mem, true));
       if (wantProcesses && x.group) {
         const g = x.group;
         figs.push({ key: processKey(g), scope: 'process', pid: g.tgid, tgid: g.tgid, comm: g.comm, start: g.start,
-          ts: g.ts, c: g.c, peakPages: g.maxrssPages, threads: 0, exited: true });
+          ts: g.ts, c: g.c, mem: g.mem, peakPages: g.maxrssPages, threads: 0, exited: true });
       }
     }
     const byProcess = new Map<number, { group?: Sample; threads: Sample[] }>();
