@@ -56,12 +56,12 @@ export class Unwinder {
 
   /**
    * Unwinds a stack copy: regs = ip, sp, bp, bx, r12-r15; stack = the bytes copied from base.
-   * Returns the frames' pcs (the first is ip), or undefined if the space is unknown (never set, or
-   * evicted as least recently used).
+   * Returns the frames' pcs (the first is ip) as a view of the unwinder's own buffer, valid until its
+   * next call; undefined if the space is unknown (never set, or evicted as least recently used).
    */
-  unwind(space: number, tgid: number, tid: number, regs: BigUint64Array, base: bigint, stack: Uint8Array): bigint[] | undefined {
+  unwind(space: number, tgid: number, tid: number, regs: BigUint64Array, base: bigint, stack: Uint8Array): BigUint64Array | undefined {
     const n = helper().unwind(this.u, space, tgid, tid, regs, base, stack, stack.length, this.pcs, MAX_FRAMES) as number;
-    return n < 0 ? undefined : Array.from(this.pcs.subarray(0, n));
+    return n < 0 ? undefined : this.pcs.subarray(0, n);
   }
 
   /**

@@ -7,11 +7,14 @@ export class Clock {
   readonly epochNs: bigint;
   private readonly hi: number;
   private readonly lo: number;
+  /** The epoch as a number when exact (uptime under 104 days), else NaN. */
+  private readonly epochExact: number;
 
   constructor(epochNs: bigint = process.hrtime.bigint()) { // uv_hrtime: CLOCK_MONOTONIC, like the kernel
     this.epochNs = epochNs;
     this.hi = Number(epochNs >> 32n);
     this.lo = Number(epochNs & 0xffffffffn);
+    this.epochExact = epochNs <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(epochNs) : NaN;
   }
 
   /** An absolute u64 (as its two u32 halves) to ns since the epoch. */
@@ -27,6 +30,15 @@ export class Clock {
   /** ns since the epoch back to the absolute CLOCK_MONOTONIC value, exactly. */
   toAbsolute(rel: number): bigint {
     return this.epochNs + BigInt(rel);
+  }
+
+  /**
+   * toAbsolute(rel) in decimal, as outputs print it: through a plain number while the sum is exact
+   * (below 2^53: 104 days of uptime), which spares a BigInt per instant on the hot path.
+   */
+  toAbsoluteString(rel: number): string {
+    const abs = this.epochExact + rel;
+    return Number.isSafeInteger(abs) ? String(abs) : this.toAbsolute(rel).toString();
   }
 
   /** Now, in ns since the epoch. */

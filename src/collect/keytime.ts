@@ -62,10 +62,15 @@ function instant(u: Uint32Array, off: number, clock: Clock): number | null {
   return u[off >>> 2] === 0 && u[(off >>> 2) + 1] === 0 ? null : clock.at(u, off);
 }
 
-/** Copies `bytes` of u64s out of the batch (the batch buffer is reused). */
+/**
+ * `bytes` of u64s in the batch, as a view where they are 8-aligned (always, in the ring reader's
+ * batches): valid only while the batch is dispatched, as the records that carry it (RawRecord).
+ * A copy would cost an ArrayBuffer — a C allocation V8 tracks — per stack, per switch-out.
+ */
 function u64s(b: Batch, off: number, bytes: number): BigUint64Array {
   const n = Math.max(0, Math.min(bytes, 512)) >>> 3;
-  return new BigUint64Array(b.buf.buffer.slice(b.buf.byteOffset + off, b.buf.byteOffset + off + n * 8));
+  const at = b.buf.byteOffset + off;
+  return at % 8 === 0 ? new BigUint64Array(b.buf.buffer, at, n) : new BigUint64Array(b.buf.buffer.slice(at, at + n * 8));
 }
 
 const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {

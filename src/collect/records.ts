@@ -76,8 +76,8 @@ export interface OffCpuRecord extends RecordBase {
   duration_ns: number | null;
   state: string;       // as ps shows it: R (preempted, still runnable), S, D, T, t, I, P, X; ? unknown
   state_name: string;  // "preempted", "sleeping", "disk wait" (uninterruptible), ...
-  kstack: string[];    // innermost first
-  ustack: string[];
+  kstack: readonly string[]; // innermost first
+  ustack: readonly string[];
   ustack_mode: 'dwarf' | 'fp' | 'none';
   began_before_activation: boolean;
   ongoing: boolean;
@@ -274,11 +274,12 @@ export interface SwitchOut extends RecordBase {
   oncpu_start_ts_ns: number | null;
   state: number;
   preempt: boolean;
+  /** The stacks and the registers are views into the ring batch: valid only while the record is dispatched. */
   kstack: BigUint64Array;
   stack_mode: 'dwarf' | 'fp' | 'none';
   exe_ino: number; // inode of the executable the user addresses belong to (0: none)
   ustack: BigUint64Array; // fp mode: the frames
-  /** dwarf mode. `stack` is a view into the ring batch: valid only while the record is dispatched. */
+  /** dwarf mode. */
   dwarf?: { regs: BigUint64Array; base: bigint; stack: Uint8Array };
 }
 

@@ -14,8 +14,8 @@ interface Away {
   ts: number;
   state: number;
   preempt: boolean;
-  kstack: string[];
-  ustack: string[];
+  kstack: readonly string[];
+  ustack: readonly string[];
   mode: OffCpuRecord['ustack_mode'];
 }
 

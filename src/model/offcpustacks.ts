@@ -5,23 +5,42 @@ import type { OffCpuRecord } from '../collect/records.js';
 export interface StackTotal {
   comm: string;
   state: string;
-  kstack: string[];
-  ustack: string[];
+  kstack: readonly string[];
+  ustack: readonly string[];
   count: number;
   total_ns: number;
   max_ns: number;
 }
 
 const LIMIT = 4096;
+const STACK_IDS = LIMIT; // as many as the rows: no more memory than when rows were keyed by the frames
 
 export class OffCpuStacks {
   private readonly byKey = new Map<string, StackTotal>();
   /** Off-CPU time of stacks past the limit, and of intervals without a duration (ongoing, before activation). */
   other_ns = 0;
+  /** A number per distinct stack (by its frames), so that a row's key stays short. */
+  private readonly stackIds = new Map<string, number>();
+  /** The number of each frozen stack array the resolver hands out (StackCache): its frames joined once. */
+  private readonly arrayIds = new WeakMap<readonly string[], number>();
+
+  /** Past STACK_IDS distinct stacks a stack is its own key (its frames joined): slower, never unbounded. */
+  private idOf(frames: readonly string[]): number | string {
+    let id = this.arrayIds.get(frames);
+    if (id !== undefined) return id;
+    const joined = frames.join('\n');
+    id = this.stackIds.get(joined);
+    if (id === undefined) {
+      if (this.stackIds.size >= STACK_IDS) return `=${joined}`;
+      this.stackIds.set(joined, id = this.stackIds.size);
+    }
+    if (Object.isFrozen(frames)) this.arrayIds.set(frames, id);
+    return id;
+  }
 
   observe(r: OffCpuRecord): void {
     if (r.duration_ns === null) return;
-    const key = `${r.comm}\n${r.state}\n${r.kstack.join('\n')}\n--\n${r.ustack.join('\n')}`;
+    const key = `${r.comm}\n${r.state}\n${this.idOf(r.kstack)}\n${this.idOf(r.ustack)}`;
     let t = this.byKey.get(key);
     if (!t) {
       if (this.byKey.size >= LIMIT) { this.other_ns += r.duration_ns; return; }

@@ -6,6 +6,7 @@ import type { Clock } from '../collect/clock.js';
 import type { SwitchOut } from '../collect/records.js';
 import { AddressSpaces } from './addrspaces.js';
 import type { KernelSymbols } from './kallsyms.js';
+import { NO_FRAMES, StackCache } from './stackcache.js';
 
 const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
@@ -26,51 +27,70 @@ export class StackResolver {
   private readonly unwinder = new Unwinder();
   readonly spaces: AddressSpaces;
   private readonly cache = new Map<string, string>();
+  private readonly kernelStacks = new StackCache();
+  private readonly userStacks = new StackCache(4096); // per address space: a fork storm makes many
+  private kernelStacksOf: KernelSymbols | undefined;
 
   /** ksyms: the kernel's symbols as they are now (the session refreshes them between activations). */
   constructor(clock: Clock, private readonly ksyms: () => KernelSymbols) {
     this.spaces = new AddressSpaces(this.unwinder, clock);
   }
 
-  /** Kernel frames, without procimage's own (its BPF program and the tracepoint's caller). */
-  kernel(addrs: BigUint64Array): string[] {
+  /**
+   * Kernel frames, without procimage's own (its BPF program and the tracepoint's caller): one frozen
+   * array per distinct stack (StackCache). addrs may be a view of the ring batch.
+   */
+  kernel(addrs: BigUint64Array): readonly string[] {
     const ksyms = this.ksyms();
-    const frames = Array.from(addrs, (a, i) => ksyms.symbolize(a, i > 0));
-    let skip = 0;
-    while (skip < frames.length && TRACING_FRAME.test(frames[skip])) skip++;
-    return frames.slice(skip);
+    if (ksyms !== this.kernelStacksOf) { // refreshed between activations: modules and BPF programs moved
+      this.kernelStacks.clear();
+      this.kernelStacksOf = ksyms;
+    }
+    return this.kernelStacks.get(new Uint32Array(addrs.buffer, addrs.byteOffset, addrs.length * 2), () => {
+      const frames = Array.from(addrs, (a, i) => ksyms.symbolize(a, i > 0));
+      let skip = 0;
+      while (skip < frames.length && TRACING_FRAME.test(frames[skip])) skip++;
+      return frames.slice(skip);
+    });
   }
 
   /**
    * The user stack of a switch-out, against the address space as it was at the capture: unwound now
-   * (the stack copy is only valid during dispatch).
+   * (the stack copy is only valid during dispatch). Symbolized once per distinct (space, version,
+   * pcs), and then handed out as one frozen array (StackCache).
    */
-  user(r: SwitchOut): string[] {
+  user(r: SwitchOut): readonly string[] {
     const first = r.stack_mode === 'dwarf' ? r.dwarf?.regs[0] : r.ustack[0];
-    if (r.stack_mode === 'none' || first === undefined) return [];
+    if (r.stack_mode === 'none' || first === undefined) return NO_FRAMES;
     this.spaces.advance(r.ts_ns);
     const space = this.spaces.spaceFor(r.tgid, r.exe_ino);
     if (space === undefined) return r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
-    let pcs: bigint[];
+    let pcs: BigUint64Array;
     if (r.stack_mode === 'dwarf') {
       const d = r.dwarf!;
-      let got = this.unwinder.unwind(space, r.tgid, r.pid, d.regs, d.base, d.stack);
-      if (got === undefined && this.spaces.redefine(space)) got = this.unwinder.unwind(space, r.tgid, r.pid, d.regs, d.base, d.stack);
-      pcs = got ?? [first];
+      let got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
+      if (got === undefined && this.spaces.redefine(space.id)) got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
+      pcs = got ?? BigUint64Array.of(first);
     } else {
-      pcs = Array.from(r.ustack);
+      pcs = r.ustack;
     }
-    return this.symbolize(space, pcs);
+    const words = new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2);
+    const salt = space.id * 2 ** 21 + (space.version % 2 ** 21);
+    const hit = this.userStacks.find(words, salt);
+    if (hit) return hit;
+    const { frames, complete } = this.symbolize(space.id, Array.from(pcs));
+    // a space the unwinder could not define gives bare addresses: not kept, the next may do better
+    return complete ? this.userStacks.add(words, frames, salt) : frames;
   }
 
   /**
    * Frames of pcs in an address space (the first exact, the others return addresses). Symbols are
    * cached by (file, address in the file): they are the same in every process mapping the file.
    */
-  private symbolize(space: number, pcs: bigint[]): string[] {
+  private symbolize(space: number, pcs: bigint[]): { frames: string[]; complete: boolean } {
     let where = this.unwinder.resolve(space, pcs);
     if (where === undefined && this.spaces.redefine(space)) where = this.unwinder.resolve(space, pcs);
-    if (where === undefined) return pcs.map(hex);
+    if (where === undefined) return { frames: pcs.map(hex), complete: false };
     const out: string[] = new Array(pcs.length);
     const misses = new Map<string, Array<{ i: number; addr: bigint; ret: boolean }>>();
     where.forEach((w, i) => {
@@ -93,7 +113,7 @@ export class StackResolver {
         });
       }
     }
-    return out;
+    return { frames: out, complete: true };
   }
 
   /**
@@ -104,6 +124,8 @@ export class StackResolver {
     this.spaces.clear();
     this.unwinder.forget();
     this.cache.clear();
+    this.kernelStacks.clear();
+    this.userStacks.clear();
   }
 
   /** Address spaces and files the unwinder holds now. */

@@ -67,14 +67,14 @@ export function shortFrame(f: string): string {
 }
 
 /** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
-export function whyAndWhere(kstack: string[], ustack: string[]): string {
+export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]): string {
   const why = kstack.find(f => !SCHEDULER_FRAME.test(f));
   const where = ustack.find(f => !SYSTEM_FRAME.test(f) && !f.startsWith('0x')) ?? ustack[0];
   return [why && shortFrame(why), where && shortFrame(where)].filter(Boolean).join(' ← ');
 }
 
 /** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */
-function stackLines(kstack: string[], ustack: string[]): string {
+function stackLines(kstack: readonly string[], ustack: readonly string[]): string {
   const lines = [...kstack.map(f => `${INDENT}${f}`), ...(kstack.length && ustack.length ? [`${INDENT}--`] : []),
     ...ustack.map(f => `${INDENT}${f}`)];
   return lines.length ? '\n' + lines.join('\n') : '';
