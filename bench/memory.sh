@@ -4,6 +4,7 @@
 #   bench/memory.sh locks   one target, every category: ctl -a -P <locks workload> -k 1 -l -s 20 -r -S
 #   bench/memory.sh storm   every thread (ctl -a -k 0) under stress-ng --fork 1 --pipe 1
 # STDOUT=pipe: the daemon's NDJSON goes through a pipe to cat (default: /dev/null). ACTIVE=<s> (10).
+# STACK=none|fp|dwarf: ctl's --stack (default: dwarf, ctl's own default).
 # Prints RSS when ready, the activation's peak (VmHWM, reset once ready) and settled RSS (mean of the
 # last 3 s), RSS 2 s after ctl -d, the daemon's CPU while active, per record delivered, and an RSS
 # breakdown by mapping (/proc/PID/smaps): node's binary, the ring, the C heap, anonymous memory
@@ -56,12 +57,12 @@ locks)
 	build/workloads/locks mutex 4 100000000 50 > /dev/null &
 	work=$!
 	sleep 0.3
-	bin/procimage ctl --pin-dir "$pin" -a -P "$work" -k 1 -l -s 20 -r -S --interval 0.5 > /dev/null ;;
+	bin/procimage ctl --pin-dir "$pin" -a -P "$work" -k 1 -l -s 20 -r -S --interval 0.5 --stack "${STACK:-dwarf}" > /dev/null ;;
 storm)
 	stress-ng --fork 1 --pipe 1 -t $((ACTIVE + 5)) > /dev/null 2>&1 &
 	work=$!
 	sleep 0.3
-	bin/procimage ctl --pin-dir "$pin" -a -k 0 --interval 0.5 > /dev/null ;;
+	bin/procimage ctl --pin-dir "$pin" -a -k 0 --interval 0.5 --stack "${STACK:-dwarf}" > /dev/null ;;
 *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 t0=$(date +%s.%N) c0=$(ticks) samples=()
