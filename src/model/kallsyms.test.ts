@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KernelSymbols, formatKernelSymbol } from './kallsyms.js';
 
@@ -28,6 +30,23 @@ describe('kallsyms', () => {
     expect(name(k, 0xffffffff80000000n)).toBeUndefined();
     expect(name(k, 0x1000n)).toBeUndefined();
     expect(k.lookup(0xffffffff82000040n)?.data).toBe(true);
+  });
+
+  it('reads a file chunk by chunk off the event loop to the same index (loadAsync)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+    try {
+      // long enough to span several reads, with a line cut at each chunk's end
+      const lines = TEXT.trim().split('\n');
+      for (let i = 0; i < 20000; i++) lines.push(`ffffffff9${(i * 16).toString(16).padStart(7, '0')} t fn_${i}`);
+      writeFileSync(join(dir, 'kallsyms'), lines.join('\n') + '\n');
+      const k = await KernelSymbols.loadAsync(join(dir, 'kallsyms'));
+      expect(k.size).toBe(6 + 20000);
+      expect(name(k, 0xffffffffc0001010n)).toBe('mod_fn+0x10 [mymod]');
+      expect(name(k, 0xffffffff90000000n + 19999n * 16n + 3n)).toBe('fn_19999+0x3');
+      expect(name(k, 0xffffffff90000001n)).toBe('fn_0+0x1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('frames: a return address is looked up one byte back, and data or unknown addresses stay hex', () => {

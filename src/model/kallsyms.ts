@@ -7,6 +7,7 @@
 // ("name" or "name\t[module]") stays bytes in one Buffer, decoded only when an address is looked up.
 // About 4 MB for this kernel.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 export interface KernelSymbol {
   name: string;
@@ -28,6 +29,7 @@ const NL = 0x0a, SPACE = 0x20;
 const HI = 0xffffffffn;
 const isData = (t: number) => t === 0x64 || t === 0x44 || t === 0x62 || t === 0x42 || t === 0x72 || t === 0x52; // dDbBrR
 const FRAME_CACHE = 50_000;
+const INDEX_SPAN = 2 ** 21; // symbols a kernel may list (2M): the packed sort key's index part
 
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -36,33 +38,58 @@ function hexDigit(c: number): number {
   return -1;
 }
 
+type OnLine = (buf: Buffer, start: number, end: number) => void;
+
 /**
- * Calls onLine(buf, start, end) for each line of the text `read` hands out, chunk by chunk, without
- * making a string of it.
+ * Splits text read chunk by chunk into lines, without making a string of it: read into `space`,
+ * then `took(n)` calls onLine(buf, start, end) for each line complete so far (n = 0: the end).
  */
-function eachLine(read: (buf: Buffer) => number, onLine: (buf: Buffer, start: number, end: number) => void): void {
-  let buf = Buffer.alloc(CHUNK);
-  let held = 0; // bytes of an unfinished line carried over at the start of buf
-  for (;;) {
-    if (held === buf.length) { // a line longer than the buffer: grow it
-      const bigger = Buffer.alloc(buf.length * 2);
-      buf.copy(bigger, 0, 0, held);
-      buf = bigger;
+class Lines {
+  private buf = Buffer.alloc(CHUNK);
+  private held = 0; // bytes of an unfinished line carried over at the start of buf
+
+  constructor(private readonly onLine: OnLine) {}
+
+  get space(): Buffer {
+    if (this.held === this.buf.length) { // a line longer than the buffer: grow it
+      const bigger = Buffer.alloc(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.held);
+      this.buf = bigger;
     }
-    const n = read(buf.subarray(held));
-    const end = held + n;
+    return this.buf.subarray(this.held);
+  }
+
+  took(n: number): void {
+    const buf = this.buf, end = this.held + n;
     let start = 0;
     for (let nl = buf.indexOf(NL, start); nl >= 0 && nl < end; nl = buf.indexOf(NL, start)) {
-      onLine(buf, start, nl);
+      this.onLine(buf, start, nl);
       start = nl + 1;
     }
     if (n === 0) {
-      if (start < end) onLine(buf, start, end);
+      if (start < end) this.onLine(buf, start, end);
+      this.held = 0;
       return;
     }
     buf.copy(buf, 0, start, end);
-    held = end - start;
+    this.held = end - start;
   }
+}
+
+/** The line parser that feeds a Builder: "ffffffff81000000 T _stext" or "ffffffffc0001000 t mod_fn\t[mymod]". */
+function parser(b: Builder): OnLine {
+  return (buf, start, end) => {
+    if (end - start < 20 || buf[start + 16] !== SPACE || buf[start + 18] !== SPACE) return;
+    let hi = 0, lo = 0;
+    for (let p = start; p < start + 16; p++) {
+      const v = hexDigit(buf[p]);
+      if (v < 0) return;
+      if (p < start + 8) hi = (hi << 4 | v) >>> 0; else lo = (lo << 4 | v) >>> 0;
+    }
+    // kptr_restrict shows zeroes; per-CPU symbols are offsets, not addresses: neither names anything
+    if (hi !== 0xffffffff) return;
+    b.add(lo, buf[start + 17], buf, start + 19, end);
+  };
 }
 
 /** A growable byte buffer and u32/u8 columns, for building the index in one pass. */
@@ -138,26 +165,53 @@ export class KernelSymbols {
     });
   }
 
+  /**
+   * Reads kallsyms without holding the event loop: the reads (the kernel formatting the text, half
+   * the time) run on libuv's pool, and the main thread parses a chunk at a time between them.
+   */
+  static async loadAsync(path = '/proc/kallsyms'): Promise<KernelSymbols> {
+    const fh = await open(path, 'r');
+    try {
+      const b = new Builder();
+      const lines = new Lines(parser(b));
+      for (;;) {
+        const space = lines.space;
+        const { bytesRead } = await fh.read(space, 0, space.length, null);
+        lines.took(bytesRead);
+        if (bytesRead === 0) return KernelSymbols.build(b);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
   /** From kallsyms text handed out in pieces by `read` (0: the end). */
   static read(read: (buf: Buffer) => number): KernelSymbols {
     const b = new Builder();
-    eachLine(read, (buf, start, end) => {
-      // "ffffffff81000000 T _stext" or "ffffffffc0001000 t mod_fn\t[mymod]"
-      if (end - start < 20 || buf[start + 16] !== SPACE || buf[start + 18] !== SPACE) return;
-      let hi = 0, lo = 0;
-      for (let p = start; p < start + 16; p++) {
-        const v = hexDigit(buf[p]);
-        if (v < 0) return;
-        if (p < start + 8) hi = (hi << 4 | v) >>> 0; else lo = (lo << 4 | v) >>> 0;
-      }
-      // kptr_restrict shows zeroes; per-CPU symbols are offsets, not addresses: neither names anything
-      if (hi !== 0xffffffff) return;
-      b.add(lo, buf[start + 17], buf, start + 19, end);
-    });
-    // vmlinux's symbols come sorted; modules' and BPF's follow in their own order
-    const order = Uint32Array.from({ length: b.n }, (_, i) => i).sort((x, y) => b.lo[x] - b.lo[y]);
-    const lo = new Uint32Array(b.n), type = new Uint8Array(b.n), nameAt = new Uint32Array(b.n), nameLen = new Uint16Array(b.n);
-    order.forEach((i, k) => { lo[k] = b.lo[i]; type[k] = b.type[i]; nameAt[k] = b.nameAt[i]; nameLen[k] = b.nameLen[i]; });
+    const lines = new Lines(parser(b));
+    for (;;) {
+      const n = read(lines.space);
+      lines.took(n);
+      if (n === 0) return KernelSymbols.build(b);
+    }
+  }
+
+  /**
+   * The index from a Builder's columns, sorted by address. vmlinux's symbols come sorted, modules'
+   * and BPF's follow in their own order: sorted as packed numbers (address * 2^21 + index, exact below
+   * 2^53) by the typed array's own numeric sort, ~5x faster than a comparator over an index array.
+   */
+  private static build(b: Builder): KernelSymbols {
+    const n = b.n;
+    if (n > INDEX_SPAN) throw new Error(`kallsyms lists ${n} symbols, more than procimage indexes (${INDEX_SPAN})`);
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = b.lo[i] * INDEX_SPAN + i;
+    keys.sort();
+    const lo = new Uint32Array(n), type = new Uint8Array(n), nameAt = new Uint32Array(n), nameLen = new Uint16Array(n);
+    for (let k = 0; k < n; k++) {
+      const i = keys[k] % INDEX_SPAN;
+      lo[k] = b.lo[i]; type[k] = b.type[i]; nameAt[k] = b.nameAt[i]; nameLen[k] = b.nameLen[i];
+    }
     return new KernelSymbols(lo, type, nameAt, nameLen, Buffer.from(b.names.subarray(0, b.used)), b.data >= MIN_DATA_SYMBOLS);
   }
 

@@ -78,6 +78,8 @@ const LOST_POLL_MS = 1000;
 const DYING_WAIT_MS = 200;
 /** Stacks the summary lists by off-CPU time. */
 const SUMMARY_STACKS = 5;
+/** Ready this long after a deactivation before the C heap's free memory is handed back (tidyUp). */
+const RELEASE_AFTER_MS = 1000;
 
 interface Current {
   policy: Policy;
@@ -120,6 +122,7 @@ export class Session {
   private intervals: IntervalBuilder | undefined;
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
   /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
   private readonly symbols = new SystemSymbolizer();
 
@@ -250,13 +253,15 @@ export class Session {
         delivered: new Map(),
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
-      if (policy.categories.includes('keytime')) {
-        this.intervals = new IntervalBuilder(policy, this.stacks!);
-        if (policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
-      }
+      if (policy.categories.includes('keytime')) this.intervals = new IntervalBuilder(policy, this.stacks!);
       this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       this.attach(policy);
       collectingNs = process.hrtime.bigint();
+      // After the hooks: opening the side-band can take 5-15 ms (the first task-bound perf event in a
+      // second turns on the scheduler's perf hooks, a code patch on every CPU), and it is needed only
+      // to name user frames. No record is dispatched before this returns, and what the target maps
+      // meanwhile is in /proc, read after the side-band is open (openSideband).
+      if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
     } catch (e) {
@@ -288,13 +293,15 @@ export class Session {
     if (t.kind === 'pid') tids = [t.pid];
     else if (t.kind === 'tgid') tids = threadsOf(t.tgid);
     if (tids.length * possibleCpus() > MAX_SIDEBAND_EVENTS) tids = []; // too many events: follow the system
-    if (tgid !== undefined) this.stacks!.spaces.seed(tgid);
+    let sb: Sideband | undefined;
     try {
-      return Sideband.open(tids, possibleCpus());
+      sb = Sideband.open(tids, possibleCpus());
     } catch (e) {
       process.emitWarning(`no mmap side-band (${(e as Error).message}): stacks of processes that exit quickly may not symbolize`);
-      return undefined;
     }
+    // what it maps from now on is in the side-band; what it had, read now (in this order: nothing between)
+    if (tgid !== undefined) this.stacks!.spaces.seed(tgid);
+    return sb;
   }
 
   /** Attaches the union of what every collector needs: a program two of them want, once. */
@@ -473,15 +480,22 @@ export class Session {
     // pid seen by the next activation may be another process)
     this.stacks?.forget();
     this.symbols.forgetProcesses();
-    // modules and BPF programs may have come and gone: re-read kallsyms now, off the next activation's
-    // path (unref'd: a one-shot trace exits without waiting for it); then hand the C heap's free
-    // memory back (glibc keeps what libdwfl freed above for reuse, in the RSS)
-    setTimeout(() => {
-      if (this.current) return;
-      this.symbols.refreshKernel();
-      releaseFreeMemory();
-    }, 0).unref();
+    void this.tidyUp();
     return summary;
+  }
+
+  /**
+   * After a deactivation, off the next activation's path: modules and BPF programs may have come and
+   * gone, so kallsyms is read again (without holding the event loop); then, once the daemon has been
+   * ready for a while, the C heap's free memory goes back to the system (glibc keeps what libdwfl
+   * freed for reuse, in the RSS). That takes a full collection (a few ms to tens of ms, the event loop
+   * held): not while an activation could be arriving right behind this one. A one-shot trace exits
+   * without waiting for either (the timer is unref'd; main() ends the process).
+   */
+  private async tidyUp(): Promise<void> {
+    await this.symbols.refreshKernelAsync();
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = setTimeout(() => { if (!this.current) releaseFreeMemory(); }, RELEASE_AFTER_MS).unref();
   }
 
   /** What the user-stack unwinder holds (keytime only): none of it outlives an activation. */
@@ -491,6 +505,7 @@ export class Session {
 
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
   close(): void {
+    clearTimeout(this.releaseTimer);
     this.detach();
     this.sideband?.close();
     this.sideband = undefined;

@@ -30,11 +30,31 @@ export class SystemSymbolizer implements Symbolizer {
    * address hidden by kptr_restrict) nothing kernel is named.
    */
   refreshKernel(): void {
+    let k: KernelSymbols;
     try {
-      this.ksyms = KernelSymbols.load();
+      k = KernelSymbols.load();
     } catch {
-      this.ksyms = KernelSymbols.parse('');
+      k = KernelSymbols.parse('');
     }
+    this.useKernel(k);
+  }
+
+  /**
+   * refreshKernel() without holding the event loop for the whole read (~65 ms): the old symbols serve
+   * until the new ones are complete (an activation that starts meanwhile is not kept waiting).
+   */
+  async refreshKernelAsync(): Promise<void> {
+    let k: KernelSymbols;
+    try {
+      k = await KernelSymbols.loadAsync();
+    } catch {
+      k = KernelSymbols.parse('');
+    }
+    this.useKernel(k);
+  }
+
+  private useKernel(k: KernelSymbols): void {
+    this.ksyms = k;
     this.kernelText.clear();
     this.kernelVar.clear();
   }
