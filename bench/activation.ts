@@ -25,9 +25,57 @@ async function measure(a: BackgroundAttach, tgid: number): Promise<Sample> {
   return { startupMs: res.ctl_startup_ms, collectingMs: res.collecting_after_issue_ns / 1e6, firstEventMs: Number(first - issued) / 1e6 };
 }
 
+/**
+ * Issue -> collecting for each category on a process that takes mutexes (so -l has its libc to
+ * probe), idle and with a CPU hog per core: what each category's hooks take to attach.
+ */
+const PER_CATEGORY_RUNS = 7;
+const CATEGORIES: Array<[string, string[]]> = [
+  ['-k 0', ['-k', '0']], ['-k 1 -S', ['-k', '1', '-S']], ['-s 10', ['-s', '10']], ['-l', ['-l']], ['-r', ['-r']],
+  ['every category', ['-k', '1', '-l', '-r', '-s', '10', '-S']],
+];
+
+async function perCategory(): Promise<string> {
+  const a = await BackgroundAttach.start(['-a', '--json']);
+  const target = spawn(workload('locks'), ['mutex', '2', '1000000000', '50'], { stdio: 'ignore' });
+  const rows: Array<Array<string | number>> = [];
+  try {
+    await sleep(300);
+    const byLoad: Record<string, number[][]> = {};
+    for (const load of ['idle', `stress-ng -c ${CORES}`]) {
+      const hogs = load === 'idle' ? undefined : cpuHogs();
+      await sleep(500);
+      byLoad[load] = CATEGORIES.map(() => []);
+      for (let i = 0; i < PER_CATEGORY_RUNS; i++) {
+        for (const [k, [, flags]] of CATEGORIES.entries()) {
+          const res = JSON.parse(a.ctl(['-a', '-P', String(target.pid), ...flags, '--json']));
+          byLoad[load][k].push(res.collecting_after_issue_ns / 1e6);
+          a.ctl(['-d']);
+          a.out = '';
+        }
+      }
+      if (hogs) await stop(hogs);
+    }
+    for (const [k, [name]] of CATEGORIES.entries()) {
+      const idle = byLoad.idle[k], loaded = byLoad[`stress-ng -c ${CORES}`][k];
+      rows.push([name, fmt(median(idle), 2), fmt(Math.max(...idle), 2), fmt(median(loaded), 2), fmt(Math.max(...loaded), 2)]);
+    }
+  } finally {
+    await stop(target);
+    await a.finish();
+  }
+  return `### Activation latency by category, ms: issue -> collecting (${PER_CATEGORY_RUNS} activations each, categories rotated; ` +
+    `target: a process taking mutexes)\n\n` +
+    table(['ctl -a -P <target>', 'idle median', 'idle max', `stress-ng -c ${CORES} median`, `stress-ng -c ${CORES} max`], rows) + '\n';
+}
+
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 export async function activationBench(): Promise<string> {
+  return `${await forkingTarget()}\n${await perCategory()}`;
+}
+
+async function forkingTarget(): Promise<string> {
   const a = await BackgroundAttach.start(['-a', '--json']);
   const rssReady = rssMb(a.proc.pid!);
   // a target that forks all the time, so the first event follows collection within microseconds
