@@ -1,5 +1,5 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix]
 import { activationBench } from './activation.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
@@ -7,12 +7,13 @@ import { schedBench, stacksBench } from './sched.js';
 import { resourceBench } from './resource.js';
 import { syscallBench } from './syscall.js';
 import { syscallLockBench } from './syscall_lock.js';
+import { unixmixBench } from './unixmix.js';
 import { CORES } from './lib.js';
 import { release } from 'node:os';
 
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
-  resource: resourceBench, 'syscall-lock': syscallLockBench,
+  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench,
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 

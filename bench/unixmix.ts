@@ -1,0 +1,106 @@
+// The SPEC's overhead case: a UnixBench-style mix (workloads/unixmix.c) with procimage not running,
+// ready (attach -a, nothing attached), collecting every category on another process, and collecting
+// every category on the mix itself; on an idle machine and with a CPU hog per core. The original
+// tool's figures, with every probe attached but collection off: 2.64% (idle) and 8.52% (loaded) on
+// average. SPEC: the ready state costs nothing (noise), and with every category on a target, the
+// target's mix slows <= 5%.
+import { spawn } from 'node:child_process';
+import { BackgroundAttach, CORES, GATE, cpuHogs, fmt, median, sleep, stop, table, workload } from './lib.js';
+
+const ROUNDS = 3;
+const SECONDS = '1';
+const EVERY_CATEGORY = ['-k', '1', '-l', '-r', '-s', '10', '-S'];
+const MODES = ['none', 'ready', 'every category on another process', 'every category on the mix'] as const;
+type Mode = typeof MODES[number];
+type Scores = Record<string, number>;
+
+/** Runs the mix behind the gate; `before(pid)` runs once it exists, before it starts. */
+async function mix(before?: (pid: number) => void): Promise<Scores> {
+  const p = spawn(GATE, ['3', workload('unixmix'), SECONDS], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+  let out = '';
+  p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
+  const done = new Promise(r => p.once('close', r));
+  before?.(p.pid!);
+  (p.stdio[3] as NodeJS.WritableStream).end('g');
+  await done;
+  if (p.exitCode !== 0) throw new Error(`unixmix exited ${p.exitCode}`);
+  return Object.fromEntries(out.trim().split('\n').map(l => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+}
+
+async function round(): Promise<Record<Mode, Scores>> {
+  const res = {} as Record<Mode, Scores>;
+  res.none = await mix();
+  const a = await BackgroundAttach.start(['-a', '--json']);
+  const other = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  try {
+    await sleep(300);
+    res.ready = await mix();
+    a.ctl(['-a', '-P', String(other.pid), ...EVERY_CATEGORY]);
+    await sleep(300);
+    res['every category on another process'] = await mix();
+    a.ctl(['-d']);
+    a.out = '';
+    await sleep(300);
+    res['every category on the mix'] = await mix(pid => a.ctl(['-a', '-P', String(pid), ...EVERY_CATEGORY]));
+    a.ctl(['-d']);
+    a.out = '';
+  } finally {
+    other.kill('SIGKILL');
+    await a.finish();
+  }
+  return res;
+}
+
+/** Each category alone on the mix (idle): which one its cost comes from. */
+const ALONE: Array<[string, string[]]> = [['-k 0', ['-k', '0']], ['-k 1', ['-k', '1']], ['-s 10', ['-s', '10']], ['-l', ['-l']],
+  ['-r', ['-r']], ['-S', ['-S']]];
+
+async function perCategory(): Promise<string> {
+  const rounds: Array<{ none: Scores; alone: Scores[] }> = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const none = await mix();
+    const a = await BackgroundAttach.start(['-a', '--json']);
+    const alone: Scores[] = [];
+    try {
+      for (const [, flags] of ALONE) {
+        await sleep(300);
+        alone.push(await mix(pid => a.ctl(['-a', '-P', String(pid), ...flags])));
+        a.ctl(['-d']);
+        a.out = '';
+      }
+    } finally {
+      await a.finish();
+    }
+    rounds.push({ none, alone });
+  }
+  const tests = Object.keys(rounds[0].none);
+  const ratio = (k: number, t: string) => median(rounds.map(r => r.alone[k][t] / r.none[t]));
+  const rows = tests.map(t => [t, ...ALONE.map((_, k) => fmt(ratio(k, t), 3))]);
+  rows.push(['geometric mean', ...ALONE.map((_, k) => fmt(Math.exp(tests.reduce((s, t) => s + Math.log(ratio(k, t)), 0) / tests.length), 3))]);
+  return '#### idle, one category at a time on the mix (x none)\n\n' + table(['test', ...ALONE.map(([n]) => n)], rows);
+}
+
+export async function unixmixBench(): Promise<string> {
+  const out: string[] = [];
+  for (const load of ['idle', `stress-ng -c ${CORES}`]) {
+    const hogs = load === 'idle' ? undefined : cpuHogs();
+    try {
+      await sleep(500);
+      const rounds: Array<Record<Mode, Scores>> = [];
+      for (let i = 0; i < ROUNDS; i++) rounds.push(await round());
+      const tests = Object.keys(rounds[0].none);
+      // per test and mode: the median over rounds of the score's ratio to none in the same round
+      const ratio = (mode: Mode, t: string) => median(rounds.map(r => r[mode][t] / r.none[t]));
+      const rows = tests.map(t => [t, fmt(median(rounds.map(r => r.none[t])), 0), ...MODES.slice(1).map(m => fmt(ratio(m, t), 3))]);
+      const geo = (m: Mode) => Math.exp(tests.reduce((s, t) => s + Math.log(ratio(m, t)), 0) / tests.length);
+      rows.push(['geometric mean', '', ...MODES.slice(1).map(m => fmt(geo(m), 3))]);
+      out.push(`#### ${load}\n\n` + table(['test', 'none (ops/s)', ...MODES.slice(1).map(m => `${m} (x none)`)], rows));
+    } finally {
+      if (hogs) await stop(hogs);
+    }
+  }
+  out.push(await perCategory());
+  return `### A UnixBench-style mix (workloads/unixmix, ${SECONDS} s per test; median of ${ROUNDS} rounds; ` +
+    `"every category": ${EVERY_CATEGORY.join(' ')})\n\n` + out.join('\n\n') + '\n\n' +
+    'Each figure is the test\'s score as a multiple of its score with procimage not running, in the same round (1.000: no cost).\n';
+}
