@@ -144,7 +144,7 @@ export async function syscallLockBench(): Promise<string> {
     'none': cost,
     'empty programs on sys_enter + sys_exit': () => withEmptyPrograms(cost),
     'non-target, -s 50 active': () => besideTarget(a, other(), pinned('syscall_cost', SYSCALLS), ['-s', '50']),
-    'non-target, -l active (same hooks, no system counts)': () => besideTarget(a, other(), pinned('syscall_cost', SYSCALLS), ['-l']),
+    'non-target, -l active (futex tracepoints only)': () => besideTarget(a, other(), pinned('syscall_cost', SYSCALLS), ['-l']),
     'target, -s 50 active': () => asTarget(a, pinned('syscall_cost', SYSCALLS), ['-s', '50']),
     'non-target, syscount -L -p other': async () => {
       const sc = await syscount(other());
@@ -176,7 +176,7 @@ export async function syscallLockBench(): Promise<string> {
       summarize(sc, 'none', 'empty programs on sys_enter + sys_exit')) + '\n\n' +
     '"x empty programs": the added cost as a multiple of what two empty tp_btf programs on the same hooks add ' +
     '(the physical limit; SPEC: non-targets <= 1.1x).\n' +
-    '"-l active": the same two programs, for futex waits, without the per-CPU system counts of -s.\n' +
+    '"-l active": without -s, futex waits come from syscalls:sys_enter_futex/sys_exit_futex, not from programs on sys_enter/sys_exit.\n' +
     `Modes rotate their order every round; each measurement starts ${SETTLE_MS} ms after what set it up.\n` +
     'syscount -L -p: libbpf-tools, counts and latency of one process (classic tracepoints on sys_enter and sys_exit).\n\n' +
     `### lock: an uncontended pthread_mutex_lock + unlock pair, ns per pair (median of ${ROUNDS} rounds; ` +

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * lock: futex waits, per futex word and thread: how often and how long target threads wait in the
- * futex syscall. Included by syscall.bpf.c and run inside its sys_enter/sys_exit programs when the
- * policy has the lock bit (one program per hook: a second program on sys_enter would cost every
- * syscall of every process again). The lock collector reads futex_waits through the syscall object.
+ * futex syscall. Included by syscall.bpf.c: run inside its sys_enter/sys_exit programs when those are
+ * attached for syscall (a second program on sys_enter would cost every syscall of every process
+ * again), else by its futex_enter/futex_exit programs on the futex syscall's own tracepoints. The
+ * lock collector reads futex_waits through the syscall object.
  */
 #ifndef FUTEX_BPF_H
 #define FUTEX_BPF_H
@@ -35,14 +36,15 @@ struct {
 	__type(value, struct pi_lock_stat);
 } futex_waits SEC(".maps");
 
-static __always_inline void futex_entered(struct pt_regs *regs, __u32 pid, __u64 now)
+/* A target thread enters futex(uaddr, op, ...): remember a wait (only the operations that sleep). */
+static __always_inline void futex_entered(__u64 uaddr, __u64 futex_op, __u32 pid, __u64 now)
 {
-	__u32 op = regs->si & FUTEX_CMD_MASK;
+	__u32 op = futex_op & FUTEX_CMD_MASK;
 
 	if (op != FUTEX_WAIT && op != FUTEX_WAIT_BITSET && op != FUTEX_LOCK_PI && op != FUTEX_LOCK_PI2 &&
 	    op != FUTEX_WAIT_REQUEUE_PI)
 		return;
-	struct pi_lock_call c = { .addr = regs->di, .start_ns = now, .op = op };
+	struct pi_lock_call c = { .addr = uaddr, .start_ns = now, .op = op };
 	if (bpf_map_update_elem(&futex_inflight, &pid, &c, BPF_ANY))
 		pi_count_lost(PI_LOST_LOCK_CALLS_FULL);
 }

@@ -273,7 +273,7 @@ static __noinline int target_entered(struct pt_regs *regs, long id)
 	if (cats & PI_CAT_SYSCALL)
 		syscall_entered(p, pid, tgid, id, now);
 	if ((cats & PI_CAT_LOCK) && id == __NR_futex)
-		futex_entered(regs, pid, now);
+		futex_entered(regs->di, regs->si, pid, now);
 	return 0;
 }
 
@@ -318,6 +318,42 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (current_is_target(regs, &cats))
 		target_exited(regs, ret);
+	return 0;
+}
+
+/*
+ * lock without syscall: futex waits through the futex syscall's own tracepoints, which run for futex
+ * calls only. Any program on sys_enter and sys_exit costs every syscall of every process ~130 ns here;
+ * with these, the other syscalls pay ~40 ns (the kernel's syscall-tracing path and a bitmap test). With
+ * syscall in the policy its programs see futex anyway, and these are not attached (src/collect/lock.ts).
+ * Every futex call does a full target test (no per-CPU cache): they are few next to all syscalls.
+ */
+static __always_inline const struct pi_policy *futex_target(__u64 pt)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || !(p->categories & PI_CAT_LOCK) || !pi_is_target(p, pt, pt >> 32, bpf_get_smp_processor_id()))
+		return 0;
+	return p;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex")
+int futex_enter(struct syscall_trace_enter *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	if (futex_target(pt))
+		futex_entered(ctx->args[0], ctx->args[1], pt, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex")
+int futex_exit(struct syscall_trace_exit *ctx)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	if (futex_target(pt))
+		futex_exited(pt, pt >> 32, ctx->ret, bpf_ktime_get_ns());
 	return 0;
 }
 

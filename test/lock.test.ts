@@ -165,6 +165,9 @@ describe('lock: two phases', () => {
       const act = await a.ctl(['-a', '-P', String(target.pid), '-l', '--interval', '0.1']);
       expect(act.code).toBe(0);
       expect(act.stdout).not.toMatch(/note:/);
+      // without -s, futex waits come from the futex syscall's own tracepoints: nothing on sys_enter
+      expect(act.stdout).toMatch(/attached: .*futex_enter, futex_exit/);
+      expect(act.stdout).not.toMatch(/syscall_enter/);
       const rec = await waitFor(() => a.records().find(r => r.type === 'lock' && r.source === 'pthread' && r.tgid === target.pid &&
         (r.acquisitions as number) > 0), 'a pthread lock record');
       expect(rec).toMatchObject({ kind: 'mutex', comm: 'locks' });

@@ -7,7 +7,7 @@ import { BpfError, UnsupportedFeatureError } from './errors.js';
 import { BpfObject } from './object.js';
 import { BPF_TRACE_UPROBE_MULTI } from './program.js';
 import { paths } from '../sys/paths.js';
-import { ensureTracefs } from '../sys/mounts.js';
+import { TRACEFS, ensureTracefs } from '../sys/mounts.js';
 
 export type Support =
   | { status: 'supported' }
@@ -29,6 +29,7 @@ export const FEATURES = {
   uprobe: 'uprobes (CONFIG_UPROBE_EVENTS)',
   lock_contention: 'the lock:contention_begin/end tracepoints (Linux 6.0+)',
   uprobe_multi: 'uprobe_multi links (Linux 6.6+)',
+  syscall_tracepoints: 'the per-syscall tracepoints syscalls:sys_enter_*/sys_exit_* (CONFIG_FTRACE_SYSCALLS)',
 } as const;
 export type Feature = keyof typeof FEATURES;
 
@@ -81,6 +82,10 @@ const probes: Record<Feature, () => Support> = {
   uprobe: () => existsSync('/sys/bus/event_source/devices/uprobe/type') ? yes : no('no uprobe PMU in /sys/bus/event_source/devices'),
   lock_contention: () => probeProgram('probe_lock_contention', false),
   uprobe_multi: probeUprobeMulti,
+  syscall_tracepoints: () => {
+    ensureTracefs();
+    return existsSync(`${TRACEFS}/events/syscalls/sys_enter_futex/id`) ? yes : no(`no ${TRACEFS}/events/syscalls/sys_enter_futex`);
+  },
 };
 
 /**

@@ -18,12 +18,17 @@ import type { ProcRecord } from './records.js';
 import { resetSyscallHooks } from './syscall.js';
 
 const KERNEL_PROGRAMS = ['lock_contention_begin', 'lock_contention_end'];
+/** Futex waits without syscall: the futex syscall's own tracepoints (bpf/syscall.bpf.c). */
+const FUTEX_PROGRAMS = ['futex_enter', 'futex_exit'];
+/** ... or, where the kernel has no per-syscall tracepoints, the syscall category's programs. */
+const SYSCALL_PROGRAMS = ['syscall_enter', 'syscall_exit'];
 const UPROBE_PROGRAMS = ['lock_uprobe', 'lock_uretprobe'];
 const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits'];
 const FUTEX_MAPS = ['futex_inflight', 'futex_waits'];
 
 /** Whether this kernel has lock:contention_begin/end (decided when the object is configured). */
 let kernelContention = true;
+let futexTracepoints = true;
 /** Whether the uprobe programs are loaded for uprobe_multi links (one link per program). */
 let multi = false;
 /** What the last attachExtra could not do, for notes(). */
@@ -86,6 +91,7 @@ export const lock: Collector = {
   configure(obj: BpfObject) {
     kernelContention = supported('lock_contention');
     if (!kernelContention) for (const p of KERNEL_PROGRAMS) obj.program(p).setAutoload(false);
+    futexTracepoints = supported('syscall_tracepoints');
     // a perf-event uprobe takes a grace period (~0.1 s here) to detach, one after the other; a
     // uprobe_multi link detaches all its probes with one
     multi = supported('uprobe_multi');
@@ -97,7 +103,12 @@ export const lock: Collector = {
 
   programs(policy: Policy) {
     if (!policy.categories.includes('lock')) return [];
-    return ['syscall_enter', 'syscall_exit', 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+    // futex waits: with syscall in the policy its programs on sys_enter/sys_exit see the futex calls
+    // too; without, the futex syscall's own tracepoints cost every other syscall of every process a
+    // third of what programs on sys_enter/sys_exit do (~40 ns against ~130: docs/performance.md)
+    const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
+    // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
+    return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
   attachExtra(policy: Policy, obj: BpfObject): Link[] {
