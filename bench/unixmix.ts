@@ -88,6 +88,51 @@ async function perCategory(): Promise<string> {
   return '#### idle, one category at a time on the mix (x none)\n\n' + table(['test', ...ALONE.map(([n]) => n)], rows);
 }
 
+/**
+ * keytime on every thread against execsnoop (libbpf-tools, every exec of the system): what each costs
+ * the mix's process-lifecycle tests. keytime does more than execsnoop (fork and exit too, and every
+ * on/off-CPU interval of every thread, with stacks), so it is shown with its default stacks and with
+ * --stack none.
+ */
+const LIFECYCLE_TESTS = ['spawn', 'execl'];
+
+async function againstExecsnoop(): Promise<string> {
+  const modes = ['execsnoop', 'procimage -k 0 (every thread)', 'procimage -k 0 --stack none (every thread)'] as const;
+  const rounds: Array<Record<'none' | typeof modes[number], Scores>> = [];
+  const mixOf = async () => {
+    const p = spawn(workload('unixmix'), [SECONDS, ...LIFECYCLE_TESTS], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
+    await new Promise(r => p.once('close', r));
+    return Object.fromEntries(out.trim().split('\n').map(l => l.split(' ')).map(([k, v]) => [k, Number(v)])) as Scores;
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    const none = await mixOf();
+    const snoop = spawn('execsnoop', [], { stdio: 'ignore' });
+    await sleep(1500); // loaded and attached
+    const execsnoop = await mixOf();
+    await stop(snoop);
+    const a = await BackgroundAttach.start(['-k', '--json']);
+    const r = { none, execsnoop } as Record<'none' | typeof modes[number], Scores>;
+    try {
+      for (const [mode, stack] of [[modes[1], 'dwarf'], [modes[2], 'none']] as const) {
+        a.ctl(['-a', '-k', '0', '--stack', stack]);
+        await sleep(300);
+        r[mode] = await mixOf();
+        a.ctl(['-d']);
+        a.out = '';
+      }
+    } finally {
+      await a.finish();
+    }
+    rounds.push(r);
+  }
+  const rows = LIFECYCLE_TESTS.map(t => [t, fmt(median(rounds.map(r => r.none[t])), 0),
+    ...modes.map(m => fmt(median(rounds.map(r => r[m][t] / r.none[t])), 3))]);
+  return '#### idle, keytime on every thread against execsnoop (x none)\n\n' +
+    table(['test', 'none (ops/s)', ...modes], rows);
+}
+
 export async function unixmixBench(): Promise<string> {
   const out: string[] = [];
   for (const load of ['idle', `stress-ng -c ${CORES}`]) {
@@ -110,6 +155,7 @@ export async function unixmixBench(): Promise<string> {
     }
   }
   out.push(await perCategory());
+  out.push(await againstExecsnoop());
   return `### A UnixBench-style mix (workloads/unixmix, ${SECONDS} s per test; median of ${ROUNDS} rounds; ` +
     `"every category": ${EVERY_CATEGORY.join(' ')})\n\n` + out.join('\n\n') + '\n\n' +
     'Each figure is the test\'s score as a multiple of its score with procimage not running, in the same round (1.000: no cost).\n';
