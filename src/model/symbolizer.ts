@@ -48,6 +48,7 @@ export class SystemSymbolizer implements Symbolizer {
     try {
       k = await KernelSymbols.loadAsync();
     } catch {
+      if (this.ksyms) return; // a failed re-read keeps the symbols already read
       k = KernelSymbols.parse('');
     }
     this.useKernel(k);
