@@ -17,6 +17,8 @@ export class SystemSymbolizer implements Symbolizer {
   private readonly userCache = new Map<string, string>();
 
   private ksyms: KernelSymbols | undefined;
+  /** A re-read of kallsyms in progress (refreshKernelAsync). */
+  private refreshing: Promise<void> | undefined;
 
   /** The kernel's symbols as of the last refresh (read now if never read). */
   get kernel(): KernelSymbols {
@@ -25,8 +27,8 @@ export class SystemSymbolizer implements Symbolizer {
   }
 
   /**
-   * Reads kallsyms again: modules and BPF programs come and go. Called when the session loads and
-   * after each deactivation, never on an activation's path. Without kallsyms (unreadable, or every
+   * Reads kallsyms again: modules and BPF programs come and go. Called when the session loads (and
+   * after each deactivation, as refreshKernelAsync), never on an activation's path. Without kallsyms (unreadable, or every
    * address hidden by kptr_restrict) nothing kernel is named.
    */
   refreshKernel(): void {
@@ -43,7 +45,12 @@ export class SystemSymbolizer implements Symbolizer {
    * refreshKernel() without holding the event loop for the whole read (~65 ms): the old symbols serve
    * until the new ones are complete (an activation that starts meanwhile is not kept waiting).
    */
-  async refreshKernelAsync(): Promise<void> {
+  refreshKernelAsync(): Promise<void> {
+    // deactivations in quick succession share one read
+    return this.refreshing ??= this.readKernelAsync().finally(() => { this.refreshing = undefined; });
+  }
+
+  private async readKernelAsync(): Promise<void> {
     let k: KernelSymbols;
     try {
       k = await KernelSymbols.loadAsync();
