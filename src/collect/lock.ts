@@ -28,6 +28,7 @@ const FUTEX_MAPS = ['futex_inflight', 'futex_waits'];
 
 /** Whether this kernel has lock:contention_begin/end (decided when the object is configured). */
 let kernelContention = true;
+/** Whether this kernel has the futex syscall's own tracepoints (decided when the object is configured). */
 let futexTracepoints = true;
 /** Whether the uprobe programs are loaded for uprobe_multi links (one link per program). */
 let multi = false;
