@@ -20,17 +20,31 @@ const MODES = ['none', 'ready', 'every category on another process', 'every cate
 type Mode = typeof MODES[number];
 type Scores = Record<string, number>;
 
-/** Runs the mix behind the gate; `before(pid)` runs once it exists, before it starts. */
-async function mix(before?: (pid: number) => void): Promise<Scores> {
-  const p = spawn(GATE, ['3', workload('unixmix'), SECONDS], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
-  let out = '';
-  p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
-  const done = new Promise(r => p.once('close', r));
-  before?.(p.pid!);
-  (p.stdio[3] as NodeJS.WritableStream).end('g');
-  await done;
-  if (p.exitCode !== 0) throw new Error(`unixmix exited ${p.exitCode}`);
-  return Object.fromEntries(out.trim().split('\n').map(l => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+const TESTS = ['dhry', 'syscall', 'pipe', 'context', 'spawn', 'execl', 'fcopy'];
+
+/**
+ * Runs the mix, each test as a process of its own behind the gate: `activate(pid)` runs once it
+ * exists, before it starts, and `deactivate()` once it has ended. One test at a time, with procimage
+ * deactivated (so done with its records) in between: a test that makes many records (context) would
+ * otherwise leave the daemon busy with them through the next test, on these 2 CPUs.
+ */
+async function mix(activate?: (pid: number) => void, deactivate?: () => void): Promise<Scores> {
+  const scores: Scores = {};
+  for (const test of TESTS) {
+    const p = spawn(GATE, ['3', workload('unixmix'), SECONDS, test], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    let out = '';
+    p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
+    const done = new Promise(r => p.once('close', r));
+    activate?.(p.pid!);
+    (p.stdio[3] as NodeJS.WritableStream).end('g');
+    await done;
+    deactivate?.();
+    if (p.exitCode !== 0) throw new Error(`unixmix ${test} exited ${p.exitCode}`);
+    const [name, value] = out.trim().split(' ');
+    scores[name] = Number(value);
+    await sleep(200);
+  }
+  return scores;
 }
 
 async function round(): Promise<Record<Mode, Scores>> {
@@ -47,9 +61,8 @@ async function round(): Promise<Record<Mode, Scores>> {
     a.ctl(['-d']);
     a.out = '';
     await sleep(300);
-    res['every category on the mix'] = await mix(pid => a.ctl(['-a', '-P', String(pid), ...EVERY_CATEGORY]));
-    a.ctl(['-d']);
-    a.out = '';
+    res['every category on the mix'] = await mix(pid => a.ctl(['-a', '-P', String(pid), ...EVERY_CATEGORY]),
+      () => { a.ctl(['-d']); a.out = ''; });
   } finally {
     other.kill('SIGKILL');
     await a.finish();
@@ -70,9 +83,7 @@ async function perCategory(): Promise<string> {
     try {
       for (const [, flags] of ALONE) {
         await sleep(300);
-        alone.push(await mix(pid => a.ctl(['-a', '-P', String(pid), ...flags])));
-        a.ctl(['-d']);
-        a.out = '';
+        alone.push(await mix(pid => a.ctl(['-a', '-P', String(pid), ...flags]), () => { a.ctl(['-d']); a.out = ''; }));
       }
     } finally {
       await a.finish();
