@@ -28,9 +28,9 @@ const TESTS = ['dhry', 'syscall', 'pipe', 'context', 'spawn', 'execl', 'fcopy'];
  * deactivated (so done with its records) in between: a test that makes many records (context) would
  * otherwise leave the daemon busy with them through the next test, on these 2 CPUs.
  */
-async function mix(activate?: (pid: number) => void, deactivate?: () => void): Promise<Scores> {
+async function mix(activate?: (pid: number) => void, deactivate?: () => void, tests = TESTS): Promise<Scores> {
   const scores: Scores = {};
-  for (const test of TESTS) {
+  for (const test of tests) {
     const p = spawn(GATE, ['3', workload('unixmix'), SECONDS, test], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
     let out = '';
     p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
@@ -110,13 +110,7 @@ const LIFECYCLE_TESTS = ['spawn', 'execl'];
 async function againstExecsnoop(): Promise<string> {
   const modes = ['execsnoop', 'procimage -k 0 (every thread)', 'procimage -k 0 --stack none (every thread)'] as const;
   const rounds: Array<Record<'none' | typeof modes[number], Scores>> = [];
-  const mixOf = async () => {
-    const p = spawn(workload('unixmix'), [SECONDS, ...LIFECYCLE_TESTS], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.setEncoding('utf8').on('data', d => { out += d; });
-    await new Promise(r => p.once('close', r));
-    return Object.fromEntries(out.trim().split('\n').map(l => l.split(' ')).map(([k, v]) => [k, Number(v)])) as Scores;
-  };
+  const mixOf = () => mix(undefined, undefined, LIFECYCLE_TESTS);
   for (let i = 0; i < ROUNDS; i++) {
     const none = await mixOf();
     const snoop = spawn('execsnoop', [], { stdio: 'ignore' });
