@@ -21,7 +21,8 @@ daemon=$!
 exec 7>&-
 work=
 cleanup() {
-	[ -n "$work" ] && kill "$work" 2> /dev/null
+	# || true: under set -e a workload that has already exited would end the trap before ctl -f
+	[ -z "$work" ] || kill "$work" 2> /dev/null || true
 	bin/procimage ctl --pin-dir "$pin" -f > /dev/null 2>&1 || kill "$daemon" 2> /dev/null
 	wait "$daemon" 2> /dev/null || true
 	rm -f "$log"
