@@ -69,15 +69,16 @@ esac
 t0=$(date +%s.%N) c0=$(ticks) samples=()
 for _ in $(seq $((ACTIVE * 4))); do sleep 0.25; samples+=("$(kb VmRSS)"); done
 t1=$(date +%s.%N) c1=$(ticks) peak=$(kb VmHWM) active=$(breakdown)
-sum=0
-for s in "${samples[@]: -12}"; do sum=$((sum + s)); done
+sum=0 n=0
+last=$(( ${#samples[@]} > 12 ? ${#samples[@]} - 12 : 0 )) # the last 3 s (fewer with ACTIVE < 3)
+for s in "${samples[@]:last}"; do sum=$((sum + s)) n=$((n + 1)); done
 done_line=$(bin/procimage ctl --pin-dir "$pin" -d)
 sleep 2
 records=$(sed -E 's/.*: ([0-9]+) records, ([0-9]+) lost.*/\1/' <<< "$done_line")
 lost=$(sed -E 's/.*: ([0-9]+) records, ([0-9]+) lost.*/\2/' <<< "$done_line")
 hz=$(getconf CLK_TCK)
 printf '%s: ready %d MB, active peak %d settled %d MB, after ctl -d %d MB; CPU %.1f%% of a core, %.1f us per record (%d records, %d lost)\n' \
-	"$mode" "$(mb "$ready")" "$(mb "$peak")" "$(mb $((sum / 12)))" "$(mb "$(kb VmRSS)")" \
+	"$mode" "$(mb "$ready")" "$(mb "$peak")" "$(mb $((sum / n)))" "$(mb "$(kb VmRSS)")" \
 	"$(awk "BEGIN { print ($c1 - $c0) * 100 / $hz / ($t1 - $t0) }")" "$(awk "BEGIN { print ($c1 - $c0) * 1e6 / $hz / $records }")" \
 	"$records" "$lost"
 echo "  active: $active"
