@@ -105,19 +105,13 @@ static __always_inline __u64 res_percpu_counter(struct percpu_counter *fbc, __u6
 	return x.sum > 0 ? x.sum : 0;
 }
 
-/* A literal index, so that CO-RE relocates the array element with the kernel's element size. */
+/*
+ * A literal index, so that CO-RE relocates the array element with the kernel's element size. Before
+ * 6.2 the counters are plain atomics, read as the exit hook reads them (RES_RSS_COUNT).
+ */
 #define RES_RSS(mm, idx, base, flags)                                                              \
-	({                                                                                   \
-		__u64 _v;                                                                    \
-		if (bpf_core_type_exists(struct mm_rss_stat___old)) {                        \
-			__s64 _o = BPF_CORE_READ((struct mm_struct___old *)(mm), rss_stat.count[idx].counter); \
-			_v = _o > 0 ? _o : 0;                                                \
-			*(flags) |= PI_RES_F_RSS_APPROX;                                     \
-		} else {                                                                     \
-			_v = res_percpu_counter(&(mm)->rss_stat[idx], base, flags);          \
-		}                                                                            \
-		_v;                                                                          \
-	})
+	(bpf_core_type_exists(struct mm_rss_stat___old) ? RES_RSS_COUNT(mm, idx, flags)        \
+							 : res_percpu_counter(&(mm)->rss_stat[idx], base, flags))
 
 static __always_inline void res_read_mm(struct mm_struct *mm, struct pi_res_mem *m, __u32 *flags)
 {
