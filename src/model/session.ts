@@ -438,14 +438,19 @@ export class Session {
     const stoppedNs = this.clock.now(); // collection ends now; what follows is handing over and cleaning up
     for (const timer of cur.timers) clearInterval(timer);
     // a thread that exited makes its last switch after sched_process_exit, possibly after its parent
-    // was told (trace -- CMD ends then): give it a moment, so its last interval is closed
+    // was told (trace -- CMD ends then, on waitpid, maybe before the exit record is even read): hand
+    // over what the ring holds, then give the dying a moment, hooks still on, so their last interval
+    // is closed
+    await this.reader!.stop();
+    const dispatch = (b: Batch) => this.dispatch(b);
+    this.reader!.drainNow(dispatch);
     for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
       await new Promise(r => setTimeout(r, 2));
+      this.reader!.drainNow(dispatch);
     }
     await this.detachAsync();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
-    await this.reader!.stop();
-    this.reader!.drainNow(b => this.dispatch(b));
+    this.reader!.drainNow(dispatch);
     for (const r of this.intervals?.finish(this.clock.now()) ?? []) this.emit(cur, r);
     this.intervals = undefined;
     this.sideband?.close();
