@@ -182,7 +182,7 @@ struct pi_switch_in_event {
 	__u32 state;           /* the state it left in (as in the switch-out) */
 	__u32 preempt;
 	__u32 first_run;       /* 1: the task's first run (created after activation): no off-CPU interval */
-	__u32 pad;
+	__u32 inferred;        /* 1: the kernel reported no such switch; ts_ns is the task's sched_info arrival */
 };
 
 /* Scheduling delay (wakeup or preemption -> running again), log2 histogram of ns. */

@@ -95,15 +95,11 @@ static __always_inline void pi_sched_woken(const struct pi_policy *p, struct tas
 		pi_sched_queued(p, t, bpf_ktime_get_ns());
 }
 
-/* At sched_switch: prev still runnable starts waiting; next stops waiting, and its delay counts. */
-static __always_inline void pi_sched_switch(const struct pi_policy *p, struct task_struct *prev,
-					    struct task_struct *next, int runnable, __u64 now, __u32 cpu)
+/* next got the CPU at `now`: it stops waiting, and its delay counts. */
+static __always_inline void pi_sched_ran(const struct pi_policy *p, struct task_struct *next,
+					 struct pi_task_state *s, __u64 now, __u32 cpu)
 {
-	if (runnable)
-		pi_sched_queued(p, prev, now);
-
-	struct pi_task_state *s = pi_task_state(next, p->generation, 0);
-	if (!s || !s->queued_ns)
+	if (!s->queued_ns || s->queued_ns > now)
 		return;
 	__u64 delay = now - s->queued_ns;
 	s->queued_ns = 0;
@@ -131,6 +127,18 @@ static __always_inline void pi_sched_switch(const struct pi_policy *p, struct ta
 	}
 	BPF_CORE_READ_STR_INTO(&th->comm, next, comm); /* its name now: it may have exec'd */
 	pi_sched_account(&th->stats, delay);
+}
+
+/* At sched_switch: prev still runnable starts waiting; next stops waiting, and its delay counts. */
+static __always_inline void pi_sched_switch(const struct pi_policy *p, struct task_struct *prev,
+					    struct task_struct *next, int runnable, __u64 now, __u32 cpu)
+{
+	if (runnable)
+		pi_sched_queued(p, prev, now);
+
+	struct pi_task_state *s = pi_task_state(next, p->generation, 0);
+	if (s)
+		pi_sched_ran(p, next, s, now, cpu);
 }
 
 /* A target thread exited: its entry stays until user space has reported its last figures. */

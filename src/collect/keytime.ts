@@ -106,6 +106,7 @@ const decodeSwitchIn: Decoder = (b, off, _len, clock): SwitchIn => {
     state: u[(off + I.state) >>> 2],
     preempt: u[(off + I.preempt) >>> 2] !== 0,
     first_run: u[(off + I.first_run) >>> 2] !== 0,
+    inferred: u[(off + I.inferred) >>> 2] !== 0,
   };
 };
 

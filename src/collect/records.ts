@@ -52,6 +52,7 @@ export interface ExitRecord extends RecordBase {
 /**
  * A thread's time on a CPU, from switch-in to switch-out (`-k 1` only). start_ts_ns is null when it
  * was already running at activation; end_ts_ns null when it still runs at deactivation (`ongoing`).
+ * switch_in_inferred: the kernel reported no switch-in; the start is the scheduler's own stamp.
  */
 export interface OnCpuRecord extends RecordBase {
   type: 'oncpu';
@@ -61,11 +62,13 @@ export interface OnCpuRecord extends RecordBase {
   duration_ns: number | null;
   began_before_activation: boolean;
   ongoing: boolean;
+  switch_in_inferred: boolean;
 }
 
 /**
  * A thread's time off the CPU, from switch-out to switch-in, with the state it left in and the
- * kernel and user stacks at that moment: why it left. start/end null as for oncpu.
+ * kernel and user stacks at that moment: why it left. start/end null as for oncpu;
+ * switch_in_inferred: its end is the scheduler's own stamp (the kernel reported no switch-in).
  */
 export interface OffCpuRecord extends RecordBase {
   type: 'offcpu';
@@ -81,6 +84,7 @@ export interface OffCpuRecord extends RecordBase {
   ustack_mode: 'dwarf' | 'fp' | 'none';
   began_before_activation: boolean;
   ongoing: boolean;
+  switch_in_inferred: boolean;
 }
 
 /** Scheduling delay of one target thread, or of the whole system (scope), since activation. */
@@ -290,6 +294,7 @@ export interface SwitchIn extends RecordBase {
   state: number;
   preempt: boolean;
   first_run: boolean;
+  inferred: boolean; // no switch was reported: ts_ns is the arrival the scheduler stamped (sched_info)
 }
 
 export type RawRecord = SwitchOut | SwitchIn;

@@ -19,7 +19,7 @@ interface Away {
   mode: OffCpuRecord['ustack_mode'];
 }
 
-interface Running { tgid: number; comm: string; cpu: number; since: number | null }
+interface Running { tgid: number; comm: string; cpu: number; since: number | null; inferred: boolean }
 
 export class IntervalBuilder {
   /** Off the CPU now, with the stacks of the switch-out, by thread id. */
@@ -42,9 +42,15 @@ export class IntervalBuilder {
 
   private out(r: SwitchOut): ProcRecord[] {
     const out: ProcRecord[] = [];
+    const inferred = this.running.get(r.pid)?.inferred ?? false;
     this.running.delete(r.pid);
+    // seen leaving before and not seen coming back: its switch-in record was lost (the kernel still
+    // stamped the start), or the kernel neither reported nor stamped it (see keytime_missed_in)
+    const open = this.away.get(r.pid);
+    if (open) out.push({ ...this.offcpu(r.pid, open, r.oncpu_start_ts_ns, null, false), ts_ns: r.oncpu_start_ts_ns ?? r.ts_ns });
     if (this.policy.keytimeMode === 1) {
-      out.push(this.oncpu(r.pid, r.tgid, r.comm, r.cpu, r.oncpu_start_ts_ns, r.ts_ns));
+      const before = r.oncpu_start_ts_ns === null && !open;
+      out.push(this.oncpu(r.pid, r.tgid, r.comm, r.cpu, r.oncpu_start_ts_ns, r.ts_ns, before, inferred));
     }
     if (isDead(r.state)) { // its last switch: no off-CPU interval follows
       this.away.delete(r.pid);
@@ -59,46 +65,53 @@ export class IntervalBuilder {
   }
 
   private in(r: SwitchIn): ProcRecord[] {
-    this.running.set(r.pid, { tgid: r.tgid, comm: r.comm, cpu: r.cpu, since: r.ts_ns });
+    this.running.set(r.pid, { tgid: r.tgid, comm: r.comm, cpu: r.cpu, since: r.ts_ns, inferred: r.inferred });
     const a = this.away.get(r.pid);
     this.away.delete(r.pid);
     if (r.first_run) return []; // created after activation: it had never run, nothing was interrupted
     // the switch-out's stacks belong to this interval only if it is the same one (none was lost)
     const mine = a && r.offcpu_start_ts_ns !== null && a.ts === r.offcpu_start_ts_ns ? a : undefined;
     const start = r.offcpu_start_ts_ns;
-    const rec: OffCpuRecord = {
-      type: 'offcpu', ts_ns: r.ts_ns, pid: r.pid, tgid: r.tgid, comm: r.comm,
-      cpu: mine?.cpu ?? r.cpu, cpu_in: r.cpu,
-      start_ts_ns: start, end_ts_ns: r.ts_ns, duration_ns: start === null ? null : r.ts_ns - start,
+    if (start === null) {
       // how it left before activation is not known (the kernel saw no switch-out)
-      ...(start === null ? { state: '?', state_name: 'unknown (before activation)' } : taskState(r.state, r.preempt)),
-      kstack: mine?.kstack ?? [], ustack: mine?.ustack ?? [], ustack_mode: mine?.mode ?? 'none',
-      began_before_activation: start === null, ongoing: false,
+      return [{
+        type: 'offcpu', ts_ns: r.ts_ns, pid: r.pid, tgid: r.tgid, comm: r.comm, cpu: r.cpu, cpu_in: r.cpu,
+        start_ts_ns: null, end_ts_ns: r.ts_ns, duration_ns: null, state: '?', state_name: 'unknown (before activation)',
+        kstack: [], ustack: [], ustack_mode: 'none', began_before_activation: true, ongoing: false,
+        switch_in_inferred: r.inferred,
+      }];
+    }
+    const left: Away = mine ?? { tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: start, state: r.state, preempt: r.preempt,
+      kstack: [], ustack: [], mode: 'none' }; // its switch-out record was lost: the kernel kept the rest
+    return [this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred)];
+  }
+
+  /** The off-CPU interval that began when `a` left; end null: it came back at a time not known. */
+  private offcpu(pid: number, a: Away, end: number | null, cpuIn: number | null, inferred: boolean): OffCpuRecord {
+    return {
+      // ts_ns: callers with no end say when it was known
+      type: 'offcpu', ts_ns: end ?? a.ts, pid, tgid: a.tgid, comm: a.comm, cpu: a.cpu, cpu_in: cpuIn,
+      start_ts_ns: a.ts, end_ts_ns: end, duration_ns: end === null ? null : end - a.ts,
+      ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_mode: a.mode,
+      began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
     };
-    return [rec];
   }
 
   private oncpu(pid: number, tgid: number, comm: string, cpu: number, start: number | null, end: number | null,
-    now = end ?? 0): OnCpuRecord {
+    before: boolean, inferred: boolean, now = end ?? 0): OnCpuRecord {
     return {
       type: 'oncpu', ts_ns: now, pid, tgid, comm, cpu, start_ts_ns: start, end_ts_ns: end,
       duration_ns: start === null || end === null ? null : end - start,
-      began_before_activation: start === null, ongoing: end === null,
+      began_before_activation: before, ongoing: end === null, switch_in_inferred: inferred,
     };
   }
 
   /** At deactivation: the intervals still open, reported as ongoing (ts_ns = now). */
   finish(now: number): ProcRecord[] {
     const out: ProcRecord[] = [];
-    for (const [pid, a] of this.away) {
-      out.push({
-        type: 'offcpu', ts_ns: now, pid, tgid: a.tgid, comm: a.comm, cpu: a.cpu, cpu_in: null,
-        start_ts_ns: a.ts, end_ts_ns: null, duration_ns: null, ...taskState(a.state, a.preempt),
-        kstack: a.kstack, ustack: a.ustack, ustack_mode: a.mode, began_before_activation: false, ongoing: true,
-      });
-    }
+    for (const [pid, a] of this.away) out.push({ ...this.offcpu(pid, a, null, null, false), ts_ns: now, ongoing: true });
     if (this.policy.keytimeMode === 1) {
-      for (const [pid, r] of this.running) out.push(this.oncpu(pid, r.tgid, r.comm, r.cpu, r.since, null, now));
+      for (const [pid, r] of this.running) out.push(this.oncpu(pid, r.tgid, r.comm, r.cpu, r.since, null, r.since === null, r.inferred, now));
     }
     this.away.clear();
     this.running.clear();

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { Policy } from '../collect/policy.js';
+import type { ProcRecord, SwitchIn, SwitchOut } from '../collect/records.js';
+import { IntervalBuilder } from './intervals.js';
+import type { StackResolver } from './stacks.js';
+
+const noStacks = { kernel: () => [], user: () => [] } as unknown as StackResolver;
+const builder = () => new IntervalBuilder({ keytimeMode: 1 } as Policy, noStacks);
+
+const out = (ts: number, onStart: number | null, state = 1): SwitchOut => ({
+  type: 'switch_out', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 0, oncpu_start_ts_ns: onStart, state, preempt: false,
+  kstack: new BigUint64Array(0), ustack: new BigUint64Array(0), stack_mode: 'none', exe_ino: 0,
+} as unknown as SwitchOut);
+const inn = (ts: number, offStart: number | null, inferred = false): SwitchIn => ({
+  type: 'switch_in', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 1, offcpu_start_ts_ns: offStart, state: 1,
+  preempt: false, first_run: false, inferred,
+});
+const brief = (rs: ProcRecord[]) => rs.map(r => r.type === 'oncpu' || r.type === 'offcpu'
+  ? [r.type, r.start_ts_ns, r.end_ts_ns, r.began_before_activation, r.switch_in_inferred] : [r.type]);
+
+describe('IntervalBuilder', () => {
+  it('pairs switch-outs and switch-ins into alternating intervals', () => {
+    const b = builder();
+    const rs = [out(100, null), inn(150, 100), out(180, 150), inn(300, 180)].flatMap(r => b.process(r));
+    expect(brief(rs)).toEqual([
+      ['oncpu', null, 100, true, false], // running when collection began
+      ['offcpu', 100, 150, false, false],
+      ['oncpu', 150, 180, false, false],
+      ['offcpu', 180, 300, false, false],
+    ]);
+  });
+
+  it('marks both intervals around a switch-in the kernel did not report but the scheduler stamped', () => {
+    const b = builder();
+    const rs = [inn(10, null), out(100, 10), inn(140, 100, true), out(180, 140)].flatMap(r => b.process(r));
+    expect(brief(rs.slice(2))).toEqual([
+      ['offcpu', 100, 140, false, true],
+      ['oncpu', 140, 180, false, true],
+    ]);
+  });
+
+  it('a switch-in neither reported nor stamped: the start is unknown, but not before activation', () => {
+    const b = builder();
+    const rs = [inn(10, null), out(100, 10), out(180, null)].flatMap(r => b.process(r));
+    expect(brief(rs.slice(1))).toEqual([
+      ['oncpu', 10, 100, false, false],
+      ['offcpu', 100, null, false, false], // it came back at a time not known
+      ['oncpu', null, 180, false, false],
+    ]);
+  });
+
+  it('a lost switch-in record: the switch-out carries the start the kernel kept, which ends the off-CPU interval', () => {
+    const b = builder();
+    const rs = [inn(10, null), out(100, 10), out(180, 140)].flatMap(r => b.process(r));
+    expect(brief(rs.slice(2))).toEqual([
+      ['offcpu', 100, 140, false, false],
+      ['oncpu', 140, 180, false, false],
+    ]);
+  });
+
+  it('a lost switch-out record: the switch-in says when it left, without stacks', () => {
+    const b = builder();
+    const rs = [inn(10, null), inn(300, 180)].flatMap(r => b.process(r));
+    expect(rs[1]).toMatchObject({ type: 'offcpu', start_ts_ns: 180, end_ts_ns: 300, duration_ns: 120, kstack: [], state: 'S' });
+  });
+
+  it('reports what is still open at deactivation as ongoing', () => {
+    const b = builder();
+    b.process(inn(10, null));
+    b.process(out(100, 10));
+    const rs = b.finish(500);
+    expect(rs).toMatchObject([{ type: 'offcpu', start_ts_ns: 100, end_ts_ns: null, ongoing: true, switch_in_inferred: false }]);
+  });
+});
