@@ -229,9 +229,11 @@ describe('lock with keytime', () => {
   it('off-CPU stacks unwind through the calls -l\'s uretprobes are in, down to the thread\'s start', async () => {
     // a uretprobe swaps each probed call's return address for its trampoline's: unless the capture
     // puts the real ones back, every stack blocked in pthread_mutex_lock ends at 0x7fffffffe000
-    const { recs } = await traced(['mutex', '2', '200', '100'], { extra: ['-k', '0'] });
+    const { recs } = await traced(['mutex', '2', '400', '100'], { extra: ['-k', '0'] });
     const inLock = recs.filter(r => r.type === 'offcpu' && (r.ustack as string[]).some(f => f.startsWith('__pthread_mutex_lock+')));
-    expect(inLock.length).toBeGreaterThan(10);
+    // how often a waiter sleeps rather than finds the lock free is the scheduler's luck (9 to 190 of
+    // 200 here, fewest when both threads share a CPU): what is checked is each stack, so a few will do
+    expect(inLock.length).toBeGreaterThanOrEqual(3);
     for (const r of inLock) {
       const frames = (r.ustack as string[]).map(f => f.split(' ')[0]);
       expect(frames.filter(f => /^0x7fffffffe/.test(f)), frames.join(' < ')).toEqual([]);
