@@ -187,26 +187,31 @@ static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf
 }
 
 /*
- * A switch-in the kernel never reported. On some machines (this project's VMs among them) a switch
- * away from certain tasks reaches no BPF program at all, so the task that got the CPU then is next
- * seen leaving it: it left at s->off_ns and never came back, as far as the hooks know. The
- * scheduler's own sched_info still stamped its arrival on the run queue's clock, which __schedule
- * has just updated (rq->clock: reached through the task's cfs_rq, as the per-CPU `runqueues` is not
- * in kallsyms without CONFIG_KALLSYMS_ALL): that is when its off-CPU interval ended and this on-CPU
- * one began, reported as a switch-in marked inferred. Returns that time on bpf_ktime's scale, or 0
- * if it cannot be had (then the start stays unknown).
+ * When prev, leaving the CPU, got it, if keytime never saw it arrive: it was already running at
+ * activation, or its switch-in reached no program. The latter happens: on some machines (this
+ * project's VMs among them) a switch away from certain tasks runs no BPF program at all (not
+ * procimage's, not bpftrace's), so the task that got the CPU then is next seen leaving it. The
+ * scheduler's own sched_info still stamped the arrival, on the run queue's clock, which __schedule
+ * has just updated (rq->clock, reached through the task's cfs_rq: the per-CPU `runqueues` is not in
+ * kallsyms without CONFIG_KALLSYMS_ALL). An arrival after activation is reported as the switch-in
+ * it was, marked inferred (and schedule counts the delay it ended). Returns the arrival on
+ * bpf_ktime's scale, or 0 if the stamp is not usable (then the start stays unknown). Not inlined:
+ * it runs rarely, and keytime_out is near the 512-byte stack limit.
  */
-static __always_inline __u64 keytime_missed_in(const struct pi_policy *p, struct task_struct *prev,
-					       struct pi_task_state *s, __u64 now)
+static __noinline __u64 keytime_unseen_start(const struct pi_policy *p, struct task_struct *prev,
+					     struct pi_task_state *s, __u64 now)
 {
 	if (!bpf_core_field_exists(prev->se.cfs_rq) || !bpf_core_field_exists(prev->sched_info.last_arrival))
 		return 0;
 	__u64 clock = BPF_CORE_READ(prev, se.cfs_rq, rq, clock);
 	__u64 arrival = BPF_CORE_READ(prev, sched_info.last_arrival);
 
+	/* off_ns: it was seen leaving at that time (0: not in this activation), so it came back after */
 	if (!arrival || arrival > clock || clock - arrival > now - s->off_ns)
 		return 0;
 	__u64 at = now - (clock - arrival);
+	if (at < p->start_ns)
+		return at; /* already running at activation: no switch-in of this activation was missed */
 
 	if (p->categories & PI_CAT_SCHEDULE)
 		pi_sched_ran(p, prev, s, at, bpf_get_smp_processor_id());
@@ -217,7 +222,7 @@ static __always_inline __u64 keytime_missed_in(const struct pi_policy *p, struct
 		e->offcpu_start_ns = s->off_ns;
 		e->state = s->off_state;
 		e->preempt = s->off_preempt;
-		e->first_run = 0;
+		e->first_run = !s->off_ns && BPF_CORE_READ(prev, start_time) >= p->start_ns;
 		e->inferred = 1;
 		bpf_ringbuf_submit(e, 0);
 	}
@@ -234,8 +239,9 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		return;
 	}
 	__u64 on_start = s->on_ns;
-	if (!on_start && s->off_ns) /* seen leaving, never seen coming back */
-		on_start = keytime_missed_in(p, prev, s, now);
+	__u64 inferred = !on_start; /* never seen arriving in this activation */
+	if (inferred)
+		on_start = keytime_unseen_start(p, prev, s, now);
 	s->on_ns = 0;
 	s->off_ns = now;
 	s->off_state = state;
@@ -270,6 +276,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	}
 	e->hdr.ts_ns = now;
 	e->oncpu_start_ns = on_start;
+	e->oncpu_start_inferred = inferred && on_start;
 	e->state = state;
 	e->preempt = preempt;
 	bpf_ringbuf_submit(e, mode == PI_STACK_DWARF ? BPF_RB_NO_WAKEUP : 0);

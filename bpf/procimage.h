@@ -155,13 +155,15 @@ struct pi_exit_event {
  */
 struct pi_switch_out_event {
 	struct pi_event_hdr hdr;
-	__u64 oncpu_start_ns; /* when the interval now ending began; 0: before activation */
+	__u64 oncpu_start_ns; /* when the interval now ending began; 0: not known (before activation) */
 	__u32 state;          /* prev_state: TASK_* bits; 0 = still runnable */
 	__u32 preempt;        /* 1: preempted (involuntary), so still runnable whatever state says */
 	__u32 kstack_bytes;   /* valid bytes of kstack */
 	__u32 ustack_bytes;   /* valid bytes of ustack (frame-pointer mode) */
 	__u32 stack_mode;     /* enum pi_stack_mode used for this record; NONE for kernel threads */
 	__u32 stack_bytes;    /* DWARF: valid bytes of the copy, from stack_base */
+	__u32 oncpu_start_inferred; /* 1: no switch-in was seen; oncpu_start_ns is the sched_info arrival */
+	__u32 pad;
 	__u64 stack_base;     /* DWARF: user address of the copy's first byte (sp rounded down to a page) */
 	__u64 exe_ino;        /* inode of the process's executable: which image the addresses belong to */
 	/* DWARF: user registers at the switch (x86_64) */

@@ -9,6 +9,7 @@
 
 #include "common.bpf.h"
 #include "log2.bpf.h"
+#include "maps.bpf.h"
 
 #define PI_TASK_RUNNING 0
 #define PI_TASK_DEAD 0x80
@@ -41,6 +42,8 @@ struct {
 	__type(key, struct pi_sched_key);
 	__type(value, struct pi_sched_thread);
 } pi_sched_threads SEC(".maps");
+
+static const struct pi_sched_thread pi_sched_thread_zero;
 
 /* Scheduling delay of every thread but the idle tasks: the system's figures beside the target's. */
 struct {
@@ -114,17 +117,12 @@ static __always_inline void pi_sched_ran(const struct pi_policy *p, struct task_
 	if (!pi_is_target(p, pid, next->tgid, cpu))
 		return;
 	struct pi_sched_key key = { .pid = pid, .cpu = pid == 0 ? cpu : 0xffffffff };
-	struct pi_sched_thread *th = bpf_map_lookup_elem(&pi_sched_threads, &key);
-	if (!th) {
-		struct pi_sched_thread init = { .tgid = next->tgid };
-		BPF_CORE_READ_STR_INTO(&init.comm, next, comm);
-		bpf_map_update_elem(&pi_sched_threads, &key, &init, BPF_NOEXIST); /* EEXIST is fine: a race */
-		th = bpf_map_lookup_elem(&pi_sched_threads, &key);
-		if (!th) { /* the map is full */
-			pi_count_lost(PI_LOST_SCHED_THREADS);
-			return;
-		}
-	}
+	/* a new entry starts from zeroes in .rodata: built on the stack it would take 376 of its 512 bytes */
+	struct pi_sched_thread *th = pi_lookup_or_init(&pi_sched_threads, &key, &pi_sched_thread_zero,
+						       PI_LOST_SCHED_THREADS);
+	if (!th)
+		return;
+	th->tgid = next->tgid;
 	BPF_CORE_READ_STR_INTO(&th->comm, next, comm); /* its name now: it may have exec'd */
 	pi_sched_account(&th->stats, delay);
 }

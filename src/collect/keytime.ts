@@ -79,6 +79,7 @@ const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {
   const r: SwitchOut = {
     type: 'switch_out', ...readHeader(b, off, clock),
     oncpu_start_ts_ns: instant(u, off + O.oncpu_start_ns, clock),
+    oncpu_start_inferred: u[(off + O.oncpu_start_inferred) >>> 2] !== 0,
     state: u[(off + O.state) >>> 2],
     preempt: u[(off + O.preempt) >>> 2] !== 0,
     kstack: u64s(b, off + O.kstack, u[(off + O.kstack_bytes) >>> 2]),

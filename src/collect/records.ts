@@ -276,6 +276,8 @@ export interface SwitchOut extends RecordBase {
   type: 'switch_out';
   cpu: number;
   oncpu_start_ts_ns: number | null;
+  /** No switch-in of it was seen: oncpu_start_ts_ns is the arrival the scheduler stamped (sched_info). */
+  oncpu_start_inferred: boolean;
   state: number;
   preempt: boolean;
   /** The stacks and the registers are views into the ring batch: valid only while the record is dispatched. */

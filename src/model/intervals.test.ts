@@ -7,8 +7,9 @@ import type { StackResolver } from './stacks.js';
 const noStacks = { kernel: () => [], user: () => [] } as unknown as StackResolver;
 const builder = () => new IntervalBuilder({ keytimeMode: 1 } as Policy, noStacks);
 
-const out = (ts: number, onStart: number | null, state = 1): SwitchOut => ({
-  type: 'switch_out', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 0, oncpu_start_ts_ns: onStart, state, preempt: false,
+const out = (ts: number, onStart: number | null, inferred = false): SwitchOut => ({
+  type: 'switch_out', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 0, oncpu_start_ts_ns: onStart,
+  oncpu_start_inferred: inferred, state: 1, preempt: false,
   kstack: new BigUint64Array(0), ustack: new BigUint64Array(0), stack_mode: 'none', exe_ino: 0,
 } as unknown as SwitchOut);
 const inn = (ts: number, offStart: number | null, inferred = false): SwitchIn => ({
@@ -32,10 +33,19 @@ describe('IntervalBuilder', () => {
 
   it('marks both intervals around a switch-in the kernel did not report but the scheduler stamped', () => {
     const b = builder();
-    const rs = [inn(10, null), out(100, 10), inn(140, 100, true), out(180, 140)].flatMap(r => b.process(r));
+    const rs = [inn(10, null), out(100, 10), inn(140, 100, true), out(180, 140, true)].flatMap(r => b.process(r));
     expect(brief(rs.slice(2))).toEqual([
       ['offcpu', 100, 140, false, true],
       ['oncpu', 140, 180, false, true],
+    ]);
+  });
+
+  it('an interval running at activation: its start is the scheduler\'s stamp of its arrival', () => {
+    const b = builder();
+    const rs = [out(100, 40, true), inn(150, 100)].flatMap(r => b.process(r));
+    expect(brief(rs)).toEqual([
+      ['oncpu', 40, 100, true, true],
+      ['offcpu', 100, 150, false, false],
     ]);
   });
 

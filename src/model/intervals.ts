@@ -42,14 +42,16 @@ export class IntervalBuilder {
 
   private out(r: SwitchOut): ProcRecord[] {
     const out: ProcRecord[] = [];
-    const inferred = this.running.get(r.pid)?.inferred ?? false;
+    const arrived = this.running.get(r.pid);
     this.running.delete(r.pid);
     // seen leaving before and not seen coming back: its switch-in record was lost (the kernel still
     // stamped the start), or the kernel neither reported nor stamped it (see keytime_missed_in)
     const open = this.away.get(r.pid);
     if (open) out.push({ ...this.offcpu(r.pid, open, r.oncpu_start_ts_ns, null, false), ts_ns: r.oncpu_start_ts_ns ?? r.ts_ns });
     if (this.policy.keytimeMode === 1) {
-      const before = r.oncpu_start_ts_ns === null && !open;
+      // a start the kernel inferred without reporting a switch-in: it was running at activation
+      const before = r.oncpu_start_inferred ? !arrived : r.oncpu_start_ts_ns === null && !open;
+      const inferred = arrived?.inferred ?? r.oncpu_start_inferred;
       out.push(this.oncpu(r.pid, r.tgid, r.comm, r.cpu, r.oncpu_start_ts_ns, r.ts_ns, before, inferred));
     }
     if (isDead(r.state)) { // its last switch: no off-CPU interval follows
