@@ -29,10 +29,10 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       return `${describeExit(r)}${r.process_exit ? ' · process ends' : ''} · lifetime ${duration(r.lifetime_ns)} · ` +
         `on-CPU ${duration(r.oncpu_ns)}`;
     case 'oncpu':
-      return `on CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)}`;
+      return `on CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}`;
     case 'offcpu': {
       const why = whyAndWhere(r.kstack, r.ustack);
-      return `off CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing)} · ` +
+      return `off CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)} · ` +
         `${r.state} ${r.state_name}${why ? ` · ${why}` : ''}` + (withStacks ? stackLines(r.kstack, r.ustack) : '');
     }
     case 'lost':
@@ -47,9 +47,10 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
   return undefined;
 }
 
-function span(ns: number | null, before: boolean, ongoing: boolean): string {
-  if (ns !== null) return duration(ns);
-  return before ? '(began before activation)' : ongoing ? '(still, at deactivation)' : '?';
+function span(ns: number | null, before: boolean, ongoing: boolean, inferred: boolean): string {
+  // inferred: no switch-in was seen, its time is the scheduler's own stamp (docs/ndjson.md)
+  if (ns !== null) return duration(ns) + (inferred ? ' (switch-in not traced: scheduler\'s stamp)' : '');
+  return before ? '(began before activation)' : ongoing ? '(still, at deactivation)' : '? (a switch was not traced)';
 }
 
 const INDENT = ' '.repeat(50);
