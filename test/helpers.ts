@@ -1,7 +1,7 @@
 // Shared by the real-kernel tests: run the CLI, drive a background `attach`, ask the kernel (through
 // bpftool) what is attached.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -126,4 +126,17 @@ export function openFds(): number {
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'procimage-test-'));
+}
+
+/**
+ * The CPU that idled most over the next 200 ms (from /proc/stat): tests of an idle task (-c) need
+ * one that does idle, and something else on the machine may keep a CPU busy.
+ */
+export async function idlestCpu(): Promise<number> {
+  const idle = () => new Map(readFileSync('/proc/stat', 'utf8').split('\n')
+    .filter(l => /^cpu\d+ /.test(l)).map(l => { const f = l.split(/\s+/); return [Number(f[0].slice(3)), Number(f[4])] as const; }));
+  const a = idle();
+  await new Promise(r => setTimeout(r, 200));
+  const b = idle();
+  return [...b].sort((x, y) => (y[1] - (a.get(y[0]) ?? 0)) - (x[1] - (a.get(x[0]) ?? 0)))[0][0];
 }
