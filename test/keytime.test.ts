@@ -171,7 +171,7 @@ describe('activation in the middle of a life', () => {
 describe('the idle task of a CPU (-c)', () => {
   it('follows pid 0 on that CPU only', async () => {
     const cpu = await idlestCpu();
-    const r = await cli(['trace', '--json', '-k', '1', '-c', String(cpu), '--duration', '0.5']);
+    const r = await cli(['trace', '--json', '-k', '1', '-c', String(cpu), '--duration', '1']);
     expect(r.code).toBe(0);
     const recs = parse(r.stdout).filter(x => x.type === 'oncpu' || x.type === 'offcpu');
     expect(recs.length).toBeGreaterThan(0);

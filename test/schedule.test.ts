@@ -97,7 +97,7 @@ describe('scheduling delay', () => {
 
   it("follows a CPU's idle task with -c", async () => {
     const cpu = await idlestCpu();
-    const r = await cli(['trace', '--json', '-S', '-c', String(cpu), '--duration', '0.6', '--interval', '0.2']);
+    const r = await cli(['trace', '--json', '-S', '-c', String(cpu), '--duration', '1.2', '--interval', '0.4']);
     expect(r.code).toBe(0);
     const idle = last(scheds(r.stdout), x => x.scope === 'thread')!;
     expect(idle).toMatchObject({ pid: 0, cpu });
