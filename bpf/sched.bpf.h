@@ -102,7 +102,7 @@ static __always_inline void pi_sched_woken(const struct pi_policy *p, struct tas
 static __always_inline void pi_sched_ran(const struct pi_policy *p, struct task_struct *next,
 					 struct pi_task_state *s, __u64 now, __u32 cpu)
 {
-	if (!s->queued_ns || s->queued_ns > now)
+	if (!s->queued_ns || s->queued_ns > now) /* > now: an inferred arrival, on another clock, just before it */
 		return;
 	__u64 delay = now - s->queued_ns;
 	s->queued_ns = 0;

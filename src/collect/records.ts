@@ -50,9 +50,10 @@ export interface ExitRecord extends RecordBase {
 }
 
 /**
- * A thread's time on a CPU, from switch-in to switch-out (`-k 1` only). start_ts_ns is null when it
- * was already running at activation; end_ts_ns null when it still runs at deactivation (`ongoing`).
- * switch_in_inferred: the kernel reported no switch-in; the start is the scheduler's own stamp.
+ * A thread's time on a CPU, from switch-in to switch-out (`-k 1` only). switch_in_inferred: no
+ * switch-in was traced (it was already running at activation, or the kernel reported none) and the
+ * start is the scheduler's own stamp; start_ts_ns null if even that was not usable. end_ts_ns is
+ * null when it still runs at deactivation (`ongoing`).
  */
 export interface OnCpuRecord extends RecordBase {
   type: 'oncpu';

@@ -45,7 +45,7 @@ export class IntervalBuilder {
     const arrived = this.running.get(r.pid);
     this.running.delete(r.pid);
     // seen leaving before and not seen coming back: its switch-in record was lost (the kernel still
-    // stamped the start), or the kernel neither reported nor stamped it (see keytime_missed_in)
+    // stamped the start), or the kernel neither reported nor stamped it (see keytime_unseen_start)
     const open = this.away.get(r.pid);
     if (open) out.push({ ...this.offcpu(r.pid, open, r.oncpu_start_ts_ns, null, false), ts_ns: r.oncpu_start_ts_ns ?? r.ts_ns });
     if (this.policy.keytimeMode === 1) {
