@@ -186,6 +186,23 @@ static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf
 	}
 }
 
+/* t got the CPU at `at`, ending the off-CPU interval it began at off_start (0: not in this activation). */
+static __always_inline void emit_switch_in(const struct pi_policy *p, struct task_struct *t, __u64 at,
+					   __u64 off_start, __u32 state, __u32 preempt, __u32 inferred)
+{
+	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
+	if (!e)
+		return;
+	pi_fill_hdr(&e->hdr, PI_EV_SWITCH_IN, t);
+	e->hdr.ts_ns = at;
+	e->offcpu_start_ns = off_start;
+	e->state = state;
+	e->preempt = preempt;
+	e->first_run = !off_start && t->start_time >= p->start_ns;
+	e->inferred = inferred;
+	bpf_ringbuf_submit(e, 0);
+}
+
 /*
  * When prev, leaving the CPU, got it, if keytime never saw it arrive: it was already running at
  * activation, or its switch-in reached no program. The latter happens: on some machines (this
@@ -215,17 +232,7 @@ static __noinline __u64 keytime_unseen_start(const struct pi_policy *p, struct t
 
 	if (p->categories & PI_CAT_SCHEDULE)
 		pi_sched_ran(p, prev, s, at, bpf_get_smp_processor_id());
-	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
-	if (e) {
-		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_IN, prev);
-		e->hdr.ts_ns = at;
-		e->offcpu_start_ns = s->off_ns;
-		e->state = s->off_state;
-		e->preempt = s->off_preempt;
-		e->first_run = !s->off_ns && BPF_CORE_READ(prev, start_time) >= p->start_ns;
-		e->inferred = 1;
-		bpf_ringbuf_submit(e, 0);
-	}
+	emit_switch_in(p, prev, at, s->off_ns, s->off_state, s->off_preempt, 1);
 	return at;
 }
 
@@ -294,18 +301,7 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 	__u32 state = s->off_state, preempt = s->off_preempt;
 	s->off_ns = 0;
 	s->on_ns = now;
-
-	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
-	if (!e)
-		return;
-	pi_fill_hdr(&e->hdr, PI_EV_SWITCH_IN, next);
-	e->hdr.ts_ns = now;
-	e->offcpu_start_ns = off_start;
-	e->state = state;
-	e->preempt = preempt;
-	e->first_run = !off_start && next->start_time >= p->start_ns;
-	e->inferred = 0;
-	bpf_ringbuf_submit(e, 0);
+	emit_switch_in(p, next, now, off_start, state, preempt, 0);
 }
 
 /*
