@@ -88,10 +88,18 @@ static __always_inline __u32 kind_of(__u32 op)
 #define RWLOCK_READER_SHIFT 3
 
 /*
+ * glibc's x86_64 pthread_spinlock_t counts down (sysdeps/x86_64/nptl; Debian's 2.36 disassembled):
+ * pthread_spin_init and pthread_spin_unlock (one function) store 1; pthread_spin_lock's `lock decl`
+ * takes it when the result is 0, and each waiter's decrement takes it further below; trylock's
+ * `lock cmpxchg` takes it only from 1. So 1 is free and anything else held: 0 is held, not free.
+ */
+#define SPIN_FREE 1
+
+/*
  * Whether the lock is held by someone at the moment a thread asks for it: the classic definition of
- * a contended acquisition (lockstat's). Read from the lock word itself: a mutex's __lock and a
- * spinlock are 0 when free; a rwlock is busy for a reader when a writer holds it, for a writer when
- * anyone does.
+ * a contended acquisition (lockstat's). Read from the lock word itself: a mutex's __lock is 0 when
+ * free, a spinlock SPIN_FREE; a rwlock is busy for a reader when a writer holds it, for a writer when
+ * anyone does. (pthread_spin_lock itself is judged by its locked decrement: PI_LOCK_OP_SPIN_ATTEMPT.)
  */
 static __always_inline __u32 lock_busy(__u64 addr, __u32 op)
 {
@@ -104,6 +112,8 @@ static __always_inline __u32 lock_busy(__u64 addr, __u32 op)
 		return !!(word & RWLOCK_WRLOCKED);
 	case PI_LK_RWLOCK_WRITE:
 		return (word >> RWLOCK_READER_SHIFT) != 0 || (word & RWLOCK_WRLOCKED);
+	case PI_LK_SPIN:
+		return word != SPIN_FREE;
 	}
 	return word != 0;
 }
