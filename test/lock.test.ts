@@ -118,6 +118,37 @@ describe('lock: each kind recognised', () => {
     expect(sum(w.threads.map(t => t.failed))).toBeGreaterThan(0);
   });
 
+  // workloads/trylocks.c: every call's outcome arranged in advance, counted by the threads that made it
+  interface TryCount { tid: number; thread: 'main' | 'holder'; mode: 'read' | 'write' | null; acquisitions: number; contended: number; failed: number }
+  const N = 40;
+  const firstLockFn = { mutex: /^pthread_mutex_lock\+0x0 /, spin: /^pthread_spin_lock\+0x3 /, read: /^pthread_rwlock_rdlock\+0x0 /, write: /^pthread_rwlock_wrlock\+0x0 / };
+  for (const [kind, recKind] of [['mutex', 'mutex'], ['rwlock', 'rwlock'], ['spin', 'spinlock']] as const) {
+    it(`${kind}: trylocks free and held, locks free and held: acquisitions, contended, failed as the threads counted them`, async () => {
+      const r = await cli(['trace', '-l', '--json', '--', workload('trylocks'), kind, String(N)]);
+      expect(r.code, r.stderr).toBe(0);
+      const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
+      const w = JSON.parse(r.stderr.split('\n').find(l => l.startsWith('{"kind"'))!) as { lock: string; counts: TryCount[] };
+      // the workload did what its phases arrange: an uncontended trylock is an acquisition, not a contended one
+      const main = w.counts.filter(c => c.thread === 'main');
+      if (kind === 'rwlock') {
+        expect(main.find(c => c.mode === 'read')).toMatchObject({ acquisitions: 5 * N, contended: N, failed: N });
+        expect(main.find(c => c.mode === 'write')).toMatchObject({ acquisitions: 3 * N, contended: N, failed: 2 * N });
+      } else {
+        expect(main).toMatchObject([{ acquisitions: 3 * N, contended: N, failed: N }]);
+      }
+      const mine = finals(recs, 'pthread').filter(x => x.addr === w.lock);
+      expect(mine).toHaveLength(w.counts.length);
+      for (const c of w.counts) {
+        const got = mine.find(x => x.pid === c.tid && x.mode === c.mode);
+        const what = `${c.thread} ${c.mode ?? ''}`;
+        expect(got, what).toMatchObject({ kind: recKind, acquisitions: c.acquisitions, contended: c.contended, failed: c.failed, hold_count: c.acquisitions });
+        // the first call that found the lock held was a lock call (each contended phase begins with one)
+        if (c.contended) expect((got!.ustack as string[])[0], what).toMatch(firstLockFn[c.mode ?? kind as 'mutex' | 'spin']);
+        else expect(got!.ustack, what).toBeNull();
+      }
+    });
+  }
+
   it('kernel: contention on the process\'s mmap_lock, with the waiter\'s kernel stack', async () => {
     const { recs } = await traced(['kernel', '4', '20000', '0']);
     const rwsem = finals(recs, 'kernel').filter(r => r.kind === 'rwsem');
