@@ -1,6 +1,7 @@
 // The lock category (-l) on the real kernel, against workloads that measure their own locking
 // (workloads/locks.c prints what each thread waited and held, by its own clock).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cli, workload } from './helpers.js';
 
@@ -165,7 +166,48 @@ describe('lock: each kind recognised', () => {
   });
 });
 
+/** How many times the kernel ran the lock uprobe programs an attach pinned (zero while statistics are off). */
+function lockProgramRuns(pinDir: string): number {
+  return ['lock_uprobe', 'lock_uretprobe'].reduce((n, p) => n +
+    ((JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'pinned', `${pinDir}/progs/${p}`]).toString()) as { run_cnt?: number }).run_cnt ?? 0), 0);
+}
+
+/** Whether every thread of pid is stopped (SIGSTOP has reached them all). */
+function allStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every(t => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')));
+}
+
 describe('lock: targets', () => {
+  it('attaches the uprobes with the target\'s pid: the kernel never runs them for another process on the same libc', async () => {
+    const { Attach, waitFor } = await import('./helpers.js');
+    const { RunStats } = await import('../src/bpf/index.js');
+    // statistics by BPF_ENABLE_STATS: on while this handle is open, whatever anyone does to the
+    // kernel.bpf_stats_enabled sysctl meanwhile (the kernel counts the two apart)
+    const stats = RunStats.enable();
+    const a = await Attach.start(['-l', '--json']);
+    const target = spawn(workload('locks'), ['mutex', '2', '1000000', '200'], { stdio: 'ignore' });
+    try {
+      await new Promise(r => setTimeout(r, 100));
+      expect((await a.ctl(['-a', '-P', String(target.pid), '-l'])).code).toBe(0);
+      const before = lockProgramRuns(a.pinDir);
+      await waitFor(() => lockProgramRuns(a.pinDir) > before + 1000, 'the lock programs to run for the target');
+      // the target stopped, another process on the same libc locks and unlocks a mutex 110,000 times
+      target.kill('SIGSTOP');
+      await waitFor(() => allStopped(target.pid!), 'the target to stop');
+      const r0 = lockProgramRuns(a.pinDir);
+      const other = spawnSync(workload('mutex_cost'), ['100000'], { encoding: 'utf8' });
+      expect(other.status, other.stderr).toBe(0);
+      expect(lockProgramRuns(a.pinDir)).toBe(r0);
+      // and statistics were on all along: the target's locks run them again
+      target.kill('SIGCONT');
+      await waitFor(() => lockProgramRuns(a.pinDir) > r0 + 1000, 'the lock programs to run for the target again');
+    } finally {
+      target.kill('SIGKILL');
+      await a.cleanup();
+      stats.close();
+    }
+  });
+
   it('puts the uprobes in the target only: another process locking the same way is not seen', async () => {
     const other = spawn(workload('locks'), ['mutex', '2', '100000', '100'], { stdio: 'ignore' });
     try {
