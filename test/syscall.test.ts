@@ -163,6 +163,35 @@ describe('syscall names', () => {
   });
 });
 
+describe('syscall: numbers no table has', () => {
+  it('1000, -1 and 0x7fffffff: named by number, counted exactly with their ENOSYS, in the system\'s out-of-range count', async () => {
+    const r = await cli(['trace', '--json', '-s', '6', '--', workload('syscall_badnr'), String(K)]);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
+    // what the workload counted itself: every call failed with ENOSYS
+    const w = JSON.parse(r.stderr.split('\n').find(l => l.startsWith('{"1000"'))!) as Record<string, number>;
+    expect(w).toEqual({ 1000: K, '-1': K, 2147483647: K });
+    const last = new Map<string, Rec>();
+    for (const x of recs) if (x.type === 'syscall_stat' && x.scope === 'thread') last.set(x.syscall as string, x);
+    for (const [name, nr] of [['syscall_1000', 1000], ['syscall_-1', -1], ['syscall_2147483647', 0x7fffffff]] as const) {
+      const s = last.get(name);
+      expect(s, name).toMatchObject({ nr, count: w[String(nr)], errors: w[String(nr)], errno: 'ENOSYS', errno_count: w[String(nr)] });
+      expect((s!.hist_log2_ns as number[]).reduce((a, b) => a + b, 0), name).toBe(K);
+    }
+    // in the sequence, in the order made
+    const pid = last.get('syscall_1000')!.pid;
+    const seq = sequenceOf(recs, pid);
+    const start = seq.indexOf('syscall_1000');
+    expect(seq.slice(start, start + 3 * K)).toEqual(Array.from({ length: K }, () => ['syscall_1000', 'syscall_-1', 'syscall_2147483647']).flat());
+    // the whole system's counts keep one slot for every number past the table: at least these 3K
+    const sys = recs.filter(x => x.type === 'syscall_stat' && x.scope === 'system');
+    const out = sys.filter(x => x.syscall === 'syscall_out_of_range').at(-1);
+    expect(out).toMatchObject({ nr: -1, pid: 0, errors: null });
+    expect(out!.count as number).toBeGreaterThanOrEqual(3 * K);
+    expect(sys.filter(x => /^syscall_(1000|-1|2147483647)$/.test(x.syscall as string))).toEqual([]);
+  });
+});
+
 describe('syscall: threads come and go', () => {
   it('counts every thread exactly while another process\'s threads reuse the same kernel stacks', async () => {
     // the other process churns threads too: freed stacks go to whichever process creates a thread next
