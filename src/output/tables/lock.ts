@@ -18,14 +18,15 @@ registerTable('lock', recs => {
   const d = (n: number | null, prefix = '') => (n == null ? '-' : prefix + duration(n));
   return [
     ...renderTable(
-      ['KIND', 'LOCK', 'PID', 'COMM', 'ACQ', 'CONT', 'FAIL', 'WAIT TOTAL', 'AVG', 'P99', 'MAX', 'HOLD AVG', 'MAX', 'LONGEST BY', 'WHERE'],
+      ['KIND', 'LOCK', 'PID', 'COMM', 'ACQ', 'CONT', 'FAIL', 'WAIT TOTAL', 'MIN', 'AVG', 'P99', 'MAX', 'HOLD MIN', 'AVG', 'MAX', 'LONGEST BY', 'WHERE'],
       rows.slice(0, MAX_ROWS).map(r => [
         `${r.source === 'pthread' ? '' : `${r.source}:`}${r.kind}${r.mode ? `(${r.mode[0]})` : ''}`,
         r.symbol ?? r.addr, String(r.pid), r.comm, r.acquisitions == null ? '-' : String(r.acquisitions),
-        String(r.contended), String(r.failed), duration(r.wait_total_ns), duration(r.wait_avg_ns), d(quantileBound(r.wait_hist_log2_ns, 0.99), '< '), duration(r.wait_max_ns),
-        d(r.hold_avg_ns), d(r.hold_max_ns), r.longest_holder_pid == null ? '-' : String(r.longest_holder_pid), where(r),
+        String(r.contended), String(r.failed), duration(r.wait_total_ns), duration(r.wait_min_ns), duration(r.wait_avg_ns),
+        d(quantileBound(r.wait_hist_log2_ns, 0.99), '< '), duration(r.wait_max_ns),
+        d(r.hold_min_ns), d(r.hold_avg_ns), d(r.hold_max_ns), r.longest_holder_pid == null ? '-' : String(r.longest_holder_pid), where(r),
       ]),
-      ['l', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
+      ['l', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
     ...(rows.length > MAX_ROWS ? [`… and ${rows.length - MAX_ROWS} more`] : []),
   ];
 });
