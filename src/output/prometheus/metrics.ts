@@ -15,7 +15,8 @@ export interface MetricsSource {
 }
 
 export function procimageMetrics(state: MetricsState, source: MetricsSource, bpfStats: boolean): ScrapeMetric[] {
-  const each: Each = f => () => [...state.targets.values()].flatMap(f);
+  // a process's own entry (perThread) has resource series only (resourceMetrics)
+  const each: Each = f => () => [...state.targets.values()].flatMap(t => (t.processView ? [] : f(t)));
   const m: ScrapeMetric[] = [
     new ScrapeMetric('procimage_active', 'Whether procimage is collecting (1) or in the ready state (0).', 'gauge',
       () => [{ labels: {}, value: source.active ? 1 : 0 }]),
@@ -42,7 +43,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       () => state.system ? log2HistogramSamples({}, state.system.slots, state.system.count, state.system.totalNs) : []),
     new ScrapeMetric('procimage_system_sched_delay_max_seconds', 'Longest scheduling delay of any thread since activation.', 'gauge',
       () => state.system ? [{ labels: {}, value: state.system.maxNs / 1e9 }] : []),
-    ...resourceMetrics(state, each),
+    ...resourceMetrics(state),
     ...syscallMetrics(state, each),
     ...lockMetrics(each),
     new ScrapeMetric('procimage_lost_events_total', 'Records the kernel could not hand over, or entries it could not keep, by reason (docs/ndjson.md, lost).', 'counter',
@@ -61,10 +62,13 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
 
 type Each = (f: (t: import('./state.js').Target) => Sample[]) => () => Sample[];
 
-/** resource (-r): per target from its totals since it started, and the system's beside it. */
-function resourceMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
+/**
+ * resource (-r): per target from its totals since it started (with perThread, per thread and per
+ * process: labels with and without pid), and the system's beside it.
+ */
+function resourceMetrics(state: MetricsState): ScrapeMetric[] {
   const res = (f: (t: import('./state.js').Target, r: import('./state.js').ResourceTotals) => Sample[]) =>
-    each(t => (t.resource ? f(t, t.resource) : []));
+    () => [...state.targets.values()].flatMap(t => (t.resource ? f(t, t.resource) : []));
   const sys = (f: (s: import('./state.js').SystemResource) => Sample[]) => () => (state.systemResource ? f(state.systemResource) : []);
   return [
     new ScrapeMetric('procimage_cpu_seconds_total', 'On-CPU time of targets since they started, by mode (user, system).', 'counter',

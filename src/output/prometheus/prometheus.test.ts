@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
+import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import { parseListen } from './exporter.js';
+import { endedStat } from './liveness.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
-import { MetricsState } from './state.js';
+import { procimageMetrics } from './metrics.js';
+import { MetricsState, type MetricsOptions } from './state.js';
+
+/** Every task alive, whatever /proc says: these records are made up. */
+const living = () => true;
+const opts = (o: Partial<MetricsOptions> = {}): MetricsOptions => ({ perThread: false, maxTargets: 1000, graceSec: 10, maxItems: 100, ...o });
 
 const exit = (pid: number, code: number | null, signal: string | null): ExitRecord => ({
   type: 'exit', ts_ns: 1, pid, tgid: pid, comm: 'w', cpu: 0, exit_code: code, signal: signal ? 9 : null, signal_name: signal,
@@ -66,7 +72,7 @@ describe('MetricsState', () => {
 
   it('bounds the series: targets past the limit add up under "(other)"; ended ones go after the grace period', () => {
     let now = 0;
-    const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10, maxItems: 100 }, () => now);
+    const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10, maxItems: 100 }, () => now, living);
     for (const pid of [1, 2, 3, 4]) m.write(off(pid, pid, 1e9));
     expect([...m.targets.keys()]).toEqual(['1', '2', '(other)']);
     expect(m.targets.get('(other)')!.offcpu.get('S')!.ns).toBe(2e9);
@@ -102,6 +108,128 @@ describe('resource figures', () => {
     // a thread's figures are not the process's (per-thread series are opt-in)
     m.write({ ...proc, scope: 'thread', pid: 11 } as ProcRecord);
     expect(m.targets.has('11')).toBe(false);
+  });
+});
+
+/** A resource record: totals `user` ns of user time, `rss` bytes resident; the rest fixed. */
+const res = (scope: 'process' | 'thread', pid: number, tgid: number, user: number, o: Partial<ResourceRecord> = {}): ProcRecord => ({
+  type: 'resource', scope, ts_ns: 1, pid, tgid, comm: 'w', start_ts_ns: 0, exited: false, interval_ns: 1, threads: null, top: null,
+  cpu_pct: 0, user_pct: 0, system_pct: 0, cpu_ns: 0, user_ns: 0, system_ns: 0, rss_bytes: 150, rss_anon_bytes: 100,
+  rss_file_bytes: 50, rss_shmem_bytes: 0, swap_bytes: 0, vm_bytes: 1000, rss_peak_bytes: 150, read_bytes: 0, write_bytes: 0,
+  cancelled_write_bytes: 0, io_read_bytes: 0, io_write_bytes: 0, read_syscalls: 0, write_syscalls: 0, minor_faults: 0,
+  major_faults: 0, voluntary_switches: 0, involuntary_switches: 0, total_cpu_ns: user, total_user_ns: user, total_system_ns: 0,
+  total_read_bytes: 0, total_write_bytes: 0, total_cancelled_write_bytes: 0, total_io_read_bytes: 0, total_io_write_bytes: 0,
+  total_read_syscalls: 0, total_write_syscalls: 0, total_minor_faults: 1, total_major_faults: 0, total_voluntary_switches: 0,
+  total_involuntary_switches: 0, ...o,
+});
+
+/** The served samples of one metric, as `labels value` lines (labels in their order). */
+async function served(m: MetricsState, name: string): Promise<string[]> {
+  const source = { snapshot: () => [], active: true, categories: [], programStats: () => [] };
+  const metric = procimageMetrics(m, source, false).find(x => x.name === name)!;
+  return metric.get().values.map(v => `${JSON.stringify(v.labels)} ${v.value}`);
+}
+
+describe('resource figures of each kind of target', () => {
+  it('-p TID and -c CPU: the one thread\'s record is its target\'s figures', async () => {
+    const m = new MetricsState(opts(), Date.now, living);
+    m.write(res('thread', 11, 10, 2e9)); // -p 11: the collector reports that thread alone
+    m.write(res('thread', 0, 0, 5e9)); // -c 1: the CPU's idle task
+    expect(m.targets.get('10')!.resource).toMatchObject({ userNs: 2e9 });
+    expect(m.targets.get('0')!.resource).toMatchObject({ userNs: 5e9 });
+    expect(await served(m, 'procimage_cpu_seconds_total')).toContain('{"tgid":10,"comm":"w","mode":"user"} 2');
+  });
+
+  it('-P: the process\'s record, not one of its threads\', whichever comes first', () => {
+    const m = new MetricsState(opts(), Date.now, living);
+    m.write(res('thread', 11, 10, 1e9));
+    m.write(res('thread', 12, 10, 1e9, { exited: true })); // one thread's end is not the process's
+    m.write(res('process', 10, 10, 3e9));
+    m.write(res('thread', 11, 10, 2e9)); // the next sample
+    expect(m.targets.get('10')).toMatchObject({ alive: true, resource: { userNs: 3e9 } });
+    m.write(res('process', 10, 10, 4e9, { exited: true }));
+    expect(m.targets.get('10')).toMatchObject({ alive: false, resource: { userNs: 4e9 } });
+  });
+
+  it('--metrics-threads: a series per thread (pid label) beside its process\'s (none), and the process\'s where only processes are reported', async () => {
+    const m = new MetricsState(opts({ perThread: true }), Date.now, living);
+    m.write(res('thread', 11, 10, 1e9));
+    m.write(res('thread', 12, 10, 2e9));
+    m.write(res('process', 10, 10, 4e9)); // -P: includes a thread that ended
+    m.write(res('process', 20, 20, 7e9)); // every process: processes only
+    const cpu = await served(m, 'procimage_cpu_seconds_total');
+    expect(cpu.filter(l => l.includes('"mode":"user"')).sort()).toEqual([
+      '{"pid":11,"tgid":10,"comm":"w","mode":"user"} 1', '{"pid":12,"tgid":10,"comm":"w","mode":"user"} 2',
+      '{"tgid":10,"comm":"w","mode":"user"} 4', '{"tgid":20,"comm":"w","mode":"user"} 7',
+    ]);
+    // the process entries have resource series only: they are no threads
+    expect((await served(m, 'procimage_target_up')).sort()).toEqual(['{"pid":11,"tgid":10,"comm":"w"} 1', '{"pid":12,"tgid":10,"comm":"w"} 1']);
+    // -p TID with --metrics-threads: the thread's own series, and its target's without pid
+    const p = new MetricsState(opts({ perThread: true }), Date.now, living);
+    p.write(res('thread', 31, 30, 1e9));
+    expect((await served(p, 'procimage_memory_virtual_bytes')).sort()).toEqual(['{"pid":31,"tgid":30,"comm":"w"} 1000', '{"tgid":30,"comm":"w"} 1000']);
+  });
+
+  it('"(other)" adds up the totals of the processes past the bound; an ended one\'s stay in, once', () => {
+    const m = new MetricsState(opts({ maxTargets: 1 }), Date.now, living);
+    m.write(res('process', 1, 1, 1e9));
+    m.write(res('process', 2, 2, 2e9));
+    m.write(res('process', 3, 3, 3e9));
+    expect(m.targets.get('(other)')!.resource).toMatchObject({ userNs: 5e9, rss: { anon: 200 }, vmBytes: 2000 });
+    m.write(res('process', 2, 2, 2.5e9, { exited: true }));
+    const last = res('process', 3, 3, 4e9);
+    m.refresh([res('process', 2, 2, 2.5e9, { exited: true }), last]); // a scrape repeats the last sample
+    expect(m.targets.get('(other)')!.resource).toMatchObject({ userNs: 6.5e9, rss: { anon: 100 }, vmBytes: 1000 });
+    m.write(res('thread', 3, 3, 9e9)); // threads never add up there
+    expect(m.targets.get('(other)')!.resource!.userNs).toBe(6.5e9);
+  });
+});
+
+describe('ends of targets', () => {
+  it('are asked of /proc at each scrape, for every category: a gone target is dropped after the grace period', () => {
+    let now = 0;
+    const dead = new Set<string>(), asked: string[] = [];
+    const m = new MetricsState(opts({ maxTargets: 3, graceSec: 10 }), () => now, (pid, tgid, thread) => {
+      asked.push(`${pid}/${tgid}/${thread}`);
+      return !dead.has(String(tgid));
+    });
+    m.refresh([sc(11, 10, 'read', 1, [1]), sc(20, 20, 'read', 1, [1]), sched(0, 0, [1], 'thread'), sc(40, 40, 'read', 1, [1])]);
+    m.prune();
+    // the idle tasks (pid 0) and "(other)" have no end
+    expect(asked.sort()).toEqual(['10/10/false', '20/20/false']);
+    dead.add('10');
+    now = 1000;
+    m.prune();
+    expect(m.targets.get('10')).toMatchObject({ alive: false, endedAt: 1000 });
+    now = 10_999;
+    m.prune();
+    expect(m.targets.has('10')).toBe(true);
+    now = 11_001;
+    m.prune();
+    m.refresh([sc(11, 10, 'read', 1, [1]), sc(20, 20, 'read', 1, [1])]); // the kernel keeps a dead thread's entries
+    expect([...m.targets.keys()].sort()).toEqual(['(other)', '0', '20']);
+  });
+
+  it('per thread with --metrics-threads: a thread\'s end is its own, its process\'s entry ends with the process', () => {
+    const gone = new Set<string>();
+    const m = new MetricsState(opts({ perThread: true }), () => 5, (pid, tgid, thread) => !gone.has(thread ? `t${pid}` : `p${tgid}`));
+    m.refresh([sc(11, 10, 'read', 1, [1]), sc(12, 10, 'read', 1, [1]), res('process', 10, 10, 1)]);
+    gone.add('t12');
+    m.prune();
+    expect([...m.targets].map(([k, t]) => `${k}:${t.alive}`).sort()).toEqual(['11:true', '12:false', 'p10:true']);
+    m.write({ ...exit(11, 0, null), tgid: 10 }); // the last thread: process_exit
+    expect(m.targets.get('p10')!.alive).toBe(false);
+  });
+
+  it('a zombie has ended; a zombie leader with threads still running has not', () => {
+    const stat = (state: string, threads: number) =>
+      `42 (a (b) c) ${state} 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 ${threads} 0 12345 1000 100 18446744073709551615`;
+    expect(endedStat(stat('S', 1), false)).toBe(false);
+    expect(endedStat(stat('Z', 1), false)).toBe(true);
+    expect(endedStat(stat('Z', 3), false)).toBe(false);
+    expect(endedStat(stat('Z', 3), true)).toBe(true);
+    expect(endedStat(stat('X', 1), false)).toBe(true);
+    expect(endedStat(stat('R', 1), true)).toBe(false);
   });
 });
 
@@ -147,7 +275,7 @@ describe('syscalls and locks', () => {
 
   it('bound the items: past the budget a target\'s syscalls and locks add up under "(other)", freed when it goes', () => {
     let now = 0;
-    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 3 }, () => now);
+    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 3 }, () => now, living);
     m.refresh([sc(10, 10, 'read', 1, [1]), sc(10, 10, 'write', 1, [1]), sc(20, 20, 'read', 1, [1]), sc(20, 20, 'openat', 1, [1]),
       sc(20, 20, 'close', 1, [1]), lk(20, 20, '0x1')]);
     expect([...m.targets.get('10')!.syscalls!.keys()]).toEqual(['read', 'write']);
@@ -164,7 +292,7 @@ describe('syscalls and locks', () => {
 
   it('do not bring back a target dropped after its grace period, though the kernel still lists its entries', () => {
     let now = 0;
-    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 100 }, () => now);
+    const m = new MetricsState({ perThread: false, maxTargets: 10, graceSec: 1, maxItems: 100 }, () => now, living);
     const dead = [sc(30, 30, 'read', 1, [1]), lk(30, 30, '0x1')];
     m.refresh(dead);
     m.write(exit(30, 0, null));

@@ -2,12 +2,15 @@
 // and the kernel's aggregates read at each scrape, per target, with the series bounded — at most
 // `maxTargets` label sets (the rest add up under comm="(other)"), at most `maxItems` syscalls and
 // locks of targets with their own (items.ts), and a target that ended is dropped `graceSec` after
-// its end.
+// its end. An end is known from a keytime exit record, a resource record taken at the exit, or, for
+// every category, from /proc at a scrape (liveness.ts).
 import { LOST_REASONS } from '../../collect/lost.js';
 import type { LockRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import type { Sink } from '../../model/session.js';
 import { ItemBudget, OTHER, addLock, addSyscall, lockName, type LockTotals, type SyscallTotals } from './items.js';
+import { procLiveness, type Liveness } from './liveness.js';
 import { addSlots, type Labels } from './metric.js';
+import { OtherResource } from './other-resource.js';
 
 export interface MetricsOptions {
   /** Label series by thread (pid) too, not only by process (tgid, comm). Opt-in: threads are many. */
@@ -42,6 +45,16 @@ export interface SystemResource {
 
 export interface Target {
   labels: Labels;
+  /** The task it stands for: a thread (perThread) or a process; 0 for "(other)" and the idle tasks. */
+  pid: number;
+  tgid: number;
+  /**
+   * perThread only: the process itself, for its resource figures (its memory, and its CPU time with
+   * that of threads that ended): labels without pid, no other series.
+   */
+  processView: boolean;
+  /** Which record its resource figures come from: the process's own, or its one thread's (-p, -c). */
+  resourceScope?: 'process' | 'thread';
   forks: { thread: number; process: number };
   execs: number;
   exits: Map<string, { code: string; signal: string; n: number }>;
@@ -70,8 +83,11 @@ export class MetricsState implements Sink {
    * thread's entries until the activation ends, and a scrape must not bring its series back.
    */
   private readonly gone = new Set<string>();
+  /** The resource figures of the targets that add up under "(other)". */
+  private readonly otherResource = new OtherResource();
 
-  constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now()) {
+  constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now(),
+    private readonly alive: Liveness = procLiveness) {
     // every reason at 0 from the start: an alert on the counter needs the series to exist
     for (const reason of Object.keys(LOST_REASONS)) this.lost.set(reason, 0);
     this.budget = new ItemBudget(opts.maxItems);
@@ -81,27 +97,45 @@ export class MetricsState implements Sink {
     return String(this.opts.perThread ? r.pid : r.tgid);
   }
 
-  /** The target of a record's task: created on first sight, or "(other)" past the bound. */
-  private target(r: { pid: number; tgid: number; comm: string }): Target {
-    let k = this.key(r);
+  /** perThread: the key of a process's own entry (its resource figures); else its target's. */
+  private processKey(r: { pid: number; tgid: number }): string {
+    return this.opts.perThread ? `p${r.tgid}` : String(r.tgid);
+  }
+
+  /**
+   * The target of a record's task (or, `view`, the process entry of its process): created on first
+   * sight, or "(other)" past the bound.
+   */
+  private target(r: { pid: number; tgid: number; comm: string }, view = false): Target {
+    view &&= this.opts.perThread;
+    let k = view ? this.processKey(r) : this.key(r);
     let t = this.targets.get(k);
     if (!t && this.targets.size >= this.opts.maxTargets) {
       k = OTHER;
       t = this.targets.get(k);
       r = { pid: 0, tgid: 0, comm: OTHER };
+      view = false;
     }
     if (!t) {
-      t = { labels: {}, forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(),
-        items: new Set(), alive: true };
+      t = { labels: {}, pid: this.opts.perThread && !view ? r.pid : r.tgid, tgid: r.tgid, processView: view,
+        forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(), items: new Set(), alive: true };
       this.targets.set(k, t);
     }
+    const threadLabels = this.opts.perThread && !view;
     if (k === OTHER) {
       t.labels = this.opts.perThread ? { pid: '', tgid: '', comm: OTHER } : { tgid: '', comm: OTHER };
-    } else if (this.opts.perThread || r.pid === r.tgid || t.labels.comm === undefined) {
+    } else if (threadLabels || r.pid === r.tgid || t.labels.comm === undefined) {
       // a process goes by its main thread's name: another thread's would change its label set
-      t.labels = this.opts.perThread ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
+      t.labels = threadLabels ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
     }
     return t;
+  }
+
+  /** A target's end, as first known. */
+  private end(t: Target): void {
+    if (!t.alive) return;
+    t.alive = false;
+    t.endedAt = this.now();
   }
 
   write(r: ProcRecord): void {
@@ -124,6 +158,9 @@ export class MetricsState implements Sink {
         t.exits.set(`${code}/${signal}`, e);
         t.alive = false;
         t.endedAt = this.now();
+        // the process's own entry, if it has one, ends with it
+        const view = r.process_exit && this.opts.perThread ? this.targets.get(this.processKey(r)) : undefined;
+        if (view) this.end(view);
         break;
       }
       case 'oncpu':
@@ -148,18 +185,37 @@ export class MetricsState implements Sink {
     }
   }
 
-  /** A target's totals (idempotent: a scrape's read may repeat the last sample). */
+  /**
+   * A task's resource totals (idempotent: a scrape's read repeats the last sample). A target's own
+   * figures are its process's record where the collector reports processes (every process, -P), else
+   * its thread's (-p TID, -c CPU: the target is that one thread); with perThread, a thread's record
+   * is also its own series (pid label), beside its process's.
+   */
   private resource(r: ResourceRecord): void {
-    if ((r.scope === 'thread') !== this.opts.perThread) return; // per process, or per thread when asked
-    this.target(r).resource = {
-      userNs: r.total_user_ns, systemNs: r.total_system_ns,
-      readBytes: r.total_read_bytes, writeBytes: r.total_write_bytes,
-      ioReadBytes: r.total_io_read_bytes, ioWriteBytes: r.total_io_write_bytes,
-      minorFaults: r.total_minor_faults, majorFaults: r.total_major_faults,
-      voluntary: r.total_voluntary_switches, involuntary: r.total_involuntary_switches,
-      rss: r.rss_anon_bytes === null ? null : { anon: r.rss_anon_bytes, file: r.rss_file_bytes ?? 0, shmem: r.rss_shmem_bytes ?? 0 },
-      vmBytes: r.vm_bytes, swapBytes: r.swap_bytes,
-    };
+    const view = this.processKey(r);
+    if (!this.gone.has(view)) {
+      const p = this.target(r, true);
+      if (p.labels.comm === OTHER) {
+        // only processes add up there (threads alone are reported for -p and -c: one target each)
+        if (r.scope === 'process') {
+          this.otherResource.update(view, { pid: r.tgid, tgid: r.tgid, thread: false }, totalsOf(r), r.exited);
+          p.resource = this.otherResource.totals();
+        }
+      } else if (r.scope === 'process' || p.resourceScope !== 'process') {
+        p.resource = totalsOf(r);
+        p.resourceScope = r.scope;
+        // a thread's end is not its process's (-p: the process, alive or not, is asked of /proc)
+        if (r.exited && r.scope === 'process') this.end(p);
+      }
+    }
+    if (this.opts.perThread && r.scope === 'thread' && !this.gone.has(this.key(r))) {
+      const t = this.target(r);
+      if (t.labels.comm !== OTHER) { // "(other)" adds up processes: their own entries did
+        t.resource = totalsOf(r);
+        t.resourceScope = 'thread';
+        if (r.exited) this.end(t);
+      }
+    }
   }
 
   /** One interval of the system's figures, added up (only from the regular samples, never a scrape's). */
@@ -184,12 +240,13 @@ export class MetricsState implements Sink {
    */
   refresh(records: ProcRecord[]): void {
     // what the kernel no longer lists is gone from its aggregates too: no need to remember it
-    const listed = new Set(records.map(r => this.key(r)));
+    const listed = new Set(records.flatMap(r => r.type === 'resource' && r.scope !== 'system' ? [this.key(r), this.processKey(r)] : [this.key(r)]));
     for (const k of this.gone) if (!listed.has(k)) this.gone.delete(k);
+    this.otherResource.forgetEnded(listed);
+    for (const r of records) if (r.type === 'resource' && r.scope !== 'system') this.resource(r); // gone: checked there
     if (this.gone.size) records = records.filter(r => !this.gone.has(this.key(r)));
     const sched = records.filter((r): r is SchedRecord => r.type === 'sched');
     if (sched.length) this.sched(sched);
-    for (const r of records) if (r.type === 'resource' && r.scope !== 'system') this.resource(r);
     this.syscalls(records.filter((r): r is SyscallStatRecord => r.type === 'syscall_stat'));
     this.locks(records.filter((r): r is LockRecord => r.type === 'lock'));
   }
@@ -241,8 +298,18 @@ export class MetricsState implements Sink {
     });
   }
 
-  /** Drops the series of targets that ended more than graceSec ago. */
+  /**
+   * Before a scrape: marks the ends nothing reported (the task is gone from /proc, or a zombie), then
+   * drops the series of targets that ended more than graceSec ago.
+   */
   prune(): void {
+    for (const t of this.targets.values()) {
+      // "(other)" and the idle tasks (pid 0, one per CPU) never end
+      if (t.alive && t.tgid !== 0 && !this.alive(t.pid, t.tgid, this.opts.perThread && !t.processView)) this.end(t);
+    }
+    this.otherResource.prune(m => this.alive(m.pid, m.tgid, m.thread));
+    const other = this.targets.get(OTHER);
+    if (other?.resource) other.resource = this.otherResource.totals();
     const cutoff = this.now() - this.opts.graceSec * 1000;
     for (const [k, t] of this.targets) {
       if (t.alive || t.endedAt === undefined || t.endedAt >= cutoff) continue;
@@ -251,4 +318,16 @@ export class MetricsState implements Sink {
       this.gone.add(k);
     }
   }
+}
+
+function totalsOf(r: ResourceRecord): ResourceTotals {
+  return {
+    userNs: r.total_user_ns, systemNs: r.total_system_ns,
+    readBytes: r.total_read_bytes, writeBytes: r.total_write_bytes,
+    ioReadBytes: r.total_io_read_bytes, ioWriteBytes: r.total_io_write_bytes,
+    minorFaults: r.total_minor_faults, majorFaults: r.total_major_faults,
+    voluntary: r.total_voluntary_switches, involuntary: r.total_involuntary_switches,
+    rss: r.rss_anon_bytes === null ? null : { anon: r.rss_anon_bytes, file: r.rss_file_bytes ?? 0, shmem: r.rss_shmem_bytes ?? 0 },
+    vmBytes: r.vm_bytes, swapBytes: r.swap_bytes,
+  };
 }
