@@ -1,4 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LOST_REASONS } from '../../collect/lost.js';
+import { kindOf } from '../../collect/lockstat.js';
+import { pi_lock_kind } from '../../collect/layout.js';
+import { syscallName } from '../../collect/syscall-names.js';
+import { taskState } from '../../collect/taskstate.js';
+import { ROOT } from '../../sys/paths.js';
 import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import { parseListen } from './exporter.js';
 import { endedStat } from './liveness.js';
@@ -310,6 +318,63 @@ describe('syscalls and locks', () => {
     const m = new MetricsState();
     m.refresh([sc(11, 10, 'read', 1, [1], 'worker'), sc(10, 10, 'read', 1, [1], 'server'), sc(12, 10, 'read', 1, [1], 'logger')]);
     expect(m.targets.get('10')!.labels).toEqual({ tgid: 10, comm: 'server' });
+  });
+});
+
+describe('the series bound of docs/metrics.md', () => {
+  const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+  const formula = /^series ≤ \(targets \+ 1\) × \((\d+) \+ (\d+)\) \+ (\d+) \+ (\d+) × items \+ (\d+)$/m.exec(doc);
+
+  it('is the count of the worst case: every target and item with every label value the code can give', async () => {
+    expect(formula, 'the formula line of docs/metrics.md').not.toBeNull();
+    const [perTarget, overflowPerTarget, otherExits, perItem, rest] = formula!.slice(1).map(Number);
+    const T = 3, I = 2; // small bounds, the same formula
+    // every label value the code can give: task states, lock kinds, syscall slots
+    const states = new Set<string>();
+    for (let bits = 0; bits < 1 << 13; bits++) for (const p of [false, true]) states.add(taskState(bits, p).state);
+    const kinds = new Map<string, ReturnType<typeof kindOf>>();
+    for (const k of Object.values(pi_lock_kind)) for (let f = 0; f < 64; f++) { const x = kindOf(k, f); kinds.set(JSON.stringify(x), x); }
+    const slots = Number(/#define PI_SC_NR_MAX (\d+)/.exec(readFileSync(join(ROOT, 'bpf/procimage.h'), 'utf8'))![1]);
+
+    let now = 0;
+    const m = new MetricsState(opts({ maxTargets: T, maxItems: I }), () => now, living);
+    const records: ProcRecord[] = [];
+    // T targets of their own and more that add up under "(other)", with every exit status among them
+    const statuses = [...Array.from({ length: 256 }, (_, c) => [c, null] as const), ...Array.from({ length: 64 }, (_, i) => [null, `SIG${i + 1}`] as const)];
+    for (let i = 0; i < T + statuses.length; i++) {
+      const pid = 100 + i, base = { ts_ns: 1, pid, tgid: pid, comm: 'w', cpu: 0 };
+      for (const thread of [false, true]) m.write({ ...base, type: 'fork', child_pid: 0, child_tgid: 0, thread, child_start_ts_ns: 0 } as ProcRecord);
+      m.write({ ...base, type: 'exec' } as ProcRecord);
+      m.write({ ...base, type: 'oncpu', duration_ns: 5 } as ProcRecord);
+      for (const st of states) m.write(off(pid, pid, 5, st));
+      m.write(res('process', pid, pid, 1));
+      records.push(sched(pid, pid, [1]));
+      // more syscalls and locks of every kind than the budget holds: each target overflows in each
+      for (let n = 0; n < 3; n++) records.push(sc(pid, pid, `call${n}`, 1, [1]));
+      for (const k of kinds.values()) for (let a = 0; a < 3; a++) records.push(lk(pid, pid, `0x${a}`, { ...k, symbol: null }));
+      const [code, signal] = i < T ? [0, null] : statuses[i - T];
+      m.write({ ...exit(pid, code, signal), signal_name: signal });
+    }
+    // first come, first served: the first target's first pthread mutexes take the budget (34 series
+    // each, the most), and it has more of them, so that it too has an overflow item of every kind
+    m.refresh(records.filter(r => r.type === 'lock' && r.pid === 100 && r.kind === 'mutex'));
+    for (let slot = 0; slot <= slots; slot++) {
+      records.push({ ...sc(0, 0, slot < slots ? syscallName(slot) : 'syscall_out_of_range', 1, []), scope: 'system' });
+    }
+    records.push(sched(0, 0, [1], 'system'));
+    m.write({ type: 'resource', scope: 'system', ts_ns: 1, pid: 0, tgid: 0, comm: '', user_ns: 1, system_ns: 1, read_bytes: 1,
+      write_bytes: 1, minor_faults: 1, major_faults: 1, context_switches: 1, mem_used_bytes: 1, mem_available_bytes: 1,
+      mem_total_bytes: 1 } as unknown as ProcRecord);
+    m.refresh(records);
+
+    const source = { snapshot: () => [], active: true, categories: ['keytime'], programStats: () => [] };
+    const count = procimageMetrics(m, source, false).reduce((n, x) => n + x.get().values.length, 0);
+    expect(states.size).toBe(9);
+    expect(kinds.size).toBe(16);
+    expect(Object.keys(LOST_REASONS)).toHaveLength(14);
+    expect(count).toBe((T + 1) * (perTarget + overflowPerTarget) + otherExits + perItem * I + rest);
+    // and each part is what the table says it is: a histogram is 30 series
+    expect(log2HistogramSamples({}, [], 0, 0)).toHaveLength(30);
   });
 });
 

@@ -281,7 +281,8 @@ export class MetricsState implements Sink {
   private locks(records: LockRecord[]): void {
     this.rebuild('locks', records, (t, r) => {
       const name = lockName(r);
-      addLock(t.locks ??= new Map(), this.budget.admit(t.items, `lock:${r.source}:${name}`) ? name : OTHER, r);
+      // an item is a label set: a rwlock taken for reading and for writing is two
+      addLock(t.locks ??= new Map(), this.budget.admit(t.items, `lock:${r.source}:${r.kind}:${r.mode ?? ''}:${name}`) ? name : OTHER, r);
     });
   }
 
