@@ -1,18 +1,26 @@
 // The Grafana dashboards of grafana/dashboards/, described once here and written as JSON by
 //   tsx tools/dashboards.ts grafana/dashboards
-// (the files are committed: a user points Grafana at the folder). test/grafana.test.ts checks the
-// files are current, well formed, and that every query returns data from a real Prometheus.
+// (the files are committed: a user points Grafana at the folder, grafana/README.md). test/metrics.test.ts
+// checks the files are current, well formed, and that every query returns data from a real Prometheus.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Query { expr: string; legend: string }
-/** heatmap: one query of histogram buckets (sum by (le) of a rate), drawn as Grafana's heatmap of them. */
-export interface Panel { title: string; unit: string; queries: Query[]; stack?: boolean; description?: string; kind?: 'timeseries' | 'stat' | 'heatmap' }
+/**
+ * heatmap: one query of histogram buckets (sum by (le) of a rate), drawn as Grafana's heatmap of them.
+ * state-timeline: a row per series, coloured by its value from 0 to 1 (a share of the time).
+ */
+export interface Panel {
+  title: string; unit: string; queries: Query[]; stack?: boolean; description?: string;
+  kind?: 'timeseries' | 'stat' | 'heatmap' | 'state-timeline';
+}
 export interface Dashboard { uid: string; title: string; file: string; description: string; rows: Array<{ title: string; panels: Panel[] }> }
 
 /** Selector of the target processes the $target variable picks, on the $instance agents. */
 const T = 'comm=~"$target",instance=~"$instance"';
 const I = 'instance=~"$instance"';
+/** The targets' own resource series: with --metrics-threads their threads' are there too (pid label). */
+const R = `${T},pid=""`;
 
 export const DASHBOARDS: Dashboard[] = [
   {
@@ -20,6 +28,13 @@ export const DASHBOARDS: Dashboard[] = [
     description: 'On/off-CPU time of the targets by state, and their forks, execs and exits.',
     rows: [{
       title: 'On and off the CPU', panels: [
+        { title: 'On/off-CPU timeline', unit: 'percentunit', kind: 'state-timeline',
+          description: 'For each target, the share of each moment its threads spent on a CPU (-k 1), and off it by state ' +
+            '(S sleeping, D uninterruptible, R preempted): 1 = one thread all the time.',
+          queries: [
+            { expr: `sum by (comm) (rate(procimage_oncpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} on CPU' },
+            { expr: `sum by (comm, state) (rate(procimage_offcpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} off CPU {{state}}' },
+          ] },
         { title: 'Time off the CPU, by state', unit: 's', stack: true,
           description: 'Seconds per second each target spent off the CPU: S sleeping, D uninterruptible, R preempted (waiting for a CPU).',
           queries: [{ expr: `sum by (comm, state) (rate(procimage_offcpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{state}}' }] },
@@ -32,8 +47,10 @@ export const DASHBOARDS: Dashboard[] = [
       title: 'Lifecycle', panels: [
         { title: 'Forks per second', unit: 'ops',
           queries: [{ expr: `sum by (comm, kind) (rate(procimage_forks_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' }] },
-        { title: 'Execs per second', unit: 'ops',
-          queries: [{ expr: `sum by (comm) (rate(procimage_execs_total{${T}}[$__rate_interval]))`, legend: '{{comm}}' }] },
+        { title: 'Programs started (exec\'d) in each interval', unit: 'short',
+          description: 'Targets that appeared having exec\'d, by program, in each $__rate_interval. A program started is a ' +
+            'new target whose execs counter starts at 1: rate() never sees that first increment.',
+          queries: [{ expr: `count by (comm) (procimage_execs_total{${T}} > 0 unless procimage_execs_total{${T}} offset $__rate_interval)`, legend: '{{comm}}' }] },
         { title: 'Process exits, by code and signal', unit: 'short', kind: 'stat',
           queries: [{ expr: `sum by (comm, code, signal) (procimage_exits_total{${T}})`, legend: '{{comm}} code={{code}} {{signal}}' }] },
         { title: 'Targets alive', unit: 'short',
@@ -72,11 +89,11 @@ export const DASHBOARDS: Dashboard[] = [
     rows: [{
       title: 'CPU and memory', panels: [
         { title: 'CPU, by target and mode (1 = one CPU)', unit: 'short', stack: true,
-          queries: [{ expr: `sum by (comm, mode) (rate(procimage_cpu_seconds_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{mode}}' }] },
+          queries: [{ expr: `sum by (comm, mode) (rate(procimage_cpu_seconds_total{${R}}[$__rate_interval]))`, legend: '{{comm}} {{mode}}' }] },
         { title: 'CPU of the whole system (1 = one CPU)', unit: 'short', stack: true,
           queries: [{ expr: `sum by (mode) (rate(procimage_system_cpu_seconds_total{${I}}[$__rate_interval]))`, legend: '{{mode}}' }] },
         { title: 'Resident memory, by target and kind', unit: 'bytes', stack: true,
-          queries: [{ expr: `sum by (comm, kind) (procimage_memory_rss_bytes{${T}})`, legend: '{{comm}} {{kind}}' }] },
+          queries: [{ expr: `sum by (comm, kind) (procimage_memory_rss_bytes{${R}})`, legend: '{{comm}} {{kind}}' }] },
         { title: 'Memory of the whole system', unit: 'bytes',
           queries: [{ expr: `sum by (state) (procimage_system_memory_bytes{${I},state=~"used|total"})`, legend: '{{state}}' }] },
       ],
@@ -84,23 +101,23 @@ export const DASHBOARDS: Dashboard[] = [
       title: 'I/O, faults, switches', panels: [
         { title: 'Storage bytes per second (read, write)', unit: 'Bps',
           queries: [
-            { expr: `sum by (comm) (rate(procimage_storage_read_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} read' },
-            { expr: `sum by (comm) (rate(procimage_storage_write_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} write' },
+            { expr: `sum by (comm) (rate(procimage_storage_read_bytes_total{${R}}[$__rate_interval]))`, legend: '{{comm}} read' },
+            { expr: `sum by (comm) (rate(procimage_storage_write_bytes_total{${R}}[$__rate_interval]))`, legend: '{{comm}} write' },
             { expr: `sum by (op) (rate(procimage_system_storage_bytes_total{${I}}[$__rate_interval]))`, legend: 'system {{op}}' },
           ] },
         { title: 'All I/O bytes per second (storage, cache, pipes, sockets)', unit: 'Bps',
           queries: [
-            { expr: `sum by (comm) (rate(procimage_io_read_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} read' },
-            { expr: `sum by (comm) (rate(procimage_io_write_bytes_total{${T}}[$__rate_interval]))`, legend: '{{comm}} write' },
+            { expr: `sum by (comm) (rate(procimage_io_read_bytes_total{${R}}[$__rate_interval]))`, legend: '{{comm}} read' },
+            { expr: `sum by (comm) (rate(procimage_io_write_bytes_total{${R}}[$__rate_interval]))`, legend: '{{comm}} write' },
           ] },
         { title: 'Page faults per second', unit: 'ops',
           queries: [
-            { expr: `sum by (comm, kind) (rate(procimage_page_faults_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
+            { expr: `sum by (comm, kind) (rate(procimage_page_faults_total{${R}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
             { expr: `sum by (kind) (rate(procimage_system_page_faults_total{${I}}[$__rate_interval]))`, legend: 'system {{kind}}' },
           ] },
         { title: 'Context switches per second', unit: 'ops',
           queries: [
-            { expr: `sum by (comm, kind) (rate(procimage_context_switches_total{${T}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
+            { expr: `sum by (comm, kind) (rate(procimage_context_switches_total{${R}}[$__rate_interval]))`, legend: '{{comm}} {{kind}}' },
             { expr: `sum(rate(procimage_system_context_switches_total{${I}}[$__rate_interval]))`, legend: 'system' },
           ] },
       ],
@@ -188,6 +205,8 @@ function panelOptions(p: Panel): object {
     case 'stat': return { reduceOptions: { calcs: ['lastNotNull'] } };
     // the buckets are Prometheus' already: drawn as they are, not re-bucketed by Grafana
     case 'heatmap': return { calculate: false, yAxis: { unit: p.unit }, cellGap: 1, color: { mode: 'scheme', scheme: 'Oranges' } };
+    case 'state-timeline': return { showValue: 'never', mergeValues: false, rowHeight: 0.9, alignValue: 'left',
+      legend: { showLegend: false } };
     default: return { legend: { displayMode: 'list', placement: 'bottom' } };
   }
 }
@@ -204,7 +223,11 @@ export function render(d: Dashboard): object {
         datasource: { type: 'prometheus', uid: '${datasource}' },
         gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * 8 },
         fieldConfig: {
-          defaults: { unit: p.unit, ...(p.stack ? { custom: { stacking: { mode: 'normal', group: 'A' }, fillOpacity: 30 } } : {}) },
+          defaults: {
+            unit: p.unit, ...(p.stack ? { custom: { stacking: { mode: 'normal', group: 'A' }, fillOpacity: 30 } } : {}),
+            // a share of the time: from nothing (blue) to all of it (red)
+            ...(p.kind === 'state-timeline' ? { min: 0, max: 1, color: { mode: 'continuous-BlYlRd' }, custom: { fillOpacity: 80, lineWidth: 0 } } : {}),
+          },
           overrides: [],
         },
         options: panelOptions(p),
