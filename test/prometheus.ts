@@ -49,6 +49,14 @@ export class Prometheus {
     return body.data!.result;
   }
 
+  /** The values of a label among the series that match a selector (what Grafana's label_values() asks). */
+  async labelValues(label: string, match: string): Promise<string[]> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`);
+    const body = await res.json() as { status: string; error?: string; data?: string[] };
+    if (body.status !== 'success') throw new Error(`label_values(${match}, ${label}): ${body.error}`);
+    return body.data!;
+  }
+
   /** Waits until the query returns something (scrapes land every second). */
   async until(expr: string, pred: (r: PromResult[]) => boolean = r => r.length > 0, ms = 20_000): Promise<PromResult[]> {
     let last: PromResult[] = [];
