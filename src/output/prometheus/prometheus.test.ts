@@ -78,6 +78,18 @@ describe('MetricsState', () => {
     expect(procs.targets.get('10')!.sched!.count).toBe(4);
   });
 
+  it('keeps what a process\'s ended threads waited: the kernel drops their entries, the counters do not go back', () => {
+    const m = new MetricsState(opts(), Date.now, living);
+    m.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1]), sched(0, 0, [5], 'system')]);
+    m.refresh([sched(11, 10, [0, 3]), sched(0, 0, [6], 'system')]); // 12 ended: its entry went after its last report
+    expect(m.targets.get('10')!.sched).toMatchObject({ slots: [1, 4], count: 5 });
+    m.refresh([sched(11, 10, [0, 4]), sched(13, 10, [2]), sched(0, 0, [9], 'system')]);
+    expect(m.targets.get('10')!.sched).toMatchObject({ slots: [3, 5], count: 8 });
+    // no entry of it at all while it lives: collection stopped, its figures go
+    m.refresh([sched(0, 0, [9], 'system')]);
+    expect(m.targets.get('10')!.sched).toBeUndefined();
+  });
+
   it('bounds the series: targets past the limit add up under "(other)"; ended ones go after the grace period', () => {
     let now = 0;
     const m = new MetricsState({ perThread: false, maxTargets: 2, graceSec: 10, maxItems: 100 }, () => now, living);

@@ -61,6 +61,9 @@ export interface Target {
   oncpuNs: number;
   offcpu: Map<string, { ns: number; n: number }>; // by state letter
   sched?: DelayTotals;
+  /** The kernel's entries of its threads (by pid/cpu) at the last read, and those of threads that ended since. */
+  schedThreads?: Map<string, DelayTotals>;
+  schedEnded?: DelayTotals;
   resource?: ResourceTotals;
   syscalls?: Map<string, SyscallTotals>; // by syscall name
   locks?: Map<string, LockTotals>;
@@ -257,7 +260,7 @@ export class MetricsState implements Sink {
    * longer reports keeps its last figures for the grace period if it ended, and loses them if it
    * lives on (collection stopped).
    */
-  private rebuild<F extends 'sched' | 'syscalls' | 'locks', R extends ProcRecord>(field: F, records: R[],
+  private rebuild<F extends 'syscalls' | 'locks', R extends ProcRecord>(field: F, records: R[],
     add: (t: Target, r: R) => void): void {
     const reported = new Set<Target>();
     for (const r of records) {
@@ -286,17 +289,32 @@ export class MetricsState implements Sink {
     });
   }
 
-  /** Scheduling delay per target (its threads add up), and the whole system's. */
+  /**
+   * Scheduling delay per target (its threads add up), and the whole system's. The kernel drops an
+   * exited thread's entry once it has been reported: what that thread waited stays in its target's
+   * figures (schedEnded), or a process's counters would go back each time one of its threads ends.
+   */
   private sched(records: SchedRecord[]): void {
     const totals = (r: SchedRecord): DelayTotals => ({ slots: r.hist_log2_ns, count: r.count, totalNs: r.total_ns, maxNs: r.max_ns ?? 0 });
-    for (const r of records) if (r.scope === 'system') this.system = totals(r);
-    this.rebuild('sched', records.filter(r => r.scope !== 'system'), (t, r) => {
-      const d = totals(r);
-      t.sched = t.sched ? {
-        slots: addSlots(t.sched.slots, d.slots), count: t.sched.count + d.count, totalNs: t.sched.totalNs + d.totalNs,
-        maxNs: Math.max(t.sched.maxNs, d.maxNs),
-      } : d;
-    });
+    const listed = new Map<Target, Map<string, DelayTotals>>();
+    for (const r of records) {
+      if (r.scope === 'system') { this.system = totals(r); continue; }
+      const t = this.target(r);
+      let threads = listed.get(t);
+      if (!threads) listed.set(t, threads = new Map());
+      threads.set(`${r.pid}/${r.cpu ?? ''}`, totals(r)); // the idle tasks: pid 0 on each CPU
+    }
+    for (const t of this.targets.values()) {
+      const threads = listed.get(t);
+      if (!threads) {
+        // not listed at all: an ended target keeps its figures, a living one's went with the collection
+        if (t.alive) t.sched = t.schedThreads = t.schedEnded = undefined;
+        continue;
+      }
+      for (const [k, d] of t.schedThreads ?? []) if (!threads.has(k)) t.schedEnded = t.schedEnded ? addDelays(t.schedEnded, d) : d;
+      t.schedThreads = threads;
+      t.sched = [...threads.values()].reduce(addDelays, t.schedEnded ?? { slots: [], count: 0, totalNs: 0, maxNs: 0 });
+    }
   }
 
   /**
@@ -319,6 +337,10 @@ export class MetricsState implements Sink {
       this.gone.add(k);
     }
   }
+}
+
+function addDelays(a: DelayTotals, b: DelayTotals): DelayTotals {
+  return { slots: addSlots(a.slots, b.slots), count: a.count + b.count, totalNs: a.totalNs + b.totalNs, maxNs: Math.max(a.maxNs, b.maxNs) };
 }
 
 function totalsOf(r: ResourceRecord): ResourceTotals {
