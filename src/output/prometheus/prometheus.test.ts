@@ -221,6 +221,9 @@ describe('ends of targets', () => {
     now = 1000;
     m.prune();
     expect(m.targets.get('10')).toMatchObject({ alive: false, endedAt: 1000 });
+    now = 2000;
+    m.write(exit(10, 0, null)); // its exit record, late (a loaded machine): the end stays when it was first known
+    expect(m.targets.get('10')).toMatchObject({ alive: false, endedAt: 1000 });
     now = 10_999;
     m.prune();
     expect(m.targets.has('10')).toBe(true);

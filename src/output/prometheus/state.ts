@@ -159,8 +159,8 @@ export class MetricsState implements Sink {
         const e = t.exits.get(`${code}/${signal}`) ?? { code, signal, n: 0 };
         e.n++;
         t.exits.set(`${code}/${signal}`, e);
-        t.alive = false;
-        t.endedAt = this.now();
+        // the end as first known: a scrape may have seen it gone from /proc before this record came
+        this.end(t);
         // the process's own entry, if it has one, ends with it
         const view = r.process_exit && this.opts.perThread ? this.targets.get(this.processKey(r)) : undefined;
         if (view) this.end(view);
