@@ -320,10 +320,18 @@ describe('resource figures of a single-thread target (-p TID, -c CPU)', () => {
       const sum = await prom.query(`sum(procimage_cpu_seconds_total{job="trace-pid"})`);
       expect(Math.abs(num(sum[0]) - (Number(f[11]) + Number(f[12])) / 100)).toBeLessThan(0.1);
       expect((await prom.until(`procimage_target_up{job="trace-pid"}`)).map(num)).toEqual([1]);
-      // an idle CPU: its idle task's time grows by nearly a second per second
-      const idle = await prom.until(`rate(procimage_cpu_seconds_total{job="trace-cpu",tgid="0",mode="system"}[3s])`, r => r.length > 0 && num(r[0]) > 0);
-      expect(num(idle[0])).toBeLessThanOrEqual(1.05);
+      // the idle task's time is its CPU's idle and iowait time since boot (/proc/stat), from the last
+      // sample (every 0.3 s: at most that much behind)
+      const hz = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+      const idleOf = () => { const f = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(readFileSync('/proc/stat', 'utf8'))![1].split(' ').map(Number); return (f[3] + f[4]) / hz; };
       expect((await prom.until(`procimage_target_up{job="trace-cpu"}`)).map(r => [r.metric.tgid, num(r)])).toEqual([['0', 1]]);
+      const idleBefore = idleOf();
+      const served = (await scrape(ports.cpu)).match(/^procimage_cpu_seconds_total\{tgid="0",comm="[^"]*",mode="(user|system)"\} (\S+)$/gm)!;
+      const idleAfter = idleOf();
+      const [user, system] = ['user', 'system'].map(m => Number(served.find(l => l.includes(`mode="${m}"`))!.split(' ')[1]));
+      expect(user).toBe(0);
+      expect(system).toBeGreaterThan(idleBefore - 1);
+      expect(system).toBeLessThanOrEqual(idleAfter + 1 / hz);
     } finally {
       await Promise.all(traces.map(t => t.stop()));
     }
