@@ -97,6 +97,7 @@ describe('MetricsState', () => {
     expect([...m.targets.keys()]).toEqual(['1', '2', '(other)']);
     expect(m.targets.get('(other)')!.offcpu.get('S')!.ns).toBe(2e9);
     m.write(exit(1, 0, null));
+    m.write(exit(3, 0, null)); // one of those under "(other)": not its end
     now = 5_000;
     m.prune();
     expect(m.targets.has('1')).toBe(true);
@@ -104,6 +105,7 @@ describe('MetricsState', () => {
     m.prune();
     expect(m.targets.has('1')).toBe(false);
     expect(m.targets.has('2')).toBe(true);
+    expect(m.targets.get('(other)')!.alive).toBe(true);
   });
 });
 

@@ -134,9 +134,9 @@ export class MetricsState implements Sink {
     return t;
   }
 
-  /** A target's end, as first known. */
+  /** A target's end, as first known. "(other)" stands for many: one of them ending is not its end. */
   private end(t: Target): void {
-    if (!t.alive) return;
+    if (!t.alive || t.labels.comm === OTHER) return;
     t.alive = false;
     t.endedAt = this.now();
   }
