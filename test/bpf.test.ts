@@ -6,11 +6,12 @@ import { existsSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  BPF_TRACE_UPROBE_MULTI, BpfMap, BpfObject, Link, RingReader, UnsupportedFeatureError, VerifierError, forEachRecord, possibleCpus, probe,
-  readIter,
+  BPF_TRACE_UPROBE_MULTI, BpfError, BpfMap, BpfObject, Codec, Link, RingReader, UnsupportedFeatureError, UpdateFlags, VerifierError,
+  forEachRecord, possibleCpus, probe, readIter,
   type Batch,
 } from '../src/bpf/index.js';
 import { perfEventOpen } from '../src/sys/libc.js';
+import { pi_sc_errno_key, pi_sc_thread } from '../src/collect/layout.js';
 import { COLLECTORS } from '../src/collect/registry.js';
 import { paths } from '../src/sys/paths.js';
 import { GatedChild, ROOT, attachedProgIds, openFds, pinnedProgId, tempDir, workload } from './helpers.js';
@@ -143,6 +144,196 @@ describe('BpfMap', () => {
     expect(openFds()).toBe(fds);
     BpfMap.fromPin(path).close();
     unlinkSync(path);
+  });
+
+  /** Entries of a map as bpftool prints them with the map's BTF: an oracle that knows the C layout. */
+  function bpftoolDump(m: BpfMap): Array<{ key: unknown; value: unknown }> {
+    const path = `/sys/fs/bpf/procimage-test-dump-${process.pid}`;
+    m.pin(path);
+    try {
+      const out = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path]).toString()) as Array<{ formatted: { key: unknown; value: unknown } }>;
+      return out.map(e => e.formatted);
+    } finally {
+      m.unpin();
+    }
+  }
+
+  it('typed: u32 and u64 keys and values, and generated structs at the offsets the C compiler chose', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.load();
+    const h = obj.map('hash').typed(Codec.u32, Codec.u64);
+    h.update(7, 70n);
+    h.update(0xfffffffe, 2n ** 64n - 1n);
+    expect(h.lookup(7)).toBe(70n);
+    expect(h.lookup(0xfffffffe)).toBe(2n ** 64n - 1n);
+    expect(obj.map('hash').lookup(u32(7))!.readBigUInt64LE(0)).toBe(70n); // the same bytes as the Buffer API's
+    expect(h.lookup(8)).toBeUndefined();
+    expect(new Map(h.entries())).toEqual(new Map([[7, 70n], [0xfffffffe, 2n ** 64n - 1n]]));
+    expect([...h.keys()].sort((a, b) => a - b)).toEqual([7, 0xfffffffe]);
+    expect(h.delete(7)).toBe(true);
+    expect(h.delete(7)).toBe(false);
+
+    // a struct key of the syscall object, checked against bpftool's reading of the map's BTF
+    const sc = own(BpfObject.open(paths.bpfObject('syscall')));
+    sc.load();
+    const errnos = sc.map('sc_errnos').typed(Codec.struct(pi_sc_errno_key), Codec.u64);
+    errnos.update({ pid: 4242, nr: 257, err: 13 }, 5);
+    errnos.update({ pid: 4242, nr: 0, err: 9, pad: 0 }, 1n);
+    expect(errnos.lookup({ pid: 4242, nr: 257, err: 13 })).toBe(5n);
+    expect(errnos.entries().sort((a, b) => a[0].nr - b[0].nr)).toEqual([
+      [{ pid: 4242, nr: 0, err: 9, pad: 0 }, 1n], [{ pid: 4242, nr: 257, err: 13, pad: 0 }, 5n]]);
+    const dumped = bpftoolDump(sc.map('sc_errnos')).map(e => [e.key, e.value]);
+    expect(dumped).toContainEqual([{ pid: 4242, nr: 257, err: 13, pad: 0 }, 5]);
+    expect(dumped).toContainEqual([{ pid: 4242, nr: 0, err: 9, pad: 0 }, 1]);
+
+    // per-CPU values: one per possible CPU, each CPU's own
+    const p = obj.map('percpu').typed(Codec.u32, Codec.perCpu(Codec.u64));
+    const perCpu = Array.from({ length: possibleCpus() }, (_, i) => BigInt(100 + i));
+    p.update(0, perCpu);
+    expect(p.lookup(0)).toEqual(perCpu);
+    expect(obj.map('percpu').lookupPerCpu(u32(0))!.map(b => b.readBigUInt64LE(0))).toEqual(perCpu);
+
+    // sizes are checked when the view is made
+    expect(() => obj.map('hash').typed(Codec.u64, Codec.u64)).toThrow(/hash: its keys are 4 bytes, the key codec's 8/);
+    expect(() => obj.map('percpu').typed(Codec.u32, Codec.u64)).toThrow(/per-CPU slots of 8: Codec.perCpu/);
+  });
+
+  it('struct codecs: text fields NUL-terminated within their array, fields left out are zero', () => {
+    const c = Codec.struct(pi_sc_thread);
+    const b = Buffer.alloc(c.size, 0xff);
+    c.encode({ tgid: 5, count: 2n ** 40n, comm: 'a-very-long-thread-name' }, b, 0);
+    const v = c.decode(b, 0);
+    expect(v).toMatchObject({ tgid: 5, count: 2n ** 40n, comm: 'a-very-long-thr', enter_ns: 0n, nr: 0, exited: 0 });
+    expect(b.readUInt32LE(pi_sc_thread.OFF.tgid)).toBe(5);
+    expect(b[pi_sc_thread.OFF.comm + 15]).toBe(0);
+    expect(v.ring).toEqual(Buffer.alloc(pi_sc_thread.LEN.ring));
+  });
+
+  it('batched update and delete: counts right, stops at the failing entry, entry by entry where the type has no batch op', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.load();
+    const raw = obj.map('hash');
+    const h = raw.typed(Codec.u32, Codec.u64);
+    h.updateBatch(Array.from({ length: 3000 }, (_, i) => [i + 1, BigInt(i * 3)] as const));
+    expect(raw.batchSupport('update')).toBe(true);
+    const all = new Map(h.entries(256));
+    expect(all.size).toBe(3000);
+    expect([all.get(1), all.get(1500), all.get(3000)]).toEqual([0n, 4497n, 8997n]);
+    // keys 2991..3010: the last ten are not there, and are skipped
+    expect(h.deleteBatch(Array.from({ length: 20 }, (_, i) => 2991 + i))).toBe(10);
+    expect(raw.batchSupport('delete')).toBe(true);
+    expect(h.deleteBatch([5, 99999, 6])).toBe(2); // a missing key in between
+    expect(h.entries()).toHaveLength(2988);
+    expect(h.lookup(5)).toBeUndefined();
+    expect(h.lookup(7)).toBe(18n);
+
+    // a batch the kernel stops part way (the map holds 4096): what came before the failure is written
+    let err: unknown;
+    try { h.updateBatch(Array.from({ length: 2000 }, (_, i) => [10001 + i, 1n] as const)); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(BpfError);
+    expect((err as BpfError).message).toMatch(/^update of hash \(entry 1109 of 2000\): E2BIG/);
+    expect(h.entries()).toHaveLength(4096);
+    // NOEXIST: the batch command has no such flag, so entry by entry, and the existing key is refused
+    h.clear();
+    h.update(3, 33n);
+    expect(() => h.updateBatch([[1, 1n], [2, 2n], [3, 3n], [4, 4n]], UpdateFlags.NOEXIST)).toThrow(/update of hash \(entry 3 of 4\): EEXIST/);
+    expect(new Map(h.entries())).toEqual(new Map([[1, 1n], [2, 2n], [3, 33n]]));
+
+    // an array has batch update but neither batch delete (asked once, then not again) nor delete
+    const counts = obj.map('counts').typed(Codec.u32, Codec.u64);
+    counts.updateBatch([[0, 10n], [7, 70n]]);
+    expect([counts.lookup(0), counts.lookup(7)]).toEqual([10n, 70n]);
+    for (let i = 0; i < 2; i++) {
+      let derr: unknown;
+      try { counts.deleteBatch([0, 7]); } catch (e) { derr = e; }
+      expect(derr).toBeInstanceOf(BpfError);
+      expect((derr as BpfError).errno).toBe(22);
+      expect((derr as BpfError).message).toMatch(/^delete from counts \(entry 1 of 2\): EINVAL .*array map's entries cannot be deleted/);
+      expect(obj.map('counts').batchSupport('delete')).toBe(false);
+    }
+    expect(() => counts.clear()).toThrow(/array map's entries cannot be deleted/);
+    expect([counts.lookup(0), counts.lookup(7)]).toEqual([10n, 70n]);
+
+    // an array of maps deletes entry by entry only: the fallback does the batch's work
+    const outer = obj.map('outer');
+    const slots = outer.typed(Codec.u32, Codec.u32); // written as map fds, read back as map ids
+    const inner = obj.map('counts').fd;
+    slots.updateBatch([[0, inner], [1, inner], [2, inner], [6, inner]]);
+    expect(slots.entries().map(([k]) => k)).toEqual([0, 1, 2, 6]);
+    expect(slots.deleteBatch([0, 1, 3, 6])).toBe(3);
+    expect(outer.batchSupport('delete')).toBe(false);
+    expect(slots.entries().map(([k]) => k)).toEqual([2]);
+    expect(outer.take().map(([k]) => k.readUInt32LE(0))).toEqual([2]); // no lookup-and-delete batch either
+    expect(outer.batchSupport('lookup_and_delete')).toBe(false);
+    expect(slots.entries()).toEqual([]);
+  });
+
+  it('take and clear empty a hash map with lookup-and-delete batches, and count what they took', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.load();
+    const h = obj.map('hash').typed(Codec.u32, Codec.u64);
+    h.updateBatch(Array.from({ length: 2500 }, (_, i) => [i, BigInt(i)] as const));
+    const taken = h.take(300);
+    expect(obj.map('hash').batchSupport('lookup_and_delete')).toBe(true);
+    expect(taken).toHaveLength(2500);
+    expect(taken.reduce((s, [k, v]) => s + (BigInt(k) === v ? 1 : 0), 0)).toBe(2500);
+    expect(h.entries()).toEqual([]);
+    h.updateBatch(Array.from({ length: 1700 }, (_, i) => [i, 1n] as const));
+    expect(h.clear()).toBe(1700);
+    expect([...h.keys()]).toEqual([]);
+    expect(h.clear()).toBe(0);
+  });
+
+  it('pins a map and unpins it: the file appears and disappears in bpffs', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.load();
+    const dir = `/sys/fs/bpf/procimage-test-maps-${process.pid}`;
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'counts'), counts = obj.map('counts');
+    counts.pin(path); // libbpf makes the directory
+    expect(existsSync(path)).toBe(true);
+    expect(counts.pinPath).toBe(path);
+    const m = own(BpfMap.fromPin(path));
+    m.update(u32(1), u64(11));
+    expect(counter(obj, 1)).toBe(11);
+    counts.unpin();
+    expect(existsSync(path)).toBe(false);
+    expect(counts.pinPath).toBeUndefined();
+    counts.unpin(); // nothing pinned: nothing to do
+    counts.pin(path); // again, where libbpf remembers it
+    expect(existsSync(path)).toBe(true);
+    // a map opened from its pin removes that pin
+    const again = BpfMap.fromPin(path);
+    expect(again.pinPath).toBe(path);
+    again.unpin();
+    again.close();
+    expect(existsSync(path)).toBe(false);
+    expect(() => BpfMap.fromPin(path)).toThrow(/ENOENT/);
+    expect(() => obj.map('hash').unpin(join(dir, 'never-pinned'))).toThrow(BpfError);
+  });
+
+  it('no map operation leaks a file descriptor', () => {
+    const fds = openFds();
+    const obj = BpfObject.open(fixture('binding'));
+    obj.load();
+    const path = `/sys/fs/bpf/procimage-test-fds-${process.pid}`;
+    const h = obj.map('hash').typed(Codec.u32, Codec.u64);
+    h.updateBatch([[1, 1n], [2, 2n]]);
+    h.entries();
+    h.deleteBatch([1]);
+    h.take();
+    obj.map('hash').pin(path);
+    const m = BpfMap.fromPin(path);
+    m.typed(Codec.u32, Codec.u64).update(3, 3n);
+    m.unpin();
+    m.close();
+    expect(() => obj.map('counts').typed(Codec.u32, Codec.u64).deleteBatch([0])).toThrow(BpfError);
+    obj.map('outer').typed(Codec.u32, Codec.u32).updateBatch([[0, obj.map('counts').fd]]);
+    obj.map('outer').clear();
+    const borrowed = obj.map('hash');
+    obj.close();
+    expect(() => borrowed.lookup(u32(1))).toThrow(/hash is closed/);
+    expect(openFds()).toBe(fds);
   });
 });
 

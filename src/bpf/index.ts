@@ -1,7 +1,9 @@
 // The libbpf binding: everything above this folder uses these classes, never koffi or libbpf directly.
 export { BpfObject } from './object.js';
 export { Program, BPF_TRACE_UPROBE_MULTI, type UprobeTarget, type UprobeMultiTarget } from './program.js';
-export { BpfMap, MapType, UpdateFlags, type MapInfo } from './map.js';
+export { BpfMap, MapType, UpdateFlags, type BatchOp, type MapInfo } from './map.js';
+export { Codec, type StructLayout, type StructOf, type StructInput } from './codec.js';
+export { TypedMap } from './typedmap.js';
 export { Link } from './link.js';
 export { readIter } from './iter.js';
 export { RingReader, forEachRecord, type Batch, type BatchHandler } from './ringbuf.js';

@@ -85,7 +85,7 @@ export class BpfObject {
       m = new BpfMap(bpf.map_fd(p) as number, {
         name, type: bpf.map_type(p) as number, keySize: bpf.map_key_size(p) as number,
         valueSize: bpf.map_value_size(p) as number, maxEntries: bpf.map_max_entries(p) as number,
-      }, false);
+      }, false, p);
       this.#maps.set(name, m);
     }
     return m;
@@ -170,6 +170,7 @@ export class BpfObject {
   /** Unloads what is not pinned, frees the handle. Links must be closed by their owners first. */
   close(): void {
     if (this.#ptr === null) return;
+    for (const m of this.#maps.values()) m.close(); // borrowed: marks them closed, libbpf closes the fds
     this.#maps.clear();
     bpf.object_close(this.#ptr);
     this.#ptr = null;

@@ -16,6 +16,10 @@ struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } rb 
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u64); } hash SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } counts SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } percpu SEC(".maps");
+/* An array of maps has batch lookup and update but no batch delete, and deletes entry by entry: the
+ * batch delete fallback's test. Its slots hold maps like `counts`. */
+struct inner_counts { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __uint(max_entries, 8); __type(key, __u32); __array(values, struct inner_counts); } outer SEC(".maps");
 
 enum { C_RAW_TP, C_TP_BTF, C_TRACEPOINT, C_UPROBE, C_URETPROBE, C_PERF, C_RB_FAIL };
 
