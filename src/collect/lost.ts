@@ -1,6 +1,6 @@
 // Counting what could not be handed over. The kernel side counts per reason in the per-CPU `pi_lost`
 // map (enum pi_lost_reason); user space adds what it could not decode or take from the ring.
-import type { BpfMap } from '../bpf/index.js';
+import { Codec, type BpfMap } from '../bpf/index.js';
 import { pi_event_type, pi_lost_reason } from './layout.js';
 
 /** Names used in `lost` records and the summary, with what each means. */
@@ -36,25 +36,22 @@ const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_LOCK_HOLDS_FULL, 'lock_holds_full'],
 ];
 
+/** A per-CPU array of u64 counters by u32 index (pi_lost, pi_sent, pi_lost_type). */
+const counters = (m: BpfMap) => m.typed(Codec.u32, Codec.perCpu(Codec.u64));
+const total = (perCpu: bigint[] = []) => perCpu.reduce((s, v) => s + Number(v), 0);
+
 /** Totals since load of every kernel-side reason, summed over CPUs. */
 export function readKernelLost(lost: BpfMap): Map<string, number> {
-  const out = new Map<string, number>();
-  const key = Buffer.alloc(4);
-  for (const [idx, name] of KERNEL_REASONS) {
-    key.writeUInt32LE(idx);
-    const perCpu = lost.lookupPerCpu(key) ?? [];
-    out.set(name, perCpu.reduce((s, v) => s + Number(v.readBigUInt64LE(0)), 0));
-  }
-  return out;
+  const m = counters(lost);
+  return new Map(KERNEL_REASONS.map(([idx, name]) => [name, total(m.lookup(idx))]));
 }
 
 /** Per-type totals since load (pi_sent, pi_lost_type), summed over CPUs, by enum pi_event_type. */
 export function readPerType(m: BpfMap): Map<number, number> {
   const out = new Map<number, number>();
-  for (const [k, v] of m.entries()) {
-    let n = 0;
-    for (const slot of m.splitPerCpu(v)) n += Number(slot.readBigUInt64LE(0));
-    if (n) out.set(k.readUInt32LE(0), n);
+  for (const [type, perCpu] of counters(m).entries()) {
+    const n = total(perCpu);
+    if (n) out.set(type, n);
   }
   return out;
 }

@@ -8,9 +8,9 @@ import type { BpfMap } from '../bpf/index.js';
  */
 export const POLL_CHUNK = 256;
 
-/** Deletes every entry of a hash map (at the end of an activation; keys are read first, then deleted). */
+/** Deletes every entry of a hash map (at the end of an activation), a batch of entries per syscall. */
 export function clearMap(m: BpfMap): void {
-  for (const k of [...m.keys()]) m.delete(k);
+  m.clear(POLL_CHUNK);
 }
 
 /** A live thread's name, or undefined when it is gone. */

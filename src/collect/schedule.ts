@@ -1,10 +1,10 @@
 // schedule: scheduling delay per target thread and for the whole system, kept in the kernel as log2
 // histograms (bpf/sched.bpf.h) and read every --interval. The wakeup hooks are schedule's own
 // object; the sched_switch side runs in keytime's one sched_switch program.
-import type { BpfMap } from '../bpf/index.js';
 import type { Collector } from './collector.js';
 import { cstring, log2Slots, u64 } from './decode.js';
 import { pi_sched_key, pi_sched_stats, pi_sched_thread } from './layout.js';
+import { clearMap } from './maps.js';
 import type { SchedRecord } from './records.js';
 
 const S = pi_sched_stats.OFF, T = pi_sched_thread.OFF, K = pi_sched_key.OFF;
@@ -38,10 +38,6 @@ export function mergeStats(parts: DelayStats[]): DelayStats {
     p.hist_log2_ns.forEach((n, i) => { hist[i] = (hist[i] ?? 0) + n; });
   }
   return { count, total_ns: total, min_ns: min, max_ns: max, hist_log2_ns: Array.from(hist, n => n ?? 0) };
-}
-
-function clearMap(m: BpfMap): void {
-  for (const k of [...m.keys()]) m.delete(k);
 }
 
 export const schedule: Collector = {

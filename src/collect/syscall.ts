@@ -2,12 +2,12 @@
 // the ring), what it is doing (syscall_thread: the last N and the one in progress), and per thread
 // and syscall count, errors and latency (syscall_stat), with the whole system's counts beside them.
 // Kernel side: bpf/syscall.bpf.c.
-import type { BpfMap, BpfObject } from '../bpf/index.js';
+import { Codec, type BpfMap, type BpfObject } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Collector, Decoder, PollContext } from './collector.js';
 import { cstring, log2Slots, u64 } from './decode.js';
 import { readHeader } from './event.js';
-import { pi_event_type, pi_sc_stat, pi_sc_thread, pi_syscall_seq_event } from './layout.js';
+import { pi_event_type, pi_sc_errno_key, pi_sc_key, pi_sc_stat, pi_sc_thread, pi_syscall_seq_event } from './layout.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
 import type { ProcRecord, SyscallSeqRecord, SyscallStatRecord, SyscallThreadRecord } from './records.js';
@@ -16,6 +16,11 @@ import { errnoName, syscallName } from './syscall-names.js';
 const RING = pi_syscall_seq_event.LEN.ring / 4;
 const E = pi_syscall_seq_event.OFF, T = pi_sc_thread.OFF, S = pi_sc_stat.OFF;
 const SLOTS = pi_sc_stat.LEN.slots / 8;
+
+// the maps' keys at their generated offsets; values the polls read with typed-array views stay bytes
+const THREADS = [Codec.u32, Codec.bytes(pi_sc_thread.SIZE)] as const;
+const STATS = [Codec.struct(pi_sc_key), Codec.bytes(pi_sc_stat.SIZE)] as const;
+const ERRNOS = [Codec.struct(pi_sc_errno_key), Codec.u64] as const;
 
 /** The numbers of syscalls [first, first + len) from a ring of RING u32s at byte offset `at`. */
 function fromRing(u32: Uint32Array, at: number, first: number, len: number): number[] {
@@ -59,19 +64,16 @@ function commOf(pid: number, tgid: number): string {
 /** Per-slot totals of the per-CPU system counts (index PI_SC_NR_MAX: every number past the table). */
 function readSystem(m: BpfMap): number[] {
   const out: number[] = [];
-  for (const [k, v] of m.entries(POLL_CHUNK)) {
-    let n = 0;
-    for (const cpu of m.splitPerCpu(v)) n += Number(cpu.readBigUInt64LE(0));
-    out[k.readUInt32LE(0)] = n;
+  for (const [slot, perCpu] of m.typed(Codec.u32, Codec.perCpu(Codec.u64)).entries(POLL_CHUNK)) {
+    out[slot] = perCpu.reduce((s, n) => s + Number(n), 0);
   }
   return out;
 }
 
 function pollThreads(ctx: PollContext, out: ProcRecord[]): void {
   const n = ctx.policy.syscallSeqLen;
-  const threads = ctx.obj.map('sc_threads');
-  for (const [k, v] of threads.entries(POLL_CHUNK)) {
-    const pid = k.readUInt32LE(0);
+  const threads = ctx.obj.map('sc_threads').typed(...THREADS);
+  for (const [pid, v] of threads.entries(POLL_CHUNK)) {
     const u = u32view(v);
     const tgid = v.readUInt32LE(T.tgid);
     const count = u64(u, T.count), emitted = u64(u, T.emitted);
@@ -88,7 +90,7 @@ function pollThreads(ctx: PollContext, out: ProcRecord[]): void {
       // a scrape reads every thread and changes nothing (the regular polls own the bookkeeping)
     } else if (exited) {
       // reported once more, with its last syscalls, then forgotten (the kernel only marks it)
-      threads.delete(k);
+      threads.delete(pid);
       state.threadCounts.delete(pid);
     } else {
       if (state.threadCounts.get(pid) === count && !ctx.final) continue;
@@ -111,9 +113,9 @@ const clockAt = (clock: Clock, b: Buffer, off: number) => clock.fromParts(b.read
 /** The most frequent errno of each (pid, nr), from sc_errnos. */
 function topErrnos(m: BpfMap): Map<string, [number, number]> {
   const top = new Map<string, [number, number]>();
-  for (const [k, v] of m.entries(POLL_CHUNK)) {
-    const key = `${k.readUInt32LE(0)}:${k.readUInt32LE(4)}`, err = k.readUInt32LE(8);
-    const n = Number(v.readBigUInt64LE(0));
+  for (const [k, v] of m.typed(...ERRNOS).entries(POLL_CHUNK)) {
+    const key = `${k.pid}:${k.nr}`, err = k.err;
+    const n = Number(v);
     const t = top.get(key);
     if (!t || n > t[1] || (n === t[1] && err < t[0])) top.set(key, [err, n]);
   }
@@ -122,8 +124,8 @@ function topErrnos(m: BpfMap): Map<string, [number, number]> {
 
 function pollStats(ctx: PollContext, out: ProcRecord[]): void {
   const errnos = topErrnos(ctx.obj.map('sc_errnos'));
-  for (const [k, v] of ctx.obj.map('sc_stats').entries(POLL_CHUNK)) {
-    const pid = k.readUInt32LE(0), nr = k.readUInt32LE(4) | 0;
+  for (const [k, v] of ctx.obj.map('sc_stats').typed(...STATS).entries(POLL_CHUNK)) {
+    const pid = k.pid, nr = k.nr | 0;
     const key = `${pid}:${nr >>> 0}`;
     const u = u32view(v);
     const count = u64(u, S.count);

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, RingReader, Sideband, forEachRecord, requireFeature, possibleCpus,
+  BpfObject, Codec, RingReader, Sideband, forEachRecord, requireFeature, possibleCpus,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -311,21 +311,22 @@ export class Session {
     for (const c of this.collectors) if (c.attachExtra) this.links.push(...c.attachExtra(policy, this.objectOf(c)));
   }
 
+  /** pi_follow: a bitmap of tgids, 64 to a word. */
+  private followMap() { return this.sharedMap('pi_follow').typed(Codec.u32, Codec.u64); }
+
   /** Sets the follow bit of the target process (the kernel adds its children as they fork). */
   private follow(tgid: number): void {
-    const m = this.sharedMap('pi_follow');
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(Math.floor(tgid / 64));
-    const word = m.lookup(key) ?? Buffer.alloc(8);
-    word.writeBigUInt64LE(word.readBigUInt64LE(0) | (1n << BigInt(tgid % 64)));
-    m.update(key, word);
+    const m = this.followMap(), word = Math.floor(tgid / 64);
+    m.update(word, (m.lookup(word) ?? 0n) | (1n << BigInt(tgid % 64)));
   }
 
-  /** Clears every follow bit still set (processes still alive at deactivation). */
+  /**
+   * Clears every follow bit still set (processes still alive at deactivation): the words that have
+   * one are zeroed in one batch (an array's entries cannot be deleted, only overwritten).
+   */
   private unfollowAll(): void {
-    const m = this.sharedMap('pi_follow');
-    const zero = Buffer.alloc(8);
-    for (const [k, v] of m.entries(8192)) if (v.readBigUInt64LE(0) !== 0n) m.update(k, zero);
+    const m = this.followMap();
+    m.updateBatch(m.entries(8192).filter(([, bits]) => bits !== 0n).map(([word]) => [word, 0n] as const));
   }
 
   private detach(): void {
