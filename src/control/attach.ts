@@ -102,7 +102,8 @@ export async function runAttach(o: AttachOptions): Promise<number> {
   let daemon: AttachDaemon;
   try {
     session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
-    session.pin(o.pinDir);
+    dir.willPin(session.pinPaths(dir.path));
+    session.pin(dir.path, p => dir.pinnedAt(p));
     daemon = new AttachDaemon(session, dir, o);
     daemon.metrics = await startMetrics(o, session);
     daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req));

@@ -2,63 +2,248 @@
 // owned by exactly one live procimage. Ownership is an flock on the directory itself, so the kernel
 // drops it when the owner dies, however it dies: a SIGKILLed attach leaves pins, but never a lock,
 // and the next attach recognises the pins as stale and removes them.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+//
+// Recognises, not assumes: --pin-dir may name any directory, and bpffs is shared by every BPF tool on
+// the host. procimage removes only what is recognisably its own: in a directory marked as a procimage
+// pin directory (the symlink DIR/procimage, which lists what the attach pins there, made before it
+// pins anything), the programs under progs/ and the maps under maps/ that the list names. Anything
+// else in it, a directory inside or around another attach's, or the bpffs root itself, is refused
+// before anything is touched.
+import {
+  closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmdirSync,
+  statSync, symlinkSync, unlinkSync,
+} from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { pinnedKind, type PinnedKind } from '../bpf/index.js';
 import { UserError } from '../sys/errors.js';
 import { tryLockExclusive } from '../sys/libc.js';
-import { fsTypeOf } from '../sys/mounts.js';
+import { fsTypeOf, mounts } from '../sys/mounts.js';
+import { DEFAULT_PIN_DIR } from '../sys/paths.js';
+
+/**
+ * DIR/procimage -> "procimage-attach progs/keytime_exec ... maps/pi_events ...": says "an attach made
+ * this directory, and pins (or pinned) these here". A symlink, because bpffs holds nothing but
+ * directories, symlinks and pinned objects; no other BPF tool makes one of this name and target, and
+ * it costs no kernel object.
+ */
+export const MARKER = 'procimage';
+export const MARKER_TARGET = 'procimage-attach';
+/** The subdirectories an attach pins into (Session.pin), and what each holds. */
+const LAYOUT: Record<string, PinnedKind> = { progs: 'prog', maps: 'map' };
+
+const ctlHint = (path: string) => `procimage ctl -f${path === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${path}`}`;
 
 export class PinDir {
-  private constructor(readonly path: string, private fd: number) {}
+  /** Paths pinned by this attach: release() unpins exactly these. */
+  private readonly pinned: string[] = [];
+
+  private constructor(readonly path: string, private fd: number, private readonly ownsDir: boolean,
+    private readonly warn: (msg: string) => void) {}
 
   /**
-   * Creates (or takes over) the directory. Fails if a live procimage holds it; removes, with a
-   * warning, pins a dead one left behind.
+   * Creates (or takes over) the directory. Fails if a live procimage holds it, if it is inside or
+   * around one that does, or if it holds anything procimage did not pin; removes, with a warning,
+   * the pins a dead attach left behind.
    */
-  static acquire(path: string, warn: (msg: string) => void): PinDir {
-    if (!isAbsolute(path)) throw new UserError(`--pin-dir must be an absolute path, got ${path}`);
-    const parent = dirname(path);
-    if (fsTypeOf(parent) !== 'bpf' && fsTypeOf(path) !== 'bpf') {
-      throw new UserError(`--pin-dir ${path} is not on a BPF filesystem: use a directory under /sys/fs/bpf`);
+  static acquire(given: string, warn: (msg: string) => void): PinDir {
+    if (!isAbsolute(given)) throw new UserError(`--pin-dir must be an absolute path, got ${given}`);
+    const path = canonical(given);
+    if (fsTypeOf(path) !== 'bpf') {
+      throw new UserError(`--pin-dir ${given} is not on a BPF filesystem: use a directory under /sys/fs/bpf`);
     }
-    mkdirSync(path, { recursive: true, mode: 0o700 });
+    if (mounts().some(m => m.target === path)) {
+      throw new UserError(`--pin-dir ${given} is the root of a BPF filesystem, shared by every BPF tool on the host: ` +
+        `use a directory of its own under it, such as ${DEFAULT_PIN_DIR}`);
+    }
+    if (existsSync(path) && !lstatSync(path).isDirectory()) throw new UserError(`--pin-dir ${given} exists and is not a directory`);
+    checkNesting(path, given);
+
+    const created = mkdirSync(path, { recursive: true, mode: 0o700 });
     const fd = openSync(path, 'r');
     if (!tryLockExclusive(fd)) {
       const holder = lockHolder(path);
       closeSync(fd);
       throw new UserError(`${path} is in use by a running procimage attach${holder ? ` (pid ${holder})` : ''}; ` +
-        `stop it with: procimage ctl -f${path === '/sys/fs/bpf/procimage' ? '' : ` --pin-dir ${path}`}`);
+        `stop it with: ${ctlHint(path)}`);
     }
-    const dir = new PinDir(path, fd);
-    const left = readdirSync(path);
-    if (left.length) {
-      dir.clear();
-      warn(`removed stale pins from ${path} (${left.join(', ')}), left by a procimage attach that did not exit cleanly`);
+    try {
+      const manifest = readMarker(join(path, MARKER));
+      const left = readdirSync(path).filter(e => !(manifest && e === MARKER));
+      const foreign = left.flatMap(e => foreignEntries(path, e, manifest));
+      if (foreign.length) {
+        throw new UserError(`--pin-dir ${given} holds ${describe(foreign)}, which procimage did not pin: nothing was ` +
+          'removed; choose another directory');
+      }
+      const dir = new PinDir(path, fd, created !== undefined || manifest !== undefined, warn);
+      if (left.length) {
+        dir.removeStale(left);
+        warn(`removed stale pins from ${path} (${left.join(', ')}), left by a procimage attach that did not exit cleanly`);
+      }
+      dir.mark([]);
+      return dir;
+    } catch (e) {
+      closeSync(fd);
+      if (created !== undefined) rmdirIfEmpty(path);
+      throw e;
     }
-    return dir;
   }
 
-  /** Unpins everything under the directory (the kernel frees what nothing else holds). */
-  clear(): void {
-    for (const entry of readdirSync(this.path)) rmSync(join(this.path, entry), { recursive: true, force: true });
+  /**
+   * Lists in the marker the paths (under the directory) the attach is about to pin, so that if it
+   * dies the next attach recognises them. Nothing but the marker is there yet: a crash half-way
+   * through leaves a directory that is merely empty.
+   */
+  willPin(paths: string[]): void {
+    this.mark(paths.map(p => relative(this.path, p)));
   }
 
-  /** Unpins everything, removes the directory, drops the lock. */
+  /** Records a pin made under the directory, so that release() removes it. */
+  pinnedAt(path: string): void {
+    this.pinned.push(path);
+  }
+
+  /** A symlink's target holds up to 4095 bytes: `attach -a` lists ~870 of them. */
+  private mark(entries: string[]): void {
+    try { unlinkSync(join(this.path, MARKER)); } catch { /* none yet */ }
+    symlinkSync([MARKER_TARGET, ...entries].join(' '), join(this.path, MARKER));
+  }
+
+  /** Entries of a dead attach, already recognised as its own: unpins (the kernel frees what nothing else holds). */
+  private removeStale(entries: string[]): void {
+    for (const e of entries) {
+      const sub = join(this.path, e);
+      for (const f of readdirSync(sub)) unlinkSync(join(sub, f));
+      rmdirSync(sub);
+    }
+  }
+
+  /**
+   * Unpins what this attach pinned, removes its layout and marker and (if it made it) the directory,
+   * drops the lock. Anything someone else put there meanwhile stays, with a warning.
+   */
   release(): void {
     if (this.fd < 0) return;
-    this.clear();
-    try { rmdirSync(this.path); } catch { /* someone put something else there: leave it */ }
+    for (const p of this.pinned.splice(0).reverse()) {
+      try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    }
+    for (const sub of Object.keys(LAYOUT)) rmdirIfEmpty(join(this.path, sub));
+    try { unlinkSync(join(this.path, MARKER)); } catch { /* gone */ }
+    if (this.ownsDir) rmdirIfEmpty(this.path);
+    const left = existsSync(this.path) ? leaves(this.path) : [];
+    if (left.length) {
+      this.warn(`left ${describe(left)} in ${this.path}: procimage did not pin ${left.length > 1 ? 'them' : 'it'}`);
+    }
     closeSync(this.fd);
     this.fd = -1;
   }
 }
 
-/** The pid holding an flock on path, from /proc/locks ("1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<ino> ..."). */
-export function lockHolder(path: string): number | undefined {
-  const ino = statSync(path).ino;
+/** The absolute path with ".." and symlinks resolved (as far as it exists), without a trailing slash. */
+function canonical(path: string): string {
+  let head = resolve(path);
+  const rest: string[] = [];
+  while (!existsSync(head) && dirname(head) !== head) {
+    rest.unshift(basename(head));
+    head = dirname(head);
+  }
+  return join(realpathSync(head), ...rest);
+}
+
+/**
+ * Refuses a directory inside another attach's (a live one's, or one a dead attach marked: its next
+ * cleanup would find a stranger there), or around a live one's (its pins would look like strays).
+ */
+function checkNesting(path: string, given: string): void {
+  const holders = flockHolders();
+  for (let up = dirname(path); fsTypeOf(up) === 'bpf'; up = dirname(up)) {
+    if (existsSync(up)) {
+      const pid = holders.get(fileKey(up));
+      if (pid !== undefined || readMarker(join(up, MARKER))) {
+        throw new UserError(`--pin-dir ${given} is inside ${up}, the pin directory of ${pid !== undefined
+          ? `a running procimage attach (pid ${pid})` : 'a procimage attach'}: choose a directory outside it`);
+      }
+    }
+    if (dirname(up) === up) break;
+  }
+  if (!existsSync(path)) return;
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const sub = join(dir, e.name);
+      const pid = holders.get(fileKey(sub));
+      if (pid !== undefined) {
+        throw new UserError(`--pin-dir ${given} holds ${sub}, the pin directory of a running procimage attach (pid ${pid}): ` +
+          `choose another directory, or stop that attach first: ${ctlHint(sub)}`);
+      }
+      walk(sub);
+    }
+  };
+  walk(path);
+}
+
+/**
+ * What in entry (of dir) is not procimage's own, as paths relative to dir; [] if all of it is: what
+ * the marker's manifest lists, and of the kind its place in the layout says.
+ */
+function foreignEntries(dir: string, entry: string, manifest: Set<string> | undefined): string[] {
+  const kind = LAYOUT[entry];
+  const path = join(dir, entry);
+  if (!manifest || kind === undefined || !lstatSync(path).isDirectory()) return [entry];
+  return readdirSync(path).map(f => `${entry}/${f}`)
+    .filter(r => !manifest.has(r) || !lstatSync(join(dir, r)).isFile() || pinnedKind(join(dir, r)) !== kind);
+}
+
+/** The manifest of the procimage marker at path; undefined if there is none. */
+function readMarker(path: string): Set<string> | undefined {
+  let target: string;
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return undefined;
+    target = readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+  const [head, ...entries] = target.split(' ');
+  return head === MARKER_TARGET ? new Set(entries) : undefined;
+}
+
+/** Everything under dir that is not a directory with something in it, relative to dir. */
+function leaves(dir: string, rel = ''): string[] {
+  return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap(e => {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    const below = e.isDirectory() ? leaves(dir, r) : [];
+    return below.length ? below : [r];
+  });
+}
+
+function rmdirIfEmpty(path: string): void {
+  try { rmdirSync(path); } catch { /* gone, or holds what is not ours */ }
+}
+
+const describe = (entries: string[]) =>
+  entries.slice(0, 3).join(', ') + (entries.length > 3 ? ` and ${entries.length - 3} more` : '');
+
+/** "maj:min:ino" of path, as /proc/locks names a file (major and minor in hex there). */
+function fileKey(path: string): string {
+  const { dev, ino } = statSync(path, { bigint: true });
+  // the kernel's new_encode_dev: minor in bits 0-7 and 20-31, major in bits 8-19
+  const major = (dev >> 8n) & 0xfffn;
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xfff00n);
+  return `${major}:${minor}:${ino}`;
+}
+
+/** Every flock on the host, by file ("1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<ino> ..."). */
+function flockHolders(): Map<string, number> {
+  const held = new Map<string, number>();
   for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === 'FLOCK' && f[5]?.split(':')[2] === String(ino)) return Number(f[4]);
+    if (f[1] !== 'FLOCK') continue; // "-> FLOCK" lines are waiters
+    const [maj, min, ino] = f[5]?.split(':') ?? [];
+    if (ino !== undefined) held.set(`${parseInt(maj, 16)}:${parseInt(min, 16)}:${ino}`, Number(f[4]));
   }
-  return undefined;
+  return held;
+}
+
+/** The pid holding an flock on path. */
+export function lockHolder(path: string): number | undefined {
+  return flockHolders().get(fileKey(path));
 }

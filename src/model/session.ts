@@ -203,18 +203,35 @@ export class Session {
   /**
    * Pins every program and map under dir (progs/<name>, maps/<name>; keytime.rodata becomes
    * maps/keytime_rodata), so bpftool and other tools can inspect them:
-   * `bpftool prog show pinned DIR/progs/keytime_exec`.
+   * `bpftool prog show pinned DIR/progs/keytime_exec`. pinned hears of each pin as it is made, so
+   * that what a failure half-way leaves behind can be unpinned too.
    */
-  pin(dir: string): void {
+  pin(dir: string, pinned: (path: string) => void = () => {}): void {
     mkdirSync(join(dir, 'progs'), { recursive: true, mode: 0o700 });
     mkdirSync(join(dir, 'maps'), { recursive: true, mode: 0o700 });
+    for (const t of this.pinTargets(dir)) {
+      t.pin();
+      pinned(t.path);
+    }
+  }
+
+  /** The paths pin(dir) pins, before it does. */
+  pinPaths(dir: string): string[] {
+    return [...this.pinTargets(dir)].map(t => t.path);
+  }
+
+  private *pinTargets(dir: string): Generator<{ path: string; pin: () => void }> {
     const pinnedMaps = new Set<string>();
     for (const obj of this.objects.values()) {
-      for (const p of obj.programs()) if (p.autoload) p.pin(join(dir, 'progs', p.name));
+      for (const p of obj.programs()) {
+        const path = join(dir, 'progs', p.name);
+        if (p.autoload) yield { path, pin: () => p.pin(path) };
+      }
       for (const name of obj.mapNames()) {
         if (pinnedMaps.has(name)) continue; // shared pi_* maps: once, from the object that made them
-        obj.map(name).pin(join(dir, 'maps', name.replace(/\./g, '_'))); // bpffs refuses '.' in names
         pinnedMaps.add(name);
+        const path = join(dir, 'maps', name.replace(/\./g, '_')); // bpffs refuses '.' in names
+        yield { path, pin: () => obj.map(name).pin(path) };
       }
     }
   }
