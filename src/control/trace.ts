@@ -7,6 +7,7 @@ import type { Writable } from 'node:stream';
 import { defaultPolicy, type Category, type Policy, type StackMode, type Target } from '../collect/policy.js';
 import { Session } from '../model/session.js';
 import { UserError } from '../sys/errors.js';
+import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
 import { note, printSummary, recordSink } from './report.js';
@@ -33,6 +34,7 @@ const CHILD_GRACE_MS = 2000;
 
 export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
+  if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
   checkListen(o);
   preflight();
   const session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
