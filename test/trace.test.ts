@@ -1,11 +1,17 @@
 // `procimage trace` end to end: a command started already targeted, its whole life recorded, the
 // summary printed, and trace exiting with the command's own status.
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
-import { CLI, cli, waitFor, workload } from './helpers.js';
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, cli, tempDir, waitFor, workload } from './helpers.js';
 
 type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number };
 const parse = (out: string): Rec[] => out.trim().split('\n').filter(Boolean).map(l => JSON.parse(l));
+
+const NOT_EXECUTABLE = join(tempDir(), 'not-executable');
+writeFileSync(NOT_EXECUTABLE, '#!/bin/sh\n', { mode: 0o644 });
+afterAll(() => rmSync(dirname(NOT_EXECUTABLE), { recursive: true, force: true }));
 
 describe('trace -- CMD', () => {
   it('records exec and exit of CMD and exits with its status; every line is a record with the common fields', async () => {
@@ -77,15 +83,23 @@ describe('trace -- CMD', () => {
     expect(r.stdout).toMatch(/lost +none/);
   });
 
-  it('a command that does not exist exits 127', async () => {
-    const r = await cli(['trace', '--', '/nonexistent/cmd']);
-    expect(r.code).toBe(127);
-    expect(r.stderr).toMatch(/cannot run \/nonexistent\/cmd/);
+  it.each([
+    [['/no/such/cmd'], 127, 'procimage: cannot run /no/such/cmd: No such file or directory'],
+    [['no-such-command-in-path', '-x'], 127, 'procimage: cannot run no-such-command-in-path: No such file or directory'],
+    [[NOT_EXECUTABLE], 126, `procimage: cannot run ${NOT_EXECUTABLE}: Permission denied`],
+    [['/usr'], 126, 'procimage: cannot run /usr: Permission denied'],
+  ])('%j that cannot run: one line and a shell\'s status, nothing traced', async (cmd, code, line) => {
+    for (const json of [[], ['--json']]) {
+      const r = await cli(['trace', ...json, '--', ...cmd]);
+      expect(r.code).toBe(code);
+      expect(r.stderr).toBe(`${line}\n`);
+      expect(r.stdout).toBe('');
+    }
   });
 });
 
 describe('trace on a running target', () => {
-  it('SIGTERM (the usual way to end it) flushes what was recorded, prints the summary, exits 0', async () => {
+  it.each([['SIGTERM', 'kill'], ['SIGINT', 'Ctrl-C']] as const)('%s (%s) flushes what was recorded, prints the summary, exits 0', async sig => {
     const target = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.05; done']);
     const p = spawn(CLI, ['trace', '--json', '-P', String(target.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
@@ -93,13 +107,18 @@ describe('trace on a running target', () => {
     p.stderr.on('data', d => { err += d; });
     try {
       await waitFor(() => out.includes('"type":"exit"'), 'a first record', 10_000);
-      p.kill('SIGTERM');
+      p.kill(sig);
       const code = await new Promise(r => p.on('close', r));
       expect(code).toBe(0);
       expect(err).toMatch(/── procimage summary/);
-      const execs = parse(out).filter(x => x.type === 'exec').length;
-      const summaryExecs = Number(/exec (\d+)/.exec(err)?.[1]);
-      expect(summaryExecs).toBe(execs); // everything counted was printed
+      expect(err).toContain(`procimage: ${sig}: stopped`);
+      expect(err).not.toMatch(/internal error|^\s+at /m);
+      // everything counted was printed: the summary's records line, type by type, against stdout
+      const counted = Object.fromEntries(/^records +(.*)$/m.exec(err)![1].split(', ').map(t => t.split(' ')).map(([t, n]) => [t, Number(n)]));
+      const printed: Record<string, number> = {};
+      for (const r of parse(out)) if (r.type !== 'lost') printed[r.type] = (printed[r.type] ?? 0) + 1;
+      expect(counted.exec).toBeGreaterThan(0);
+      expect(printed).toEqual(counted);
     } finally {
       target.kill('SIGKILL');
     }
