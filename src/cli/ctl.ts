@@ -1,7 +1,7 @@
 // `procimage ctl`: change the policy of a running `attach` from another shell. Deliberately light
 // (no libbpf, no koffi): its start-up time is part of what a user waits for.
 import { performance } from 'node:perf_hooks';
-import { TOP_DEFAULT, defaultPolicy, validatePolicy, validateTarget, type Policy } from '../collect/policy.js';
+import { CATEGORIES, TOP_DEFAULT, defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
 import { request } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
 import { categoriesOf, checkTargetExists, checkTop, targetOf, type PolicyFlags } from './options.js';
@@ -29,9 +29,9 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
       syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0, intervalSec: f.interval ?? 1,
       stackMode: f.stack ?? 'dwarf', topN: f.top ?? TOP_DEFAULT };
-    // the attach fills in "every category it loaded" when none is given; check the rest here
-    validateTarget(target, cpus().length);
-    if (policy.categories.length) validatePolicy(policy, cpus().length);
+    // the attach fills in "every category it loaded" when none is given; everything else is
+    // checked here, so that a bad value is refused before it reaches the attach
+    validatePolicy(policy.categories.length ? policy : { ...policy, categories: [...CATEGORIES] }, cpus().length);
     const startupMs = performance.now();
     const issuedNs = process.hrtime.bigint();
     const res = await request(f.pinDir, { op, policy, issuedNs: issuedNs.toString() });
@@ -55,7 +55,7 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     const lost = Object.values(res.lost as Record<string, number>).reduce((a, b) => a + b, 0);
     console.log(`deactivated after ${((res.duration_ns as number) / 1e9).toFixed(3)} s: ${recs} records, ${lost} lost; ready again`);
   } else if (op === 'finish') {
-    console.log(`finished: the attach of ${f.pinDir} has ended and removed its pins`);
+    console.log(`finished: the attach of ${f.pinDir} (pid ${res.pid}) has removed its pins and exited`);
   } else {
     console.log(JSON.stringify(res, (k, v) => (k === 'ok' ? undefined : v), 2));
   }

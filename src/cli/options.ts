@@ -2,7 +2,7 @@
 // the original tool's short flags.
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CATEGORIES, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
+import { CATEGORIES, MIN_INTERVAL_SEC, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { UserError } from '../sys/errors.js';
 
 export function intIn(name: string, min: number, max: number) {
@@ -22,6 +22,15 @@ export function secondsArg(name: string) {
   };
 }
 
+/** --interval: refused here, at parsing, below the least the policy takes (validatePolicy). */
+function intervalArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < MIN_INTERVAL_SEC) {
+    throw new InvalidArgumentError(`--interval must be a number of seconds >= ${MIN_INTERVAL_SEC}, got '${v}'`);
+  }
+  return n;
+}
+
 const ID_MAX = 0x3fffffff; // PID_MAX_LIMIT is 2^22; anything near 2^30 is a typo
 
 /** -p/-P/-c/-k/-l/-r/-s/-S/-m: the target and categories of a policy, as ctl and trace take them. */
@@ -36,7 +45,7 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
     .option('-m, --myproc', "allow procimage's own threads as targets")
-    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', secondsArg('--interval'))
+    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', intervalArg)
     .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (complete, ~3 µs a switch-out in the kernel), fp (frame pointers only), none')
       .choices(['dwarf', 'fp', 'none']))
     .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
