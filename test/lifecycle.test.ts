@@ -1,6 +1,6 @@
 // The two-phase lifecycle (SPEC "Two-phase use") on the real kernel: attach pins and waits attached to
 // nothing; ctl activates, deactivates and finishes; a killed attach leaves pins the next one cleans.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Attach, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProgId, testPinDir, waitFor } from './helpers.js';
@@ -14,6 +14,15 @@ async function attach(args: string[], pinDir?: string): Promise<Attach> {
 afterEach(async () => {
   for (const a of live.splice(0)) await a.cleanup();
 });
+
+/** The process has exited: gone, or a zombie its parent has not reaped yet. */
+function exitedOrZombie(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z';
+  } catch {
+    return true;
+  }
+}
 
 /** Ids of the programs pinned under an attach's pin dir. */
 function procimageProgIds(a: Attach): number[] {
@@ -106,6 +115,32 @@ describe('attach', () => {
     await waitFor(async () => JSON.parse((await a.ctl(['--status'])).stdout).active === null, 'the ready state', 5000);
     const attached = attachedProgIds();
     for (const id of procimageProgIds(a)) expect(attached.has(id)).toBe(false);
+  });
+
+  it('ctl -f returns once the attach has exited and its pins are gone', async () => {
+    const busy = spawn('sh', ['-c', 'while :; do /bin/true; done']);
+    try {
+      for (const active of [false, true]) { // ready; and active, with records still to flush
+        const a = await attach(['-k', '--json']);
+        const pid = a.proc.pid!;
+        if (active) {
+          expect((await a.ctl(['-a', '-P', String(busy.pid), '-k', '1'])).code).toBe(0);
+          await waitFor(() => a.stdout.includes('"type":"exit"'), 'records');
+        }
+        const f = await a.ctl(['-f']);
+      // before anything else runs: the test's own reaping of the child may not have happened yet
+        const state = exitedOrZombie(pid);
+        const pinsGone = !existsSync(a.pinDir);
+        expect(f.code, f.stderr).toBe(0);
+        expect(state, `attach exited (active: ${active})`).toBe(true);
+        expect(pinsGone).toBe(true);
+        expect(f.stdout).toBe(`finished: the attach of ${a.pinDir} (pid ${pid}) has removed its pins and exited\n`);
+        expect(await a.exited).toEqual({ code: 0, signal: null });
+        if (active) expect(a.stderr).toMatch(/── procimage summary/);
+      }
+    } finally {
+      busy.kill('SIGKILL');
+    }
   });
 
   it('a SIGKILLed attach leaves pins that the next attach cleans, with a warning', async () => {

@@ -44,7 +44,7 @@ class AttachDaemon {
         };
       case 'finish':
         await this.finish();
-        return { ok: true };
+        return { ok: true, pid: process.pid };
       default:
         return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
     }
@@ -87,8 +87,11 @@ class AttachDaemon {
       await this.metrics?.close();
       this.session.close();
       this.dir.release();
-      // let the finishing request's answer go out, then stop listening
-      setImmediate(() => void this.server?.close().then(() => this.done()));
+      // let the finishing request's answer go out, then stop listening and exit
+      setImmediate(() => {
+        this.server?.close();
+        this.done();
+      });
     })();
     return this.finishing;
   }

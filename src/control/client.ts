@@ -4,7 +4,10 @@ import { UserError } from '../sys/errors.js';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { socketPath, type Request, type Response } from './protocol.js';
 
-/** Sends one request to the attach owning pinDir and returns its answer (ok: true), else throws. */
+/**
+ * Sends one request to the attach owning pinDir and returns its answer (ok: true), else throws. The
+ * answer counts once the attach closes the connection: for finish, that is when its process exits.
+ */
 export function request(pinDir: string, req: Request, timeoutMs = 30_000): Promise<Response & { ok: true }> {
   const path = socketPath(pinDir);
   const dirFlag = pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${pinDir}`;
@@ -13,7 +16,9 @@ export function request(pinDir: string, req: Request, timeoutMs = 30_000): Promi
     let buf = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new UserError(`the procimage attach of ${pinDir} did not answer within ${timeoutMs / 1000} s`));
+      reject(new UserError(buf.includes('\n')
+        ? `the procimage attach of ${pinDir} answered but had not exited after ${timeoutMs / 1000} s`
+        : `the procimage attach of ${pinDir} did not answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));

@@ -36,7 +36,9 @@ export class ControlServer {
           return;
         }
         handle(req).then(
-          res => sock.end(JSON.stringify(res) + '\n'),
+          // finish: the answer goes out, but the connection stays open until this process exits and
+          // the kernel closes it: that end is how ctl -f knows the attach is gone, not merely done
+          res => (req.op === 'finish' && res.ok ? sock.write(JSON.stringify(res) + '\n') : sock.end(JSON.stringify(res) + '\n')),
           (e: unknown) => sock.end(JSON.stringify({
             ok: false, error: e instanceof Error ? e.message : String(e),
           } satisfies Response) + '\n'),
@@ -51,10 +53,9 @@ export class ControlServer {
     return new ControlServer(server, path);
   }
 
-  close(): Promise<void> {
-    return new Promise(resolve => this.server.close(() => {
-      try { unlinkSync(this.path); } catch { /* gone */ }
-      resolve();
-    }));
+  /** Stops listening and removes the socket; connections still open end with the process. */
+  close(): void {
+    this.server.close();
+    try { unlinkSync(this.path); } catch { /* gone */ }
   }
 }
