@@ -103,15 +103,24 @@ export class GatedChild {
   }
 }
 
-/** Program ids of every BPF link attached right now, from the kernel (bpftool link list). */
+/**
+ * Ids of every program attached to anything right now, from the kernel: behind a BPF link (bpftool
+ * link list), or behind a perf event without one (bpftool perf list: tracepoints, kprobes and uprobes
+ * attached the older way).
+ */
 export function attachedProgIds(): Set<number> {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list']).toString() || '[]') as Array<{ prog_id: number }>;
-  return new Set(links.map(l => l.prog_id));
+  const list = (what: string) => JSON.parse(execFileSync('bpftool', ['-j', what, 'list']).toString() || '[]') as Array<{ prog_id: number }>;
+  return new Set([...list('link'), ...list('perf')].map(l => l.prog_id));
+}
+
+/** Id and type (tracing, kprobe, tracepoint...) of a pinned program. */
+export function pinnedProg(path: string): { id: number; type: string } {
+  return JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'pinned', path]).toString()) as { id: number; type: string };
 }
 
 /** Id of a pinned program. */
 export function pinnedProgId(path: string): number {
-  return (JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'pinned', path]).toString()) as { id: number }).id;
+  return pinnedProg(path).id;
 }
 
 export function pinnedFiles(dir: string, sub: 'progs' | 'maps'): string[] {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProgId, testPinDir, waitFor } from './helpers.js';
+import { Attach, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProg, pinnedProgId, testPinDir, waitFor } from './helpers.js';
 
 const live: Attach[] = [];
 async function attach(args: string[], pinDir?: string): Promise<Attach> {
@@ -30,15 +30,38 @@ function procimageProgIds(a: Attach): number[] {
 }
 
 describe('attach', () => {
-  it('pins every program and map under one directory and attaches nothing in the ready state', async () => {
-    const a = await attach(['-k', '--json']);
-    expect(pinnedFiles(a.pinDir, 'progs')).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']);
+  it.each(['-k', '-a'])('attach %s pins every program and map under one directory and attaches nothing in the ready state', async flag => {
+    const a = await attach([flag, '--json']);
+    const progs = pinnedFiles(a.pinDir, 'progs');
     expect(pinnedFiles(a.pinDir, 'maps')).toEqual(expect.arrayContaining(['pi_events', 'pi_follow', 'pi_lost', 'pi_policy']));
-    // the kernel's own view: none of procimage's programs is behind any link
-    const attached = attachedProgIds();
+    if (flag === '-k') {
+      expect(progs).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']);
+    } else {
+      // every category's programs: BTF tracepoints, uprobes, classic tracepoints, the task iterator
+      expect(progs).toEqual(expect.arrayContaining(['keytime_switch', 'lock_uprobe', 'futex_enter', 'resource_iter', 'syscall_enter', 'schedule_wakeup']));
+      expect([...new Set(progs.map(p => pinnedProg(`${a.pinDir}/progs/${p}`).type))]).toEqual(expect.arrayContaining(['tracing', 'kprobe', 'tracepoint']));
+    }
+    // the kernel's own view: none of procimage's programs is behind any link or perf event
     const ours = procimageProgIds(a);
-    expect(ours).toHaveLength(4);
-    for (const id of ours) expect(attached.has(id)).toBe(false);
+    expect(ours).toHaveLength(progs.length);
+    const attached = attachedProgIds();
+    expect(progs.filter((_, i) => attached.has(ours[i]))).toEqual([]);
+
+    // and the same view does see them once active: each hook ctl reports is attached in the kernel
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      const act = await a.ctl(['-a', '-P', String(sleeper.pid)]);
+      expect(act.code, act.stderr).toBe(0);
+      const hooks = /attached: (.*)$/m.exec(act.stdout)![1].split(', ');
+      expect(hooks).toEqual(expect.arrayContaining(flag === '-k' ? progs : ['keytime_switch', 'lock_uprobe', 'syscall_enter']));
+      const active = attachedProgIds();
+      expect(hooks.filter(h => !active.has(pinnedProgId(`${a.pinDir}/progs/${h}`)))).toEqual([]);
+      expect((await a.ctl(['-d'])).code).toBe(0);
+      const after = attachedProgIds();
+      expect(progs.filter((_, i) => after.has(ours[i]))).toEqual([]);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 
   it('activates on a child it did not start, sees its exec and exit code, deactivates, and finishes', async () => {
@@ -141,6 +164,29 @@ describe('attach', () => {
     } finally {
       busy.kill('SIGKILL');
     }
+  });
+
+  it.each([['SIGINT', 'Ctrl-C'], ['SIGTERM', 'kill']] as const)('%s (%s) flushes every record, prints the summary and removes the pins', async sig => {
+    const a = await attach(['-k', '--json']);
+    const busy = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.01; done']);
+    try {
+      expect((await a.ctl(['-a', '-P', String(busy.pid)])).code).toBe(0);
+      await waitFor(() => a.records().filter(r => r.type === 'exit').length >= 3, 'records');
+      a.proc.kill(sig);
+      expect(await a.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      busy.kill('SIGKILL');
+    }
+    expect(a.stderr).toContain(`procimage: ${sig}: finishing`);
+    expect(a.stderr).toMatch(/── procimage summary/);
+    expect(a.stderr).not.toMatch(/internal error|^\s+at /m);
+    // what the summary counted is what was printed, type by type
+    const counted = Object.fromEntries(/^records +(.*)$/m.exec(a.stderr)![1].split(', ').map(t => t.split(' ')).map(([t, n]) => [t, Number(n)]));
+    const printed: Record<string, number> = {};
+    for (const r of a.records()) if (r.type !== 'lost') printed[r.type as string] = (printed[r.type as string] ?? 0) + 1;
+    expect(counted.exit).toBeGreaterThanOrEqual(3);
+    expect(printed).toEqual(counted);
+    expect(existsSync(a.pinDir)).toBe(false);
   });
 
   it('a SIGKILLed attach leaves pins that the next attach cleans, with a warning', async () => {
