@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultPolicy } from '../src/collect/policy.js';
 import type { ProcRecord } from '../src/collect/records.js';
+import { LOST_REASONS } from '../src/collect/lost.js';
 import { Session } from '../src/model/session.js';
+import { summaryText } from '../src/output/summary.js';
 import { GATE, tempDir, workload } from './helpers.js';
 
 const N = 3000; // forkloop: N forks, N + 1 process exits, and its own exec
@@ -61,6 +63,9 @@ describe('lost events', () => {
   it('none when the reader keeps up: every fork, exec and exit arrives', async () => {
     const { summary, recs } = await run(false);
     expect(summary.lost).toEqual({});
+    const text = summaryText(summary);
+    expect(text).toMatch(/^kernel +(\d+) records sent, \1 received, 0 dropped$/m);
+    expect(text).toMatch(/^lost +none$/m);
     expect(accounting(recs, summary, 'fork')).toEqual({ records: N, sent: N, delivered: N, lost: 0 });
     expect(accounting(recs, summary, 'exit')).toEqual({ records: N + 1, sent: N + 1, delivered: N + 1, lost: 0 });
     expect(accounting(recs, summary, 'exec')).toEqual({ records: 1, sent: 1, delivered: 1, lost: 0 });
@@ -84,6 +89,18 @@ describe('lost events', () => {
     // and the loss was reported as records too, with the same total
     expect(lostRecords.every(r => r.reason === 'ring_full')).toBe(true);
     expect(lostRecords.reduce((s, r) => s + r.count, 0)).toBe(lost);
+
+    // and in the text summary a user reads: what the kernel dropped, by type, against the workload's own
+    // counts; the lost line with the same total and what the reason means
+    const text = summaryText(summary).split('\n');
+    const kernel = text.find(l => l.startsWith('kernel '))!;
+    const [, sent, received, dropped, byType] = /^kernel +(\d+) records sent, (\d+) received, (\d+) dropped \((.*)\)$/.exec(kernel)!;
+    expect(Number(sent)).toBe(Number(received));
+    const droppedByType = Object.fromEntries(byType.split(', ').map(t => t.split(' ')).map(([t, n]) => [t, Number(n)]));
+    expect(droppedByType.fork ?? 0).toBe(N - fork.records);
+    expect(droppedByType.exit ?? 0).toBe(N + 1 - exit.records);
+    expect(Object.values(droppedByType).reduce((a, n) => a + n, 0)).toBe(Number(dropped));
+    expect(text.filter(l => l.startsWith('lost '))).toEqual([`lost       ${dropped} ring_full: ${LOST_REASONS.ring_full}`]);
   });
 
   it('counted exactly when the output backs up: the ring waits for the reader, procimage holds nothing', async () => {
