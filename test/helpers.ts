@@ -50,15 +50,17 @@ export class Attach {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(readonly pinDir: string, args: string[]) {
-    this.proc = spawn(CLI, ['attach', ...args, '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** wrapper: a command line that runs the attach command line it is given after it ("$@"). */
+  constructor(readonly pinDir: string, args: string[], wrapper: string[] = []) {
+    const argv = [...wrapper, CLI, 'attach', ...args, '--pin-dir', pinDir];
+    this.proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', d => { this.stdout += d; });
     this.proc.stderr!.on('data', d => { this.stderr += d; });
     this.exited = new Promise(r => this.proc.on('close', (code, signal) => r({ code, signal })));
   }
 
-  static async start(args: string[], pinDir = testPinDir()): Promise<Attach> {
-    const a = new Attach(pinDir, args);
+  static async start(args: string[], pinDir = testPinDir(), wrapper: string[] = []): Promise<Attach> {
+    const a = new Attach(pinDir, args, wrapper);
     await Promise.race([
       waitFor(() => a.stderr.includes('ready:'), 'attach to be ready', 20_000),
       a.exited.then(e => { throw new Error(`attach exited early (${e.code}): ${a.stderr}`); }),
