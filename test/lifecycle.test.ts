@@ -166,7 +166,7 @@ describe('attach', () => {
     }
   });
 
-  it.each([['SIGINT', 'Ctrl-C'], ['SIGTERM', 'kill']] as const)('%s (%s) flushes every record, prints the summary and removes the pins', async sig => {
+  it.each([['SIGINT', 'Ctrl-C'], ['SIGTERM', 'kill']] as const)('%s (%s) flushes every record, prints the summary and removes the pins', async (sig, _how) => {
     const a = await attach(['-k', '--json']);
     const busy = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.01; done']);
     try {

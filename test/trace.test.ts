@@ -99,7 +99,7 @@ describe('trace -- CMD', () => {
 });
 
 describe('trace on a running target', () => {
-  it.each([['SIGTERM', 'kill'], ['SIGINT', 'Ctrl-C']] as const)('%s (%s) flushes what was recorded, prints the summary, exits 0', async sig => {
+  it.each([['SIGTERM', 'kill'], ['SIGINT', 'Ctrl-C']] as const)('%s (%s) flushes what was recorded, prints the summary, exits 0', async (sig, _how) => {
     const target = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.05; done']);
     const p = spawn(CLI, ['trace', '--json', '-P', String(target.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
