@@ -144,7 +144,10 @@ export class BpfObject {
       // a refusal without verifier output (EPERM for fentry here, say) is not the verifier's
       if (failed && kernelLog.trim()) throw new VerifierError(failed, -r, kernelLog);
       if (failed) throw new BpfError(`load program ${failed}`, -r, libbpfLog);
-      const why = libbpfLog.split('\n').filter(l => l.startsWith('libbpf: ')).at(-1)?.slice(8);
+      // libbpf logs a failure as a cascade: the cause first ("...: -3"), then each caller's "failed
+      // to ...", down to "failed to load object": the cause is what a user needs
+      const lines = libbpfLog.split('\n').filter(l => l.startsWith('libbpf: ')).map(l => l.slice(8));
+      const why = lines.find(l => /: -\d+$/.test(l)) ?? lines.at(-1);
       throw new BpfError(`load ${this.path}`, -r, libbpfLog, why);
     }
     this.#loaded = true;

@@ -97,8 +97,8 @@ function report(e: unknown): number {
   const err = e as Error & { exitCode?: number; log?: string; code?: string };
   const known = ['UserError', 'BpfError', 'VerifierError', 'UnsupportedFeatureError', 'SysError'];
   if (err && known.includes(err.name)) {
-    process.stderr.write(`procimage: ${err.message}\n`);
-    if (err.name === 'VerifierError' && !verbose) process.stderr.write('procimage: run with --verbose for the verifier log\n');
+    const hint = err.name === 'VerifierError' && !verbose ? ' (run with --verbose for the verifier log)' : '';
+    process.stderr.write(`procimage: ${err.message}${hint}\n`);
     if (verbose && err.log) process.stderr.write(err.log.endsWith('\n') ? err.log : err.log + '\n');
     return err.exitCode ?? 1;
   }
