@@ -56,6 +56,8 @@ $(BUILD)/bench/%.bpf.o: bench/bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 $(BUILD)/test/%.bpf.o: test/bpf/%.bpf.c $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -Wno-error -c $< -o $@
+# ... and procimage's schedule object with a refused program added
+$(BUILD)/test/refused_schedule.bpf.o: bpf/schedule.bpf.c $(BPF_HDRS)
 
 $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	@mkdir -p $(@D)

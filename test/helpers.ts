@@ -1,7 +1,7 @@
 // Shared by the real-kernel tests: run the CLI, drive a background `attach`, ask the kernel (through
 // bpftool) what is attached.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,10 +18,10 @@ export function testPinDir(): string {
 
 export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-/** Runs the CLI to completion. */
-export function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<Run> {
+/** Runs the CLI (or bin, another installation's) to completion. */
+export function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; bin?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(CLI, args, { env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(opts.bin ?? CLI, args, { env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     p.stdout.on('data', d => { stdout += d; });
     p.stderr.on('data', d => { stderr += d; });
@@ -137,6 +137,22 @@ export function openFds(): number {
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'procimage-test-'));
+}
+
+/**
+ * Another installation of procimage in a temporary directory: this build (dist/ and bin/ copied, so
+ * that it finds its files there; the rest linked), with some BPF objects replaced, by file name
+ * under build/bpf/. Returns its root; its CLI is ROOT/bin/procimage.
+ */
+export function installationWith(objects: Record<string, string>): string {
+  const root = tempDir();
+  cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'bin'), join(root, 'bin'), { recursive: true });
+  for (const f of ['node_modules', 'package.json']) symlinkSync(join(ROOT, f), join(root, f));
+  mkdirSync(join(root, 'build', 'bpf'), { recursive: true });
+  for (const f of readdirSync(join(ROOT, 'build'))) if (f !== 'bpf') symlinkSync(join(ROOT, 'build', f), join(root, 'build', f));
+  for (const f of readdirSync(join(ROOT, 'build', 'bpf'))) symlinkSync(objects[f] ?? join(ROOT, 'build', 'bpf', f), join(root, 'build', 'bpf', f));
+  return root;
 }
 
 /**
