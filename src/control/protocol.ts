@@ -1,5 +1,6 @@
 // What `ctl` and a running `attach` say to each other: one JSON request per connection on a Unix
-// socket, one JSON response line back. The socket lives in a root-only directory.
+// socket, one JSON response line back, then the attach closes the connection (the answer to finish:
+// when its process exits). The socket lives in a root-only directory.
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Policy } from '../collect/policy.js';
