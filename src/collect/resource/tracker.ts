@@ -44,8 +44,13 @@ export class ResourceTracker {
   /** A task started after this (ns) and not seen before is new: its figures count from zero. */
   private bornAfter: number;
 
-  /** activationNs: when collection started (a task started later is entirely inside it). */
-  constructor(private readonly pageSize: number, private readonly view: View, activationNs: number) {
+  /**
+   * activationNs: when collection started (a task started later is entirely inside it).
+   * startSlackNs: how far before its real start a sample's `start` may be (the source's resolution):
+   * a task first seen is new if it started after the last sample, give or take that much.
+   */
+  constructor(private readonly pageSize: number, private readonly view: View, activationNs: number,
+    private readonly startSlackNs = 0) {
     this.bornAfter = activationNs;
   }
 
@@ -137,7 +142,7 @@ export class ResourceTracker {
   private record(f: Figures): ResourceRecord | undefined {
     const prev = this.previous.get(f.key);
     // not seen before: new since the last sample (from zero), or a target only now (a baseline)
-    const base = prev ?? (f.start >= this.bornAfter ? { ts: f.start, c: ZERO, split: { user: 0, system: 0 } } : undefined);
+    const base = prev ?? (f.start >= this.bornAfter - this.startSlackNs ? { ts: f.start, c: ZERO, split: { user: 0, system: 0 } } : undefined);
     const rss = this.rss(f);
     const peak = this.peak(f, rss, prev);
     const split = this.remember(f, prev?.splitter ?? new CpuSplitter(), peak);
