@@ -3,8 +3,10 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import {
-  addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, checkTop, intIn, secondsArg, targetOf, type PolicyFlags,
+  addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, checkTop, intIn, resourceSourceOption, secondsArg, targetOf,
+  type PolicyFlags,
 } from './options.js';
+import type { ResourceSourceOption } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
@@ -43,14 +45,16 @@ addMetricsOptions(program.command('attach')
   .option('--json', 'records as NDJSON on stdout (docs/ndjson.md)')
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .addOption(ringSize)
+  .addOption(resourceSourceOption())
   .action(run(async (o: { all?: boolean; keytime?: boolean; lock?: boolean; resource?: boolean; syscall?: boolean;
-    schedule?: boolean; pinDir: string; json?: boolean; stacks?: boolean; ringSize: number } & MetricsFlags) => {
+    schedule?: boolean; pinDir: string; json?: boolean; stacks?: boolean; ringSize: number; resourceSource: ResourceSourceOption } & MetricsFlags) => {
     const { CATEGORIES } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const flags: PolicyFlags = { keytime: o.keytime ? 0 : undefined, lock: o.lock, resource: o.resource,
       syscall: o.syscall ? 1 : undefined, schedule: o.schedule };
     const categories = o.all ? CATEGORIES.filter(c => implemented(c)) : categoriesOf(flags);
     if (categories.length === 0) throw new UserError('attach needs categories: -a for all, or some of -k -l -r -s -S');
+    (await import('../collect/resource/index.js')).chooseResourceSource(o.resourceSource);
     const { runAttach } = await import('../control/attach.js');
     return runAttach({ ...o, categories, pinDir: o.pinDir, json: !!o.json, stacks: !!o.stacks, ringBytes: o.ringSize << 20 });
   }));
@@ -73,9 +77,11 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
   .addOption(ringSize)
+  .addOption(resourceSourceOption())
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
-  .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number }) => {
+  .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number;
+    resourceSource: ResourceSourceOption }) => {
     const { CATEGORIES, TOP_DEFAULT } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
@@ -83,6 +89,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
     const target = targetOf(o);
     checkTargetExists(target);
     checkTop(o, target !== undefined || command.length > 0, asked);
+    (await import('../collect/resource/index.js')).chooseResourceSource(o.resourceSource);
     const { runTrace } = await import('../control/trace.js');
     return runTrace({
       ...o,

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CATEGORIES, MIN_INTERVAL_SEC, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
+import { RESOURCE_SOURCES } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
 
 export function intIn(name: string, min: number, max: number) {
@@ -45,7 +46,7 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-s, --syscall <N>', `syscall statistics and the last N (1-${SYSCALL_SEQ_MAX}) calls per thread`, intIn('-s N', 1, SYSCALL_SEQ_MAX))
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
     .option('-m, --myproc', "allow procimage's own threads as targets")
-    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported', intervalArg)
+    .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported (default 1)', intervalArg)
     .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (complete, ~3 µs a switch-out in the kernel), fp (frame pointers only), none')
       .choices(['dwarf', 'fp', 'none']))
     .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
@@ -81,6 +82,16 @@ export function categoriesOf(f: PolicyFlags): Category[] {
 export function checkTargetExists(t: Target | undefined): void {
   if (t?.kind === 'pid' && !existsSync(`/proc/${t.pid}`)) throw new UserError(`no thread ${t.pid}`);
   if (t?.kind === 'tgid' && !existsSync(`/proc/${t.tgid}`)) throw new UserError(`no process ${t.tgid}`);
+}
+
+/**
+ * --resource-source, on attach and trace (where the objects are loaded): where resource's per-task
+ * figures come from. proc is what a kernel without BPF task iterators gets anyway; asking for it
+ * elsewhere compares the two.
+ */
+export function resourceSourceOption(): Option {
+  return new Option('--resource-source <SRC>', 'resource (-r): read tasks with a BPF task iterator (iter), from /proc (proc), ' +
+    'or the iterator where the kernel has one (auto)').choices(RESOURCE_SOURCES).default('auto');
 }
 
 /** --listen and its companions, on attach and trace. */
