@@ -51,6 +51,7 @@ describe('bad input', () => {
     [['trace', '--listen', '999.1.1.1:80', '--', 'true'], /--listen: '999\.1\.1\.1' is not an IP address/],
     [['attach', '-k', '--listen', 'nowhere'], /--listen takes HOST:PORT or PORT/],
     [['trace', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    [['trace', '-r', '--resource-source', 'bpf'], /argument 'bpf' is invalid\. Allowed choices are auto, iter, proc/],
   ])('%j', async (args, msg) => {
     const r = await cli(args as string[]);
     expect(r.code).not.toBe(0);
@@ -95,4 +96,16 @@ describe('--help', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(flag);
     });
+
+  it.each(['trace', 'ctl'])('%s --help says what --interval and --top default to', async cmd => {
+    const r = await cli([cmd, '--help']);
+    const text = r.stdout.replace(/\s+/g, ' '); // commander wraps descriptions
+    expect(text).toMatch(/--interval <SEC> how often aggregates \(schedule, syscall, lock, resource\) are reported \(default 1\)/);
+    expect(text).toMatch(/--top <N> every process .* \(default 10\)/);
+  });
+
+  it.each(['trace', 'attach'])('%s --help offers --resource-source, the iterator where the kernel has one by default', async cmd => {
+    const text = (await cli([cmd, '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(text).toMatch(/--resource-source <SRC> .* \(choices: "auto", "iter", "proc", default: "auto"\)/);
+  });
 });
