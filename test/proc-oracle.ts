@@ -55,17 +55,20 @@ export function descendants(root: number): number[] {
 
 /**
  * Samples a thread's /proc/.../schedstat every few ms with the CLOCK_MONOTONIC time of each read,
- * so its on-CPU time and run delay can be interpolated at any instant of a record's window.
+ * so its on-CPU time and run delay can be interpolated at any instant of a record's window; and its
+ * state then (stat: R running or runnable, S sleeping, D in I/O, T stopped...) and user and system
+ * ticks.
  */
 export class SchedstatSampler {
-  readonly samples: Array<{ t: number; oncpu: number; runDelay: number }> = [];
+  readonly samples: Array<{ t: number; oncpu: number; runDelay: number; state: string; utime: number; stime: number }> = [];
   private timer: NodeJS.Timeout;
 
   constructor(readonly path: string, everyMs = 10) {
     this.timer = setInterval(() => {
       try {
         const s = schedstat(path);
-        this.samples.push({ t: Number(process.hrtime.bigint()), ...s });
+        const { state, utime, stime } = stat(path);
+        this.samples.push({ t: Number(process.hrtime.bigint()), ...s, state, utime, stime });
       } catch { this.stop(); }
     }, everyMs);
   }
