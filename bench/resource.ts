@@ -12,7 +12,7 @@ const SECONDS = 4;
 const ROUNDS = 10;
 const SIZES = [{ processes: 10, threads: 100 }, { processes: 50, threads: 100 }];
 
-const modes = ['none', 'procimage -r', '/proc scan'] as const;
+const modes = ['none', 'procimage -r', 'procimage -r (/proc)', '/proc scan'] as const;
 type Mode = (typeof modes)[number];
 
 /** User + system CPU time of a process so far, ms. */
@@ -28,9 +28,12 @@ function threadsOnSystem(): number {
 
 interface Collector { proc: ChildProcess; samples(): number }
 
-/** procimage trace -r over every process, 1 s interval, NDJSON drained; ready once it has sampled. */
-async function startProcimage(): Promise<Collector> {
-  const proc = spawn(CLI, ['trace', '-r', '--interval', '1', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+/**
+ * procimage trace -r over every process, 1 s interval, NDJSON drained; ready once it has sampled.
+ * source: the task iterator (the default) or /proc (what a kernel without task iterators gets).
+ */
+async function startProcimage(source: 'iter' | 'proc'): Promise<Collector> {
+  const proc = spawn(CLI, ['trace', '-r', '--interval', '1', '--json', '--resource-source', source], { stdio: ['ignore', 'pipe', 'ignore'] });
   let systemRecords = 0;
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => { systemRecords += d.split('"scope":"system"').length - 1; });
   await waitFor(() => systemRecords > 0, 'procimage\'s first sample', 30_000);
@@ -57,7 +60,8 @@ function spin(): Promise<number> {
 }
 
 async function measure(mode: Mode): Promise<Round> {
-  const c = mode === 'none' ? undefined : mode === 'procimage -r' ? await startProcimage() : await startScan();
+  const c = mode === 'none' ? undefined : mode === '/proc scan' ? await startScan()
+    : await startProcimage(mode === 'procimage -r' ? 'iter' : 'proc');
   try {
     const cpu0 = c ? cpuMs(c.proc.pid!) : 0, n0 = c?.samples() ?? 0;
     const rate = await spin();
@@ -75,9 +79,9 @@ export async function resourceBench(): Promise<string> {
     try {
       await sleep(1000);
       const threads = threadsOnSystem();
-      const rounds: Record<Mode, Round[]> = { none: [], 'procimage -r': [], '/proc scan': [] };
+      const rounds = Object.fromEntries(modes.map(m => [m, []])) as unknown as Record<Mode, Round[]>;
       for (let r = 0; r < ROUNDS; r++) {
-        const order = [...modes.slice(r % 3), ...modes.slice(0, r % 3)];
+        const order = [...modes.slice(r % modes.length), ...modes.slice(0, r % modes.length)];
         for (const m of order) rounds[m].push(await measure(m));
       }
       // each round's modes ran back to back: a ratio within a round is the least disturbed by drift
@@ -100,7 +104,8 @@ export async function resourceBench(): Promise<string> {
   return `### Cost of resource (-r) on a busy system: every process, one sample a second (median of ${ROUNDS} rounds ` +
     `of ${SECONDS} s, ${CORES} spinner threads)\n\n` + out.join('\n\n') + '\n\n' +
     '"procimage -r": `procimage trace -r --interval 1 --json` (every process, top 10 by each resource, the system beside),\n' +
-    'its NDJSON drained. "/proc scan": `workloads/procscan` reading stat, status and io of every process and every\n' +
+    'its NDJSON drained; "(/proc)": the same with `--resource-source proc`, what a kernel without task iterators gets.\n' +
+    '"/proc scan": `workloads/procscan` reading stat, status and io of every process and every\n' +
     'thread once a second, as top/ps/process-exporter do. "CPU % of a core" and "CPU ms per sample": the collector\'s\n' +
     'own user + system time (ticks of 10 ms) over the measured window. "ratio to none": the median over rounds of the\n' +
     'spinners\' rate with the collector over their rate without it in the same round; "ratio its CPU implies": 1 - the\n' +

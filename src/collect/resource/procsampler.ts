@@ -12,9 +12,9 @@
 // left had at its exit capture (or, without one, when last seen) — and, for on-CPU time, never lets
 // it fall below what TGID/stat's tick figures imply.
 //
-// It costs procimage what reading the files costs (three or four small files per thread and two per
-// process every interval; docs/performance.md has no figure for it: a degraded mode), and the
-// targets nothing. Start times come in ticks (10 ms): docs/ndjson.md says what that changes.
+// It costs procimage what reading the files costs (two to four small files per thread and two per
+// process every interval: several times the iterator's CPU on a big machine, docs/performance.md),
+// and the targets nothing. Start times come in ticks (10 ms): docs/ndjson.md says what that changes.
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import type { Clock } from '../clock.js';
 import { pi_res_flags } from '../layout.js';
