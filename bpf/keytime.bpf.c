@@ -77,6 +77,47 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	return 0;
 }
 
+/*
+ * Each CPU's run-queue clock (clock_task) against bpf_ktime, as of the last target switch-in there:
+ * the scheduler's clock as of now, for a thread whose own switch-in no program saw.
+ */
+struct clock_pair {
+	__u64 ktime;
+	__u64 clock_task;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_pair);
+} keytime_clock SEC(".maps");
+
+/*
+ * A running task's total on-CPU time at `now`, as task_sched_runtime() would say: se.sum_exec_runtime
+ * holds only what update_curr() has folded in, up to se.exec_start; the segment running since is
+ * (now - exec_start) on the run queue's clock_task. A thread that never left the CPU has 0 folded in:
+ * the rest comes at its final switch, after this hook. The rq's clock is not readable as of now (it
+ * was last updated at the last switch or tick), so it is carried forward with bpf_ktime from a
+ * moment both were known: this task's switch-in (exec_start was the rq clock then: exec_in, at
+ * on_ns), or else the last target switch-in on this CPU. The two clocks run at one rate but for
+ * steal time, which clock_task leaves out (a guest's vCPU waiting for the host): an interval stolen
+ * from makes this long by the steal in it.
+ */
+static __always_inline __u64 task_runtime(const struct pi_policy *p, struct task_struct *task, __u64 now)
+{
+	__u64 sum = task->se.sum_exec_runtime, start = task->se.exec_start, clock = 0;
+	struct pi_task_state *s = pi_task_state(task, p->generation, 0);
+	__u32 zero = 0;
+	struct clock_pair *c;
+
+	if (s && s->on_ns && s->on_ns <= now)
+		clock = s->exec_in + (now - s->on_ns);
+	else if ((c = bpf_map_lookup_elem(&keytime_clock, &zero)) && c->ktime && c->ktime <= now)
+		clock = c->clock_task + (now - c->ktime);
+	return clock > start ? sum + (clock - start) : sum;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(keytime_exit, struct task_struct *task)
 {
@@ -111,7 +152,7 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	e->group_dead = group_dead;
 	e->start_ns = task->start_time;
 	e->process_start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	e->oncpu_ns = task->se.sum_exec_runtime;
+	e->oncpu_ns = task_runtime(p, task, e->hdr.ts_ns); /* as of the record's own time */
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -301,6 +342,13 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 	__u32 state = s->off_state, preempt = s->off_preempt;
 	s->off_ns = 0;
 	s->on_ns = now;
+	s->exec_in = next->se.exec_start; /* set by pick_next_task just before: the rq's clock_task now */
+	__u32 zero = 0;
+	struct clock_pair *c = bpf_map_lookup_elem(&keytime_clock, &zero);
+	if (c) {
+		c->ktime = now;
+		c->clock_task = s->exec_in;
+	}
 	emit_switch_in(p, next, now, off_start, state, preempt, 0);
 }
 

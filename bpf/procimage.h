@@ -144,7 +144,7 @@ struct pi_exit_event {
 	__u32 group_dead;  /* 1: the last thread of the process, so this is the process's exit */
 	__u64 start_ns;    /* task->start_time (CLOCK_MONOTONIC): the thread's creation */
 	__u64 process_start_ns; /* group_leader->start_time: the process's creation */
-	__u64 oncpu_ns;    /* task->se.sum_exec_runtime: the thread's total on-CPU time */
+	__u64 oncpu_ns;    /* total on-CPU time: se.sum_exec_runtime + the segment still running */
 	__u32 ppid;        /* tgid of the real parent */
 	__u32 pad;
 };

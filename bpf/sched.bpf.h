@@ -22,6 +22,7 @@ struct pi_task_state {
 	__u64 queued_ns;  /* schedule: became runnable (woken or preempted) and not yet running; 0: no */
 	__u64 on_ns;      /* keytime: its current on-CPU interval began; 0: unknown */
 	__u64 off_ns;     /* keytime: its current off-CPU interval began; 0: unknown */
+	__u64 exec_in;    /* keytime: se.exec_start when on_ns was stamped (the scheduler's clock then) */
 	__u32 off_preempt;
 	__u32 pad;
 };
@@ -60,7 +61,7 @@ static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t
 
 	if (s && s->gen != gen) {
 		s->gen = gen;
-		s->queued_ns = s->on_ns = s->off_ns = 0;
+		s->queued_ns = s->on_ns = s->off_ns = s->exec_in = 0;
 		s->off_state = s->off_preempt = 0;
 	}
 	return s;
