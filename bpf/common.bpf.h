@@ -159,6 +159,83 @@ static __always_inline void *pi_reserve(__u64 size, __u32 type)
 	return e;
 }
 
+/*
+ * When to wake the reader. A record submitted with flag 0 wakes it whenever it has caught up, so a
+ * sparse stream woke it for every record, and at the worst moment: a switch-in record is written
+ * as the target gets the CPU, and the wakeup (an irq_work on that CPU) had the reader's drain
+ * thread, then its main thread, preempt the target right after its own wakeup. So:
+ *  - lifecycle records (fork, exec, exit) wake it at once (PI_WAKE_NOW): few, each behind a fork or
+ *    an exit that costs far more than a wakeup, and the ones a person or a test waits for;
+ *  - every other record (PI_WAKE_LATER) wakes nobody itself. The first one after a wakeup arms a
+ *    timer that wakes the reader PI_WAKE_DELAY_NS later, with whatever has gathered by then: at most
+ *    one wakeup per delay however many records, none while nothing is written, and at a time that
+ *    has nothing to do with the target's switches;
+ *  - a record that takes the ring's unread data past pi_wake_bytes wakes it at once: the ring must
+ *    not fill before the timer (the loader sets this from the ring's size).
+ */
+#define PI_WAKE_DELAY_NS (4 * 1000 * 1000)
+#define PI_CLOCK_MONOTONIC 1
+
+const volatile __u64 pi_wake_bytes = 512 << 10;
+
+enum { PI_WAKE_LATER, PI_WAKE_NOW };
+
+/* Per object (not a shared pi_ map): a timer's callback belongs to the object that set it. */
+struct pi_wake_timer {
+	struct bpf_timer timer;
+	__u32 armed;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pi_wake_timer);
+} wake_timer SEC(".maps");
+
+/* The timer fired: wake the reader, unless something else woke it and it has read everything. */
+static int pi_wake_fired(void *map, __u32 *key, struct pi_wake_timer *w)
+{
+	w->armed = 0;
+	if (bpf_ringbuf_query(&pi_events, BPF_RB_AVAIL_DATA) == 0)
+		return 0;
+	/* only a record carries a wakeup: an empty one, discarded (the reader skips it) */
+	void *e = bpf_ringbuf_reserve(&pi_events, 8, 0);
+	if (e)
+		bpf_ringbuf_discard(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+static __always_inline void pi_wake_soon(void)
+{
+	__u32 zero = 0;
+	struct pi_wake_timer *w = bpf_map_lookup_elem(&wake_timer, &zero);
+
+	if (!w || w->armed || __sync_val_compare_and_swap(&w->armed, 0, 1))
+		return;
+	bpf_timer_init(&w->timer, &wake_timer, PI_CLOCK_MONOTONIC); /* -EBUSY after the first time */
+	bpf_timer_set_callback(&w->timer, pi_wake_fired);
+	if (bpf_timer_start(&w->timer, PI_WAKE_DELAY_NS, 0))
+		w->armed = 0;
+}
+
+static __always_inline void pi_submit(void *e, __u64 size, int wake)
+{
+	if (wake == PI_WAKE_NOW) {
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+		return;
+	}
+	/* once, at the crossing: each forced wakeup is an irq_work, and the reader is on its way */
+	__u64 unread = bpf_ringbuf_query(&pi_events, BPF_RB_AVAIL_DATA);
+	if (unread >= pi_wake_bytes && unread < pi_wake_bytes + size + BPF_RINGBUF_HDR_SZ) {
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+		return;
+	}
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	pi_wake_soon();
+}
+
 static __always_inline void pi_fill_hdr(struct pi_event_hdr *h, __u32 type, struct task_struct *t)
 {
 	h->type = type;

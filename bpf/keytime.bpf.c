@@ -37,7 +37,7 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 	e->child_pid = child->pid;
 	e->child_tgid = ctgid;
 	e->child_start_ns = child->start_time;
-	bpf_ringbuf_submit(e, 0);
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
 	return 0;
 }
 
@@ -73,7 +73,7 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	if (bpf_probe_read_user(e->args, n, (void *)start))
 		n = 0;
 	e->args_len = n;
-	bpf_ringbuf_submit(e, 0);
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
 	return 0;
 }
 
@@ -154,7 +154,7 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	e->process_start_ns = BPF_CORE_READ(task, group_leader, start_time);
 	e->oncpu_ns = task_runtime(p, task, e->hdr.ts_ns); /* as of the record's own time */
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	bpf_ringbuf_submit(e, 0);
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
 	return 0;
 }
 
@@ -241,7 +241,7 @@ static __always_inline void emit_switch_in(const struct pi_policy *p, struct tas
 	e->preempt = preempt;
 	e->first_run = !off_start && t->start_time >= p->start_ns;
 	e->inferred = inferred;
-	bpf_ringbuf_submit(e, 0);
+	pi_submit(e, sizeof(*e), PI_WAKE_LATER);
 }
 
 /*
@@ -327,7 +327,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	e->oncpu_start_inferred = inferred && on_start;
 	e->state = state;
 	e->preempt = preempt;
-	bpf_ringbuf_submit(e, mode == PI_STACK_DWARF ? BPF_RB_NO_WAKEUP : 0);
+	pi_submit(e, mode == PI_STACK_DWARF ? sizeof(struct pi_switch_out_dwarf_event) : sizeof(*e), PI_WAKE_LATER);
 }
 
 /* A target gets the CPU: its off-CPU interval ends, an on-CPU one begins. */

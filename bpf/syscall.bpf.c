@@ -169,7 +169,7 @@ static __always_inline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 le
 	e->len = len;
 	e->partial = partial;
 	__builtin_memcpy(e->ring, t->ring, sizeof(e->ring));
-	bpf_ringbuf_submit(e, 0);
+	pi_submit(e, sizeof(*e), PI_WAKE_LATER); /* a batch every N syscalls: nobody waits for one */
 }
 
 static __always_inline void count_call(__u32 pid, __u32 tgid, __u32 nr, long ret, __u64 latency, int timed)

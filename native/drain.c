@@ -19,6 +19,13 @@
  * position after each record.
  *
  * Batch format: per record [u32 len][u32 0][len bytes, zero-padded to a multiple of 8].
+ *
+ * Wakeups: most records wake nobody; the kernel wakes the reader a few ms after the first of them,
+ * or at once for a record someone waits for (pi_submit() in bpf/common.bpf.h). The ring is in epoll
+ * edge-triggered, so that epoll_wait() returns for a new wakeup only, not because records that woke
+ * nobody are waiting: after a short batch the next call waits for the next wakeup (wait_first), and
+ * records gather into one batch meanwhile. A wakeup that comes while no one waits is kept by epoll
+ * for the next wait.
  */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -75,7 +82,7 @@ struct pi_drainer *pi_drainer_new(int map_fd, size_t max_rec)
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0)
 		goto fail;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, map_fd, &ev))
 		goto fail;
 	return d;
@@ -136,25 +143,26 @@ done:
 }
 
 /*
- * Copies what the ring holds into out; returns the bytes written or -errno. Consumes first (no
- * syscall, and it sees records submitted with BPF_RB_NO_WAKEUP); only when the ring was empty does it
- * sleep in epoll, for at most timeout_ms.
+ * Copies what the ring holds into out; returns the bytes written or -errno. Consumes at once (no
+ * syscall) unless wait_first is set (the last call found the ring dry: records are left to gather
+ * until the kernel's next wakeup); if nothing is there, sleeps in epoll until a wakeup, for at most
+ * timeout_ms (0: consume only, never sleep), and consumes again.
  */
-long pi_drain(struct pi_drainer *d, void *out, size_t cap, int timeout_ms)
+long pi_drain(struct pi_drainer *d, void *out, size_t cap, int timeout_ms, int wait_first)
 {
 	struct epoll_event ev;
 	size_t n;
 
 	if (cap < 8 + d->max_rec)
 		return -EINVAL;
-	n = consume(d, out, cap);
-	if (n == 0 && timeout_ms != 0) {
-		int r = epoll_wait(d->epfd, &ev, 1, timeout_ms);
-		if (r < 0 && errno != EINTR)
-			return -errno;
+	if (!wait_first || timeout_ms == 0) {
 		n = consume(d, out, cap);
+		if (n || timeout_ms == 0)
+			return (long)n;
 	}
-	return (long)n;
+	if (epoll_wait(d->epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return (long)consume(d, out, cap);
 }
 
 uint64_t pi_drainer_oversize(struct pi_drainer *d)

@@ -127,7 +127,7 @@ let helperFns: ReturnType<typeof declareHelper> | undefined;
 function declareHelper(lib: ReturnType<typeof koffi.load>) {
   return {
     drainer_new: lib.func('pi_drainer *pi_drainer_new(int map_fd, size_t max_rec)'),
-    drain: lib.func('long pi_drain(pi_drainer *d, void *out, size_t cap, int timeout_ms)'),
+    drain: lib.func('long pi_drain(pi_drainer *d, void *out, size_t cap, int timeout_ms, int wait_first)'),
     drainer_oversize: lib.func('uint64_t pi_drainer_oversize(pi_drainer *d)'),
     drainer_free: lib.func('void pi_drainer_free(pi_drainer *d)'),
     unwinder_new: lib.func('pi_unwinder *pi_unwinder_new(void)'),

@@ -7,7 +7,7 @@ export { TypedMap } from './typedmap.js';
 export { Link } from './link.js';
 export { readIter } from './iter.js';
 export { pinnedKind, type PinnedKind } from './pinned.js';
-export { RingReader, forEachRecord, type Batch, type BatchHandler } from './ringbuf.js';
+export { RingReader, forEachRecord, wakeBytes, type Batch, type BatchHandler } from './ringbuf.js';
 export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from './errors.js';
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
 export { possibleCpus } from './cpus.js';

@@ -2,9 +2,12 @@
 //
 // The C helper (native/drain.c) copies records into a 1 MiB buffer; it runs through koffi's .async
 // on a libuv pool thread, so its epoll wait never blocks the main thread. Two buffers alternate: the
-// main thread parses one while the pool thread fills the other. When a drain comes back less than
-// half full the ring ran dry, so the next one waits ~1 ms: batches stay large and wake-ups rare
-// (measured 2.3-2.6 M records/s at ~12% of a core, ~0 when idle: ../shared/spikes/ringdrain).
+// main thread parses one while the pool thread fills the other. A full batch is followed by the next
+// drain at once. When a drain comes back less than half full the ring ran dry, and the next one
+// waits for the kernel's next wakeup, which comes a few ms after the first record that did not wake
+// the reader, or at once for a lifecycle record (bpf/common.bpf.h, pi_submit): batches stay large,
+// the reader wakes at most ~250 times a second, never because a target got the CPU, and not at all
+// while nothing is written (measured 2.3-2.6 M records/s at ~12% of a core: bench/drain.ts).
 import { helper, type Ptr } from './ffi.js';
 import { BpfError, checkPtr } from './errors.js';
 import type { BpfMap } from './map.js';
@@ -20,8 +23,16 @@ export type BatchHandler = (batch: Batch) => void;
 
 export interface RingReaderOptions {
   batchBytes?: number; // per buffer; must hold the largest record
-  waitMs?: number;     // longest epoll sleep when the ring is empty (bounds the latency of stop())
-  coalesceMs?: number; // pause after a short batch
+  waitMs?: number;     // longest a drain call waits for a wakeup (bounds the latency of stop())
+}
+
+/**
+ * Unread bytes past which the kernel wakes the reader at once (pi_wake_bytes): half a batch, so one
+ * drain takes it all, and at most a quarter of the ring, so a burst cannot fill it before the reader
+ * comes.
+ */
+export function wakeBytes(ringBytes: number, batchBytes = 1 << 20): number {
+  return Math.min(ringBytes / 4, batchBytes / 2);
 }
 
 /** Calls fn(offsetOfRecordData, length) for each record of a batch. */
@@ -40,7 +51,6 @@ export class RingReader {
   private running = false;
   private inFlight = false;
   private stopWaiters: Array<() => void> = [];
-  private timer: NodeJS.Timeout | undefined;
   private run: object | undefined;
 
   constructor(ring: BpfMap, maxRecord: number, private readonly opts: RingReaderOptions = {}) {
@@ -74,10 +84,9 @@ export class RingReader {
     const onBatch = (b: Batch) => {
       try { handler(b); } catch (e) { onError(e instanceof Error ? e : new Error(String(e))); }
     };
-    const waitMs = this.opts.waitMs ?? 50, coalesceMs = this.opts.coalesceMs ?? 1;
-    let k = 0;
+    const waitMs = this.opts.waitMs ?? 50;
+    let k = 0, dry = false;
     const issue = (): void => {
-      this.timer = undefined;
       if (!this.running) return this.settle();
       const pause = paused?.();
       if (pause) {
@@ -87,7 +96,7 @@ export class RingReader {
       const b = this.bufs[k];
       k ^= 1;
       this.inFlight = true;
-      helper().drain.async(this.d, b.buf, b.buf.length, waitMs, (err: unknown, n: number) => {
+      helper().drain.async(this.d, b.buf, b.buf.length, waitMs, dry ? 1 : 0, (err: unknown, n: number) => {
         this.inFlight = false;
         if (err || n < 0) {
           this.running = false;
@@ -98,8 +107,8 @@ export class RingReader {
           if (n > 0) { b.bytes = n; onBatch(b); } // nothing drained is dropped on stop
           return this.settle();
         }
-        if (n < b.buf.length / 2) this.timer = setTimeout(issue, coalesceMs);
-        else issue();
+        dry = n < b.buf.length / 2;
+        issue();
         if (n > 0) { b.bytes = n; onBatch(b); } // parse while the pool thread fills the other buffer
       });
     };
@@ -114,7 +123,6 @@ export class RingReader {
   /** Stops the background loop; resolves once no drain call is in flight (at most waitMs). */
   stop(): Promise<void> {
     this.running = false;
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
     if (!this.inFlight) return Promise.resolve();
     return new Promise(r => this.stopWaiters.push(r));
   }
@@ -125,7 +133,7 @@ export class RingReader {
     let records = 0;
     const b = this.bufs[0];
     for (;;) {
-      const n = helper().drain(this.d, b.buf, b.buf.length, 0) as number;
+      const n = helper().drain(this.d, b.buf, b.buf.length, 0, 0) as number;
       if (n < 0) throw new BpfError('ring buffer drain', -n);
       if (n === 0) return records;
       b.bytes = n;

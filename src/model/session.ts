@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, Codec, RingReader, Sideband, forEachRecord, requireFeature, possibleCpus,
+  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -167,6 +167,7 @@ export class Session {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
+    obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
