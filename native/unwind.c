@@ -35,6 +35,7 @@ struct capture {
 	size_t len;
 	uint64_t *pcs;
 	int max, n, done;
+	int past_copy; /* a read above the copy failed: the stack went on beyond what was copied */
 };
 
 struct space {
@@ -192,8 +193,11 @@ static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
 {
 	struct capture *c = ((struct space *)arg)->cur;
-	if (addr < c->base || addr + 8 > c->base + c->len)
+	if (addr < c->base || addr + 8 > c->base + c->len) {
+		if (addr >= c->base)
+			c->past_copy = 1;
 		return false; /* outside the copy: the unwind stops there */
+	}
 	memcpy(result, c->stack + (addr - c->base), 8);
 	return true;
 }
@@ -319,11 +323,17 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 /*
  * Unwinds one capture: regs (ip, sp, bp, bx, r12-r15) and len bytes of stack copied from address
  * base. Writes up to max frame pcs (the first is ip itself, the others return addresses) and returns
- * how many, or -1 if the address space is unknown.
+ * how many, or -1 if the address space is unknown. *stopped says why the unwind ended:
+ * PI_UNWIND_END (at the outermost frame, _start or a thread's start, whose CFI ends the chain, or
+ * where the CFI gave out), PI_UNWIND_PAST_COPY (the next frame lies above the copied bytes) or
+ * PI_UNWIND_MAX (max frames).
  */
+enum { PI_UNWIND_END, PI_UNWIND_PAST_COPY, PI_UNWIND_MAX };
+
 int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base,
-	      const uint8_t *stack, size_t len, uint64_t *pcs, int max)
+	      const uint8_t *stack, size_t len, uint64_t *pcs, int max, int32_t *stopped)
 {
+	*stopped = PI_UNWIND_END;
 	struct space *s = find_space(u, id);
 	if (!s)
 		return -1;
@@ -338,6 +348,10 @@ int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, c
 	}
 	dwfl_getthread_frames(s->dwfl, tid, frame_cb, &c);
 	s->cur = NULL;
+	if (c.n >= max)
+		*stopped = PI_UNWIND_MAX;
+	else if (c.past_copy)
+		*stopped = PI_UNWIND_PAST_COPY;
 	if (c.n == 0 && max > 0) /* not even the first frame: still report where it was */
 		pcs[c.n++] = regs[0];
 	return c.n;

@@ -81,13 +81,46 @@ describe('off-CPU intervals and why: a loop that runs ~20 ms then sleeps 1 s, fi
   });
 });
 
+describe('a stack deeper than the copy', () => {
+  it('is marked truncated where the unwind ran out of copied stack, and not when it reached _start', async () => {
+    // rec() recursing 100 deep, 256 bytes a frame (gcc -O2, no frame pointers): 25 KiB of stack
+    const deep = await cli(['trace', '--json', '-k', '0', '--', workload('deeprec'), '100']);
+    const sleepOf = (out: string) => parse(out).find(x => x.type === 'offcpu' && x.state === 'S' && x.comm === 'deeprec')!;
+    const d = sleepOf(deep.stdout);
+    const u = d.ustack as string[];
+    expect(d.ustack_truncated, u.join('\n')).toBe(true);
+    expect(u.some(f => f.startsWith('main+')), u.join('\n')).toBe(false);
+    expect(u.at(-1)).toMatch(/^rec\+0x[0-9a-f]+ \(deeprec\)/);
+    // what the copy holds is unwound: at least 8 KiB above sp (the copy starts at sp's page), of
+    // 256-byte frames (gcc -O2 here: 232 bytes of locals, two saved registers, the return address)
+    expect(u.filter(f => f.startsWith('rec+')).length).toBeGreaterThanOrEqual(8192 / 256);
+    // 10 deep fits: the whole chain, not marked
+    const shallow = sleepOf((await cli(['trace', '--json', '-k', '0', '--', workload('deeprec'), '10'])).stdout);
+    const v = shallow.ustack as string[];
+    expect(shallow.ustack_truncated).toBe(false);
+    expect(inOrder(v, [/^rec\+/, /^main\+/, /^_start\+/]), v.join('\n')).not.toContain(-1);
+    expect(v.filter(f => f.startsWith('rec+'))).toHaveLength(11);
+    // text: the full stack and the summary's chain end in the mark
+    const text = await cli(['trace', '-k', '0', '--stacks', '--', workload('deeprec'), '100']);
+    expect(text.stdout).toMatch(/^ +rec\+0x[0-9a-f]+ \(deeprec\) deeprec\.c:\d+\n +… \[truncated: stack copy 12 KiB\]$/m);
+    expect(text.stdout).toMatch(/← … \[truncated: stack copy 12 KiB\]$/m);
+  });
+});
+
 describe('text output', () => {
   it('gives each off-CPU interval one line saying why and where, full stacks with --stacks, and a by-stack table', async () => {
     const plain = await cli(['trace', '-k', '0', '--', workload('runsleep'), '2', '100']);
     expect(plain.stdout).toMatch(/offcpu +off CPU \d+ for 100\.\d+ ms · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)$/m);
     expect(plain.stdout).not.toMatch(/^ +__schedule\+/m);
+    // the launcher's wait that began before activation, if it shows: since when, nothing made up
+    expect(plain.stdout).not.toMatch(/began before activation|unknown \(before activation\)/);
     expect(plain.stdout).toMatch(/off-CPU time by stack \(top \d+ of \d+\)\n.*WHY ← WHERE\n +2\d\d\.\d+ ms +2 +10\d\.\d+ ms  S  runsleep +do_nanosleep ← b/);
-    expect(plain.stdout).toMatch(/user: clock_nanosleep .*← __nanosleep .*← b \(runsleep\.c:\d+\) ← a .*← main/);
+    // the chain wraps (at 120 columns off a terminal), each line under the first frame
+    const chains = plain.stdout.split('\n').filter(l => l.startsWith(' '.repeat(40)));
+    expect(chains.length).toBeGreaterThan(2);
+    for (const l of chains) expect(l.length, l).toBeLessThanOrEqual(120);
+    const chain = plain.stdout.replace(/ ←\n {46}/g, ' ← ');
+    expect(chain).toMatch(/user: clock_nanosleep .*← __nanosleep .*← b \(runsleep\.c:\d+\) ← a .*← main/);
     const full = await cli(['trace', '-k', '0', '--stacks', '--', workload('runsleep'), '1', '100']);
     expect(full.stdout).toMatch(/^ +do_nanosleep\+0x[0-9a-f]+$/m);
     expect(full.stdout).toMatch(/^ +main\+0x[0-9a-f]+ \(runsleep\) runsleep\.c:\d+$/m);

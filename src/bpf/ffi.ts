@@ -136,7 +136,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     space_drop: lib.func('void pi_space_drop(pi_unwinder *u, uint32_t id)'),
     unwinder_forget: lib.func('void pi_unwinder_forget(pi_unwinder *u)'),
     unwinder_usage: lib.func('void pi_unwinder_usage(const pi_unwinder *u, _Out_ int32_t *out)'),
-    unwind: lib.func('int pi_unwind(pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base, const uint8_t *stack, size_t len, _Out_ uint64_t *pcs, int max)'),
+    unwind: lib.func('int pi_unwind(pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base, const uint8_t *stack, size_t len, _Out_ uint64_t *pcs, int max, _Out_ int32_t *stopped)'),
     resolve: lib.func('long pi_resolve(pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, _Out_ char *out, size_t cap)'),
     symbolize_file: lib.func('long pi_symbolize_file(pi_unwinder *u, const char *path, const uint64_t *addrs, int n, int ret, _Out_ char *out, size_t cap)'),
     sideband_new: lib.func('pi_sideband *pi_sideband_new(const uint32_t *tids, int ntids, int ncpus, int pages)'),

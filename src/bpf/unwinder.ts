@@ -14,9 +14,16 @@ export interface Frame {
 
 const MAX_FRAMES = 128;
 
+/** Why an unwind ended: at the outermost frame, or cut short (native/unwind.c, PI_UNWIND_*). */
+export type UnwindStop = 'end' | 'past_copy' | 'max_frames';
+const STOPS: readonly UnwindStop[] = ['end', 'past_copy', 'max_frames'];
+
 export class Unwinder {
   #u: Ptr | null;
   private readonly pcs = new BigUint64Array(MAX_FRAMES);
+  private readonly stopped = new Int32Array(1);
+  /** Why the last unwind() ended. */
+  lastStop: UnwindStop = 'end';
   private readonly text = Buffer.alloc(64 << 10);
 
   constructor() {
@@ -58,9 +65,11 @@ export class Unwinder {
    * Unwinds a stack copy: regs = ip, sp, bp, bx, r12-r15; stack = the bytes copied from base.
    * Returns the frames' pcs (the first is ip) as a view of the unwinder's own buffer, valid until its
    * next call; undefined if the space is unknown (never set, or evicted as least recently used).
+   * lastStop says why it ended: 'past_copy' when the next frame was above the copied bytes.
    */
   unwind(space: number, tgid: number, tid: number, regs: BigUint64Array, base: bigint, stack: Uint8Array): BigUint64Array | undefined {
-    const n = helper().unwind(this.u, space, tgid, tid, regs, base, stack, stack.length, this.pcs, MAX_FRAMES) as number;
+    const n = helper().unwind(this.u, space, tgid, tid, regs, base, stack, stack.length, this.pcs, MAX_FRAMES, this.stopped) as number;
+    this.lastStop = STOPS[this.stopped[0]] ?? 'end';
     return n < 0 ? undefined : this.pcs.subarray(0, n);
   }
 

@@ -55,6 +55,18 @@ const decodeExit: Decoder = (b, off, _len, clock): ExitRecord => {
 };
 
 const O = pi_switch_out_event.OFF, I = pi_switch_in_event.OFF;
+
+/**
+ * What a switch-out can hold of a user stack: the bytes of stack a DWARF capture copies
+ * (PI_STACK_PAGES pages from the one holding sp), and the frames `bpf_get_stack` fills in fp mode.
+ */
+export const STACK_COPY_BYTES = pi_switch_out_dwarf_event.LEN.stack;
+export const FP_FRAMES = pi_switch_out_event.LEN.ustack / 8;
+
+/** How the text outputs mark a user stack cut short by those limits. */
+export function truncationNote(mode: 'dwarf' | 'fp' | 'none'): string {
+  return mode === 'fp' ? `[truncated: ${FP_FRAMES} frames]` : `[truncated: stack copy ${STACK_COPY_BYTES / 1024} KiB]`;
+}
 const MODES = { [pi_stack_mode.PI_STACK_NONE]: 'none', [pi_stack_mode.PI_STACK_FP]: 'fp', [pi_stack_mode.PI_STACK_DWARF]: 'dwarf' } as const;
 
 /** A kernel instant that is 0 when unknown. */

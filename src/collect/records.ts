@@ -83,6 +83,8 @@ export interface OffCpuRecord extends RecordBase {
   kstack: readonly string[]; // innermost first
   ustack: readonly string[];
   ustack_mode: 'dwarf' | 'fp' | 'none';
+  /** The user stack goes on beyond what was captured (a DWARF copy's end, or fp's 64 frames). */
+  ustack_truncated: boolean;
   began_before_activation: boolean;
   ongoing: boolean;
   switch_in_inferred: boolean;

@@ -23,7 +23,8 @@ export function recordSink(o: OutputOptions, session: Session, metrics?: Sink): 
 
 export function printSummary(json: boolean, s: SessionSummary | undefined): void {
   if (!s) return;
-  (json ? process.stderr : process.stdout).write(summaryText(s));
+  const out = json ? process.stderr : process.stdout;
+  out.write(summaryText(s, out.isTTY && out.columns ? out.columns : undefined));
 }
 
 export function note(msg: string): void {

@@ -17,6 +17,7 @@ interface Away {
   kstack: readonly string[];
   ustack: readonly string[];
   mode: OffCpuRecord['ustack_mode'];
+  truncated: boolean;
 }
 
 interface Running { tgid: number; comm: string; cpu: number; since: number | null; inferred: boolean }
@@ -59,9 +60,10 @@ export class IntervalBuilder {
       this.dying.delete(r.pid);
       return out;
     }
+    const user = this.stacks.user(r);
     this.away.set(r.pid, {
       tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: r.ts_ns, state: r.state, preempt: r.preempt,
-      kstack: this.stacks.kernel(r.kstack), ustack: this.stacks.user(r), mode: r.stack_mode,
+      kstack: this.stacks.kernel(r.kstack), ustack: user.frames, mode: r.stack_mode, truncated: user.truncated,
     });
     return out;
   }
@@ -79,12 +81,12 @@ export class IntervalBuilder {
       return [{
         type: 'offcpu', ts_ns: r.ts_ns, pid: r.pid, tgid: r.tgid, comm: r.comm, cpu: r.cpu, cpu_in: r.cpu,
         start_ts_ns: null, end_ts_ns: r.ts_ns, duration_ns: null, state: '?', state_name: 'unknown (before activation)',
-        kstack: [], ustack: [], ustack_mode: 'none', began_before_activation: true, ongoing: false,
+        kstack: [], ustack: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: true, ongoing: false,
         switch_in_inferred: r.inferred,
       }];
     }
     const left: Away = mine ?? { tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: start, state: r.state, preempt: r.preempt,
-      kstack: [], ustack: [], mode: 'none' }; // its switch-out record was lost: the kernel kept the rest
+      kstack: [], ustack: [], mode: 'none', truncated: false }; // its switch-out record was lost: the kernel kept the rest
     return [this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred)];
   }
 
@@ -95,7 +97,7 @@ export class IntervalBuilder {
       type: 'offcpu', ts_ns: end ?? a.ts, pid, tgid: a.tgid, comm: a.comm, cpu: a.cpu, cpu_in: cpuIn,
       start_ts_ns: a.ts, end_ts_ns: end, duration_ns: end === null ? null : end - a.ts,
       ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_mode: a.mode,
-      began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
+      ustack_truncated: a.truncated, began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
     };
   }
 

@@ -7,6 +7,8 @@ export interface StackTotal {
   state: string;
   kstack: readonly string[];
   ustack: readonly string[];
+  ustack_mode: OffCpuRecord['ustack_mode'];
+  ustack_truncated: boolean;
   count: number;
   total_ns: number;
   max_ns: number;
@@ -40,11 +42,12 @@ export class OffCpuStacks {
 
   observe(r: OffCpuRecord): void {
     if (r.duration_ns === null) return;
-    const key = `${r.comm}\n${r.state}\n${this.idOf(r.kstack)}\n${this.idOf(r.ustack)}`;
+    const key = `${r.comm}\n${r.state}\n${this.idOf(r.kstack)}\n${this.idOf(r.ustack)}${r.ustack_truncated ? '…' : ''}`;
     let t = this.byKey.get(key);
     if (!t) {
       if (this.byKey.size >= LIMIT) { this.other_ns += r.duration_ns; return; }
-      t = { comm: r.comm, state: r.state, kstack: r.kstack, ustack: r.ustack, count: 0, total_ns: 0, max_ns: 0 };
+      t = { comm: r.comm, state: r.state, kstack: r.kstack, ustack: r.ustack, ustack_mode: r.ustack_mode,
+        ustack_truncated: r.ustack_truncated, count: 0, total_ns: 0, max_ns: 0 };
       this.byKey.set(key, t);
     }
     t.count++;

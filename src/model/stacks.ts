@@ -7,6 +7,11 @@ import type { SwitchOut } from '../collect/records.js';
 import { AddressSpaces } from './addrspaces.js';
 import type { KernelSymbols } from './kallsyms.js';
 import { NO_FRAMES, StackCache } from './stackcache.js';
+import { FP_FRAMES, STACK_COPY_BYTES } from '../collect/keytime.js';
+
+/** A user stack, innermost first; truncated: it goes on beyond what was captured. */
+export interface UserStack { frames: readonly string[]; truncated: boolean }
+const NO_STACK: UserStack = { frames: NO_FRAMES, truncated: false };
 
 const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
@@ -59,28 +64,33 @@ export class StackResolver {
    * (the stack copy is only valid during dispatch). Symbolized once per distinct (space, version,
    * pcs), and then handed out as one frozen array (StackCache).
    */
-  user(r: SwitchOut): readonly string[] {
+  user(r: SwitchOut): UserStack {
     const first = r.stack_mode === 'dwarf' ? r.dwarf?.regs[0] : r.ustack[0];
-    if (r.stack_mode === 'none' || first === undefined) return NO_FRAMES;
+    if (r.stack_mode === 'none' || first === undefined) return NO_STACK;
     this.spaces.advance(r.ts_ns);
+    // fp: bpf_get_stack filled every slot, so there may be more
+    let truncated = r.stack_mode === 'fp' && r.ustack.length >= FP_FRAMES;
     const space = this.spaces.spaceFor(r.tgid, r.exe_ino);
-    if (space === undefined) return r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
+    if (space === undefined) return { frames: r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex), truncated };
     let pcs: BigUint64Array;
     if (r.stack_mode === 'dwarf') {
       const d = r.dwarf!;
       let got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
       if (got === undefined && this.spaces.redefine(space.id)) got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
       pcs = got ?? BigUint64Array.of(first);
+      // the next frame was above the copy, and the copy was whole (a short one ends at the stack's top)
+      const stop = got === undefined ? 'end' : this.unwinder.lastStop;
+      truncated = stop === 'max_frames' || (stop === 'past_copy' && d.stack.length >= STACK_COPY_BYTES);
     } else {
       pcs = r.ustack;
     }
     const words = new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2);
     const salt = space.id * 2 ** 21 + (space.version % 2 ** 21);
     const hit = this.userStacks.find(words, salt);
-    if (hit) return hit;
+    if (hit) return { frames: hit, truncated };
     const { frames, complete } = this.symbolize(space.id, Array.from(pcs));
     // a space the unwinder could not define gives bare addresses: not kept, the next may do better
-    return complete ? this.userStacks.add(words, frames, salt) : frames;
+    return { frames: complete ? this.userStacks.add(words, frames, salt) : frames, truncated };
   }
 
   /**

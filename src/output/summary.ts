@@ -4,8 +4,35 @@ import { describePolicy } from '../collect/policy.js';
 import type { SessionSummary } from '../model/session.js';
 import { commandLine, duration, seconds9 } from './format.js';
 import { describeExit, shortFrame, whyAndWhere } from './text.js';
+import { truncationNote } from '../collect/keytime.js';
 
-export function summaryText(s: SessionSummary): string {
+/** Column the `user:` chains under the by-stack table start at: under WHY ← WHERE. */
+const CHAIN_INDENT = 40;
+
+/**
+ * Frames joined by " ← " into lines of at most `width` columns (a frame longer than a line gets one
+ * of its own), the first starting with `lead`, the others indented as far as it.
+ */
+export function wrapChain(lead: string, frames: readonly string[], width: number): string[] {
+  const indent = ' '.repeat(lead.length);
+  const lines: string[] = [];
+  let cur = lead, empty = true;
+  frames.forEach((f, i) => {
+    const piece = i < frames.length - 1 ? `${f} ←` : f;
+    if (!empty && cur.length + 1 + piece.length > width) {
+      lines.push(cur);
+      cur = indent + piece;
+    } else {
+      cur += (empty ? '' : ' ') + piece;
+    }
+    empty = false;
+  });
+  lines.push(cur);
+  return lines;
+}
+
+/** width: where the user: chains wrap (the terminal's width, or 120 when it is not a terminal). */
+export function summaryText(s: SessionSummary, width = 120): string {
   const lines: string[] = [];
   lines.push('── procimage summary ' + '─'.repeat(60));
   lines.push(`policy     ${describePolicy(s.policy)}`);
@@ -38,7 +65,11 @@ export function summaryText(s: SessionSummary): string {
     for (const t of s.offcpu_stacks) {
       lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
         `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
-      if (t.ustack.length) lines.push(`${' '.repeat(40)}user: ${t.ustack.map(shortFrame).join(' ← ')}`);
+      if (t.ustack.length) {
+        const frames = [...t.ustack.map(shortFrame), ...(t.ustack_truncated ? [`… ${truncationNote(t.ustack_mode)}`] : [])];
+        const lead = `${' '.repeat(CHAIN_INDENT)}user: `;
+        lines.push(...wrapChain(lead, frames, Math.max(width, lead.length + 40)));
+      }
     }
   }
   if (s.processes_untracked) lines.push(`  … and ${s.processes_untracked} more processes (only the first ${procs.length} are listed)`);

@@ -1,6 +1,7 @@
 // Human output on a terminal: one line per lifecycle event, times in seconds since activation.
 import type { Writable } from 'node:stream';
 import type { ProcRecord } from '../collect/records.js';
+import { truncationNote } from '../collect/keytime.js';
 import type { Sink } from '../model/session.js';
 import { whenCaughtUp } from './backpressure.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
@@ -29,11 +30,13 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       return `${describeExit(r)}${r.process_exit ? ' · process ends' : ''} · lifetime ${duration(r.lifetime_ns)} · ` +
         `on-CPU ${duration(r.oncpu_ns)}`;
     case 'oncpu':
-      return `on CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}`;
+      return `on CPU ${r.cpu} ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}`;
     case 'offcpu': {
       const why = whyAndWhere(r.kstack, r.ustack);
-      return `off CPU ${r.cpu} for ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)} · ` +
-        `${r.state} ${r.state_name}${why ? ` · ${why}` : ''}` + (withStacks ? stackLines(r.kstack, r.ustack) : '');
+      // one that left before activation: how and why are not known (no switch-out was seen)
+      const how = r.state === '?' ? '' : ` · ${r.state} ${r.state_name}${why ? ` · ${why}` : ''}`;
+      return `off CPU ${r.cpu} ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}${how}` +
+        (withStacks ? stackLines(r.kstack, r.ustack, r.ustack_truncated ? truncationNote(r.ustack_mode) : undefined) : '');
     }
     case 'lost':
       return `${r.count} lost (${r.reason})`;
@@ -47,10 +50,12 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
   return undefined;
 }
 
+/** "for 2.000 ms", or what is known of an interval without a duration. */
 function span(ns: number | null, before: boolean, ongoing: boolean, inferred: boolean): string {
   // inferred: no switch-in was seen, its time is the scheduler's own stamp (docs/ndjson.md)
-  if (ns !== null) return duration(ns) + (inferred ? ' (switch-in not traced: scheduler\'s stamp)' : '');
-  return before ? '(began before activation)' : ongoing ? '(still, at deactivation)' : '? (a switch was not traced)';
+  if (ns !== null) return `for ${duration(ns)}` + (inferred ? ' (switch-in not traced: scheduler\'s stamp)' : '');
+  if (before) return ongoing ? 'since before activation, still at deactivation' : 'since before activation';
+  return ongoing ? 'for (still, at deactivation)' : 'for ? (a switch was not traced)';
 }
 
 const INDENT = ' '.repeat(50);
@@ -75,9 +80,9 @@ export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]
 }
 
 /** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */
-function stackLines(kstack: readonly string[], ustack: readonly string[]): string {
+function stackLines(kstack: readonly string[], ustack: readonly string[], truncated?: string): string {
   const lines = [...kstack.map(f => `${INDENT}${f}`), ...(kstack.length && ustack.length ? [`${INDENT}--`] : []),
-    ...ustack.map(f => `${INDENT}${f}`)];
+    ...ustack.map(f => `${INDENT}${f}`), ...(truncated ? [`${INDENT}… ${truncated}`] : [])];
   return lines.length ? '\n' + lines.join('\n') : '';
 }
 

@@ -24,7 +24,7 @@ const exit = (pid: number, code: number | null, signal: string | null): ExitReco
 });
 const off = (pid: number, tgid: number, ns: number, state = 'S'): OffCpuRecord => ({
   type: 'offcpu', ts_ns: 1, pid, tgid, comm: 'w', cpu: 0, cpu_in: 0, start_ts_ns: 0, end_ts_ns: ns, duration_ns: ns,
-  state, state_name: '', kstack: [], ustack: [], ustack_mode: 'none', began_before_activation: false, ongoing: false, switch_in_inferred: false,
+  state, state_name: '', kstack: [], ustack: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: false, ongoing: false, switch_in_inferred: false,
 });
 const sched = (pid: number, tgid: number, slots: number[], scope: 'thread' | 'system' = 'thread'): SchedRecord => ({
   type: 'sched', ts_ns: 1, pid, tgid, comm: 'w', scope, cpu: null, count: slots.reduce((a, b) => a + b, 0), total_ns: 1000,
