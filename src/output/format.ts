@@ -48,6 +48,17 @@ export function count(n: number): string {
  * Upper bound of the log2 slot holding quantile q of a kernel histogram (slot i counts durations in
  * [2^i, 2^(i+1)) ns): printed as "< bound", all the histogram can tell.
  */
+/**
+ * Quantile q of a kernel histogram as the tables print it: "< bound" of its log2 slot, or, where that
+ * bound is above the largest value observed, "≤ max" (the slot's bound is then no bound at all: a
+ * max of 136 µs in the [131, 262) µs slot made a p99 "< 262.144 µs"). null without a histogram.
+ */
+export function quantileText(hist: number[] | null | undefined, q: number, max: number | null | undefined): string | null {
+  const b = hist ? quantileBound(hist, q) : null;
+  if (b === null) return null;
+  return max != null && max < b ? `≤ ${duration(max)}` : `< ${duration(b)}`;
+}
+
 export function quantileBound(hist: number[], q: number): number | null {
   const total = hist.reduce((a, b) => a + b, 0);
   if (!total) return null;

@@ -1,7 +1,7 @@
 // Text table of the lock category, every --interval: locks (and futex words) by total wait, the
 // most waited-for first.
 import type { LockRecord } from '../../collect/records.js';
-import { duration, quantileBound } from '../format.js';
+import { duration, quantileText } from '../format.js';
 import { registerTable, renderTable } from '../tables.js';
 
 const MAX_ROWS = 25;
@@ -15,7 +15,7 @@ function where(r: LockRecord): string {
 
 registerTable('lock', recs => {
   const rows = (recs as LockRecord[]).slice().sort((a, b) => b.wait_total_ns - a.wait_total_ns);
-  const d = (n: number | null, prefix = '') => (n == null ? '-' : prefix + duration(n));
+  const d = (n: number | null) => (n == null ? '-' : duration(n));
   return [
     ...renderTable(
       ['KIND', 'LOCK', 'PID', 'COMM', 'ACQ', 'CONT', 'FAIL', 'WAIT TOTAL', 'MIN', 'AVG', 'P99', 'MAX', 'HOLD MIN', 'AVG', 'MAX', 'LONGEST BY', 'WHERE'],
@@ -23,7 +23,7 @@ registerTable('lock', recs => {
         `${r.source === 'pthread' ? '' : `${r.source}:`}${r.kind}${r.mode ? `(${r.mode[0]})` : ''}`,
         r.symbol ?? r.addr, String(r.pid), r.comm, r.acquisitions == null ? '-' : String(r.acquisitions),
         String(r.contended), String(r.failed), duration(r.wait_total_ns), duration(r.wait_min_ns), duration(r.wait_avg_ns),
-        d(quantileBound(r.wait_hist_log2_ns, 0.99), '< '), duration(r.wait_max_ns),
+        quantileText(r.wait_hist_log2_ns, 0.99, r.wait_max_ns) ?? '-', duration(r.wait_max_ns),
         d(r.hold_min_ns), d(r.hold_avg_ns), d(r.hold_max_ns), r.longest_holder_pid == null ? '-' : String(r.longest_holder_pid), where(r),
       ]),
       ['l', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),

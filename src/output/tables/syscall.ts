@@ -1,17 +1,16 @@
 // Text tables of the syscall category, every --interval: what each target thread is doing (its
 // last N syscalls, the one in progress), and its busiest syscalls beside the whole system's.
 import type { SyscallStatRecord, SyscallThreadRecord } from '../../collect/records.js';
-import { duration, quantileBound } from '../format.js';
+import { duration, quantileText } from '../format.js';
 import { registerTable, renderTable } from '../tables.js';
 
 /** Rows shown per table; the rest is counted in a last line. */
 const MAX_ROWS = 20;
 const SYSTEM_ROWS = 10;
 
-/** "< bound" of the 99th percentile, from the kernel's histogram; '' without one. */
-function p99(hist: number[] | null | undefined): string {
-  const b = hist ? quantileBound(hist, 0.99) : null;
-  return b === null ? '' : `< ${duration(b)}`;
+/** The 99th percentile from the kernel's histogram (format.ts, quantileText); '' without one. */
+function p99(hist: number[] | null | undefined, max: number | null | undefined): string {
+  return quantileText(hist, 0.99, max) ?? '';
 }
 
 const more = (n: number, what: string) => (n > 0 ? [`… and ${n} more ${what}`] : []);
@@ -37,7 +36,7 @@ registerTable('syscall_stat', recs => {
     rows.push([
       t ? String(t.pid) : '', t?.comm ?? '', t?.syscall ?? '', t ? String(t.count) : '',
       t ? (t.errors ? `${t.errors} ${t.errno ?? ''}`.trim() : '0') : '',
-      t?.avg_ns != null ? duration(t.avg_ns) : '', p99(t?.hist_log2_ns), t?.max_ns != null ? duration(t.max_ns) : '',
+      t?.avg_ns != null ? duration(t.avg_ns) : '', p99(t?.hist_log2_ns, t?.max_ns), t?.max_ns != null ? duration(t.max_ns) : '',
       t?.total_ns != null ? duration(t.total_ns) : '',
       '│', s?.syscall ?? '', s ? String(s.count) : '',
     ]);

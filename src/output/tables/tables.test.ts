@@ -13,13 +13,15 @@ const stat = (o: Partial<SyscallStatRecord>): SyscallStatRecord => ({
 describe('syscall tables', () => {
   it('puts the target\'s busiest syscalls beside the system\'s, each sorted by count', () => {
     const lines = TABLES.syscall_stat!([
-      stat({ syscall: 'read', count: 5 }), stat({ syscall: 'openat', count: 9, errors: 3, errno: 'ENOENT' }),
+      stat({ syscall: 'read', count: 5 }), stat({ syscall: 'openat', count: 9, errors: 3, errno: 'ENOENT', max_ns: 5000,
+        hist_log2_ns: [0, 0, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 1] }),
       stat({ scope: 'system', pid: 0, tgid: 0, comm: '', syscall: 'futex', count: 100, errors: null, total_ns: null, avg_ns: null, max_ns: null }),
     ], 0);
     expect(lines[0]).toMatch(/^PID +COMM +SYSCALL +COUNT +ERRORS +AVG +P99 +MAX +TOTAL +│ +SYSTEM TOP +COUNT$/);
-    // the p99's bound from the histogram: one call in [512, 1024) ns
-    expect(lines[1]).toMatch(/^ *10 +app +openat +9 +3 ENOENT +1\.000 µs +< 1\.024 µs +1\.000 µs .*│ +futex +100$/);
-    expect(lines[2]).toMatch(/^ *10 +app +read +5 +0 .*│$/);
+    // the p99's bound from the histogram: 99 of 100 calls in [512, 1024) ns, the slowest 5 µs
+    expect(lines[1]).toMatch(/^ *10 +app +openat +9 +3 ENOENT +1\.000 µs +< 1\.024 µs +5\.000 µs .*│ +futex +100$/);
+    // one call in [512, 1024) ns that took 1 µs: the slot's bound is above the max, so the max bounds it
+    expect(lines[2]).toMatch(/^ *10 +app +read +5 +0 +1\.000 µs +≤ 1\.000 µs +1\.000 µs .*│$/);
   });
 
   it('shows each thread\'s last syscalls and the one it is in', () => {
@@ -43,7 +45,8 @@ describe('lock table', () => {
     const lines = TABLES.lock!([base, kernel], 0);
     expect(lines[0]).toMatch(/ WAIT TOTAL +MIN +AVG +P99 +MAX +HOLD MIN +AVG +MAX +LONGEST BY +WHERE$/);
     expect(lines[1]).toMatch(/^kernel:rwsem\(w\) +0xffff888100 .* 5\.000 ms .* 9 ns +- +- +- +- +rwsem_down_write_slowpath < down_write_killable < vm_mmap_pgoff$/);
-    expect(lines[2]).toMatch(/^mutex +0x10 +1 +app +2 +1 +0 +10 ns +2 ns +5 ns +< 16 ns +9 ns +1 ns +2 ns +3 ns +1 +worker\+0x10 \(app\)$/);
+    // waits of 1 ns and 9 ns: the p99's slot [8, 16) ends above the max, 9 ns
+    expect(lines[2]).toMatch(/^mutex +0x10 +1 +app +2 +1 +0 +10 ns +2 ns +5 ns +≤ 9 ns +9 ns +1 ns +2 ns +3 ns +1 +worker\+0x10 \(app\)$/);
     // each value under its own heading, right-aligned to it
     const at = (line: string, s: string, from = 0) => line.indexOf(s, from) + s.length;
     const hold = lines[0].indexOf('HOLD MIN');
