@@ -3,7 +3,7 @@
 // load, intervals that began before activation, and the idle task of a CPU.
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, cli, idlestCpu, waitFor, workload } from './helpers.js';
+import { Attach, GatedChild, cli, idlestCpu, waitFor, workload } from './helpers.js';
 
 type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number; comm: string };
 const parse = (out: string): Rec[] => out.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
@@ -173,6 +173,53 @@ describe("an exit's on-CPU time", () => {
     const exits = r.stdout.split('\n').filter(l => / exit +exit code [357] /.test(l));
     expect(exits).toHaveLength(3);
     for (const l of exits) expect(l).toMatch(/on-CPU \d+\.\d+ µs$/);
+  });
+});
+
+describe('threads created under -P', () => {
+  it('each has its fork (thread: true), its intervals and its exit, one after the other as thread_churn joins them', async () => {
+    const a = await Attach.start(['-k', '--json']);
+    live.push(a);
+    const child = new GatedChild([workload('thread_churn'), '20', '100']); // 20 threads, each joined before the next
+    try {
+      expect((await a.ctl(['-a', '-P', String(child.pid), '-k', '1'])).code).toBe(0);
+      child.open();
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      const main = await waitFor(() => a.records().find(x => x.type === 'exit' && x.pid === child.pid), 'the process exit') as Rec;
+      expect(main).toMatchObject({ tgid: child.pid, process_exit: true, exit_code: 0 });
+      await waitFor(() => a.records().some(x => x.type === 'oncpu' && x.pid === child.pid && (x.ts_ns as number) >= (main.ts_ns as number)),
+        'the last interval of the main thread');
+      const recs = a.records() as Rec[];
+      const forks = recs.filter(x => x.type === 'fork' && x.pid === child.pid);
+      expect(forks).toHaveLength(20);
+      let prevExit = 0;
+      for (const f of forks) {
+        expect(f).toMatchObject({ thread: true, tgid: child.pid, child_tgid: child.pid });
+        const tid = f.child_pid as number;
+        expect(tid).not.toBe(child.pid);
+        const mine = recs.filter(x => x.pid === tid);
+        const exit = mine.find(x => x.type === 'exit')!;
+        expect(exit, `thread ${tid}`).toMatchObject({ tgid: child.pid, process_exit: false, exit_code: 0, comm: 'thread_churn',
+          start_ts_ns: f.child_start_ts_ns });
+        // its life lies between its creation and its exit, after the thread before it was joined
+        expect(f.child_start_ts_ns as number).toBeGreaterThan(prevExit);
+        prevExit = exit.ts_ns as number;
+        const on = mine.filter(x => x.type === 'oncpu');
+        expect(on.length, `thread ${tid}`).toBeGreaterThan(0);
+        for (const x of on) {
+          expect(x).toMatchObject({ began_before_activation: false, ongoing: false, tgid: child.pid });
+          expect(x.start_ts_ns as number).toBeGreaterThanOrEqual(f.child_start_ts_ns as number);
+        }
+        // the last one ends with its final switch, after the exit record
+        expect(on.at(-1)!.end_ts_ns as number).toBeGreaterThanOrEqual(exit.ts_ns as number);
+        // nothing off the CPU before its first run (a new thread had not been interrupted)
+        for (const x of mine.filter(y => y.type === 'offcpu')) expect(x.start_ts_ns as number).toBeGreaterThanOrEqual(on[0].end_ts_ns as number);
+        expect(exit.oncpu_ns as number).toBeGreaterThan(0);
+      }
+      expect(prevExit).toBeLessThan(main.ts_ns as number);
+    } finally {
+      child.proc.kill('SIGKILL');
+    }
   });
 });
 
