@@ -226,9 +226,13 @@ static __always_inline void pi_submit(void *e, __u64 size, int wake)
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 		return;
 	}
-	/* once, at the crossing: each forced wakeup is an irq_work, and the reader is on its way */
+	/*
+	 * Only around the crossing: each forced wakeup is an irq_work, and past it the reader is on its
+	 * way. The window is this record and a page more, for what other CPUs reserve meanwhile; one
+	 * that misses it still has the timer.
+	 */
 	__u64 unread = bpf_ringbuf_query(&pi_events, BPF_RB_AVAIL_DATA);
-	if (unread >= pi_wake_bytes && unread < pi_wake_bytes + size + BPF_RINGBUF_HDR_SZ) {
+	if (unread >= pi_wake_bytes && unread < pi_wake_bytes + size + BPF_RINGBUF_HDR_SZ + 4096) {
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 		return;
 	}
