@@ -129,15 +129,24 @@ describe('attach', () => {
   });
 
   it('-t ends collection on its own and returns to the ready state', async () => {
-    const a = await attach(['-k', '--json']);
-    const t0 = Date.now();
-    expect((await a.ctl(['-a', '-k', '0', '-t', '0.5'])).code).toBe(0);
-    await waitFor(() => a.stderr.includes('time is up'), '-t expiry', 5000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
-    // the note comes when the time is up; the ready state once deactivation has handed everything over
-    await waitFor(async () => JSON.parse((await a.ctl(['--status'])).stdout).active === null, 'the ready state', 5000);
-    const attached = attachedProgIds();
-    for (const id of procimageProgIds(a)) expect(attached.has(id)).toBe(false);
+    // one process of our own as the target: what -t does cannot depend on how much everything else
+    // on the machine does (every thread, with stacks, made deactivation's hand-over take seconds on
+    // a loaded machine)
+    const sleeper = spawn('sh', ['-c', 'while :; do sleep 0.05; done']);
+    try {
+      const a = await attach(['-k', '--json']);
+      const t0 = Date.now();
+      expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '0', '-t', '0.5'])).code).toBe(0);
+      await waitFor(() => a.stderr.includes('time is up'), '-t expiry', 5000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+      // the note comes when the time is up; the ready state once deactivation has handed everything over
+      await waitFor(async () => JSON.parse((await a.ctl(['--status'])).stdout).active === null, 'the ready state', 5000);
+      expect(a.stdout).toContain('"type":"offcpu"');
+      const attached = attachedProgIds();
+      for (const id of procimageProgIds(a)) expect(attached.has(id)).toBe(false);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 
   it('ctl -f returns once the attach has exited and its pins are gone', async () => {
