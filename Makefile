@@ -17,7 +17,9 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
-	linux-libc-dev stress-ng libbpf-tools prometheus
+	linux-libc-dev stress-ng libbpf-tools prometheus strace
+# Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
+BENCH_APT_PACKAGES := bpftrace
 
 .PHONY: all build deps test demo bench clean
 all: build
@@ -26,14 +28,23 @@ build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKL
 
 deps: $(BUILD)/.apt-done node_modules/.installed
 
-$(BUILD)/.apt-done: Makefile
-	@missing=$$(for p in $(APT_PACKAGES); do \
+# $(call apt_install,PACKAGES): installs those of PACKAGES that are missing.
+define apt_install
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+$(BUILD)/.apt-done: Makefile
+	$(call apt_install,$(APT_PACKAGES))
 	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/.bench-apt-done: Makefile | $(BUILD)/.apt-done
+	$(call apt_install,$(BENCH_APT_PACKAGES))
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -95,7 +106,7 @@ test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 demo: build
 	bin/procimage trace -- $(BUILD)/workloads/demo
 
-bench: build $(BENCH_BPF_OBJS)
+bench: build $(BENCH_BPF_OBJS) $(BUILD)/.bench-apt-done
 	node_modules/.bin/tsx bench/run.ts
 
 clean:
