@@ -44,6 +44,12 @@ function schedstat(pid: number): [number, number, number] {
   return readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
 }
 
+/** The machine's steal time so far, ns, all CPUs (/proc/stat: the host ran something else on our vCPUs). */
+function stealNs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return Number(f[8]) * 1e9 / 100; // USER_HZ: 100 on x86
+}
+
 /** runqlat's histogram: [low us, high us, count] rows. */
 function runqlatRows(out: string): Array<[number, number, number]> {
   return [...out.matchAll(/^\s*(\d+) -> (\d+)\s*: (\d+)/gm)].map(m => [Number(m[1]), Number(m[2]), Number(m[3])]);
@@ -95,7 +101,7 @@ function offcputimeByKernelStack(out: string): Map<string, number> {
   return byStack;
 }
 
-interface OffRec { type: string; pid: number; duration_ns: number | null; kstack: string[] }
+interface OffRec { type: string; pid: number; duration_ns: number | null; kstack: string[]; state: string; start_ts_ns: number; end_ts_ns: number }
 
 /** A log2 histogram's median slot: its label in µs and its bounds in ns. */
 function log2Median(h: number[]): { label: string; lo: number; hi: number } {
@@ -123,15 +129,18 @@ async function oneRun(loaded: boolean): Promise<string> {
   const tools: Tool[] = [pi];
   try {
     await waitFor(() => pi.out.includes('"type":"sched"'), 'procimage');
+    // then bpftrace, the delay oracle, so that only procimage's programs run before its stamps; then
+    // the libbpf-tools, which print nothing we can wait for (stdout to a pipe is buffered): give them time
+    const bt = start('bpftrace', [RQDELAY_BT, String(pid)]);
+    tools.push(bt);
+    await waitFor(() => bt.err.includes('Attaching') || bt.out.includes('Attaching'), 'bpftrace');
+    await sleep(500);
     const rq = start('runqlat', ['-p', String(pid)]);
     const oc = start('offcputime', ['-p', String(pid)]);
-    const bt = start('bpftrace', [RQDELAY_BT, String(pid)]);
-    tools.push(rq, oc, bt);
-    // the libbpf-tools print nothing we can wait for (stdout to a pipe is buffered): give them time;
-    // bpftrace says when it is attached
-    await waitFor(() => bt.err.includes('Attaching') || bt.out.includes('Attaching'), 'bpftrace');
+    tools.push(rq, oc);
     await sleep(3000);
     const before = schedstat(pid);
+    const steal0 = stealNs();
     const t0 = process.hrtime.bigint();
     (target.stdio[3] as NodeJS.WritableStream).end('g');
     // the process exits at the end: take schedstat while its last sleep is still on
@@ -142,6 +151,7 @@ async function oneRun(loaded: boolean): Promise<string> {
     }
     await exited;
     const wallNs = Number(process.hrtime.bigint() - t0);
+    const steal = stealNs() - steal0;
     await sleep(1200); // one more procimage poll
     await Promise.all([interrupt(rq), interrupt(oc), interrupt(bt), interrupt(pi)]);
 
@@ -155,7 +165,14 @@ async function oneRun(loaded: boolean): Promise<string> {
     const delays = bpftraceDelays(bt.out);
     const btSum = delays.reduce((a, d) => a + d.ns, 0);
     const btMedian = median(delays.map(d => d.ns));
-    const offsets = stampOffsets(off.map(r => (r as unknown as { end_ts_ns: number }).end_ts_ns), delays.map(d => d.to));
+    // the same events in both: each interval's switch-in against the nearest the oracle stamped, and
+    // for a preemption (state R: its delay began at the switch-out) the two stamps of its start
+    const ends = stampOffsets(off.map(r => r.end_ts_ns), delays.map(d => d.to));
+    const byEnd = new Map(delays.map(d => [d.to, d]));
+    const starts = off.flatMap((r, i) => {
+      const d = byEnd.get(r.end_ts_ns - ends[i]);
+      return r.state === 'R' && d ? [r.start_ts_ns - d.from] : [];
+    });
     const rqRows = runqlatRows(rq.out);
     const rqCount = rqRows.reduce((a, r) => a + r[2], 0);
     const rqMedianBucket = (() => {
@@ -169,6 +186,7 @@ async function oneRun(loaded: boolean): Promise<string> {
     const us = (ns: number) => fmt(ns / 1e3, 1);
     const rows: Array<Array<string | number>> = [
       ['on-CPU time (ms)', ms(onNs), `${ms(after[0] - before[0])} (schedstat)`, diff(onNs, after[0] - before[0])],
+      ['', '', `${ms(steal)} steal time of the run, all CPUs (/proc/stat)`, ''],
       ['delays counted', sched?.count ?? 0, `${delays.length} (bpftrace, one by one)`, diff(sched?.count ?? 0, delays.length)],
       ['', '', `${rqCount} (runqlat)`, diff(sched?.count ?? 0, rqCount)],
       ['', '', `${after[2] - before[2]} (schedstat timeslices)`, diff(sched?.count ?? 0, after[2] - before[2])],
@@ -178,7 +196,8 @@ async function oneRun(loaded: boolean): Promise<string> {
         `${us(Math.min(...delays.map(d => d.ns)))} / ${us(Math.max(...delays.map(d => d.ns)))} (bpftrace)`, ''],
       ['median delay', ours.label, `${us(btMedian)} µs (bpftrace; ${btMedian >= ours.lo && btMedian < ours.hi ? 'in' : 'NOT in'} procimage's slot)`, ''],
       ['', '', `${rqMedianBucket} (runqlat's µs slot)`, ''],
-      ['a switch-in\'s stamp, procimage - bpftrace (µs)', `median ${us(median(offsets))}`, `p10 ${us(quantileOf(offsets, 0.1))}, p90 ${us(quantileOf(offsets, 0.9))}`, ''],
+      ['a switch-in\'s stamp, procimage - bpftrace (µs)', `median ${us(median(ends))}`, `p10 ${us(quantileOf(ends, 0.1))}, p90 ${us(quantileOf(ends, 0.9))}`, ''],
+      ['a preemption\'s first stamp, procimage - bpftrace (µs)', `median ${us(median(starts))}`, `p10 ${us(quantileOf(starts, 0.1))}, p90 ${us(quantileOf(starts, 0.9))}`, ''],
       ['off-CPU time (ms)', ms(offNs), `${ms(offcputimeTotal(oc.out) * 1e3)} (offcputime)`, diff(offNs, offcputimeTotal(oc.out) * 1e3)],
       ['on + off-CPU (ms)', ms(onNs + offNs), `${ms(wallNs)} (wall, from gate to exit)`, diff(onNs + offNs, wallNs)],
     ];
