@@ -38,7 +38,7 @@ async function run(blockReader: boolean) {
   session = Session.load({ categories: ['keytime'], ringBytes: blockReader ? 16 << 10 : 16 << 20 });
   const recs: ProcRecord[] = [];
   const w = gatedForkloop();
-  session.activate({ ...defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']) }, () => ({ write: r => recs.push(r) }));
+  await session.activate({ ...defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']) }, () => ({ write: r => recs.push(r) }));
   w.open();
   if (blockReader) {
     // the event loop stays blocked until the workload is done: the reader cannot hand batches over
@@ -111,7 +111,7 @@ describe('lost events', () => {
     let backedUp = true;
     const w = gatedForkloop();
     // a sink whose reader lags (stdout piped into a stalled consumer) until the workload is done
-    session.activate(defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']),
+    await session.activate(defaultPolicy({ kind: 'tgid', tgid: w.pid }, ['keytime']),
       () => ({ write: r => recs.push(r), backedUp: () => backedUp ? lagging : undefined }));
     w.open();
     await w.done; // the event loop runs all along: only the backlog keeps the reader from draining

@@ -27,7 +27,7 @@ describe('symbolizing after exit', () => {
     // a process started after activation (sh forks it): sleeps 20 ms once, then exits
     const p = spawn(GATE, ['3', 'sh', '-c', `${workload('runsleep')} 1 20; exit 0`], { stdio: ['ignore', 'ignore', 'inherit', fd] });
     const done = new Promise(r => p.on('exit', r));
-    session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
+    await session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
     writeSync(fd, 'g');
     closeSync(fd);
     // the event loop is blocked until the whole tree has exited: nothing is read while it lives

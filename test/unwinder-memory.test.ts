@@ -22,7 +22,7 @@ describe('unwinder memory', () => {
     for (const round of [1, 2]) {
       const p = sleeper();
       const recs: ProcRecord[] = [];
-      session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
+      await session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
       await waitFor(() => unwound(recs), `round ${round}: a sleep of runsleep unwound down to main`);
       const active = session.unwinderUsage()!;
       expect(active.spaces, 'address spaces while active').toBeGreaterThan(0);
@@ -39,7 +39,7 @@ describe('unwinder memory', () => {
     // searches for it when it symbolizes the stacks of its 50 ms sleeps
     const p = spawn('sh', ['-c', 'while :; do sleep 0.05; done'], { stdio: 'ignore' });
     const recs: ProcRecord[] = [];
-    session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
+    await session.activate(defaultPolicy({ kind: 'tgid', tgid: p.pid! }, ['keytime']), () => ({ write: r => recs.push(r) }));
     const sleep = await waitFor(() => recs.find((r): r is OffCpuRecord => r.type === 'offcpu' && r.comm === 'sleep' &&
       r.ustack.some(f => f.includes('(sleep)'))), 'a symbolized stack of sleep');
     expect(sleep.ustack.join('\n')).toMatch(/\(libc\.so\.6\)/);

@@ -143,6 +143,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     sideband_read: lib.func('long pi_sideband_read(pi_sideband *sb, _Out_ void *out, size_t cap)'),
     sideband_lost: lib.func('uint64_t pi_sideband_lost(pi_sideband *sb)'),
     sideband_free: lib.func('void pi_sideband_free(pi_sideband *sb)'),
+    link_create: lib.func('int pi_link_create(const void *attr, unsigned int size)'),
     prog_stats: lib.func('int pi_prog_stats(int fd, _Out_ uint64_t *run_time_ns, _Out_ uint64_t *run_cnt)'),
     enable_stats: lib.func('int pi_enable_stats(void)'),
     log_install: lib.func('void pi_log_install(int level)'),

@@ -34,6 +34,8 @@ export interface UprobeMultiTarget {
 /** enum bpf_attach_type / bpf_cmd values libbpf 1.1's headers predate. */
 export const BPF_TRACE_UPROBE_MULTI = 48;
 const BPF_LINK_CREATE = 28, BPF_F_UPROBE_MULTI_RETURN = 1;
+/** The bpf_attr bytes a uprobe_multi link_create reaches (through link_create.uprobe_multi.pid). */
+const ATTR_BYTES = 64;
 
 export class Program {
   constructor(private readonly ptr: Ptr) {}
@@ -60,6 +62,40 @@ export class Program {
    * (~0.1 s apiece here). The program must have been loaded for BPF_TRACE_UPROBE_MULTI.
    */
   attachUprobeMulti(t: UprobeMultiTarget): Link {
+    const req = this.uprobeMultiRequest(t);
+    try {
+      return Link.fromFd(bpfSyscall(BPF_LINK_CREATE, req.attr), this.name, req.what);
+    } catch (e) {
+      if (e instanceof SysError) throw new BpfError(`attach ${this.name} as ${req.what} (pid ${t.pid})`, e.errno);
+      throw e;
+    } finally {
+      free(req.native);
+    }
+  }
+
+  /**
+   * attachUprobeMulti() on a libuv pool thread. Registering the first uprobe makes the kernel wait for
+   * an RCU grace period (percpu_down_write of dup_mmap_sem: 8-16 ms here, docs/performance.md), the
+   * whole cost of the link; meanwhile the event loop is free to attach everything else.
+   */
+  attachUprobeMultiAsync(t: UprobeMultiTarget): Promise<Link> {
+    const req = this.uprobeMultiRequest(t);
+    return new Promise((resolve, reject) => {
+      helper().link_create.async(req.nativeAttr, req.attr.length, (err: unknown, r: number) => {
+        free(req.native);
+        if (err) reject(err as Error);
+        else if (r < 0) reject(new BpfError(`attach ${this.name} as ${req.what} (pid ${t.pid})`, -r));
+        else resolve(Link.fromFd(r, this.name, req.what));
+      });
+    });
+  }
+
+  /**
+   * The bpf_attr of a uprobe_multi BPF_LINK_CREATE, in a native block that also holds what it points
+   * to (path, offsets, cookies): `attr` for bpf(2) from this thread, `nativeAttr` (the same bytes in
+   * the block) for a pool thread. The caller frees `native`.
+   */
+  private uprobeMultiRequest(t: UprobeMultiTarget): { what: string; attr: Buffer; native: Ptr; nativeAttr: Ptr } {
     const what = `uprobe_multi ${t.retprobe ? '(return) ' : ''}${t.binary}:${t.offsets.map(o => `0x${o.toString(16)}`).join(',')}`;
     if (t.offsets.length === 0 || t.offsets.length !== t.cookies.length) throw new Error(`${what}: offsets and cookies must match`);
     const path = Buffer.from(`${t.binary}\0`);
@@ -68,27 +104,21 @@ export class Program {
       arrays.writeBigUInt64LE(BigInt(o), i * 8);
       arrays.writeBigUInt64LE(BigInt(t.cookies[i]), (t.offsets.length + i) * 8);
     });
-    const native = alloc(path.length + arrays.length);
-    try {
-      encodeBytes(native, 0, path);
-      encodeBytes(native, path.length, arrays);
-      const base = BigInt(native);
-      const attr = Buffer.alloc(64);
-      attr.writeUInt32LE(this.fd, 0);
-      attr.writeUInt32LE(BPF_TRACE_UPROBE_MULTI, 8);
-      attr.writeBigUInt64LE(base, 16);                                       // path
-      attr.writeBigUInt64LE(base + BigInt(path.length), 24);                 // offsets
-      attr.writeBigUInt64LE(base + BigInt(path.length + 8 * t.offsets.length), 40); // cookies
-      attr.writeUInt32LE(t.offsets.length, 48);
-      attr.writeUInt32LE(t.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, 52);
-      attr.writeUInt32LE(t.pid, 56);
-      return Link.fromFd(bpfSyscall(BPF_LINK_CREATE, attr), this.name, what);
-    } catch (e) {
-      if (e instanceof SysError) throw new BpfError(`attach ${this.name} as ${what} (pid ${t.pid})`, e.errno);
-      throw e;
-    } finally {
-      free(native);
-    }
+    const native = alloc(path.length + arrays.length + ATTR_BYTES);
+    const base = BigInt(native);
+    const attr = Buffer.alloc(ATTR_BYTES);
+    attr.writeUInt32LE(this.fd, 0);
+    attr.writeUInt32LE(BPF_TRACE_UPROBE_MULTI, 8);
+    attr.writeBigUInt64LE(base, 16);                                       // path
+    attr.writeBigUInt64LE(base + BigInt(path.length), 24);                 // offsets
+    attr.writeBigUInt64LE(base + BigInt(path.length + 8 * t.offsets.length), 40); // cookies
+    attr.writeUInt32LE(t.offsets.length, 48);
+    attr.writeUInt32LE(t.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, 52);
+    attr.writeUInt32LE(t.pid, 56);
+    encodeBytes(native, 0, path);
+    encodeBytes(native, path.length, arrays);
+    encodeBytes(native, path.length + arrays.length, attr);
+    return { what, attr, native, nativeAttr: (base + BigInt(path.length + arrays.length)) as Ptr };
   }
 
   /** Attaches as its section says (tp_btf/, raw_tp/, tracepoint/, ...). */

@@ -67,8 +67,13 @@ export interface Collector {
    * source does not support, a hook the kernel lacks); the activation reports them.
    */
   notes?(policy: Policy): string[];
-  /** What cannot be attached by section name (uprobes on the target's libc, perf events). */
-  attachExtra?(policy: Policy, obj: BpfObject): Link[];
+  /**
+   * What cannot be attached by section name (uprobes on the target's libc, perf events). Started
+   * first at activation, before reset() and before the other hooks, and awaited last: its links may
+   * wait in the kernel (a uprobe's grace period) while the event loop attaches the rest. Its programs
+   * must do nothing until the policy is written (they all check it).
+   */
+  attachExtra?(policy: Policy, obj: BpfObject): Promise<Link[]>;
   /**
    * At activation, before anything is attached: clear what the last activation left in its maps
    * (`object` gives the objects it requires, whose programs it shares).

@@ -133,20 +133,29 @@ export function findPthreadLibrary(pid: number): ProbePlan | undefined {
 /**
  * Attaches lock_uprobe and lock_uretprobe to the plan's offsets for process pid: one uprobe_multi
  * link each where the programs were loaded for it (multi), else a perf-event uprobe per offset.
+ * The uprobe_multi links are made side by side on libuv's pool: nearly all the time either takes is
+ * the kernel waiting for an RCU grace period before it registers the first uprobe (8-16 ms here), and
+ * the second link waits for the same one; the event loop meanwhile attaches the other hooks.
  */
-export function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: number, multi: boolean): Link[] {
+export async function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: number, multi: boolean): Promise<Link[]> {
+  const sets = ([['lock_uprobe', plan.entries, false], ['lock_uretprobe', plan.returns, true]] as Array<[string, Probe[], boolean]>)
+    .filter(([, probes]) => probes.length > 0);
+  if (multi) {
+    const made = await Promise.allSettled(sets.map(([name, probes, retprobe]) => obj.program(name).attachUprobeMultiAsync({
+      binary: plan.openPath, offsets: probes.map(p => p.offset), cookies: probes.map(p => p.op), pid, retprobe })));
+    const links = made.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = made.find(r => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(links.map(l => l.closeAsync()));
+      throw failed.reason;
+    }
+    return links;
+  }
   const links: Link[] = [];
-  const sets: Array<[string, Probe[], boolean]> = [['lock_uprobe', plan.entries, false], ['lock_uretprobe', plan.returns, true]];
   try {
     for (const [name, probes, retprobe] of sets) {
-      if (probes.length === 0) continue;
       const prog = obj.program(name);
-      if (multi) {
-        links.push(prog.attachUprobeMulti({ binary: plan.openPath, offsets: probes.map(p => p.offset),
-          cookies: probes.map(p => p.op), pid, retprobe }));
-      } else {
-        for (const p of probes) links.push(prog.attachUprobe({ binary: plan.openPath, offset: p.offset, pid, retprobe, cookie: p.op }));
-      }
+      for (const p of probes) links.push(prog.attachUprobe({ binary: plan.openPath, offset: p.offset, pid, retprobe, cookie: p.op }));
     }
   } catch (e) {
     for (const l of links) l.close();

@@ -112,7 +112,7 @@ export const lock: Collector = {
     return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
-  attachExtra(policy: Policy, obj: BpfObject): Link[] {
+  async attachExtra(policy: Policy, obj: BpfObject): Promise<Link[]> {
     attachNotes = [];
     if (!policy.categories.includes('lock')) return [];
     const pid = targetProcess(policy);
@@ -133,7 +133,7 @@ export const lock: Collector = {
       return [];
     }
     try {
-      const links = attachLockUprobes(obj, plan, pid, multi);
+      const links = await attachLockUprobes(obj, plan, pid, multi);
       if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
       return links;
     } catch (e) {

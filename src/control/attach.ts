@@ -58,7 +58,7 @@ class AttachDaemon {
       note(`policy change: ending ${describePolicy(this.session.active)}`);
       await this.deactivate();
     }
-    const a = this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state));
+    const a = await this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state));
     if (policy.maxSeconds > 0) {
       this.limitTimer = setTimeout(() => {
         note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);

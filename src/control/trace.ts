@@ -60,7 +60,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
       stackMode: o.stackMode, topN: o.topN };
-    const a = session.activate(policy, recordSink(o, session, metrics?.state));
+    const a = await session.activate(policy, recordSink(o, session, metrics?.state));
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {

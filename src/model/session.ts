@@ -106,6 +106,8 @@ export class Session {
   /** Maps named pi_*, shared by every object: the first object that declares one creates it. */
   private readonly shared = new Map<string, BpfMap>();
   private links: Link[] = [];
+  /** The activation whose hooks are still being attached. */
+  private activating: Promise<Activation> | undefined;
   private reader: RingReader | undefined;
   private current: Current | undefined;
   /** Totals already reported, so each `lost` record carries only what is new. */
@@ -241,9 +243,20 @@ export class Session {
 
   /**
    * Starts collecting: writes the policy, attaches what it needs, reads the ring into the sink that
-   * makeSink returns for the activation's start instant (ns since the clock's epoch).
+   * makeSink returns for the activation's start instant (ns since the clock's epoch). Resolves once
+   * every hook is attached; deactivate() waits for that.
    */
-  activate(policy: Policy, makeSink: (startNs: number) => Sink): Activation {
+  async activate(policy: Policy, makeSink: (startNs: number) => Sink): Promise<Activation> {
+    const a = this.activateNow(policy, makeSink);
+    this.activating = a;
+    try {
+      return await a;
+    } finally {
+      if (this.activating === a) this.activating = undefined;
+    }
+  }
+
+  private async activateNow(policy: Policy, makeSink: (startNs: number) => Sink): Promise<Activation> {
     validatePolicy(policy, possibleCpus());
     const missing = policy.categories.filter(c => !this.categories.includes(c));
     if (missing.length) {
@@ -256,6 +269,10 @@ export class Session {
       throw new UserError(`${t.kind === 'tgid' ? t.tgid : t.pid} is procimage's own process: add -m to trace it`);
     }
 
+    // First, on libuv's pool: the links that wait in the kernel (a uprobe's RCU grace period, 8-16 ms
+    // here, was most of -l's activation) while this thread attaches the rest. Their programs do
+    // nothing until the policy below is written.
+    const extra = this.startExtra(policy);
     const startNs = this.clock.now();
     const sink = makeSink(startNs);
     const policyMap = this.sharedMap('pi_policy');
@@ -272,17 +289,30 @@ export class Session {
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
       if (policy.categories.includes('keytime')) this.intervals = new IntervalBuilder(policy, this.stacks!);
-      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       this.attach(policy);
+      if (extra) {
+        const cur = this.current;
+        this.links.push(...await extra.links);
+        // close() while waiting (the process is ending) detached the rest: these too
+        if (this.current !== cur) {
+          this.detach();
+          throw new Error('the session was closed while activating');
+        }
+      }
       collectingNs = process.hrtime.bigint();
       // After the hooks: opening the side-band can take 5-15 ms (the first task-bound perf event in a
       // second turns on the scheduler's perf hooks, a code patch on every CPU), and it is needed only
-      // to name user frames. No record is dispatched before this returns, and what the target maps
-      // meanwhile is in /proc, read after the side-band is open (openSideband).
+      // to name user frames. The ring is read from then on, so no record is dispatched before it is
+      // open, and what the target maps meanwhile is in /proc, read after the side-band is open
+      // (openSideband); the kernel holds what the hooks recorded so far.
       if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
     } catch (e) {
+      // links still being made are closed once made
+      if (extra) await extra.links.then(ls => Promise.all(ls.map(l => l.closeAsync())), () => undefined);
+      if (!this.reader) throw e; // closed meanwhile: close() freed the rest
       this.detach();
       policyMap.update(zero, INACTIVE_POLICY);
       if (t.kind === 'tgid') this.unfollowAll();
@@ -322,11 +352,25 @@ export class Session {
     return sb;
   }
 
-  /** Attaches the union of what every collector needs: a program two of them want, once. */
+  /** Attaches the union of what every collector names by program: a program two of them want, once. */
   private attach(policy: Policy): void {
     const wanted = new Set(this.collectors.flatMap(c => c.programs(policy)));
     for (const p of wanted) this.links.push(this.programOwner(p).program(p).attach());
-    for (const c of this.collectors) if (c.attachExtra) this.links.push(...c.attachExtra(policy, this.objectOf(c)));
+  }
+
+  /** Starts every collector's attachExtra (see Collector.attachExtra); undefined when none has one. */
+  private startExtra(policy: Policy): { links: Promise<Link[]> } | undefined {
+    const started = this.collectors.filter(c => c.attachExtra).map(c => c.attachExtra!(policy, this.objectOf(c)));
+    if (!started.length) return undefined;
+    const links = Promise.allSettled(started).then(async made => {
+      const ok = made.flatMap(r => (r.status === 'fulfilled' ? r.value : []));
+      const failed = made.find(r => r.status === 'rejected');
+      if (!failed) return ok;
+      await Promise.all(ok.map(l => l.closeAsync()));
+      throw failed.reason;
+    });
+    links.catch(() => undefined); // handled where it is awaited; not unhandled meanwhile
+    return { links };
   }
 
   /** pi_follow: a bitmap of tgids, 64 to a word. */
@@ -452,6 +496,7 @@ export class Session {
    * activation saw.
    */
   async deactivate(): Promise<SessionSummary | undefined> {
+    while (this.activating) await this.activating.catch(() => undefined); // hooks still being attached
     const cur = this.current;
     if (!cur) return undefined;
     const stoppedNs = this.clock.now(); // collection ends now; what follows is handing over and cleaning up
