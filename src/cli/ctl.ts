@@ -2,7 +2,7 @@
 // (no libbpf, no koffi): its start-up time is part of what a user waits for.
 import { performance } from 'node:perf_hooks';
 import { CATEGORIES, TOP_DEFAULT, defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
-import { request } from '../control/client.js';
+import { ControlConnection } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
 import { categoriesOf, checkTargetExists, checkTop, targetOf, type PolicyFlags } from './options.js';
 import { cpus } from 'node:os';
@@ -22,6 +22,16 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     f.interval !== undefined || f.stack !== undefined || f.top !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
 
+  // connected while the flags are checked: the request is then issued with one write
+  const conn = ControlConnection.open(f.pinDir);
+  try {
+    return await send(op, f, conn);
+  } finally {
+    conn.close();
+  }
+}
+
+async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlFlags, conn: ControlConnection): Promise<number> {
   if (op === 'activate') {
     checkTop(f, targetOf(f) !== undefined, categoriesOf(f));
     const target = targetOf(f) ?? { kind: 'all' as const };
@@ -32,9 +42,11 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     // the attach fills in "every category it loaded" when none is given; everything else is
     // checked here, so that a bad value is refused before it reaches the attach
     validatePolicy(policy.categories.length ? policy : { ...policy, categories: [...CATEGORIES] }, cpus().length);
+    await conn.ready;
+    // the instant it is issued: ctl's start-up, connecting included, comes before (reported beside it)
     const startupMs = performance.now();
     const issuedNs = process.hrtime.bigint();
-    const res = await request(f.pinDir, { op, policy, issuedNs: issuedNs.toString() });
+    const res = await conn.send({ op, policy, issuedNs: issuedNs.toString() });
     if (f.json) {
       const { ok: _, ...rest } = res;
       console.log(JSON.stringify({ ...rest, issued_ns: issuedNs.toString(), ctl_startup_ms: startupMs }));
@@ -46,7 +58,8 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     for (const n of (res.notes as string[] | undefined) ?? []) console.log(`  note: ${n}`);
     return 0;
   }
-  const res = await request(f.pinDir, { op });
+  await conn.ready;
+  const res = await conn.send({ op });
   if (f.json) {
     const { ok: _, ...rest } = res;
     console.log(JSON.stringify(rest));
