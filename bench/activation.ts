@@ -1,13 +1,18 @@
 // How long activation takes, from the moment `ctl -a` issues it: until the hooks are attached
 // (collecting) and until the first record of the target arrives, with the machine idle and with
-// one CPU hog per core. ctl's own start-up (Node) is reported beside it: it comes before the issue.
+// one CPU hog per core. ctl's own start-up (Node, and connecting to the attach) is reported beside
+// it: it comes before the issue; so is the sum, from ctl's start to collecting. The machine's CPU
+// pressure (/proc/pressure/cpu, "some" avg10) is reported too: other processes make these figures.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BackgroundAttach, CORES, cpuHogs, fmt, median, quantile, sleep, stop, table, waitFor, workload } from './lib.js';
 
 const RUNS = 15;
 
-interface Sample { startupMs: number; collectingMs: number; firstEventMs: number }
+interface Sample { startupMs: number; collectingMs: number; endToEndMs: number; firstEventMs: number }
+
+/** % of the last 10 s in which some runnable task waited for a CPU. */
+const cpuPressure = () => Number(/^some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
 
 async function measure(a: BackgroundAttach, tgid: number): Promise<Sample> {
   const from = a.out.length;
@@ -22,29 +27,33 @@ async function measure(a: BackgroundAttach, tgid: number): Promise<Sample> {
   }, 'first record');
   a.ctl(['-d']);
   a.out = '';
-  return { startupMs: res.ctl_startup_ms, collectingMs: res.collecting_after_issue_ns / 1e6, firstEventMs: Number(first - issued) / 1e6 };
+  const collectingMs = res.collecting_after_issue_ns / 1e6;
+  return { startupMs: res.ctl_startup_ms, collectingMs, endToEndMs: res.ctl_startup_ms + collectingMs, firstEventMs: Number(first - issued) / 1e6 };
 }
 
 /**
  * Issue -> collecting for each category on a process that takes mutexes (so -l has its libc to
  * probe), idle and with a CPU hog per core: what each category's hooks take to attach.
  */
-const PER_CATEGORY_RUNS = 7;
+const PER_CATEGORY_RUNS = 11;
 const CATEGORIES: Array<[string, string[]]> = [
   ['-k 0', ['-k', '0']], ['-k 1 -S', ['-k', '1', '-S']], ['-s 10', ['-s', '10']], ['-l', ['-l']], ['-r', ['-r']],
   ['every category', ['-k', '1', '-l', '-r', '-s', '10', '-S']],
+  ['(none: all attach -a loaded)', []],
 ];
 
 async function perCategory(): Promise<string> {
   const a = await BackgroundAttach.start(['-a', '--json']);
   const target = spawn(workload('locks'), ['mutex', '2', '1000000000', '50'], { stdio: 'ignore' });
   const rows: Array<Array<string | number>> = [];
+  const pressure: string[] = [];
   try {
     await sleep(300);
     const byLoad: Record<string, number[][]> = {};
     for (const load of ['idle', `stress-ng -c ${CORES}`]) {
       const hogs = load === 'idle' ? undefined : cpuHogs();
       await sleep(500);
+      const before = cpuPressure();
       byLoad[load] = CATEGORIES.map(() => []);
       for (let i = 0; i < PER_CATEGORY_RUNS; i++) {
         for (const [k, [, flags]] of CATEGORIES.entries()) {
@@ -54,11 +63,12 @@ async function perCategory(): Promise<string> {
           a.out = '';
         }
       }
+      pressure.push(`${load} ${fmt(before, 0)}-${fmt(cpuPressure(), 0)}%`);
       if (hogs) await stop(hogs);
     }
     for (const [k, [name]] of CATEGORIES.entries()) {
       const idle = byLoad.idle[k], loaded = byLoad[`stress-ng -c ${CORES}`][k];
-      rows.push([name, fmt(median(idle), 2), fmt(Math.max(...idle), 2), fmt(median(loaded), 2), fmt(Math.max(...loaded), 2)]);
+      rows.push([name, ...[idle, loaded].flatMap(xs => [fmt(median(xs), 2), fmt(quantile(xs, 0.9), 2), fmt(Math.max(...xs), 2)])]);
     }
   } finally {
     await stop(target);
@@ -66,7 +76,9 @@ async function perCategory(): Promise<string> {
   }
   return `### Activation latency by category, ms: issue -> collecting (${PER_CATEGORY_RUNS} activations each, categories rotated; ` +
     `target: a process taking mutexes)\n\n` +
-    table(['ctl -a -P <target>', 'idle median', 'idle max', `stress-ng -c ${CORES} median`, `stress-ng -c ${CORES} max`], rows) + '\n';
+    table(['ctl -a -P <target>', 'idle median', 'idle p90', 'idle max', `stress-ng -c ${CORES} median`, `stress-ng -c ${CORES} p90`,
+      `stress-ng -c ${CORES} max`], rows) + '\n\n' +
+    `CPU pressure (some, avg10) at the start and end of each half: ${pressure.join(', ')}.\n`;
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -81,19 +93,22 @@ async function forkingTarget(): Promise<string> {
   // a target that forks all the time, so the first event follows collection within microseconds
   const target = spawn(workload('forkloop'), ['1000000000'], { stdio: 'ignore' });
   const rows: Array<Array<string | number>> = [];
+  const pressure: string[] = [];
   let rssAfter = 0;
   try {
     for (const load of ['idle', `stress-ng -c ${CORES}`]) {
       const hogs = load === 'idle' ? undefined : cpuHogs();
       await sleep(500);
+      const before = cpuPressure();
       const s: Sample[] = [];
       for (let i = 0; i < RUNS; i++) s.push(await measure(a, target.pid!));
+      pressure.push(`${load} ${fmt(before, 0)}-${fmt(cpuPressure(), 0)}%`);
       if (hogs) await stop(hogs);
       // ready again: the daemon hands its free C heap back 1 s after a deactivation (Session.tidyUp)
       await sleep(1500);
       rssAfter = Math.max(rssAfter, rssMb(a.proc.pid!));
       for (const [name, k] of [['ctl start-up (before issue)', 'startupMs'], ['issue -> collecting', 'collectingMs'],
-        ['issue -> first event', 'firstEventMs']] as const) {
+        ['ctl start -> collecting', 'endToEndMs'], ['issue -> first event', 'firstEventMs']] as const) {
         const xs = s.map(x => x[k]);
         rows.push([`${load}: ${name}`, fmt(median(xs), 2), fmt(quantile(xs, 0.9), 2), fmt(Math.max(...xs), 2)]);
       }
@@ -104,5 +119,6 @@ async function forkingTarget(): Promise<string> {
   }
   return `### Activation latency, ms (${RUNS} activations each of \`attach -a\`; target: a process forking continuously)\n\n` +
     table(['', 'median', 'p90', 'max'], rows) + '\n\n' +
-    `RSS of the attach process: ${fmt(rssReady, 0)} MB ready, ${fmt(rssAfter, 0)} MB ready again 1.5 s after the activations.\n`;
+    `RSS of the attach process: ${fmt(rssReady, 0)} MB ready, ${fmt(rssAfter, 0)} MB ready again 1.5 s after the activations. ` +
+    `CPU pressure (some, avg10) at the start and end of each half: ${pressure.join(', ')}.\n`;
 }
