@@ -14,7 +14,8 @@ export interface CtlFlags extends PolicyFlags {
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
 
-export async function runCtl(f: CtlFlags): Promise<number> {
+/** early: a connection main() opened before the flags were parsed, to the pin dir it read. */
+export async function runCtl(f: CtlFlags, early?: ControlConnection): Promise<number> {
   const ops = (['activate', 'deactivate', 'finish', 'status'] as const).filter(o => f[o]);
   if (ops.length !== 1) throw new UserError('give exactly one of -a (activate), -d (deactivate), -f (finish), --status');
   const op = ops[0];
@@ -22,8 +23,12 @@ export async function runCtl(f: CtlFlags): Promise<number> {
     f.interval !== undefined || f.stack !== undefined || f.top !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
 
-  // connected while the flags are checked: the request is then issued with one write
-  const conn = ControlConnection.open(f.pinDir);
+  // connected before the flags were checked (by main, or else now): the request is then one write
+  let conn = early;
+  if (conn?.pinDir !== f.pinDir) {
+    conn?.close();
+    conn = ControlConnection.open(f.pinDir);
+  }
   try {
     return await send(op, f, conn);
   } finally {

@@ -8,8 +8,27 @@ import {
 } from './options.js';
 import type { ResourceSourceOption } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
+import { ControlConnection } from '../control/client.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
+
+/**
+ * `procimage ctl ...`: connected to the attach before the rest of ctl loads and parses its flags
+ * (10-25 ms), so that the attach starts what an activation would wait for meanwhile
+ * (Session.prepare). The pin directory is read from argv here; ctl connects again if commander
+ * reads another.
+ */
+function earlyConnection(args: string[]): ControlConnection | undefined {
+  const sub = args.findIndex(a => !a.startsWith('-'));
+  if (sub < 0 || args[sub] !== 'ctl') return undefined;
+  let pinDir = DEFAULT_PIN_DIR;
+  for (let i = sub + 1; i < args.length; i++) {
+    if (args[i] === '--pin-dir' && i + 1 < args.length) pinDir = args[++i];
+    else if (args[i].startsWith('--pin-dir=')) pinDir = args[i].slice('--pin-dir='.length);
+  }
+  return ControlConnection.open(pinDir);
+}
+const early = earlyConnection(process.argv.slice(2));
 
 let verbose = false;
 /** What the action returned: the process's exit status. */
@@ -68,7 +87,7 @@ addPolicyOptions(program.command('ctl')
   .option('-t, --time <SEC>', 'stop collecting after SEC seconds (0: no limit)', secondsArg('-t'))
   .option('--pin-dir <DIR>', 'pin directory of the attach to control', DEFAULT_PIN_DIR)
   .option('--json', 'print the answer as one JSON object (issued_ns, collecting_after_issue_ns, ...)')
-  .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o)));
+  .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o, early)));
 
 addMetricsOptions(addPolicyOptions(program.command('trace')
   .description('collect in one process: on a target, on every thread, or on a command it starts (-- CMD ARGS)')

@@ -68,6 +68,14 @@ export interface Collector {
    */
   notes?(policy: Policy): string[];
   /**
+   * A ctl has connected to the ready daemon: an activation may follow within milliseconds. Starts,
+   * off the event loop, what attaching would otherwise wait for (lock: the kernel's grace period
+   * before it registers uprobes), so that the activation finds it done. Attaches nothing that
+   * collects; costs nothing if no activation follows. Resolves, when done, with what it attached for
+   * a moment (a link's target), if anything.
+   */
+  prepare?(obj: BpfObject): Promise<string | undefined> | undefined;
+  /**
    * What cannot be attached by section name (uprobes on the target's libc, perf events). Started
    * first at activation, before reset() and before the other hooks, and awaited last: its links may
    * wait in the kernel (a uprobe's grace period) while the event loop attaches the rest. Its programs

@@ -2,8 +2,10 @@
 // target itself has mapped, found in /proc/PID/maps rather than at a fixed path; the file offsets of
 // the lock functions in it, from its own ELF symbols; and the uprobes on them, attached with the
 // target's pid so that no other process ever traps on them.
-import { BPF_TRACE_UPROBE_MULTI, type BpfObject, type Link } from '../bpf/index.js';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { BPF_TRACE_UPROBE_MULTI, type BpfObject, type Link, type Program } from '../bpf/index.js';
 import { ElfFile } from '../sys/elf.js';
+import { RUN_DIR } from '../sys/paths.js';
 import { openablePath, readMaps, type Mapping } from '../sys/procmaps.js';
 import { pi_lock_op } from './layout.js';
 
@@ -162,6 +164,39 @@ export async function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: nu
     throw e;
   }
   return links;
+}
+
+/** A file no process maps: the warm-up uprobe's, which therefore plants no breakpoint anywhere. */
+const WARM_FILE = `${RUN_DIR}/uprobe-warmup`;
+/**
+ * How long the warm-up uprobe stays registered. Unregistering it takes dup_mmap_sem for writing
+ * once more: registrations do not wait until a grace period (8-16 ms here) after that, so the
+ * warmth lasts from when the registration is done until then.
+ */
+const WARM_HOLD_MS = 6;
+let warming: Promise<string | undefined> | undefined;
+
+/**
+ * Registers, and soon unregisters, one uprobe that traps nowhere (a file no process maps, only for
+ * this process), on libuv's pool. Before it registers a uprobe the kernel waits for an RCU grace
+ * period (rcu_sync_enter of dup_mmap_sem) unless some uprobe was registered or unregistered within
+ * the last one: the activation's own links, made 10-25 ms later when a ctl connects as it starts,
+ * then find that wait under way or over. Resolves, once the uprobe is gone again, with the target
+ * of the link it was (undefined if none could be made).
+ */
+export function warmUprobes(prog: Program): Promise<string | undefined> {
+  if (warming) return warming;
+  try {
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+    if (!existsSync(WARM_FILE)) writeFileSync(WARM_FILE, '\0', { mode: 0o600 });
+  } catch {
+    return Promise.resolve(undefined); // an optimization only
+  }
+  const warm = prog.attachUprobeMultiAsync({ binary: WARM_FILE, offsets: [0], cookies: [0], pid: process.pid }).then(
+    l => new Promise<string>(resolve => setTimeout(() => void l.closeAsync().then(() => resolve(l.target)), WARM_HOLD_MS).unref()),
+    () => undefined);
+  warming = warm.finally(() => { warming = undefined; });
+  return warming;
 }
 
 /** The attach type the lock programs are loaded for when uprobe_multi links are used. */

@@ -10,7 +10,7 @@ import { BpfError, UnsupportedFeatureError, probe, supported, type BpfObject, ty
 import type { Collector, Decoder, PollContext } from './collector.js';
 import { pi_event_hdr, pi_event_type } from './layout.js';
 import { readMaps, type Mapping } from '../sys/procmaps.js';
-import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary } from './libc-uprobes.js';
+import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
 import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
@@ -110,6 +110,10 @@ export const lock: Collector = {
     const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
     return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+  },
+
+  prepare(obj: BpfObject) {
+    return multi ? warmUprobes(obj.program('lock_uprobe')) : undefined;
   },
 
   async attachExtra(policy: Policy, obj: BpfObject): Promise<Link[]> {

@@ -109,7 +109,8 @@ export async function runAttach(o: AttachOptions): Promise<number> {
     session.pin(dir.path, p => dir.pinnedAt(p));
     daemon = new AttachDaemon(session, dir, o);
     daemon.metrics = await startMetrics(o, session);
-    daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req));
+    // a ctl that connects is about to send a request, most often an activation
+    daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req), () => void session!.prepare());
   } catch (e) {
     await daemon!?.metrics?.close();
     session?.close();

@@ -5,9 +5,10 @@ import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { socketPath, type Request, type Response } from './protocol.js';
 
 /**
- * A connection to the attach owning pinDir, made before there is a request to send: ctl connects
- * while it still checks its flags, so that issuing an activation is one write (connecting took ctl
- * 2-15 ms after it had decided to send, its event loop's first turns).
+ * A connection to the attach owning pinDir, made before there is a request to send: ctl connects as
+ * it starts, so that issuing an activation is one write (connecting once it had decided to send took
+ * ctl another 2-15 ms, its event loop's first turns), and so that the attach learns early that a
+ * request is coming (Session.prepare).
  */
 export class ControlConnection {
   /** Resolves once connected; rejects with the one line that says why not. */
@@ -17,7 +18,7 @@ export class ControlConnection {
   private answer: { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
 
-  private constructor(private readonly pinDir: string, timeoutMs: number) {
+  private constructor(readonly pinDir: string, timeoutMs: number) {
     const path = socketPath(pinDir);
     const dirFlag = pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${pinDir}`;
     this.sock = connect(path);

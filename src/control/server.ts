@@ -12,13 +12,15 @@ export class ControlServer {
 
   /**
    * Listens on path. The caller holds the pin directory's lock, so a socket file already there
-   * belongs to a dead attach: it is removed.
+   * belongs to a dead attach: it is removed. onConnection runs as each client connects, before its
+   * request arrives.
    */
-  static async listen(path: string, handle: Handler): Promise<ControlServer> {
+  static async listen(path: string, handle: Handler, onConnection?: () => void): Promise<ControlServer> {
     mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
     chmodSync(RUN_DIR, 0o700);
     try { unlinkSync(path); } catch { /* none */ }
     const server = createServer({ allowHalfOpen: true }, sock => {
+      onConnection?.();
       let buf = '';
       sock.setEncoding('utf8');
       sock.on('error', () => sock.destroy());

@@ -242,6 +242,22 @@ export class Session {
   get active(): Policy | undefined { return this.current?.policy; }
 
   /**
+   * An activation may follow (a ctl connected): collectors start what it would wait for. Resolves,
+   * when they are done, with what they attached meanwhile (nothing stays attached).
+   */
+  async prepare(): Promise<string[]> {
+    if (this.current || !this.reader) return []; // active, or closed
+    const started: Array<Promise<string | undefined>> = [];
+    for (const c of this.collectors) {
+      try {
+        const p = c.prepare?.(this.objectOf(c));
+        if (p) started.push(p.catch(() => undefined));
+      } catch { /* only ever a head start: the activation does the work itself */ }
+    }
+    return (await Promise.all(started)).filter((t): t is string => t !== undefined);
+  }
+
+  /**
    * Starts collecting: writes the policy, attaches what it needs, reads the ring into the sink that
    * makeSink returns for the activation's start instant (ns since the clock's epoch). Resolves once
    * every hook is attached; deactivate() waits for that.

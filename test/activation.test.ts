@@ -1,0 +1,92 @@
+// The activation path on the real kernel: the links made off the event loop (lock's uprobes) are
+// attached by the time activate() resolves, a deactivation that arrives meanwhile waits for them,
+// and the warm-up a ctl's connection starts leaves nothing attached.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultPolicy } from '../src/collect/policy.js';
+import type { ProcRecord } from '../src/collect/records.js';
+import { Session } from '../src/model/session.js';
+import { attachedProgIds, openFds, pinnedFiles, pinnedProgId, testPinDir, workload } from './helpers.js';
+
+let session: Session | undefined;
+let pinDir: string | undefined;
+let target: ChildProcess | undefined;
+afterEach(() => {
+  session?.close();
+  session = undefined;
+  if (pinDir) rmSync(pinDir, { recursive: true, force: true });
+  pinDir = undefined;
+  target?.kill('SIGKILL');
+  target = undefined;
+});
+
+/** A lock session, pinned so that bpftool can name its programs: their ids by name. */
+function lockSession(): Map<string, number> {
+  session = Session.load({ categories: ['lock'] });
+  pinDir = testPinDir();
+  session.pin(pinDir);
+  return new Map(pinnedFiles(pinDir, 'progs').map(p => [p, pinnedProgId(`${pinDir}/progs/${p}`)]));
+}
+
+/** A process taking mutexes (two threads), its threads running. */
+async function locker(): Promise<number> {
+  target = spawn(workload('locks'), ['mutex', '2', '100000000', '50'], { stdio: 'ignore' });
+  await new Promise(r => setTimeout(r, 100));
+  return target.pid!;
+}
+
+const attached = (ids: Map<string, number>, name: string) => attachedProgIds().has(ids.get(name)!);
+
+/** Pids of the processes that map path (of those this test can see). */
+function processesMapping(path: string): number[] {
+  return readdirSync('/proc').filter(d => /^\d+$/.test(d)).filter(d => {
+    try { return readFileSync(`/proc/${d}/maps`, 'utf8').includes(path); } catch { return false; }
+  }).map(Number);
+}
+
+describe('activation', () => {
+  it('resolves with the uprobes attached, made off the event loop', async () => {
+    const ids = lockSession();
+    const pid = await locker();
+    const recs: ProcRecord[] = [];
+    const a = await session!.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['lock']), () => ({ write: r => recs.push(r) }));
+    expect(a.hooks).toEqual(expect.arrayContaining(['lock_uprobe', 'lock_uretprobe', 'lock_contention_begin']));
+    expect(a.notes).toEqual([]);
+    // attached when it says so, not a moment later
+    expect(attached(ids, 'lock_uprobe')).toBe(true);
+    expect(attached(ids, 'lock_uretprobe')).toBe(true);
+    await session!.deactivate();
+    expect(recs.some(r => r.type === 'lock' && r.source === 'pthread' && r.tgid === pid), 'a pthread lock record').toBe(true);
+    expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
+  });
+
+  it('a deactivation that arrives while the uprobes are being made waits for them: nothing is left attached', async () => {
+    const ids = lockSession();
+    const pid = await locker();
+    const activating = session!.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['lock']), () => ({ write: () => undefined }));
+    const summary = await session!.deactivate(); // not awaiting the activation first
+    const a = await activating;
+    expect(a.hooks).toContain('lock_uprobe');
+    expect(summary, 'the activation it ended').toBeDefined();
+    expect(session!.active).toBeUndefined();
+    expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
+  });
+
+  it('a ctl connecting (prepare) registers a uprobe that traps nowhere and drops it: nothing stays attached', async () => {
+    const ids = lockSession();
+    const before = openFds();
+    // lock_uprobe on a file of procimage's own that no process maps, for a moment
+    expect(await session!.prepare()).toEqual(['uprobe_multi /run/procimage/uprobe-warmup:0x0']);
+    expect(processesMapping('/run/procimage/uprobe-warmup'), 'processes the warm-up uprobe could trap in').toEqual([]);
+    expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
+    expect(openFds(), 'its link closed').toBe(before);
+    // and an activation after it attaches as ever
+    const pid = await locker();
+    const a = await session!.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['lock']), () => ({ write: () => undefined }));
+    expect(a.hooks).toContain('lock_uprobe');
+    session!.prepare(); // active: nothing to prepare
+    await session!.deactivate();
+    expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
+  });
+});
