@@ -2,7 +2,8 @@
 // (collecting) and until the first record of the target arrives, with the machine idle and with
 // one CPU hog per core. ctl's own start-up (Node, and connecting to the attach) is reported beside
 // it: it comes before the issue; so is the sum, from ctl's start to collecting. The machine's CPU
-// pressure (/proc/pressure/cpu, "some" avg10) is reported too: other processes make these figures.
+// pressure before each table's own processes start is reported too: on a shared machine other
+// users' processes make these figures as much as procimage does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BackgroundAttach, CORES, cpuHogs, fmt, median, quantile, sleep, stop, table, waitFor, workload } from './lib.js';
@@ -11,8 +12,11 @@ const RUNS = 15;
 
 interface Sample { startupMs: number; collectingMs: number; endToEndMs: number; firstEventMs: number }
 
-/** % of the last 10 s in which some runnable task waited for a CPU. */
-const cpuPressure = () => Number(/^some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
+/** How much of the last 10 s and 60 s some runnable task waited for a CPU (/proc/pressure/cpu), in words. */
+function cpuPressure(): string {
+  const m = /^some avg10=([\d.]+) avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+  return m ? `some avg10 ${fmt(Number(m[1]), 0)}%, avg60 ${fmt(Number(m[2]), 0)}%` : 'unknown';
+}
 
 async function measure(a: BackgroundAttach, tgid: number): Promise<Sample> {
   const from = a.out.length;
@@ -43,17 +47,16 @@ const CATEGORIES: Array<[string, string[]]> = [
 ];
 
 async function perCategory(): Promise<string> {
+  const pressure = cpuPressure();
   const a = await BackgroundAttach.start(['-a', '--json']);
   const target = spawn(workload('locks'), ['mutex', '2', '1000000000', '50'], { stdio: 'ignore' });
   const rows: Array<Array<string | number>> = [];
-  const pressure: string[] = [];
   try {
     await sleep(300);
     const byLoad: Record<string, number[][]> = {};
     for (const load of ['idle', `stress-ng -c ${CORES}`]) {
       const hogs = load === 'idle' ? undefined : cpuHogs();
       await sleep(500);
-      const before = cpuPressure();
       byLoad[load] = CATEGORIES.map(() => []);
       for (let i = 0; i < PER_CATEGORY_RUNS; i++) {
         for (const [k, [, flags]] of CATEGORIES.entries()) {
@@ -63,7 +66,6 @@ async function perCategory(): Promise<string> {
           a.out = '';
         }
       }
-      pressure.push(`${load} ${fmt(before, 0)}-${fmt(cpuPressure(), 0)}%`);
       if (hogs) await stop(hogs);
     }
     for (const [k, [name]] of CATEGORIES.entries()) {
@@ -78,7 +80,7 @@ async function perCategory(): Promise<string> {
     `target: a process taking mutexes)\n\n` +
     table(['ctl -a -P <target>', 'idle median', 'idle p90', 'idle max', `stress-ng -c ${CORES} median`, `stress-ng -c ${CORES} p90`,
       `stress-ng -c ${CORES} max`], rows) + '\n\n' +
-    `CPU pressure (some, avg10) at the start and end of each half: ${pressure.join(', ')}.\n`;
+    `CPU pressure before it started: ${pressure}.\n`;
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -88,21 +90,19 @@ export async function activationBench(): Promise<string> {
 }
 
 async function forkingTarget(): Promise<string> {
+  const pressure = cpuPressure();
   const a = await BackgroundAttach.start(['-a', '--json']);
   const rssReady = rssMb(a.proc.pid!);
   // a target that forks all the time, so the first event follows collection within microseconds
   const target = spawn(workload('forkloop'), ['1000000000'], { stdio: 'ignore' });
   const rows: Array<Array<string | number>> = [];
-  const pressure: string[] = [];
   let rssAfter = 0;
   try {
     for (const load of ['idle', `stress-ng -c ${CORES}`]) {
       const hogs = load === 'idle' ? undefined : cpuHogs();
       await sleep(500);
-      const before = cpuPressure();
       const s: Sample[] = [];
       for (let i = 0; i < RUNS; i++) s.push(await measure(a, target.pid!));
-      pressure.push(`${load} ${fmt(before, 0)}-${fmt(cpuPressure(), 0)}%`);
       if (hogs) await stop(hogs);
       // ready again: the daemon hands its free C heap back 1 s after a deactivation (Session.tidyUp)
       await sleep(1500);
@@ -120,5 +120,5 @@ async function forkingTarget(): Promise<string> {
   return `### Activation latency, ms (${RUNS} activations each of \`attach -a\`; target: a process forking continuously)\n\n` +
     table(['', 'median', 'p90', 'max'], rows) + '\n\n' +
     `RSS of the attach process: ${fmt(rssReady, 0)} MB ready, ${fmt(rssAfter, 0)} MB ready again 1.5 s after the activations. ` +
-    `CPU pressure (some, avg10) at the start and end of each half: ${pressure.join(', ')}.\n`;
+    `CPU pressure before it started: ${pressure}.\n`;
 }

@@ -169,11 +169,11 @@ export async function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: nu
 /** A file no process maps: the warm-up uprobe's, which therefore plants no breakpoint anywhere. */
 const WARM_FILE = `${RUN_DIR}/uprobe-warmup`;
 /**
- * How long the warm-up uprobe stays registered. Unregistering it takes dup_mmap_sem for writing
- * once more: registrations do not wait until a grace period (8-16 ms here) after that, so the
- * warmth lasts from when the registration is done until then.
+ * How long the warm-up uprobe stays registered. A registration keeps the next one from waiting for
+ * 12-16 ms here (a grace period after it is done); unregistering takes dup_mmap_sem for writing
+ * once more, within that, and so keeps the warmth for as long again after it.
  */
-const WARM_HOLD_MS = 6;
+const WARM_HOLD_MS = 10;
 let warming: Promise<string | undefined> | undefined;
 
 /**
