@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defaultPolicy } from '../src/collect/policy.js';
 import type { ProcRecord } from '../src/collect/records.js';
 import { Session } from '../src/model/session.js';
-import { attachedProgIds, openFds, pinnedFiles, pinnedProgId, testPinDir, workload } from './helpers.js';
+import { attachedProgIds, openFds, pinnedFiles, pinnedProgId, testPinDir, waitFor, workload } from './helpers.js';
 
 let session: Session | undefined;
 let pinDir: string | undefined;
@@ -45,6 +45,29 @@ function processesMapping(path: string): number[] {
   }).map(Number);
 }
 
+describe('the control socket', () => {
+  it('closes a connection that hangs up without a request (ctl connects before it checks its flags)', async () => {
+    const { ControlServer } = await import('../src/control/server.js');
+    const { connect } = await import('node:net');
+    const { RUN_DIR } = await import('../src/sys/paths.js');
+    let connections = 0;
+    const server = await ControlServer.listen(`${RUN_DIR}/test-${process.pid}.sock`, async () => ({ ok: true }), () => connections++);
+    try {
+      const before = openFds();
+      for (let i = 0; i < 10; i++) {
+        const s = connect(server.path);
+        await new Promise(r => s.once('connect', r));
+        s.end();
+        await new Promise(r => s.once('close', r));
+      }
+      expect(connections).toBe(10);
+      await waitFor(() => openFds() === before, 'the server side of each connection closed', 2000);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('activation', () => {
   it('resolves with the uprobes attached, made off the event loop', async () => {
     const ids = lockSession();
@@ -80,7 +103,7 @@ describe('activation', () => {
     expect(await session!.prepare()).toEqual(['uprobe_multi /run/procimage/uprobe-warmup:0x0']);
     expect(processesMapping('/run/procimage/uprobe-warmup'), 'processes the warm-up uprobe could trap in').toEqual([]);
     expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
-    expect(openFds(), 'its link closed').toBe(before);
+    expect(openFds(), 'its link closed').toBeLessThanOrEqual(before);
     // and an activation after it attaches as ever
     const pid = await locker();
     const a = await session!.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['lock']), () => ({ write: () => undefined }));

@@ -22,12 +22,17 @@ export class ControlServer {
     const server = createServer({ allowHalfOpen: true }, sock => {
       onConnection?.();
       let buf = '';
+      let requested = false;
       sock.setEncoding('utf8');
       sock.on('error', () => sock.destroy());
+      // ctl connects as it starts: one that then sends nothing (--help, a wrong flag) hangs up, and
+      // a half-open socket would stay open here for good
+      sock.on('end', () => { if (!requested) sock.destroy(); });
       sock.on('data', chunk => {
         buf += chunk;
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
+        requested = true;
         const line = buf.slice(0, nl);
         buf = '';
         let req: Request;
