@@ -11,14 +11,13 @@ import { attachedProgIds, openFds, pinnedFiles, pinnedProgId, testPinDir, waitFo
 
 let session: Session | undefined;
 let pinDir: string | undefined;
-let target: ChildProcess | undefined;
+const targets: ChildProcess[] = [];
 afterEach(() => {
   session?.close();
   session = undefined;
   if (pinDir) rmSync(pinDir, { recursive: true, force: true });
   pinDir = undefined;
-  target?.kill('SIGKILL');
-  target = undefined;
+  for (const t of targets.splice(0)) t.kill('SIGKILL');
 });
 
 /** A lock session, pinned so that bpftool can name its programs: their ids by name. */
@@ -29,11 +28,12 @@ function lockSession(): Map<string, number> {
   return new Map(pinnedFiles(pinDir, 'progs').map(p => [p, pinnedProgId(`${pinDir}/progs/${p}`)]));
 }
 
-/** A process taking mutexes (two threads), its threads running. */
+/** A process taking mutexes (two threads, for a few seconds: it ends even if a test's end is missed), running. */
 async function locker(): Promise<number> {
-  target = spawn(workload('locks'), ['mutex', '2', '100000000', '50'], { stdio: 'ignore' });
+  const t = spawn(workload('locks'), ['mutex', '2', '40000', '50'], { stdio: 'ignore' });
+  targets.push(t);
   await new Promise(r => setTimeout(r, 100));
-  return target.pid!;
+  return t.pid!;
 }
 
 const attached = (ids: Map<string, number>, name: string) => attachedProgIds().has(ids.get(name)!);
