@@ -82,9 +82,18 @@ export class BackgroundAttach {
     return run(CLI, ['ctl', ...args, '--pin-dir', this.pinDir]);
   }
 
+  /**
+   * ctl -f returns once the attach has exited, which it does only after its last output is read:
+   * ctl runs asynchronously here, so that this process keeps reading the attach's stdout meanwhile
+   * (with a synchronous ctl, a full pipe kept both waiting until ctl's 30 s timeout).
+   */
   async finish(): Promise<void> {
     const done = new Promise(r => this.proc.once('close', r));
-    this.ctl(['-f']);
+    const ctl = spawn(CLI, ['ctl', '-f', '--pin-dir', this.pinDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    ctl.stderr!.setEncoding('utf8').on('data', d => { err += d; });
+    const code = await new Promise<number | null>(r => ctl.once('close', r));
+    if (code !== 0) throw new Error(`ctl -f failed: ${err}`);
     await done;
   }
 }
