@@ -45,7 +45,10 @@ struct {
  * and every process it forks after, recursively. A bitmap indexed by tgid, one bit per pid up to
  * pid_max (the loader sizes it), because this test runs for every non-target event of every process
  * on hot hooks: an inlined array lookup and a mask cost next to nothing, a hash lookup does not.
- * A process's bit is cleared when it dies, so a recycled pid never becomes a target.
+ * A process's bit is cleared at its last thread's final switch (keytime_last_switch), not at its
+ * exit hook: do_exit() goes on working for the target after sched_process_exit (exit_mm's teardown).
+ * A bit left set when no such switch was seen is cleared at the fork that recycles the pid, before
+ * the new process runs (keytime_fork), so a recycled pid never becomes a target.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -4,9 +4,11 @@
  * off-CPU interval, with the stacks that say why a thread left the CPU.
  *
  * These hooks are also the core other categories stand on: with a thread-group target, fork adds
- * every new child process to the followed set and exit removes it, so they are attached whenever
- * the policy follows a thread group; the one sched_switch program serves schedule too, and the exit
- * hook takes a task's last resource figures when resource is active (see resource_exit.bpf.h).
+ * every new child process to the followed set (and takes a recycled pid out of it), so it is
+ * attached whenever the policy follows a thread group; a process leaves the set at its last
+ * thread's final switch, not at sched_process_exit, after which the exit's own work still goes on.
+ * The one sched_switch program serves schedule too, and the exit hook takes a task's last resource
+ * figures when resource is active (see resource_exit.bpf.h).
  */
 #include "sched.bpf.h"
 #include "resource_exit.bpf.h"
@@ -22,8 +24,16 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 	if (!p)
 		return 0;
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
-	if (!pi_is_target(p, parent->pid, ptgid, cpu))
+	if (!pi_is_target(p, parent->pid, ptgid, cpu)) {
+		/*
+		 * A new process of someone else's on a pid whose bit is still set: a followed process that
+		 * died with its bit left on (see group_gone), its pid now recycled. The child has not run
+		 * yet (it is woken after this hook): it is never taken for a target.
+		 */
+		if (p->target_kind == PI_TARGET_TGID && ctgid != ptgid && pi_followed(ctgid))
+			pi_follow_set(ctgid, 0);
 		return 0;
+	}
 	/* a new process (not a thread) of a followed thread group is followed too */
 	if (p->target_kind == PI_TARGET_TGID && ctgid != ptgid)
 		pi_follow_set(ctgid, 1);
@@ -135,10 +145,11 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	 */
 	__u32 group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
 
-	if (group_dead && p->target_kind == PI_TARGET_TGID)
-		pi_follow_set(tgid, 0);
-	if (p->categories & PI_CAT_SCHEDULE)
-		pi_sched_exited(pid, cpu);
+	/*
+	 * The thread stays a target (its process stays followed) after this: since 6.16 the hook runs
+	 * before exit_mm(), and the teardown that follows (unmapping the address space, closing files)
+	 * is the thread's own time, on and off the CPU. Its final switch ends it (keytime_last_switch).
+	 */
 	if (p->categories & PI_CAT_RESOURCE)
 		res_capture_exit(p, task, group_dead);
 	if (!(p->categories & PI_CAT_KEYTIME))
@@ -353,9 +364,9 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 }
 
 /*
- * A thread's last switch comes after sched_process_exit, which already unfollowed a dying process:
- * it is still ours if keytime saw it get the CPU in this activation (only keytime_in sets on_ns, and
- * only for targets), so its last on-CPU interval is closed.
+ * A dying thread's last switch, when its follow bit is already gone (a recycled pid's fork cleared
+ * it, see group_gone): it is still ours if keytime saw it get the CPU in this activation (only
+ * keytime_in sets on_ns, and only for targets), so its last on-CPU interval is closed.
  */
 static __always_inline int tracked_and_dying(const struct pi_policy *p, struct task_struct *prev, __u32 state)
 {
@@ -363,6 +374,43 @@ static __always_inline int tracked_and_dying(const struct pi_policy *p, struct t
 		return 0;
 	struct pi_task_state *s = pi_task_state(prev, p->generation, 0);
 	return s && s->on_ns;
+}
+
+/*
+ * Whether dead's process can have no thread left to run (dead is making its final switch), so its
+ * follow bit may go. The bit outlives sched_process_exit because a thread's exit goes on after it
+ * (exit_mm's teardown above all), and other threads of the group may still be on their way out:
+ *  - signal->nr_threads counts the tasks not yet released (__exit_signal). A thread other than the
+ *    leader is released in its own exit_notify(), after its exit hook; the leader stays, a zombie,
+ *    until the group is empty and it is reaped. So 1 means only the leader is left: dead itself, or
+ *    one past exit_notify() (exit_state set) and so past its own exit hook — no thread can still
+ *    arrive at sched_process_exit and find itself unfollowed, as one between the signal->live
+ *    decrement and the hook could if live == 0 were the test.
+ *  - 0 means the leader was reaped too: its pid, the tgid, may already be a new process's, whose
+ *    fork set or cleared the bit. It is left alone; a stale bit names no task that can run (a
+ *    recycled pid goes through keytime_fork before it runs, which clears it).
+ * A released thread may still be between exit_notify() and its final switch (a few µs, nothing of
+ * the teardown); its last interval is closed anyway (tracked_and_dying).
+ */
+static __always_inline int group_gone(struct task_struct *dead)
+{
+	struct signal_struct *sig = dead->signal;
+
+	return BPF_CORE_READ(sig, nr_threads) == 1 && BPF_CORE_READ(dead, group_leader, exit_state) != 0;
+}
+
+/*
+ * prev leaves the CPU for the last time (after its intervals were recorded): schedule may report its
+ * thread for the last time, and its process is unfollowed if it was the last of it. Runs only at
+ * TASK_DEAD switches: exits are rare.
+ */
+static __noinline void keytime_last_switch(const struct pi_policy *p, struct task_struct *prev, __u32 cpu)
+{
+	/* not only for targets: one whose bit a recycled pid cleared has an entry too */
+	if (p->categories & PI_CAT_SCHEDULE)
+		pi_sched_exited(prev->pid, cpu);
+	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid) && group_gone(prev))
+		pi_follow_set(prev->tgid, 0);
 }
 
 /*
@@ -393,5 +441,7 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 		pi_sched_switch(p, prev, next, preempt || prev_state == PI_TASK_RUNNING, now, cpu);
 	if (in)
 		keytime_in(p, next, now);
+	if (prev_state & PI_TASK_DEAD)
+		keytime_last_switch(p, prev, cpu);
 	return 0;
 }

@@ -136,8 +136,9 @@ export const keytime: Collector = {
   ]),
   programs(policy: Policy) {
     if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch'];
-    // not asked for, but a thread-group target still needs its children followed (and unfollowed)
-    if (policy.target.kind === 'tgid') return ['keytime_fork', 'keytime_exit'];
+    // not asked for, but a thread-group target still needs its children followed; a dead one's bit
+    // goes at its final switch where keytime_switch runs, else when its pid is recycled (at fork)
+    if (policy.target.kind === 'tgid') return ['keytime_fork'];
     return [];
   },
 };

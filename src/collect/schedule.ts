@@ -46,9 +46,9 @@ export const schedule: Collector = {
   requires: ['keytime'],
   decoders: new Map(),
   programs(policy) {
-    // keytime's exit hook marks exited threads, whose entries go once reported
-    return policy.categories.includes('schedule')
-      ? ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new', 'keytime_exit'] : [];
+    // keytime_switch marks a thread's entry at its final switch (its exit's teardown may still wait
+    // for a CPU after sched_process_exit), and the entry goes once reported
+    return policy.categories.includes('schedule') ? ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new'] : [];
   },
   reset(obj) {
     clearMap(obj.map('pi_sched_threads'));

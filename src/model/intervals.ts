@@ -36,9 +36,13 @@ export class IntervalBuilder {
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
   }
 
-  /** Records the session hands out: an exit means a last switch is still to come. */
+  /**
+   * Records the session hands out: an exit means the thread's last intervals are still to come. The
+   * exit hook runs early in do_exit(): the teardown after it (the address space, the files) is the
+   * thread's, on and off the CPU, reported as any other until its final switch (state X).
+   */
   observe(r: ProcRecord): void {
-    if (r.type === 'exit' && this.running.has(r.pid)) this.dying.add(r.pid);
+    if (r.type === 'exit') this.dying.add(r.pid);
   }
 
   private out(r: SwitchOut): ProcRecord[] {
