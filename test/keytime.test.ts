@@ -2,8 +2,12 @@
 // stacks through code without frame pointers, forks and every way a child ends, short lives under
 // load, intervals that began before activation, and the idle task of a CPU.
 import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, GatedChild, cli, idlestCpu, waitFor, workload } from './helpers.js';
+import { Attach, GATE, GatedChild, cli, idlestCpu, waitFor, workload } from './helpers.js';
+import { BpfObject, Codec } from '../src/bpf/index.js';
+import { defaultPolicy, encodePolicy } from '../src/collect/policy.js';
+import { paths } from '../src/sys/paths.js';
 
 type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number; comm: string };
 const parse = (out: string): Rec[] => out.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
@@ -254,6 +258,150 @@ describe('a short life loses nothing', () => {
       }
     } finally {
       process.kill(-hogs.pid!, 'SIGKILL');
+    }
+  });
+});
+
+describe("an exit's own work", () => {
+  // sched_process_exit fires early in do_exit() (before exit_mm() since 6.16): what follows, tearing
+  // down the address space above all, is still the thread's, and a CPU hog on its CPU preempts it
+  it('is in intervals after the exit record, with the exit path as their stack, up to the final switch', async () => {
+    const cpu = String(await idlestCpu());
+    const hog = spawn('taskset', ['-c', cpu, workload('spin'), '1', '60'], { stdio: 'ignore', detached: true });
+    try {
+      await new Promise(r => setTimeout(r, 200));
+      // a child touches 256 MB in small pages and exits: its exit unmaps 65536 pages, ~20 ms of work
+      // here, preempted every slice (~4 ms) by the hog; its parent reads /proc/CHILD/schedstat of the zombie
+      const r = await cli(['trace', '--json', '-k', '1', '--', 'taskset', '-c', cpu, workload('exitmap'), '256']);
+      expect(r.code, r.stderr).toBe(0);
+      const m = /exitmap child (\d+) oncpu_ns (\d+)/.exec(r.stderr)!;
+      expect(m, r.stderr).not.toBeNull();
+      const pid = Number(m[1]), kernelOnCpu = Number(m[2]); // se.sum_exec_runtime, final
+      const recs = parse(r.stdout).filter(x => x.pid === pid);
+      const exit = recs.find(x => x.type === 'exit')!;
+      expect(exit).toMatchObject({ exit_code: 0, process_exit: true });
+      const exitTs = exit.ts_ns as number;
+
+      // the teardown's preemptions, after the exit record, where the kernel was unmapping
+      const teardown = recs.filter(x => x.type === 'offcpu' && (x.start_ts_ns as number) > exitTs &&
+        (x.kstack as string[]).some(f => /^(exit_mmap|unmap_vmas|unmap_page_range|__mmput)\+/.test(f)));
+      expect(teardown.length, JSON.stringify(recs.filter(x => (x.ts_ns as number) > exitTs))).toBeGreaterThan(0);
+      for (const x of teardown) {
+        expect(x.state).toBe('R');
+        expect(inOrder(x.kstack as string[], [/^exit_mmap\+/, /^do_exit\+/]), (x.kstack as string[]).join('\n')).not.toContain(-1);
+      }
+
+      // its life tiles: from its first run to its final switch, each interval starts where the one
+      // before ended (both ends are the same kernel stamp), on and off in turn, the last one on
+      const life = recs.filter(x => x.type === 'oncpu' || x.type === 'offcpu')
+        .sort((a, b) => (a.start_ts_ns as number) - (b.start_ts_ns as number));
+      expect(life.filter(x => x.duration_ns === null || x.ongoing || x.began_before_activation)).toEqual([]);
+      expect(life[0].type).toBe('oncpu');
+      life.forEach((x, i) => {
+        if (i === 0) return;
+        expect(x.start_ts_ns, `interval ${i}`).toBe(life[i - 1].end_ts_ns);
+        expect(x.type, `interval ${i}`).not.toBe(life[i - 1].type);
+      });
+      const last = life.at(-1)!;
+      expect(last.type).toBe('oncpu');
+      expect(last.end_ts_ns as number).toBeGreaterThan(exitTs);
+
+      // on-CPU time against the kernel's own count, the zombie's final figure (slack as in exitOnCpu:
+      // 20 µs an interval for the clock stamps, 2% for steal time, which the scheduler leaves out)
+      const on = life.filter(x => x.type === 'oncpu');
+      const total = on.reduce((a, x) => a + (x.duration_ns as number), 0);
+      const slack = (n: number, t: number) => 20e3 * n + 0.02 * t;
+      expect(Math.abs(total - kernelOnCpu), JSON.stringify({ total, kernelOnCpu, n: on.length })).toBeLessThanOrEqual(slack(on.length, total));
+      // and the part after the exit record alone: what the kernel charged after the exit's own
+      // figure (oncpu_ns, a lower bound of the total) is the run time of the intervals after it
+      expect(exit.oncpu_ns as number).toBeLessThanOrEqual(kernelOnCpu + 20e3);
+      const after = on.filter(x => (x.end_ts_ns as number) > exitTs);
+      const afterOn = after.reduce((a, x) => a + (x.end_ts_ns as number) - Math.max(x.start_ts_ns as number, exitTs), 0);
+      const kernelAfter = kernelOnCpu - (exit.oncpu_ns as number);
+      expect(Math.abs(afterOn - kernelAfter), JSON.stringify({ afterOn, kernelAfter, n: after.length }))
+        .toBeLessThanOrEqual(slack(after.length, afterOn));
+    } finally {
+      process.kill(-hog.pid!, 'SIGKILL');
+    }
+  });
+});
+
+describe("a followed process's bit", () => {
+  it('goes at its last final switch, after the teardown, while the process is a zombie', async () => {
+    const kt = BpfObject.open(paths.bpfObject('keytime'));
+    kt.load();
+    const follow = kt.map('pi_follow').typed(Codec.u32, Codec.u64);
+    const followed = (pid: number) => ((follow.lookup(Math.floor(pid / 64)) ?? 0n) >> BigInt(pid % 64) & 1n) === 1n;
+    // exitmap's parent leaves its child a zombie until the child's figure stops growing (its final switch)
+    const gate = spawn(GATE, ['3', workload('exitmap'), '16'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    gate.stderr!.on('data', d => { stderr += d; });
+    const exited = new Promise(r => gate.on('close', r));
+    const links: Array<{ close(): void }> = [];
+    try {
+      follow.update(Math.floor(gate.pid! / 64), 1n << BigInt(gate.pid! % 64));
+      kt.map('pi_policy').update(Buffer.alloc(4), encodePolicy(defaultPolicy({ kind: 'tgid', tgid: gate.pid! }, ['keytime'])));
+      for (const p of ['keytime_fork', 'keytime_switch']) links.push(kt.program(p).attach());
+      (gate.stdio[3] as NodeJS.WritableStream).end('g');
+      await exited;
+      const child = Number(/exitmap child (\d+)/.exec(stderr)?.[1]);
+      expect(child, stderr).toBeGreaterThan(0);
+      // the child was followed (its fork set the bit) and is gone from it. (Not asserted of the
+      // parent: this test's process may reap it before its final switch, and then its pid may be
+      // someone else's already; its bit is left to the fork that recycles the pid, below.)
+      expect(followed(child)).toBe(false);
+    } finally {
+      gate.kill('SIGKILL');
+      for (const l of links) l.close();
+      kt.close();
+    }
+  });
+
+  // A followed process's bit outlives its exit hook (its exit still works for it after), and where no
+  // final switch was seen to clear it (-P with a category that has no sched_switch program, as
+  // here), it is still set when the pid is given out again: the fork that does so must clear it.
+  it("is not followed when a process that is not the target's gets a dead child's pid", async () => {
+    const kt = BpfObject.open(paths.bpfObject('keytime'));
+    kt.load();
+    const follow = kt.map('pi_follow').typed(Codec.u32, Codec.u64);
+    const followed = (pid: number) => ((follow.lookup(Math.floor(pid / 64)) ?? 0n) >> BigInt(pid % 64) & 1n) === 1n;
+    const links: Array<{ close(): void }> = [];
+    const children: Array<{ kill(s: NodeJS.Signals): boolean }> = [];
+    try {
+      // another engineer's fork may take the pid between our write of ns_last_pid and our fork: try again
+      for (let attempt = 0; ; attempt++) {
+        // the target forks a child that exits at once and is reaped, then sleeps
+        const target = new GatedChild(['sh', '-c', 'true & wait; exec sleep 10']);
+        children.push(target.proc);
+        follow.update(Math.floor(target.pid / 64), 1n << BigInt(target.pid % 64));
+        kt.map('pi_policy').update(Buffer.alloc(4), encodePolicy(defaultPolicy({ kind: 'tgid', tgid: target.pid }, ['syscall'])));
+        if (!links.length) links.push(kt.program('keytime_fork').attach());
+        target.open();
+        const dead = await waitFor(() => {
+          const bits = follow.entries(8192).flatMap(([w, v]) => [...Array(64).keys()].filter(b => (v >> BigInt(b)) & 1n).map(b => w * 64 + b));
+          const child = bits.find(p => p !== target.pid);
+          return child !== undefined && !existsSync(`/proc/${child}`) ? child : undefined;
+        }, "the target's child to be followed, then reaped");
+        expect(followed(dead), 'a dead child keeps its bit while no final switch is seen').toBe(true);
+        // the next pid given out is the dead child's, to a process forked by us, not by the target
+        writeFileSync('/proc/sys/kernel/ns_last_pid', String(dead - 1));
+        const other = spawn(workload('runsleep'), ['1', '100'], { stdio: 'ignore' });
+        children.push(other);
+        if (other.pid !== dead) {
+          other.kill('SIGKILL');
+          target.proc.kill('SIGKILL');
+          follow.update(Math.floor(dead / 64), 0n);
+          expect(attempt, 'the dead child\'s pid went to someone else every time').toBeLessThan(4);
+          continue;
+        }
+        expect(followed(dead), 'the recycled pid').toBe(false);
+        expect(followed(target.pid), 'the target, alive').toBe(true);
+        break;
+      }
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+      for (const l of links) l.close();
+      kt.close();
     }
   });
 });
