@@ -50,8 +50,13 @@ describe('lock: pthread mutex, four threads holding it ~2 ms each', () => {
       expect(within(r.hold_avg_ns as number, 2_000_000, 0.1), `hold avg ${r.hold_avg_ns}`).toBe(true);
       expect(within(r.hold_avg_ns as number, t.hold_ns / t.acquisitions, 0.02)).toBe(true);
       expect(r.hold_min_ns as number).toBeGreaterThanOrEqual(2_000_000);
-      // what the thread waited, by its own clock around pthread_mutex_lock
-      expect(within(r.wait_total_ns as number, t.wait_ns, 0.1), `${r.wait_total_ns} vs ${t.wait_ns}`).toBe(true);
+      // what the thread waited, by its own clock around pthread_mutex_lock. Its clock reads also take
+      // in part of the two uprobe traps (the entry's breakpoint before the program runs, the return's
+      // after): 1.8-2.2 µs an acquisition uncontended, up to ~6 µs seen with the futex wake path; a
+      // thread that happens to wait little (the scheduler lets it run alone for a while) would fail
+      // 10% on that alone, so each acquisition may differ by 10 µs more. The sum below stays at 10%.
+      expect(Math.abs((r.wait_total_ns as number) - t.wait_ns), `${r.wait_total_ns} vs ${t.wait_ns}`)
+        .toBeLessThanOrEqual(t.wait_ns * 0.1 + 10_000 * t.acquisitions);
       expect(r.wait_total_ns as number).toBeLessThanOrEqual(t.wait_ns);
       // one wait per acquisition in the histogram, from the shortest's slot to the longest's
       const h = r.wait_hist_log2_ns as number[];
