@@ -445,6 +445,27 @@ describe('activation in the middle of a life', () => {
       sleeper.kill('SIGKILL');
     }
   });
+
+  it('a thread asleep through the whole activation is one interval from before it to after it', async () => {
+    // no switch happens during the trace: only what the kernel accounted (its schedstat) says so
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise(r => setTimeout(r, 100));
+      for (const k of ['0', '1']) {
+        const r = await cli(['trace', '--json', '-k', k, '-p', String(sleeper.pid), '--duration', '1']);
+        expect(r.code).toBe(0);
+        const recs = parse(r.stdout).filter(x => x.type === 'oncpu' || x.type === 'offcpu');
+        expect(recs).toHaveLength(1);
+        expect(recs[0]).toMatchObject({
+          type: 'offcpu', pid: sleeper.pid, tgid: sleeper.pid, comm: 'sleep', state: 'S', state_name: 'sleeping',
+          start_ts_ns: null, end_ts_ns: null, duration_ns: null, began_before_activation: true, ongoing: true,
+        });
+        expect((recs[0].kstack as string[]).some(f => /nanosleep/.test(f))).toBe(true);
+      }
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
 });
 
 describe('the idle task of a CPU (-c)', () => {
@@ -455,6 +476,25 @@ describe('the idle task of a CPU (-c)', () => {
     const recs = parse(r.stdout).filter(x => x.type === 'oncpu' || x.type === 'offcpu');
     expect(recs.length).toBeGreaterThan(0);
     for (const x of recs) expect(x).toMatchObject({ pid: 0, tgid: 0, cpu });
-    expect(recs.some(x => x.type === 'oncpu' && (x.duration_ns as number) > 0)).toBe(true);
+    // the CPU may idle through the whole second without a switch: then one interval says so
+    expect(recs.some(x => x.type === 'oncpu' && ((x.duration_ns as number) > 0 || (x.began_before_activation && x.ongoing)))).toBe(true);
+  });
+
+  it('an idle task kept off its CPU by a hog throughout is one interval from before activation to after it', async () => {
+    const cpu = String(await idlestCpu());
+    const hog = spawn('taskset', ['-c', cpu, workload('spin'), '1', '30'], { stdio: 'ignore', detached: true });
+    try {
+      await new Promise(r => setTimeout(r, 200));
+      const r = await cli(['trace', '--json', '-k', '1', '-c', cpu, '--duration', '1']);
+      expect(r.code).toBe(0);
+      const recs = parse(r.stdout).filter(x => x.type === 'oncpu' || x.type === 'offcpu');
+      expect(recs).toHaveLength(1);
+      expect(recs[0]).toMatchObject({
+        type: 'offcpu', pid: 0, tgid: 0, cpu: Number(cpu), state: 'R', start_ts_ns: null, end_ts_ns: null,
+        began_before_activation: true, ongoing: true,
+      });
+    } finally {
+      process.kill(-hog.pid!, 'SIGKILL');
+    }
   });
 });

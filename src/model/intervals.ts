@@ -29,10 +29,13 @@ export class IntervalBuilder {
   private readonly running = new Map<number, Running>();
   /** Threads that exited but have not made their last switch yet (it comes after sched_process_exit). */
   readonly dying = new Set<number>();
+  /** Every thread a switch record named since activation (QuietThreads reports the others). */
+  readonly seen = new Set<number>();
 
   constructor(private readonly policy: Policy, private readonly stacks: StackResolver) {}
 
   process(r: RawRecord): ProcRecord[] {
+    this.seen.add(r.pid);
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
   }
 

@@ -1,7 +1,7 @@
 // A session: the BPF objects of the chosen categories, loaded and verified once (the slow part, done
 // ahead of need), then activated and deactivated as often as asked, each time attaching only the
 // hooks the policy needs. In the ready state no program is attached to anything: it costs nothing.
-import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus,
@@ -18,6 +18,8 @@ import { UserError } from '../sys/errors.js';
 import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { IntervalBuilder } from './intervals.js';
+import { QuietThreads } from './quiet.js';
+import { tgidOf, threadsOf } from './threads.js';
 import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
@@ -122,6 +124,8 @@ export class Session {
   private stacks: StackResolver | undefined;
   /** Turns the kernel's switch records into intervals, while keytime is active. */
   private intervals: IntervalBuilder | undefined;
+  /** The target's threads as the kernel had accounted them at activation, while keytime is active. */
+  private quiet: QuietThreads | undefined;
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
@@ -316,6 +320,9 @@ export class Session {
         }
       }
       collectingNs = process.hrtime.bigint();
+      // every switch from now on is recorded: what the kernel accounted so far tells, at the end,
+      // which target threads made none (QuietThreads)
+      if (this.intervals) this.quiet = QuietThreads.atActivation(policy.target);
       // After the hooks: opening the side-band can take 5-15 ms (the first task-bound perf event in a
       // second turns on the scheduler's perf hooks, a code patch on every CPU), and it is needed only
       // to name user frames. The ring is read from then on, so no record is dispatched before it is
@@ -334,6 +341,8 @@ export class Session {
       if (t.kind === 'tgid') this.unfollowAll();
       void this.reader?.stop();
       this.current = undefined;
+      this.intervals = undefined;
+      this.quiet = undefined;
       throw e;
     }
     const cur = this.current;
@@ -531,8 +540,11 @@ export class Session {
     await this.detachAsync();
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     this.reader!.drainNow(dispatch);
-    for (const r of this.intervals?.finish(this.clock.now()) ?? []) this.emit(cur, r);
+    const endNs = this.clock.now();
+    const quiet = this.intervals && this.quiet?.finish(this.intervals.seen, cur.policy.keytimeMode === 1, endNs);
+    for (const r of [...this.intervals?.finish(endNs) ?? [], ...quiet ?? []]) this.emit(cur, r);
     this.intervals = undefined;
+    this.quiet = undefined;
     this.sideband?.close();
     this.sideband = undefined;
     this.poll(true);
@@ -607,22 +619,6 @@ export class Session {
 
 /** perf events the side-band may open for named threads (threads x CPUs) before it follows the system. */
 const MAX_SIDEBAND_EVENTS = 4096;
-
-function threadsOf(tgid: number): number[] {
-  try {
-    return readdirSync(`/proc/${tgid}/task`).map(Number);
-  } catch {
-    return [tgid];
-  }
-}
-
-function tgidOf(pid: number): number | undefined {
-  try {
-    return Number(/^Tgid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function missingObject(name: string): never {
   throw new Error(`object ${name} is not loaded: add it to the collector's requires`);
