@@ -36,7 +36,11 @@ async function interrupt(t: Tool): Promise<void> {
   if (t.p.exitCode !== null) return;
   const done = new Promise(r => t.p.once('close', r));
   t.p.kill('SIGINT');
+  // bpftrace once stayed up for an hour after SIGINT (fresh machine, 2026-12-03); what it printed is
+  // in hand already, its END block only clears a map
+  const stuck = setTimeout(() => { console.error(`${t.p.spawnfile} ignored SIGINT for 10 s: killed`); t.p.kill('SIGKILL'); }, 10_000);
   await done;
+  clearTimeout(stuck);
 }
 
 /** /proc/PID/schedstat: on-CPU ns, run-queue wait ns, timeslices. */
