@@ -74,6 +74,7 @@ enum pi_event_type {
 enum pi_lost_reason {
 	PI_LOST_RINGBUF = 0,     /* bpf_ringbuf_reserve failed: the consumer fell behind */
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
+	PI_LOST_MAP_ALLOC = 2,   /* an aggregate's new entry not made though its map had room: -ENOMEM, -EBUSY */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
 	PI_LOST_SC_THREADS_FULL = 16, /* sc_threads full: a thread's sequence and latencies are not kept */

@@ -7,6 +7,7 @@ import { pi_event_type, pi_lost_reason } from './layout.js';
 export const LOST_REASONS: Record<string, string> = {
   ring_full: 'records dropped because the ring buffer was full (the reader fell behind)',
   follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
+  map_alloc: "aggregate entries not made though their map had room: the kernel's BPF allocator had none at hand, or the map was busy on that CPU",
   task_state: 'intervals not measured: no task storage could be allocated for a thread',
   sched_threads: "target threads whose scheduling delay is not kept: the per-thread table is full",
   oversize: 'records larger than a drain batch',
@@ -24,6 +25,7 @@ export const LOST_REASONS: Record<string, string> = {
 const KERNEL_REASONS: Array<[number, string]> = [
   [pi_lost_reason.PI_LOST_RINGBUF, 'ring_full'],
   [pi_lost_reason.PI_LOST_FOLLOW_FULL, 'follow_full'],
+  [pi_lost_reason.PI_LOST_MAP_ALLOC, 'map_alloc'],
   [pi_lost_reason.PI_LOST_TASK_STATE, 'task_state'],
   [pi_lost_reason.PI_LOST_SCHED_THREADS, 'sched_threads'],
   [pi_lost_reason.PI_LOST_RES_EXITS_FULL, 'resource_exits_full'],
