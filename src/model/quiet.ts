@@ -9,44 +9,31 @@
 import { readFileSync } from 'node:fs';
 import type { Target } from '../collect/policy.js';
 import type { OffCpuRecord, OnCpuRecord } from '../collect/records.js';
+import { parseSchedstatAll, parseTaskStat, readText } from '../collect/resource/procfs.js';
+import { parseStat } from '../collect/resource/system.js';
 import { tgidOf, threadsOf } from './threads.js';
 
 /** What the kernel had accounted for one thread. */
 interface Accounted {
   pid: number;
   tgid: number;
-  runNs: number;    // schedstat's time on a CPU (ns); for an idle task, its CPU's idle+iowait ticks
-  arrivals: number; // schedstat's switch-ins ("timeslices"); -1 for an idle task (not kept)
+  runNs: number;      // schedstat's time on a CPU (ns); for an idle task, its CPU's idle+iowait ticks
+  timeslices: number; // schedstat's switch-ins; not kept for an idle task (0)
 }
 
-/** Per-CPU idle + iowait in USER_HZ ticks, from /proc/stat. */
+/** A CPU's idle + iowait in USER_HZ ticks, from /proc/stat; undefined if it is offline. */
 function idleTicks(cpu: number): number | undefined {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find(l => l.startsWith(`cpu${cpu} `));
-  if (!line) return undefined;
-  const f = line.split(/\s+/);
-  return Number(f[4]) + Number(f[5]);
+  const t = parseStat(readFileSync('/proc/stat', 'utf8')).perCpu[cpu];
+  return t && t.idle + t.iowait;
 }
 
 function accounted(tgid: number, pid: number): Accounted | undefined {
-  try {
-    const [run, , arrivals] = readFileSync(`/proc/${tgid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
-    return { pid, tgid, runNs: run, arrivals };
-  } catch {
-    return undefined; // gone
-  }
+  const s = readTask(tgid, pid, 'schedstat');
+  return s === undefined ? undefined : { pid, tgid, ...parseSchedstatAll(s) };
 }
 
-/** State letter and last CPU of a thread now (/proc/TID/stat fields 3 and 39). */
-function stateOf(tgid: number, pid: number): { state: string; cpu: number; comm: string } | undefined {
-  try {
-    const s = readFileSync(`/proc/${tgid}/task/${pid}/stat`, 'utf8');
-    const close = s.lastIndexOf(')'); // comm may hold spaces and parentheses
-    const f = s.slice(close + 2).split(' ');
-    return { comm: s.slice(s.indexOf('(') + 1, close), state: f[0], cpu: Number(f[36]) };
-  } catch {
-    return undefined;
-  }
-}
+/** A file of /proc/TGID/task/TID; undefined once the thread is gone. */
+const readTask = (tgid: number, pid: number, file: string) => readText(`/proc/${tgid}/task/${pid}/${file}`);
 
 /**
  * The thread's kernel stack now, from /proc/TID/stack, as the kernel's own unwinder gives it from the
@@ -54,12 +41,9 @@ function stateOf(tgid: number, pid: number): { state: string; cpu: number; comm:
  * scheduler's own frames are not in it.
  */
 function kernelStackOf(tgid: number, pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${tgid}/task/${pid}/stack`, 'utf8').split('\n').filter(Boolean)
-      .map(l => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\/0x[0-9a-f]+/, ''));
-  } catch {
-    return []; // gone, or not allowed (CAP_SYS_ADMIN)
-  }
+  // none when it is gone or reading it is not allowed (CAP_SYS_ADMIN)
+  return (readTask(tgid, pid, 'stack') ?? '').split('\n').filter(Boolean)
+    .map(l => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\/0x[0-9a-f]+/, ''));
 }
 
 /** ps's letters for a thread that is not running, in the words the switch-out records use. */
@@ -78,7 +62,7 @@ export class QuietThreads {
     const before: Accounted[] = [];
     if (target.kind === 'cpu') {
       const idle = idleTicks(target.cpu);
-      if (idle !== undefined) before.push({ pid: 0, tgid: 0, runNs: idle, arrivals: -1 });
+      if (idle !== undefined) before.push({ pid: 0, tgid: 0, runNs: idle, timeslices: 0 });
     } else if (target.kind === 'pid' || target.kind === 'tgid') {
       const tgid = target.kind === 'tgid' ? target.tgid : tgidOf(target.pid);
       const pids = target.kind === 'tgid' ? threadsOf(target.tgid) : [target.pid];
@@ -99,7 +83,7 @@ export class QuietThreads {
       if (seen.has(b.pid)) continue;
       const base = { ts_ns: now, pid: b.pid, tgid: b.tgid, start_ts_ns: null, end_ts_ns: null, duration_ns: null,
         began_before_activation: true, ongoing: true, switch_in_inferred: false };
-      if (b.pid === 0 && this.target.kind === 'cpu') {
+      if (this.target.kind === 'cpu') {
         const idle = idleTicks(this.target.cpu);
         if (idle === undefined) continue;
         const cpu = this.target.cpu, comm = `swapper/${cpu}`;
@@ -109,10 +93,11 @@ export class QuietThreads {
         continue;
       }
       // stack and state first: if it has not switched in after them either, they are those it left with
-      const kstack = kernelStackOf(b.tgid, b.pid), s = stateOf(b.tgid, b.pid), a = accounted(b.tgid, b.pid);
-      if (!a || !s || a.arrivals !== b.arrivals) continue; // gone, or it did switch (its records were lost)
-      if (a.runNs > b.runNs) { if (keepOnCpu) out.push({ type: 'oncpu', ...base, comm: s.comm, cpu: s.cpu }); }
-      else out.push(offcpu({ ...base, comm: s.comm, cpu: s.cpu }, s.state, STATE_NAMES[s.state] ?? `state ${s.state}`, kstack));
+      const kstack = kernelStackOf(b.tgid, b.pid), stat = readTask(b.tgid, b.pid, 'stat'), a = accounted(b.tgid, b.pid);
+      if (!a || stat === undefined || a.timeslices !== b.timeslices) continue; // gone, or it did switch (its records were lost)
+      const s = parseTaskStat(stat);
+      if (a.runNs > b.runNs) { if (keepOnCpu) out.push({ type: 'oncpu', ...base, comm: s.comm, cpu: s.processor }); }
+      else out.push(offcpu({ ...base, comm: s.comm, cpu: s.processor }, s.state, STATE_NAMES[s.state] ?? `state ${s.state}`, kstack));
     }
     return out;
   }

@@ -15,11 +15,11 @@
 // It costs procimage what reading the files costs (two to four small files per thread and two per
 // process every interval: several times the iterator's CPU on a big machine, docs/performance.md),
 // and the targets nothing. Start times come in ticks (10 ms): docs/ndjson.md says what that changes.
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import type { Clock } from '../clock.js';
 import { pi_res_flags } from '../layout.js';
 import type { Policy } from '../policy.js';
-import { PF_EXITING, PF_KTHREAD, parseIo, parseSchedstat, parseStatus, parseTaskStat, type TaskStat } from './procfs.js';
+import { PF_EXITING, PF_KTHREAD, parseIo, parseSchedstat, parseStatus, parseTaskStat, readText, type TaskStat } from './procfs.js';
 import { COUNTERS, ZERO, type Counters, type ExitCapture, type Mem, type Sample } from './sample.js';
 import type { Sampler } from './sampler.js';
 import type { View } from './tracker.js';
@@ -67,35 +67,6 @@ interface ProcessRead {
 }
 
 const deadPart = (c: Counters): Dead => ({ oncpu_ns: c.oncpu_ns, nvcsw: c.nvcsw, nivcsw: c.nivcsw });
-
-let buf = Buffer.allocUnsafe(16 << 10);
-
-/**
- * A small /proc file's text, or undefined if the task ended meanwhile (ENOENT, ESRCH). Read into one
- * buffer kept for every file: readFileSync costs 2-3 times as much here (an fstat, a buffer and a
- * string per file; ~40 against ~16 µs a file), which adds up at a few files per thread.
- */
-function readText(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    let n = 0;
-    for (;;) {
-      if (n === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
-      const r = readSync(fd, buf, n, buf.length - n, null);
-      if (r === 0) return buf.toString('latin1', 0, n);
-      n += r;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The numeric entries of a /proc directory: pids, or a process's thread ids. */
 function ids(dir: string): number[] {
@@ -300,7 +271,7 @@ export class ProcSampler implements Sampler {
     if (statusText === undefined || sched === undefined) return undefined;
     const status = parseStatus(statusText);
     const state = /^State:\s+(\S)/m.exec(statusText)?.[1] ?? '?';
-    const stat: TaskStat = { comm: '', state, flags: 0, minflt: 0, majflt: 0, utime: 0, stime: 0, threads: 0, startTicks: NaN };
+    const stat: TaskStat = { comm: '', state, flags: 0, minflt: 0, majflt: 0, utime: 0, stime: 0, threads: 0, startTicks: NaN, processor: NaN };
     const c: Counters = { ...ZERO, oncpu_ns: parseSchedstat(sched), nvcsw: status.voluntary_ctxt_switches ?? 0,
       nivcsw: status.nonvoluntary_ctxt_switches ?? 0 };
     const flags = exited(stat) ? pi_res_flags.PI_RES_F_EXITED : 0;
