@@ -6,10 +6,13 @@ import { ControlConnection } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
 import { categoriesOf, checkTargetExists, checkTop, targetOf, type PolicyFlags } from './options.js';
 import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 
 export interface CtlFlags extends PolicyFlags {
   activate?: boolean; deactivate?: boolean; finish?: boolean; status?: boolean;
   time?: number; pinDir: string; json?: boolean;
+  /** -a --record FILE: the attach records the activation to FILE (taken from ctl's working directory). */
+  record?: string;
 }
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
@@ -22,6 +25,7 @@ export async function runCtl(f: CtlFlags, early?: ControlConnection): Promise<nu
   const policyGiven = targetOf(f) !== undefined || categoriesOf(f).length > 0 || f.myproc || f.time !== undefined ||
     f.interval !== undefined || f.stack !== undefined || f.top !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
+  if (op !== 'activate' && f.record !== undefined) throw new UserError('--record goes with -a: the attach records that activation');
 
   // connected before the flags were checked (by main, or else now): the request is then one write
   let conn = early;
@@ -51,13 +55,15 @@ async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlF
     // the instant it is issued: ctl's start-up, connecting included, comes before (reported beside it)
     const startupMs = performance.now();
     const issuedNs = process.hrtime.bigint();
-    const res = await conn.send({ op, policy, issuedNs: issuedNs.toString() });
+    const record = f.record !== undefined ? resolve(f.record) : undefined;
+    const res = await conn.send({ op, policy, issuedNs: issuedNs.toString(), ...(record !== undefined ? { record } : {}) });
     if (f.json) {
       const { ok: _, ...rest } = res;
       console.log(JSON.stringify({ ...rest, issued_ns: issuedNs.toString(), ctl_startup_ms: startupMs }));
       return 0;
     }
     console.log(`activated: ${res.description}`);
+    if (record !== undefined) console.log(`  recording to ${record} (ended with the summary at ctl -d)`);
     console.log(`  collecting ${ms(res.collecting_after_issue_ns as number)} after ctl issued it ` +
       `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms); attached: ${(res.hooks as string[]).join(', ')}`);
     for (const n of (res.notes as string[] | undefined) ?? []) console.log(`  note: ${n}`);
@@ -72,6 +78,11 @@ async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlF
     const recs = Object.values(res.records as Record<string, number>).reduce((a, b) => a + b, 0);
     const lost = Object.values(res.lost as Record<string, number>).reduce((a, b) => a + b, 0);
     console.log(`deactivated after ${((res.duration_ns as number) / 1e9).toFixed(3)} s: ${recs} records, ${lost} lost; ready again`);
+    const rec = res.recording as { path: string; records: number; bytes: number; error?: string } | undefined;
+    if (rec) {
+      console.log(`  recorded ${rec.records} records to ${rec.path} (${rec.bytes} bytes)${rec.error ? `, incomplete: ${rec.error}` : ''}; ` +
+        `read it with: procimage report ${rec.path}`);
+    }
   } else if (op === 'finish') {
     console.log(`finished: the attach of ${f.pinDir} (pid ${res.pid}) has removed its pins and exited`);
   } else {

@@ -2,8 +2,9 @@
 // libbpf and koffi at start-up.
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
+import { VERSION } from '../sys/version.js';
 import {
-  addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, checkTop, intIn, resourceSourceOption, secondsArg, targetOf,
+  addMetricsOptions, addPolicyOptions, categoriesOf, checkTargetExists, checkTop, idList, intIn, resourceSourceOption, secondsArg, targetOf,
   type PolicyFlags,
 } from './options.js';
 import type { ResourceSourceOption } from '../collect/resource/source.js';
@@ -38,7 +39,7 @@ const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
 
 const program = new Command('procimage')
   .description('Process-lifecycle profiler: key time points, locks, resources, syscalls and scheduling delay, from eBPF')
-  .version('0.1.0')
+  .version(VERSION)
   .option('-v, --verbose', 'on failure, also print the libbpf and verifier logs')
   .enablePositionalOptions()
   .showHelpAfterError(false)
@@ -86,6 +87,7 @@ addPolicyOptions(program.command('ctl')
   .option('--status', "print the attach's state"))
   .option('-t, --time <SEC>', 'stop collecting after SEC seconds (0: no limit)', secondsArg('-t'))
   .option('--pin-dir <DIR>', 'pin directory of the attach to control', DEFAULT_PIN_DIR)
+  .option('--record <FILE>', 'with -a: the attach records everything it collects to FILE (docs/recording.md), until deactivated')
   .option('--json', 'print the answer as one JSON object (issued_ns, collecting_after_issue_ns, ...)')
   .action(run(async (o: CtlFlags) => (await import('./ctl.js')).runCtl(o, early)));
 
@@ -95,12 +97,13 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
   .option('--json', "records as NDJSON on stdout (docs/ndjson.md); CMD's own stdout then goes to stderr")
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
+  .option('--record <FILE>', 'also record everything collected to FILE, for procimage report and the exports (docs/recording.md)')
   .addOption(ringSize)
   .addOption(resourceSourceOption())
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
   .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number;
-    resourceSource: ResourceSourceOption }) => {
+    resourceSource: ResourceSourceOption; record?: string }) => {
     const { CATEGORIES, TOP_DEFAULT } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
@@ -115,6 +118,31 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
       myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', topN: o.top ?? TOP_DEFAULT,
       json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+    });
+  }));
+
+program.command('report')
+  .description('read a recording (trace --record, ctl -a --record) back: the live output, its summary, or a part of it')
+  .argument('<FILE>', 'the recording')
+  .option('--json', 'records as NDJSON, exactly as the live --json printed them; the summary on stderr')
+  .option('--summary', 'the summary alone')
+  .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
+  .option('--pid <TID,...>', 'only these threads (and the whole system beside them)', idList('--pid'))
+  .option('--tgid <TGID,...>', 'only these processes', idList('--tgid'))
+  .option('--comm <COMM,...>', 'only threads of these names', v => v.split(','))
+  .option('--from <SEC>', 'only what happened from SEC seconds after the start of collection', secondsArg('--from'))
+  .option('--to <SEC>', 'only what happened until SEC seconds after the start of collection', secondsArg('--to'))
+  .action(run(async (file: string, o: { json?: boolean; summary?: boolean; stacks?: boolean; pid?: number[]; tgid?: number[]; comm?: string[];
+    from?: number; to?: number }) => {
+    if (o.json && o.summary) throw new UserError('give --json or --summary, not both');
+    if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new UserError(`--from ${o.from} is after --to ${o.to}`);
+    const { runReport } = await import('../control/report.js');
+    return runReport({
+      file, json: !!o.json, summary: !!o.summary, stacks: !!o.stacks,
+      filter: {
+        pids: o.pid && new Set(o.pid), tgids: o.tgid && new Set(o.tgid), comms: o.comm && new Set(o.comm),
+        fromNs: o.from !== undefined ? Math.round(o.from * 1e9) : undefined, toNs: o.to !== undefined ? Math.round(o.to * 1e9) : undefined,
+      },
     });
   }));
 

@@ -34,6 +34,12 @@ function intervalArg(v: string): number {
 
 const ID_MAX = 0x3fffffff; // PID_MAX_LIMIT is 2^22; anything near 2^30 is a typo
 
+/** "12,13": thread or process ids, each checked like -p's. */
+export function idList(name: string) {
+  const one = intIn(name, 0, ID_MAX);
+  return (v: string): number[] => v.split(',').map(x => one(x));
+}
+
 /** -p/-P/-c/-k/-l/-r/-s/-S/-m: the target and categories of a policy, as ctl and trace take them. */
 export function addPolicyOptions(cmd: Command): Command {
   return cmd

@@ -2,12 +2,14 @@
 // nothing, for `procimage ctl` to activate them. Runs in the foreground; records go to its stdout.
 import { possibleCpus } from '../bpf/index.js';
 import { describePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
-import { Session } from '../model/session.js';
+import { Session, type Activation, type SessionSummary } from '../model/session.js';
 import { preflight } from '../sys/preflight.js';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { PinDir } from './pindir.js';
 import { socketPath, type Request, type Response } from './protocol.js';
-import { note, printSummary, recordSink } from './report.js';
+import { note, printSummary, recordSink } from './outputs.js';
+import { Recording } from './record.js';
+import type { RecordingStats } from '../output/recording/writer.js';
 import { ControlServer } from './server.js';
 import { checkListen, startMetrics, type Metrics, type MetricsFlags } from './metrics.js';
 
@@ -31,10 +33,10 @@ class AttachDaemon {
 
   async handle(req: Request): Promise<Response> {
     switch (req.op) {
-      case 'activate': return this.activate(req.policy, BigInt(req.issuedNs));
+      case 'activate': return this.activate(req.policy, BigInt(req.issuedNs), req.record);
       case 'deactivate': {
-        const s = await this.deactivate();
-        return s ? { ok: true, duration_ns: s.duration_ns, records: s.records, lost: s.lost }
+        const { summary: s, recording } = await this.deactivate();
+        return s ? { ok: true, duration_ns: s.duration_ns, records: s.records, lost: s.lost, ...(recording ? { recording } : {}) }
           : { ok: false, error: 'not active: nothing to deactivate' };
       }
       case 'status':
@@ -50,7 +52,7 @@ class AttachDaemon {
     }
   }
 
-  private async activate(policy: Policy, issuedNs: bigint): Promise<Response> {
+  private async activate(policy: Policy, issuedNs: bigint, record: string | undefined): Promise<Response> {
     if (policy.categories.length === 0) policy = { ...policy, categories: this.session.categories };
     validatePolicy(policy, possibleCpus());
     // ctl changes the policy at any time: the current activation ends (with its summary) first
@@ -58,7 +60,16 @@ class AttachDaemon {
       note(`policy change: ending ${describePolicy(this.session.active)}`);
       await this.deactivate();
     }
-    const a = await this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state));
+    const recording = record !== undefined ? Recording.create(record) : undefined;
+    let a: Activation;
+    try {
+      a = await this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state,
+        recording && (startNs => recording.begin(this.session, policy, this.session.categories, startNs))));
+    } catch (e) {
+      await recording?.discard();
+      throw e;
+    }
+    this.recorder = recording;
     if (policy.maxSeconds > 0) {
       this.limitTimer = setTimeout(() => {
         note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);
@@ -73,11 +84,16 @@ class AttachDaemon {
     };
   }
 
-  private async deactivate() {
+  /** The recording of the current activation (ctl -a --record), ended with its summary at deactivation. */
+  private recorder: Recording | undefined;
+
+  private async deactivate(): Promise<{ summary: SessionSummary | undefined; recording?: RecordingStats }> {
     clearTimeout(this.limitTimer);
-    const s = await this.session.deactivate();
-    printSummary(this.o.json, s);
-    return s;
+    const summary = await this.session.deactivate();
+    printSummary(this.o.json, summary);
+    const r = this.recorder;
+    this.recorder = undefined;
+    return { summary, recording: await r?.finish(summary) };
   }
 
   /** Ends everything once: flush and summary, unpin, remove the socket. */

@@ -3,7 +3,7 @@ import { RunStats } from '../bpf/index.js';
 import type { Session } from '../model/session.js';
 import { Exporter, parseListen } from '../output/prometheus/exporter.js';
 import { DEFAULT_METRICS, MetricsState } from '../output/prometheus/state.js';
-import { note } from './report.js';
+import { note } from './outputs.js';
 
 export interface MetricsFlags {
   listen?: string;

@@ -7,8 +7,11 @@ import type { Policy } from '../collect/policy.js';
 import { RUN_DIR } from '../sys/paths.js';
 
 export type Request =
-  /** policy.categories may be empty: every category the attach loaded. issuedNs: CLOCK_MONOTONIC. */
-  | { op: 'activate'; policy: Policy; issuedNs: string }
+  /**
+   * policy.categories may be empty: every category the attach loaded. issuedNs: CLOCK_MONOTONIC.
+   * record: an absolute path the attach records the activation to (ctl -a --record FILE).
+   */
+  | { op: 'activate'; policy: Policy; issuedNs: string; record?: string }
   | { op: 'deactivate' }
   | { op: 'finish' }
   | { op: 'status' };

@@ -1,32 +1,152 @@
-// Where an activation's records and summary go, for attach and trace alike: records to stdout (text,
-// or NDJSON with --json), the summary to stdout in text mode and to stderr with --json, so that
-// stdout stays pure NDJSON.
-import { NdjsonSink } from '../output/ndjson.js';
-import { summaryText } from '../output/summary.js';
+// `procimage report FILE`: a recording (--record) read back as the live run printed it — text, or
+// NDJSON record for record — or its summary alone, for all of it or some threads, processes or
+// seconds; and exported for other viewers. Streams: one chunk of the file in memory at a time.
+import type { Writable } from 'node:stream';
+import type { ProcRecord } from '../collect/records.js';
+import type { SessionSummary } from '../model/session.js';
+import { whenCaughtUp } from '../output/backpressure.js';
+import { filtering, selects, type RecordFilter } from '../output/recording/filter.js';
+import type { ChunkInfo } from '../output/recording/format.js';
+import { RecordingReader, type Ending } from '../output/recording/reader.js';
+import { SummaryBuilder } from '../output/recording/summary.js';
+import { seconds9 } from '../output/format.js';
 import { TextSink } from '../output/text.js';
-import { TeeSink } from '../output/tee.js';
-import type { Session, SessionSummary, Sink } from '../model/session.js';
+import { note, printSummary } from './outputs.js';
 
-/** How records are printed: NDJSON, or text (with each off-CPU interval's full stacks, or not). */
-export interface OutputOptions { json: boolean; stacks: boolean }
+export interface ReportOptions {
+  file: string;
+  json: boolean;
+  /** The summary alone. */
+  summary: boolean;
+  stacks: boolean;
+  filter: RecordFilter;
+}
+
+/** Exit status of a report of a recording that ends early (what could be read is reported). */
+export const EXIT_INCOMPLETE = 3;
+
+export async function runReport(o: ReportOptions): Promise<number> {
+  const reader = RecordingReader.open(o.file);
+  try {
+    const filtered = filtering(o.filter);
+    const out = process.stdout;
+    let builder: SummaryBuilder | undefined;
+    if (o.summary && !filtered) skipToEnd(reader);
+    else if (o.summary) builder = readAll(reader, o.filter, () => {});
+    else if (o.json) builder = await writeJson(reader, o.filter, out);
+    else builder = await writeText(reader, o.filter, out, o.stacks);
+    // the recorded summary where it covers what was asked; else one made of the records read
+    if (!builder && !reader.summary) {
+      const again = RecordingReader.open(reader.path);
+      try {
+        builder = readAll(again, o.filter, () => {});
+      } finally {
+        again.close();
+      }
+    }
+    printSummary(o.json, summaryOf(reader, builder, o.filter));
+    return warnIfIncomplete(reader);
+  } finally {
+    reader.close();
+  }
+}
+
+/** Text: the records through the live run's text sink, flushed where the live run flushed. */
+async function writeText(reader: RecordingReader, f: RecordFilter, out: Writable, stacks: boolean): Promise<SummaryBuilder> {
+  const sink = new TextSink(out, 0, stacks);
+  const builder = new SummaryBuilder();
+  for (const chunk of reader.chunks(wanted(reader, f))) {
+    const flushes = chunk.info.flushes;
+    let mark = 0;
+    for (let i = 0; i < chunk.lines.length; i++) {
+      const r = reader.parseRecord(chunk.lines[i]);
+      if (selects(f, r)) {
+        sink.write(r);
+        builder.observe(r);
+      }
+      if (flushes[mark] === i + 1) {
+        sink.flush();
+        mark++;
+      }
+    }
+    sink.flush(); // a chunk ends where the live output flushed
+    await whenCaughtUp(out);
+  }
+  return builder;
+}
 
 /**
- * A sink factory for Session.activate: text counts TIME from the activation's start. With an
- * exporter running, its state sees every record too.
+ * NDJSON: the lines as they were written (the live run's --json output, byte for byte). Unfiltered,
+ * they are not even parsed; then the summary builder is left to a second pass, if one is needed.
  */
-export function recordSink(o: OutputOptions, session: Session, metrics?: Sink): (startNs: number) => Sink {
-  return startNs => {
-    const out = o.json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs, o.stacks);
-    return metrics ? new TeeSink([out, metrics]) : out;
-  };
+async function writeJson(reader: RecordingReader, f: RecordFilter, out: Writable): Promise<SummaryBuilder | undefined> {
+  const filtered = filtering(f);
+  const builder = filtered ? new SummaryBuilder() : undefined;
+  for (const chunk of reader.chunks(wanted(reader, f))) {
+    let lines = chunk.lines;
+    if (filtered) {
+      lines = lines.filter(l => {
+        const r = reader.parseRecord(l);
+        if (!selects(f, r)) return false;
+        builder!.observe(r);
+        return true;
+      });
+    }
+    if (lines.length) out.write(lines.join('\n') + '\n');
+    await whenCaughtUp(out);
+  }
+  return builder;
 }
 
-export function printSummary(json: boolean, s: SessionSummary | undefined): void {
-  if (!s) return;
-  const out = json ? process.stderr : process.stdout;
-  out.write(summaryText(s, out.isTTY && out.columns ? out.columns : undefined));
+/** Every selected record through `each`, and into a summary builder. */
+function readAll(reader: RecordingReader, f: RecordFilter, each: (r: ProcRecord) => void): SummaryBuilder {
+  const builder = new SummaryBuilder();
+  for (const chunk of reader.chunks(wanted(reader, f))) {
+    for (const l of chunk.lines) {
+      const r = reader.parseRecord(l);
+      if (!selects(f, r)) continue;
+      builder.observe(r);
+      each(r);
+    }
+  }
+  return builder;
 }
 
-export function note(msg: string): void {
-  process.stderr.write(`procimage: ${msg}\n`);
+/**
+ * Chunks that can hold a selected record. Only --from rules one out by its times alone: records are
+ * in the order they were handed out, not in time order, but no record of a chunk that ends before
+ * --from reaches into it (an interval's ts_ns is its end).
+ */
+function wanted(reader: RecordingReader, f: RecordFilter) {
+  return (info: ChunkInfo) => f.fromNs === undefined || (info.tsMax !== 0n && reader.sinceStart(info.tsMax) >= f.fromNs);
+}
+
+/** To the end of the file through the chunks' headers alone: for the recorded summary. */
+function skipToEnd(reader: RecordingReader): void {
+  for (const _ of reader.chunks(() => false)) { /* only the end chunk is read */ }
+}
+
+function summaryOf(reader: RecordingReader, builder: SummaryBuilder | undefined, f: RecordFilter): SessionSummary | undefined {
+  const recorded = reader.summary;
+  if (!builder || (recorded && !filtering(f))) return recorded;
+  const s = builder.build(reader.header.policy, recorded);
+  const what: string[] = [];
+  if (f.pids) what.push(`threads ${[...f.pids].join(', ')}`);
+  if (f.tgids) what.push(`processes ${[...f.tgids].join(', ')}`);
+  if (f.comms) what.push(`comm ${[...f.comms].join(', ')}`);
+  if (f.fromNs !== undefined || f.toNs !== undefined) {
+    what.push(`${f.fromNs !== undefined ? seconds9(f.fromNs) : 'start'} to ${f.toNs !== undefined ? seconds9(f.toNs) : 'end'} s`);
+  }
+  const whole = recorded ? 'lost and kernel counts are the whole recording\'s' : 'the recording has no summary of its own';
+  s.partial = `${what.length ? what.join('; ') : 'every record read'} (${whole})`;
+  return s;
+}
+
+function warnIfIncomplete(reader: RecordingReader): number {
+  const e = reader.ending as Ending;
+  if (e.complete) return 0;
+  const upTo = e.lastTs !== undefined ? `, up to ${seconds9(e.lastTs)} s after the start` : '';
+  note(`warning: ${reader.path} is incomplete: ${e.why}; reported what could be read: ${e.chunks} chunks, ` +
+    `${e.readable} of ${reader.size} bytes${upTo}`);
+  return EXIT_INCOMPLETE;
 }

@@ -10,7 +10,8 @@ import { UserError } from '../sys/errors.js';
 import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
-import { note, printSummary, recordSink } from './report.js';
+import { note, printSummary, recordSink } from './outputs.js';
+import { Recording } from './record.js';
 import { checkListen, startMetrics, type MetricsFlags } from './metrics.js';
 
 export interface TraceOptions extends MetricsFlags {
@@ -27,6 +28,8 @@ export interface TraceOptions extends MetricsFlags {
   durationSec?: number;
   command?: string[];
   ringBytes?: number;
+  /** --record FILE */
+  record?: string;
 }
 
 /** How long a traced command may take to exit after Ctrl-C before trace stops waiting for it. */
@@ -37,12 +40,21 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
   checkListen(o);
   preflight();
-  const session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+  // before anything is loaded: a path that cannot be written is refused with nothing started
+  const recording = o.record !== undefined ? Recording.create(o.record) : undefined;
+  let session: Session;
   let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  try {
+    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+  } catch (e) {
+    await recording?.discard();
+    throw e;
+  }
   try {
     metrics = await startMetrics(o, session);
   } catch (e) {
     session.close();
+    await recording?.discard();
     throw e;
   }
   let child: ChildProcess | undefined;
@@ -60,13 +72,15 @@ export async function runTrace(o: TraceOptions): Promise<number> {
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
       stackMode: o.stackMode, topN: o.topN };
-    const a = await session.activate(policy, recordSink(o, session, metrics?.state));
+    const a = await session.activate(policy, recordSink(o, session, metrics?.state,
+      recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command))));
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {
     child?.kill('SIGKILL');
     await metrics?.close();
     session.close();
+    await recording?.discard();
     throw e;
   }
 
@@ -84,6 +98,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   await metrics?.close();
   session.close();
   printSummary(o.json, summary);
+  await recording?.finish(summary);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
   if (child && child.exitCode === null && child.signalCode === null) {
     note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);

@@ -73,6 +73,11 @@ export interface SessionSummary {
   /** Off-CPU time by stack, the largest first (keytime). */
   offcpu_stacks: StackTotal[];
   offcpu_stacks_distinct: number;
+  /**
+   * A summary made afterwards from part of the records (procimage report): what it covers, and that
+   * what only the kernel counted is of the whole collection, or unknown.
+   */
+  partial?: string;
 }
 
 const LOST_POLL_MS = 1000;

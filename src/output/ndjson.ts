@@ -38,6 +38,8 @@ function arrayJson(v: unknown[]): string {
  * thousands a second, and the output is what JSON.stringify would give (a test compares them).
  */
 export function toNdjson(r: ProcRecord, clock: Clock): string {
+  // --json and --record both write each record: made once
+  if (r === last.r && clock === last.clock) return last.line;
   let s = '{';
   const rec = r as unknown as Record<string, unknown>;
   for (const k in rec) {
@@ -53,8 +55,14 @@ export function toNdjson(r: ProcRecord, clock: Clock): string {
     }
     s += (s.length > 1 ? ',' : '') + key.json + val;
   }
-  return s + '}';
+  s += '}';
+  last.r = r;
+  last.clock = clock;
+  last.line = s;
+  return s;
 }
+
+const last: { r: ProcRecord | undefined; clock: Clock | undefined; line: string } = { r: undefined, clock: undefined, line: '' };
 
 /**
  * Writes lines in chunks of ~64 KiB and at the end of each batch (flush), not once per record, and

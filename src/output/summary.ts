@@ -39,9 +39,11 @@ export function summaryText(s: SessionSummary, width = 120): string {
   lines.push(`collected  ${seconds9(s.duration_ns)} s`);
   const recs = Object.entries(s.records).filter(([t]) => t !== 'lost').map(([t, n]) => `${t} ${n}`);
   lines.push(`records    ${recs.length ? recs.join(', ') : 'none'}`);
+  if (s.partial) lines.push(`selected   ${s.partial}`);
   const k = Object.values(s.kernel_records);
   const sum = (f: 'sent' | 'delivered' | 'lost') => k.reduce((a, x) => a + x[f], 0);
-  lines.push(`kernel     ${sum('sent')} records sent, ${sum('delivered')} received, ${sum('lost')} dropped` +
+  if (s.partial && k.length === 0) lines.push('kernel     not known: the recording ends before its summary');
+  else lines.push(`kernel     ${sum('sent')} records sent, ${sum('delivered')} received, ${sum('lost')} dropped` +
     (sum('lost') ? ` (${Object.entries(s.kernel_records).filter(([, x]) => x.lost).map(([t, x]) => `${t} ${x.lost}`).join(', ')})` : ''));
   const lost = Object.entries(s.lost).filter(([, n]) => n > 0);
   if (lost.length === 0) lines.push('lost       none');

@@ -12,6 +12,7 @@ const c = {
   sysconf: libc.func('long sysconf(int name)'),
   malloc_trim: libc.func('int malloc_trim(size_t pad)'),
   pthread_sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *oldset)'),
+  clock_gettime: libc.func('int clock_gettime(int clk, _Out_ int64_t *ts)'),
 };
 
 /** A failed system call, with its errno. */
@@ -113,4 +114,31 @@ export function withSignalsBlocked<T>(fn: () => T): T {
   } finally {
     c.pthread_sigmask(SIG_SETMASK, old, null);
   }
+}
+
+const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_BOOTTIME = 7;
+
+function clockNs(id: number): bigint {
+  const ts = [0, 0];
+  check('clock_gettime', c.clock_gettime(id, ts));
+  return BigInt(ts[0]) * 1_000_000_000n + BigInt(ts[1]);
+}
+
+/**
+ * What to add to a CLOCK_MONOTONIC instant (every ts_ns procimage prints) to get wall-clock time
+ * (CLOCK_REALTIME, ns since the Unix epoch) and CLOCK_BOOTTIME (which also counts time suspended),
+ * read between two monotonic reads and taken from the closest pair of several tries: a read that a
+ * preemption split is left out.
+ */
+export function clockOffsets(): { realtimeNs: bigint; boottimeNs: bigint } {
+  let best: { gap: bigint; realtimeNs: bigint; boottimeNs: bigint } | undefined;
+  for (let i = 0; i < 5; i++) {
+    const m0 = clockNs(CLOCK_MONOTONIC);
+    const real = clockNs(CLOCK_REALTIME);
+    const boot = clockNs(CLOCK_BOOTTIME);
+    const m1 = clockNs(CLOCK_MONOTONIC);
+    const mid = (m0 + m1) / 2n;
+    if (!best || m1 - m0 < best.gap) best = { gap: m1 - m0, realtimeNs: real - mid, boottimeNs: boot - mid };
+  }
+  return { realtimeNs: best!.realtimeNs, boottimeNs: best!.boottimeNs };
 }
