@@ -4,9 +4,13 @@
 // chunks without inflating them — each chunk's size, what it holds, where the live output flushed —
 // is in a gzip extra subfield ('P','R') of each member's header, which gunzip and zcat skip.
 //
+// The header of every member carries gzip's own header CRC (FHCRC): damage to the subfield is
+// found even where a reader skips a chunk without inflating it.
+//
 // Why gzip members rather than one stream: a member that was written whole is readable whatever
 // happens after it (SIGKILL, a crash, a full disk), and its size in its own header tells a reader
 // exactly where a truncated file stops being readable.
+import { crc32 } from 'node:zlib';
 
 /** The version of the file format this build writes and the newest it reads. */
 export const FORMAT_VERSION = 1;
@@ -73,8 +77,8 @@ function encodePayload(info: ChunkInfo): Buffer {
 
 /**
  * A chunk's gzip member: the member zlib made of its lines (a 10-byte header without optional
- * fields), with the extra field spliced in after the fixed header. The CRC and length in the trailer
- * cover the uncompressed data only, so they stay valid.
+ * fields), with the extra field and the header's CRC spliced in after the fixed header. The CRC and
+ * length in the trailer cover the uncompressed data only, so they stay valid.
  */
 export function chunkMember(gz: Buffer, info: Omit<ChunkInfo, 'memberBytes'>): Buffer {
   if (gz.length < GZIP_FIXED + 8 || gz[0] !== GZIP_ID1 || gz[1] !== GZIP_ID2 || gz[3] !== 0) {
@@ -82,24 +86,27 @@ export function chunkMember(gz: Buffer, info: Omit<ChunkInfo, 'memberBytes'>): B
   }
   const payloadLen = FIXED_PAYLOAD + 4 * info.flushes.length;
   const extraLen = 4 + payloadLen;
-  const memberBytes = GZIP_FIXED + 2 + extraLen + gz.length - GZIP_FIXED;
-  const head = Buffer.alloc(GZIP_FIXED + 2 + 4);
+  const headLen = GZIP_FIXED + 2 + extraLen + 2;
+  const memberBytes = headLen + gz.length - GZIP_FIXED;
+  const head = Buffer.alloc(headLen);
   gz.copy(head, 0, 0, GZIP_FIXED);
-  head[3] = FLG_FEXTRA;
+  head[3] = FLG_FEXTRA | FLG_FHCRC;
   head.writeUInt16LE(extraLen, GZIP_FIXED);
   head[GZIP_FIXED + 2] = SI1;
   head[GZIP_FIXED + 3] = SI2;
   head.writeUInt16LE(payloadLen, GZIP_FIXED + 4);
-  return Buffer.concat([head, encodePayload({ ...info, memberBytes }), gz.subarray(GZIP_FIXED)], memberBytes);
+  encodePayload({ ...info, memberBytes }).copy(head, GZIP_FIXED + 6);
+  head.writeUInt16LE(crc32(head.subarray(0, headLen - 2)) & 0xffff, headLen - 2);
+  return Buffer.concat([head, gz.subarray(GZIP_FIXED)], memberBytes);
 }
 
-/** Bytes a reader needs to see to parse any member header: the fixed part and the longest extra field. */
-export const MAX_MEMBER_HEADER = GZIP_FIXED + 2 + 65535;
+/** Bytes a reader needs to see to parse any member header: the fixed part, the longest extra field, the CRC. */
+export const MAX_MEMBER_HEADER = GZIP_FIXED + 2 + 65535 + 2;
 
 export type HeaderParse =
   | { ok: true; info: ChunkInfo }
   /** Not a gzip member, or one without procimage's subfield. */
-  | { ok: false; why: 'not_gzip' | 'no_subfield' | 'newer_payload' | 'bad_payload' }
+  | { ok: false; why: 'not_gzip' | 'no_subfield' | 'newer_payload' | 'bad_payload' | 'bad_crc' }
   /** The bytes end before the header does. */
   | { ok: false; why: 'short' };
 
@@ -111,9 +118,13 @@ export function parseMemberHeader(b: Buffer): HeaderParse {
     return prefix.every((x, i) => b[i] === x) ? { ok: false, why: 'short' } : { ok: false, why: 'not_gzip' };
   }
   if (b[0] !== GZIP_ID1 || b[1] !== GZIP_ID2 || b[2] !== CM_DEFLATE) return { ok: false, why: 'not_gzip' };
-  if (!(b[3] & FLG_FEXTRA) || b[3] & (FLG_FNAME | FLG_FCOMMENT | FLG_FHCRC)) return { ok: false, why: 'no_subfield' };
+  if (!(b[3] & FLG_FEXTRA) || b[3] & (FLG_FNAME | FLG_FCOMMENT)) return { ok: false, why: 'no_subfield' };
   const xlen = b.readUInt16LE(GZIP_FIXED);
-  if (b.length < GZIP_FIXED + 2 + xlen) return { ok: false, why: 'short' };
+  const hcrc = b[3] & FLG_FHCRC ? 2 : 0;
+  if (b.length < GZIP_FIXED + 2 + xlen + hcrc) return { ok: false, why: 'short' };
+  if (hcrc && b.readUInt16LE(GZIP_FIXED + 2 + xlen) !== (crc32(b.subarray(0, GZIP_FIXED + 2 + xlen)) & 0xffff)) {
+    return { ok: false, why: 'bad_crc' };
+  }
   let at = GZIP_FIXED + 2;
   const end = at + xlen;
   while (at + 4 <= end) {
@@ -129,7 +140,7 @@ export function parseMemberHeader(b: Buffer): HeaderParse {
         kind: p[1] as ChunkKind, seq: p.readUInt32LE(4), memberBytes: p.readUInt32LE(8), lines: p.readUInt32LE(12),
         tsMin: p.readBigUInt64LE(16), tsMax: p.readBigUInt64LE(24), flushes,
       };
-      if (info.kind > ChunkKind.End || info.memberBytes < end + 8) return { ok: false, why: 'bad_payload' };
+      if (info.kind > ChunkKind.End || info.memberBytes < end + hcrc + 8) return { ok: false, why: 'bad_payload' };
       return { ok: true, info };
     }
     at += 4 + len;

@@ -127,6 +127,12 @@ export class RecordingReader {
     return b.subarray(0, got);
   }
 
+  /** Nothing but zeros from `at` to the end: what a crash leaves where a file's end was never written. */
+  private zerosFrom(at: number): boolean {
+    for (let o = at; o < this.size; o += 1 << 20) if (this.read(o, 1 << 20).some(x => x !== 0)) return false;
+    return true;
+  }
+
   /** The member at `at`: its info and text (with inflate false, none: not even checked), or why not. */
   private member(at: number, inflate: (info: ChunkInfo) => boolean = () => true):
     | { kind: 'ok'; info: ChunkInfo; text: string }
@@ -140,6 +146,7 @@ export class RecordingReader {
         case 'not_gzip': return { kind: 'bad', why: 'not gzip data', notRecording: at === 0 };
         case 'no_subfield': return { kind: 'bad', why: "gzip without procimage's chunk header", notRecording: at === 0 };
         case 'newer_payload': return { kind: 'bad', why: 'a chunk header of a newer procimage: use a newer procimage' };
+        case 'bad_crc': return { kind: 'bad', why: 'a chunk header whose CRC does not match' };
         default: return { kind: 'bad', why: 'a damaged chunk header' };
       }
     }
@@ -175,8 +182,8 @@ export class RecordingReader {
       const at = this.position;
       const m = this.member(at, info => info.kind === ChunkKind.End || want(info));
       if (m.kind === 'bad') {
-        if (m.truncated) {
-          this.ending = this.incomplete(m.why);
+        if (m.truncated || this.zerosFrom(at)) {
+          this.ending = this.incomplete(m.truncated ? m.why : `zeros from byte ${at} on: the end of the file was never written`);
           return;
         }
         throw new RecordingError(`${this.path}: damaged at byte ${at}: ${m.why}`);
