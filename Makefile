@@ -17,7 +17,7 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
-	linux-libc-dev stress-ng libbpf-tools prometheus strace
+	linux-libc-dev stress-ng libbpf-tools prometheus strace libiberty-dev
 # Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
 BENCH_APT_PACKAGES := bpftrace
 
@@ -75,7 +75,7 @@ $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
 
 $(BUILD)/libprocimage.so: $(wildcard native/*.c) | $(BUILD)/.apt-done
-	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread
+	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread -liberty
 
 $(BUILD)/procimage-gate: native/gate.c
 	$(CC) -O2 -Wall -Werror -o $@ $<
