@@ -23,7 +23,7 @@ describe('details of an off-CPU interval that began before activation', () => {
   it('says since when, and nothing made up about how it left', () => {
     const r: OffCpuRecord = {
       type: 'offcpu', ts_ns: 5, pid: 7, tgid: 7, comm: 'procimage-gate', cpu: 0, cpu_in: 0, start_ts_ns: null, end_ts_ns: 5,
-      duration_ns: null, state: '?', state_name: 'unknown (before activation)', kstack: [], ustack: [], ustack_mode: 'none',
+      duration_ns: null, state: '?', state_name: 'unknown (before activation)', kstack: [], ustack: [], ustack_locs: [], ustack_mode: 'none',
       ustack_truncated: false, began_before_activation: true, ongoing: false, switch_in_inferred: false,
     };
     expect(details(r)).toBe('off CPU 0 since before activation');
