@@ -37,7 +37,8 @@ export function summaryText(s: SessionSummary, width = 120): string {
   lines.push('── procimage summary ' + '─'.repeat(60));
   lines.push(`policy     ${describePolicy(s.policy)}`);
   lines.push(`collected  ${seconds9(s.duration_ns)} s`);
-  const recs = Object.entries(s.records).filter(([t]) => t !== 'lost').map(([t, n]) => `${t} ${n}`);
+  // lost: its own line below; module: for machines only (the frames name their files)
+  const recs = Object.entries(s.records).filter(([t]) => t !== 'lost' && t !== 'module').map(([t, n]) => `${t} ${n}`);
   lines.push(`records    ${recs.length ? recs.join(', ') : 'none'}`);
   const k = Object.values(s.kernel_records);
   const sum = (f: 'sent' | 'delivered' | 'lost') => k.reduce((a, x) => a + x[f], 0);
@@ -66,7 +67,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
       lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
         `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
       if (t.ustack.length) {
-        const frames = [...t.ustack.map(shortFrame), ...(t.ustack_truncated ? [`… ${truncationNote(t.ustack_mode)}`] : [])];
+        const frames = [...t.ustack.map(f => shortFrame(f)), ...(t.ustack_truncated ? [`… ${truncationNote(t.ustack_mode)}`] : [])];
         const lead = `${' '.repeat(CHAIN_INDENT)}user: `;
         lines.push(...wrapChain(lead, frames, Math.max(width, lead.length + 40)));
       }
