@@ -65,6 +65,12 @@ describe('MetricsState', () => {
     expect(m.lost.get('ring_full')).toBe(0);
   });
 
+  it('takes no target from a module record (files for tools that symbolize later)', () => {
+    const m = new MetricsState();
+    m.write({ type: 'module', ts_ns: 1, pid: 31, tgid: 30, comm: 'w', module_id: 1, path: '/usr/lib/libc.so.6', build_id: 'ab' });
+    expect(m.targets.size).toBe(0);
+  });
+
   it('labels threads only when asked, and sums a process\'s threads\' delays otherwise', () => {
     const procs = new MetricsState();
     procs.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1]), sched(0, 0, [5], 'system')]);
