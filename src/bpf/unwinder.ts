@@ -89,35 +89,33 @@ export class Unwinder {
    * where no file covers a pc.
    */
   resolve(space: number, pcs: bigint[]): Where[] | undefined {
-    const out: Where[] = [];
-    const arr = BigUint64Array.from(pcs.slice(0, MAX_FRAMES));
-    while (out.length < arr.length) { // the helper writes whole lines, as many as fit
-      const rest = arr.slice(out.length);
-      const n = helper().resolve(this.u, space, rest, rest.length, this.text, this.text.length) as number;
-      if (n < 0) return undefined;
-      const lines = this.text.toString('utf8', 0, n).split('\n').slice(0, -1);
-      if (lines.length === 0) break;
-      for (const l of lines) {
-        const [module, addr, offset, buildId] = l.split('\t');
-        out.push({ module, addr: BigInt(addr), fileOffset: offset ? Number(offset) : undefined, buildId: buildId || null });
-      }
-    }
-    return out;
+    const rows = this.rows(pcs, (rest, text) => helper().resolve(this.u, space, rest, rest.length, text, text.length) as number);
+    return rows?.map(([module, addr, offset, buildId]) =>
+      ({ module, addr: BigInt(addr), fileOffset: offset ? Number(offset) : undefined, buildId: buildId || null }));
   }
 
   /** Symbols of addresses of one ELF file (`ret`: return addresses, looked up at addr - 1), C++ and Rust demangled. */
   symbolizeFile(path: string, addrs: bigint[], ret: boolean): Frame[] {
-    const out: Frame[] = [];
+    const rows = this.rows(addrs, (rest, text) =>
+      helper().symbolize_file(this.u, path, rest, rest.length, ret ? 1 : 0, text, text.length) as number) ?? [];
+    return rows.map(([symbol, offset, file, line]) =>
+      ({ symbol: symbol ?? '', offset: Number(offset ?? 0), module: path, file: file ?? '', line: Number(line ?? 0) }));
+  }
+
+  /**
+   * The helper's answer for each of addrs, a line of tab-separated fields each: it writes whole
+   * lines, as many as fit in the buffer (demangled names can be long), so it is asked again for the
+   * rest. Undefined if call fails (-1).
+   */
+  private rows(addrs: bigint[], call: (rest: BigUint64Array, text: Buffer) => number): string[][] | undefined {
+    const out: string[][] = [];
     const arr = BigUint64Array.from(addrs.slice(0, MAX_FRAMES));
-    while (out.length < arr.length) { // the helper writes whole lines, as many as fit
-      const rest = arr.slice(out.length);
-      const n = helper().symbolize_file(this.u, path, rest, rest.length, ret ? 1 : 0, this.text, this.text.length) as number;
-      const lines = this.text.toString('utf8', 0, Math.max(0, n)).split('\n').slice(0, -1);
-      if (lines.length === 0) break;
-      for (const l of lines) {
-        const [symbol, offset, file, line] = l.split('\t');
-        out.push({ symbol: symbol ?? '', offset: Number(offset ?? 0), module: path, file: file ?? '', line: Number(line ?? 0) });
-      }
+    while (out.length < arr.length) {
+      const n = call(arr.slice(out.length), this.text);
+      if (n < 0) return undefined;
+      const lines = this.text.toString('utf8', 0, n).split('\n').slice(0, -1);
+      if (lines.length === 0) break; // not even one line fits: the rest stays unknown
+      for (const l of lines) out.push(l.split('\t'));
     }
     return out;
   }
