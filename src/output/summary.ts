@@ -37,8 +37,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
   lines.push('── procimage summary ' + '─'.repeat(60));
   lines.push(`policy     ${describePolicy(s.policy)}`);
   lines.push(`collected  ${seconds9(s.duration_ns)} s`);
-  // lost: its own line below; module: for machines only (the frames name their files)
-  const recs = Object.entries(s.records).filter(([t]) => t !== 'lost' && t !== 'module').map(([t, n]) => `${t} ${n}`);
+  const recs = Object.entries(s.records).filter(([t]) => t !== 'lost').map(([t, n]) => `${t} ${n}`);
   lines.push(`records    ${recs.length ? recs.join(', ') : 'none'}`);
   const k = Object.values(s.kernel_records);
   const sum = (f: 'sent' | 'delivered' | 'lost') => k.reduce((a, x) => a + x[f], 0);
