@@ -361,8 +361,8 @@ int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, c
 
 /*
  * The offset in its file of vaddr, an address as the ELF file numbers it: through the PT_LOAD
- * segment that holds it (vaddr - p_vaddr + p_offset). What tools that symbolize later (pprof,
- * addr2line -j, llvm-symbolizer --obj with an offset) are given, the same whatever the load address.
+ * segment that holds it (vaddr - p_vaddr + p_offset): what tools that symbolize later (pprof,
+ * Pyroscope) are given, the same whatever the load address and however the file was linked.
  * -1 when no segment's file bytes hold it.
  */
 static int64_t file_offset(Elf *elf, uint64_t vaddr)
