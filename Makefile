@@ -10,21 +10,22 @@ BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -I$(
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 BPF_HDRS := $(wildcard bpf/*.h)
-WORKLOADS := $(patsubst workloads/%.c,$(BUILD)/workloads/%,$(wildcard workloads/*.c))
+WORKLOADS := $(patsubst workloads/%.c,$(BUILD)/workloads/%,$(wildcard workloads/*.c)) \
+	$(patsubst workloads/%.cc,$(BUILD)/workloads/%,$(wildcard workloads/*.cc))
 TEST_BPF_OBJS := $(patsubst test/bpf/%.bpf.c,$(BUILD)/test/%.bpf.o,$(wildcard test/bpf/*.bpf.c))
 BENCH_BPF_OBJS := $(patsubst bench/bpf/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard bench/bpf/*.bpf.c))
 TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/gen/*')
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
-	linux-libc-dev stress-ng libbpf-tools prometheus strace
+	linux-libc-dev stress-ng libbpf-tools prometheus strace libiberty-dev g++
 # Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
 BENCH_APT_PACKAGES := bpftrace
 
 .PHONY: all build deps test demo bench clean
 all: build
 
-build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) dist/.built
+build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted dist/.built
 
 deps: $(BUILD)/.apt-done node_modules/.installed
 
@@ -75,7 +76,7 @@ $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
 
 $(BUILD)/libprocimage.so: $(wildcard native/*.c) | $(BUILD)/.apt-done
-	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread
+	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread -liberty
 
 $(BUILD)/procimage-gate: native/gate.c
 	$(CC) -O2 -Wall -Werror -o $@ $<
@@ -84,6 +85,18 @@ $(BUILD)/procimage-gate: native/gate.c
 $(BUILD)/workloads/%: workloads/%.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -o $@ $< -lpthread
+
+# ... and in C++, for the names the symbolizer demangles
+$(BUILD)/workloads/%: workloads/%.cc
+	@mkdir -p $(@D)
+	$(CXX) -O2 -g -Wall -o $@ $< -lpthread
+
+# runsleep with its code linked at 0x40000, still a PIE: its ELF addresses differ from its file
+# offsets (in the usual layout they are equal where the code is), so a test can tell which of the
+# two a frame gives
+$(BUILD)/workloads/runsleep-shifted: workloads/runsleep.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wl,--section-start=.text=0x40000 -o $@ $< -lpthread
 
 # The TypeScript offsets of every kernel/user struct, generated from the objects' BTF.
 src/gen/layout.ts: tools/gen-layout.ts bpf/procimage.h $(BPF_OBJS) | node_modules/.installed

@@ -9,12 +9,14 @@
  * process that has exited still unwinds. Memory reads are served only from the copy; registers come
  * from the capture. Symbols are looked up per ELF file, not per process (pi_symbolize_file): a
  * file's tables are read once however many processes map it. The vDSO is the same image in every
- * process of one kernel: we serve our own.
+ * process of one kernel: we serve our own. Names come out as people read them (readable()), and
+ * every pc with the file offset and build ID a later symbolizer needs (pi_resolve).
  */
 #define _GNU_SOURCE
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <inttypes.h>
+#include <libiberty/demangle.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,9 +360,43 @@ int pi_unwind(struct pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, c
 }
 
 /*
- * Where n pcs of address space id lie: one line per pc, "module\taddress\n", the address being the
- * pc as the module's ELF file numbers it (pc minus the module's load bias); an empty module where no
- * module covers the pc. Cheap: no symbol table is read. Returns bytes written, -1 if id is unknown.
+ * The offset in its file of vaddr, an address as the ELF file numbers it: through the PT_LOAD
+ * segment that holds it (vaddr - p_vaddr + p_offset): what tools that symbolize later (pprof,
+ * Pyroscope) are given, the same whatever the load address and however the file was linked.
+ * -1 when no segment's file bytes hold it.
+ */
+static int64_t file_offset(Elf *elf, uint64_t vaddr)
+{
+	size_t n;
+	if (elf_getphdrnum(elf, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && vaddr >= ph.p_vaddr &&
+		    vaddr < ph.p_vaddr + ph.p_filesz)
+			return (int64_t)(vaddr - ph.p_vaddr + ph.p_offset);
+	}
+	return -1;
+}
+
+/* The module's GNU build ID as lowercase hex into out (cap >= 2 * 64 + 1), or "" when it has none. */
+static void build_id_hex(Dwfl_Module *m, char *out, size_t cap)
+{
+	const unsigned char *bits;
+	GElf_Addr at;
+	int n = dwfl_module_build_id(m, &bits, &at);
+	size_t w = 0;
+	for (int i = 0; i < n && w + 3 <= cap; i++)
+		w += (size_t)snprintf(out + w, cap - w, "%02x", bits[i]);
+	out[w] = 0;
+}
+
+/*
+ * Where n pcs of address space id lie: one line per pc, "module\taddress\toffset\tbuild_id\n", the
+ * address being the pc as the module's ELF file numbers it (pc minus the module's load bias), the
+ * offset that address's place in the file (empty if none), the build ID in hex (empty if none); an
+ * empty module where no module covers the pc. Cheap: no symbol table is read. Returns bytes
+ * written (whole lines only), -1 if id is unknown.
  */
 long pi_resolve(struct pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, char *out, size_t cap)
 {
@@ -368,19 +404,28 @@ long pi_resolve(struct pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, 
 	size_t off = 0;
 	if (!s)
 		return -1;
-	for (int i = 0; i < n && off < cap; i++) {
+	for (int i = 0; i < n; i++) {
 		Dwfl_Module *m = dwfl_addrmodule(s->dwfl, pcs[i]);
 		const char *mod = NULL;
 		Dwarf_Addr bias = 0;
+		Elf *elf = NULL;
+		char foff[24] = "", bid[160] = "";
 		if (m) {
 			mod = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-			if (!dwfl_module_getelf(m, &bias))
+			if (!(elf = dwfl_module_getelf(m, &bias)))
 				mod = NULL; /* the file cannot be read: only the address is known */
 		}
-		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\n", mod ? mod : "", (uint64_t)(pcs[i] - bias));
-		if (w < 0)
-			break;
-		off += (size_t)w < cap - off ? (size_t)w : cap - off;
+		if (mod) {
+			int64_t fo = file_offset(elf, pcs[i] - bias);
+			if (fo >= 0)
+				snprintf(foff, sizeof(foff), "%" PRId64, fo);
+			build_id_hex(m, bid, sizeof(bid));
+		}
+		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\t%s\t%s\n", mod ? mod : "",
+				 (uint64_t)(pcs[i] - bias), foff, bid);
+		if (w < 0 || (size_t)w >= cap - off)
+			break; /* no room for the whole line: the caller asks again for the rest */
+		off += (size_t)w;
 	}
 	return (long)off;
 }
@@ -422,31 +467,82 @@ static struct file *open_file(struct pi_unwinder *u, const char *path)
 }
 
 /*
+ * A symbol as people read it, as perf and c++filt print it: without its version
+ * ("__libc_start_main@@GLIBC_2.34") and, for C++ and Rust (legacy and v0 mangling), demangled by
+ * libiberty's cplus_demangle, the demangler binutils keeps ("_ZN6toplev4mainEiPPc" ->
+ * "toplev::main(int, char**)"). Only names that start as those manglings do go to the demangler: a
+ * C name is left as it is, and costs no call. Returns name, buf, or a string to free in *freeme.
+ */
+static const char *readable(const char *name, char *buf, size_t cap, char **freeme)
+{
+	*freeme = NULL;
+	const char *at = strchr(name, '@');
+	if (at && at > name) {
+		size_t n = (size_t)(at - name) < cap - 1 ? (size_t)(at - name) : cap - 1;
+		memcpy(buf, name, n);
+		buf[n] = 0;
+		name = buf;
+	}
+	if (name[0] == '_' && (name[1] == 'Z' || name[1] == 'R')) {
+		char *d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+		if (d) {
+			*freeme = d;
+			return d;
+		}
+	}
+	return name;
+}
+
+/*
+ * readable() of one name into out (for the ELF symbols of the lock path, src/model/usersyms.ts).
+ * Returns the length of the whole name; it is cut if that is cap or more.
+ */
+long pi_demangle(const char *name, char *out, size_t cap)
+{
+	char buf[1024], *freeme;
+	const char *r = readable(name, buf, sizeof(buf), &freeme);
+	long n = (long)strlen(r);
+	if (cap) {
+		size_t k = (size_t)n < cap - 1 ? (size_t)n : cap - 1;
+		memcpy(out, r, k);
+		out[k] = 0;
+	}
+	free(freeme);
+	return n;
+}
+
+/*
  * Symbols of n addresses of one ELF file (as pi_resolve gives them), one line per address:
- * "symbol\toffset\tfile\tline\n", empty fields where unknown. `ret`: the addresses are return
- * addresses, looked up one byte earlier (the call) but reported with their own offset.
+ * "symbol\toffset\tfile\tline\n", empty fields where unknown; symbols readable(). `ret`: the
+ * addresses are return addresses, looked up one byte earlier (the call) but reported with their own
+ * offset. Returns bytes written, whole lines only (demangled C++ names can be long): the caller asks
+ * again for the addresses past the last line.
  */
 long pi_symbolize_file(struct pi_unwinder *u, const char *path, const uint64_t *addrs, int n, int ret, char *out, size_t cap)
 {
 	struct file *f = open_file(u, path);
 	size_t off = 0;
-	for (int i = 0; i < n && off < cap; i++) {
+	for (int i = 0; i < n; i++) {
 		Dwarf_Addr a = addrs[i] - (ret ? 1 : 0);
 		const char *name = NULL, *file = NULL;
+		char buf[1024], *freeme = NULL;
 		GElf_Off symoff = 0;
 		GElf_Sym sym;
 		int line = 0;
 		if (f && f->mod) {
 			name = dwfl_module_addrinfo(f->mod, a, &symoff, &sym, NULL, NULL, NULL);
+			if (name)
+				name = readable(name, buf, sizeof(buf), &freeme);
 			Dwfl_Line *l = dwfl_module_getsrc(f->mod, a);
 			if (l)
 				file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
 		}
 		int w = snprintf(out + off, cap - off, "%s\t%" PRIu64 "\t%s\t%d\n", name ? name : "",
 				 (uint64_t)(name ? symoff + (ret ? 1 : 0) : 0), file ? file : "", line);
-		if (w < 0)
-			break;
-		off += (size_t)w < cap - off ? (size_t)w : cap - off;
+		free(freeme);
+		if (w < 0 || (size_t)w >= cap - off)
+			break; /* no room for the whole line: the caller asks again for the rest */
+		off += (size_t)w;
 	}
 	return (long)off;
 }

@@ -139,6 +139,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     unwind: lib.func('int pi_unwind(pi_unwinder *u, uint32_t id, uint32_t tgid, uint32_t tid, const uint64_t *regs, uint64_t base, const uint8_t *stack, size_t len, _Out_ uint64_t *pcs, int max, _Out_ int32_t *stopped)'),
     resolve: lib.func('long pi_resolve(pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, _Out_ char *out, size_t cap)'),
     symbolize_file: lib.func('long pi_symbolize_file(pi_unwinder *u, const char *path, const uint64_t *addrs, int n, int ret, _Out_ char *out, size_t cap)'),
+    demangle: lib.func('long pi_demangle(const char *name, _Out_ char *out, size_t cap)'),
     sideband_new: lib.func('pi_sideband *pi_sideband_new(const uint32_t *tids, int ntids, int ncpus, int pages)'),
     sideband_read: lib.func('long pi_sideband_read(pi_sideband *sb, _Out_ void *out, size_t cap)'),
     sideband_lost: lib.func('uint64_t pi_sideband_lost(pi_sideband *sb)'),

@@ -11,6 +11,6 @@ export { RingReader, forEachRecord, wakeBytes, type Batch, type BatchHandler } f
 export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from './errors.js';
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
 export { possibleCpus } from './cpus.js';
-export { Unwinder, type Frame } from './unwinder.js';
+export { Unwinder, demangle, type Frame, type Where } from './unwinder.js';
 export { Sideband, type SidebandRecord } from './sideband.js';
 export { RunStats } from './stats.js';

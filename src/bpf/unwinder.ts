@@ -12,6 +12,14 @@ export interface Frame {
   line: number;
 }
 
+/** Where a pc lies: see Unwinder.resolve. */
+export interface Where {
+  module: string;
+  addr: bigint;
+  fileOffset: number | undefined;
+  buildId: string | null;
+}
+
 const MAX_FRAMES = 128;
 
 /** Why an unwind ended: at the outermost frame, or cut short (native/unwind.c, PI_UNWIND_*). */
@@ -74,34 +82,67 @@ export class Unwinder {
   }
 
   /**
-   * Which ELF file each pc lies in and where, as the file numbers it (no symbol table read): the key
-   * symbols are cached by, the same in every process that maps the file. Undefined if the space is
-   * unknown; module "" where no file covers a pc.
+   * Which ELF file each pc lies in and where: as the file numbers it (addr, no symbol table read:
+   * the key symbols are cached by, the same in every process that maps the file), its offset in the
+   * file (undefined where no load segment's bytes hold it) and the file's GNU build ID (hex, null if
+   * none): what a tool that symbolizes later is given. Undefined if the space is unknown; module ""
+   * where no file covers a pc.
    */
-  resolve(space: number, pcs: bigint[]): Array<{ module: string; addr: bigint }> | undefined {
-    if (pcs.length === 0) return [];
-    const arr = BigUint64Array.from(pcs.slice(0, MAX_FRAMES));
-    const n = helper().resolve(this.u, space, arr, arr.length, this.text, this.text.length) as number;
-    if (n < 0) return undefined;
-    return this.text.toString('utf8', 0, n).split('\n').slice(0, arr.length).map(l => {
-      const [module, addr] = l.split('\t');
-      return { module, addr: BigInt(addr) };
-    });
+  resolve(space: number, pcs: bigint[]): Where[] | undefined {
+    const rows = this.rows(pcs, (rest, text) => helper().resolve(this.u, space, rest, rest.length, text, text.length) as number);
+    return rows?.map(([module, addr, offset, buildId]) =>
+      ({ module, addr: BigInt(addr), fileOffset: offset ? Number(offset) : undefined, buildId: buildId || null }));
   }
 
-  /** Symbols of addresses of one ELF file (`ret`: return addresses, looked up at addr - 1). */
+  /** Symbols of addresses of one ELF file (`ret`: return addresses, looked up at addr - 1), C++ and Rust demangled. */
   symbolizeFile(path: string, addrs: bigint[], ret: boolean): Frame[] {
-    if (addrs.length === 0) return [];
+    const rows = this.rows(addrs, (rest, text) =>
+      helper().symbolize_file(this.u, path, rest, rest.length, ret ? 1 : 0, text, text.length) as number) ?? [];
+    return rows.map(([symbol, offset, file, line]) =>
+      ({ symbol: symbol ?? '', offset: Number(offset ?? 0), module: path, file: file ?? '', line: Number(line ?? 0) }));
+  }
+
+  /**
+   * The helper's answer for each of addrs, a line of tab-separated fields each: it writes whole
+   * lines, as many as fit in the buffer (demangled names can be long), so it is asked again for the
+   * rest. Undefined if call fails (-1).
+   */
+  private rows(addrs: bigint[], call: (rest: BigUint64Array, text: Buffer) => number): string[][] | undefined {
+    const out: string[][] = [];
     const arr = BigUint64Array.from(addrs.slice(0, MAX_FRAMES));
-    const n = helper().symbolize_file(this.u, path, arr, arr.length, ret ? 1 : 0, this.text, this.text.length) as number;
-    return this.text.toString('utf8', 0, Math.max(0, n)).split('\n').slice(0, arr.length).map(l => {
-      const [symbol, offset, file, line] = l.split('\t');
-      return { symbol: symbol ?? '', offset: Number(offset ?? 0), module: path, file: file ?? '', line: Number(line ?? 0) };
-    });
+    while (out.length < arr.length) {
+      const n = call(arr.slice(out.length), this.text);
+      if (n < 0) return undefined;
+      const lines = this.text.toString('utf8', 0, n).split('\n').slice(0, -1);
+      if (lines.length === 0) break; // not even one line fits: the rest stays unknown
+      for (const l of lines) out.push(l.split('\t'));
+    }
+    return out;
   }
 
   close(): void {
     if (this.#u !== null) helper().unwinder_free(this.#u);
     this.#u = null;
   }
+}
+
+const demangled = Buffer.alloc(16 << 10);
+
+/**
+ * A symbol as people read it (native/unwind.c, readable()): without its version, and C++ and Rust
+ * names demangled as c++filt does ("_ZN6toplev4mainEiPPc" -> "toplev::main(int, char**)"); any
+ * other name as it is, without a call into the helper.
+ */
+export function demangle(name: string): string {
+  if (!/^_[ZR]/.test(name)) {
+    const at = name.indexOf('@');
+    return at > 0 ? name.slice(0, at) : name;
+  }
+  let out = demangled;
+  let n = helper().demangle(name, out, out.length) as number;
+  if (n >= out.length) { // a long template name: once more with room for it
+    out = Buffer.alloc(n + 1);
+    n = helper().demangle(name, out, out.length) as number;
+  }
+  return out.toString('utf8', 0, n);
 }

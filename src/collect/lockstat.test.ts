@@ -6,8 +6,12 @@ const sym: Symbolizer = {
   kernelStack: a => a.map(x => ({ '1': 'bpf_trace_run2+0x8', '2': '__traceiter_contention_end+0x3', '3': 'rwsem_down_write_slowpath+0x1',
     '4': 'down_write+0x2' } as Record<string, string>)[String(x)] ?? '[unknown]'),
   kernelData: () => null,
-  userStack: (_t, a) => a.map(x => ({ '10': 'pthread_mutex_lock+0x0 (libc.so.6)', '11': 'worker+0x2b (app)', '12': '[unknown]',
-    '13': 'main+0x1 (app)' } as Record<string, string>)[String(x)] ?? '[unknown] ([stack])'),
+  // 12 and what is not listed: outside any file
+  userStack: (_t, a) => {
+    const frames = a.map(x => ({ '10': 'pthread_mutex_lock+0x0 (libc.so.6)', '11': 'worker+0x2b (app)', '13': 'main+0x1 (app)' } as
+      Record<string, string>)[String(x)] ?? `0x${x.toString(16)}`);
+    return { frames, locs: frames.map((f, i) => (f.startsWith('0x') ? f : `${i + 1}+0x${i}`)) };
+  },
   addMaps: () => undefined,
 };
 
@@ -33,7 +37,7 @@ describe('toRecord', () => {
       type: 'lock', ts_ns: 99, pid: 6, tgid: 5, comm: 'app', source: 'pthread', kind: 'mutex', addr: '0x1000', symbol: null,
       acquisitions: 4, contended: 2, failed: 1, wait_avg_ns: 100, hold_avg_ns: 2000, longest_holder_pid: 7, longest_hold_ns: 4000,
       ustack: ['pthread_mutex_lock+0x0 (libc.so.6)', 'worker+0x2b (app)', 'main+0x1 (app)'],
-      ustack_addrs: ['0xa', '0xb', '0xd'], kstack: null,
+      ustack_addrs: ['0xa', '0xb', '0xd'], ustack_locs: ['1+0x0', '2+0x1', '3+0x2'], kstack: null,
     });
   });
 
@@ -41,7 +45,7 @@ describe('toRecord', () => {
     const r = toRecord(entry({ kind: kernelKind(4), acquisitions: 0, contended: 3, holdCount: 0, stack: [1n, 2n, 3n, 4n] }), 1, 'app', sym);
     expect(r).toMatchObject({
       kind: 'rwsem', mode: 'write', acquisitions: null, contended: 3, wait_avg_ns: 133, hold_count: null, hold_avg_ns: null,
-      longest_holder_pid: null, ustack: null, kstack: ['rwsem_down_write_slowpath+0x1', 'down_write+0x2'], kstack_addrs: ['0x3', '0x4'],
+      longest_holder_pid: null, ustack: null, ustack_locs: null, kstack: ['rwsem_down_write_slowpath+0x1', 'down_write+0x2'], kstack_addrs: ['0x3', '0x4'],
     });
   });
 });

@@ -91,14 +91,14 @@ const TRACING_FRAME = /^(bpf_|__bpf_|__traceiter_|trace_|perf_)/;
  * lies outside any mapped file: beyond [function, caller] the frames come from a frame-pointer walk,
  * which code built without frame pointers (gcc -O2, glibc) feeds garbage.
  */
-function userStack(e: LockEntry, sym: Symbolizer): Pick<LockRecord, 'ustack' | 'ustack_addrs'> {
-  if (e.kind.source !== 'pthread' || e.stack.length === 0) return { ustack_addrs: null, ustack: null };
-  const names = sym.userStack(e.tgid, e.stack);
-  let n = names.length;
-  for (let i = 2; i < names.length; i++) {
-    if (names[i] === '[unknown]' || names[i].startsWith('[unknown] ([')) { n = i; break; }
+function userStack(e: LockEntry, sym: Symbolizer): Pick<LockRecord, 'ustack' | 'ustack_addrs' | 'ustack_locs'> {
+  if (e.kind.source !== 'pthread' || e.stack.length === 0) return { ustack_addrs: null, ustack: null, ustack_locs: null };
+  const { frames, locs } = sym.userStack(e.tgid, e.stack);
+  let n = frames.length;
+  for (let i = 2; i < locs.length; i++) {
+    if (locs[i].startsWith('0x')) { n = i; break; } // no file there: a runtime address
   }
-  return { ustack_addrs: e.stack.slice(0, n).map(hexAddr), ustack: names.slice(0, n) };
+  return { ustack_addrs: e.stack.slice(0, n).map(hexAddr), ustack: frames.slice(0, n), ustack_locs: locs.slice(0, n) };
 }
 
 export function toRecord(e: LockEntry, ts: number, comm: string, sym: Symbolizer,

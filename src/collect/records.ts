@@ -81,7 +81,9 @@ export interface OffCpuRecord extends RecordBase {
   state: string;       // as ps shows it: R (preempted, still runnable), S, D, T, t, I, P, X; ? unknown
   state_name: string;  // "preempted", "sleeping", "disk wait" (uninterruptible), ...
   kstack: readonly string[]; // innermost first
-  ustack: readonly string[];
+  ustack: readonly string[]; // "fn+0xoff (module) file:line", "module+0xfileoff", "0x7f..." (frames.ts parses them)
+  /** Parallel to ustack: "<module_id>+0x<file offset>" (a `module` record before names the file), or "0x7f...". */
+  ustack_locs: readonly string[];
   ustack_mode: 'dwarf' | 'fp' | 'none';
   /** The user stack goes on beyond what was captured (a DWARF copy's end, or fp's 64 frames). */
   ustack_truncated: boolean;
@@ -172,8 +174,21 @@ export interface LockRecord extends RecordBase {
   longest_hold_ns: number | null;
   ustack_addrs: string[] | null; // pthread: user stack of this thread's first contended acquisition
   ustack: string[] | null;
+  ustack_locs: string[] | null;  // parallel to ustack, as offcpu's
   kstack_addrs: string[] | null; // kernel: the waiter's kernel stack at its longest wait
   kstack: string[] | null;
+}
+
+/**
+ * A file user stacks went through, for tools that symbolize later (pprof, Pyroscope): written once
+ * per activation, before the first record whose `ustack_locs` names it. pid/tgid/comm/ts_ns are
+ * that record's. module_id is never reused within one procimage process.
+ */
+export interface ModuleRecord extends RecordBase {
+  type: 'module';
+  module_id: number;
+  path: string;            // as the process mapped it: "/usr/lib/x86_64-linux-gnu/libc.so.6", "[vdso]"
+  build_id: string | null; // the GNU build ID note, lowercase hex
 }
 
 /** Records the kernel could not hand over (or entries it could not keep), by reason; system-wide. */
@@ -267,7 +282,8 @@ export interface ResourceSystemRecord extends RecordBase {
 }
 
 export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord |
-  ResourceRecord | ResourceSystemRecord | SyscallSeqRecord | SyscallStatRecord | SyscallThreadRecord | LockRecord;
+  ResourceRecord | ResourceSystemRecord | SyscallSeqRecord | SyscallStatRecord | SyscallThreadRecord | LockRecord |
+  ModuleRecord;
 export type RecordType = ProcRecord['type'];
 
 /*

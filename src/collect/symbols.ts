@@ -11,11 +11,18 @@ export interface Symbolizer {
    * and per-CPU memory, or a kernel whose kallsyms lists no data symbols (no CONFIG_KALLSYMS_ALL).
    */
   kernelData(addr: bigint): string | null;
-  /** User addresses of process tgid, each as "func+0xoff (file)", "[unknown] (file)" or "[unknown]". */
-  userStack(tgid: number, addrs: readonly bigint[]): string[];
+  /**
+   * User addresses of process tgid: frames ("func+0xoff (file)", "file+0xfileoff" where the file
+   * has no symbol there, "0x7f..." outside any file) and, parallel to them, locations
+   * ("<module_id>+0x<file offset>", or the address outside any file), as offcpu's `ustack_locs`.
+   */
+  userStack(tgid: number, addrs: readonly bigint[]): UserFrames;
   /** The mappings of process tgid, read while it was alive: its addresses symbolize after it is gone. */
   addMaps(tgid: number, maps: Mapping[]): void;
 }
+
+/** A user stack symbolized: frames as people read them, locations for tools that symbolize later. */
+export interface UserFrames { frames: string[]; locs: string[] }
 
 /** Addresses as JSON-safe strings: "0xffffffff81234567" (past 2^53 a JS number is not exact). */
 export const hexAddr = (a: bigint): string => `0x${a.toString(16)}`;

@@ -5,6 +5,7 @@
 import type { Policy } from '../collect/policy.js';
 import type { OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut } from '../collect/records.js';
 import { isDead, taskState } from '../collect/taskstate.js';
+import { NO_FRAMES } from './stackcache.js';
 import type { StackResolver } from './stacks.js';
 
 interface Away {
@@ -16,6 +17,7 @@ interface Away {
   preempt: boolean;
   kstack: readonly string[];
   ustack: readonly string[];
+  locs: readonly string[];
   mode: OffCpuRecord['ustack_mode'];
   truncated: boolean;
 }
@@ -70,7 +72,7 @@ export class IntervalBuilder {
     const user = this.stacks.user(r);
     this.away.set(r.pid, {
       tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: r.ts_ns, state: r.state, preempt: r.preempt,
-      kstack: this.stacks.kernel(r.kstack), ustack: user.frames, mode: r.stack_mode, truncated: user.truncated,
+      kstack: this.stacks.kernel(r.kstack), ustack: user.frames, locs: user.locs, mode: r.stack_mode, truncated: user.truncated,
     });
     return out;
   }
@@ -88,12 +90,13 @@ export class IntervalBuilder {
       return [{
         type: 'offcpu', ts_ns: r.ts_ns, pid: r.pid, tgid: r.tgid, comm: r.comm, cpu: r.cpu, cpu_in: r.cpu,
         start_ts_ns: null, end_ts_ns: r.ts_ns, duration_ns: null, state: '?', state_name: 'unknown (before activation)',
-        kstack: [], ustack: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: true, ongoing: false,
+        kstack: NO_FRAMES, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false,
+        began_before_activation: true, ongoing: false,
         switch_in_inferred: r.inferred,
       }];
     }
     const left: Away = mine ?? { tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: start, state: r.state, preempt: r.preempt,
-      kstack: [], ustack: [], mode: 'none', truncated: false }; // its switch-out record was lost: the kernel kept the rest
+      kstack: NO_FRAMES, ustack: NO_FRAMES, locs: NO_FRAMES, mode: 'none', truncated: false }; // its switch-out record was lost: the kernel kept the rest
     return [this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred)];
   }
 
@@ -103,7 +106,7 @@ export class IntervalBuilder {
       // ts_ns: callers with no end say when it was known
       type: 'offcpu', ts_ns: end ?? a.ts, pid, tgid: a.tgid, comm: a.comm, cpu: a.cpu, cpu_in: cpuIn,
       start_ts_ns: a.ts, end_ts_ns: end, duration_ns: end === null ? null : end - a.ts,
-      ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_mode: a.mode,
+      ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_locs: a.locs, ustack_mode: a.mode,
       ustack_truncated: a.truncated, began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
     };
   }

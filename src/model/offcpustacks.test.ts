@@ -4,7 +4,7 @@ import { OffCpuStacks } from './offcpustacks.js';
 
 const off = (kstack: readonly string[], ustack: readonly string[], duration_ns: number | null, comm = 'w'): OffCpuRecord => ({
   type: 'offcpu', ts_ns: 0, pid: 1, tgid: 1, comm, cpu: 0, cpu_in: 0, start_ts_ns: 0, end_ts_ns: duration_ns,
-  duration_ns, state: 'S', state_name: 'sleeping', kstack, ustack, ustack_mode: 'dwarf', ustack_truncated: false,
+  duration_ns, state: 'S', state_name: 'sleeping', kstack, ustack, ustack_locs: ustack.map((_, i) => `1+0x${i}`), ustack_mode: 'dwarf', ustack_truncated: false,
   began_before_activation: false, ongoing: false, switch_in_inferred: false,
 });
 

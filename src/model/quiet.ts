@@ -11,6 +11,7 @@ import type { Target } from '../collect/policy.js';
 import type { OffCpuRecord, OnCpuRecord } from '../collect/records.js';
 import { parseSchedstatAll, parseTaskStat, readText } from '../collect/resource/procfs.js';
 import { parseStat } from '../collect/resource/system.js';
+import { NO_FRAMES } from './stackcache.js';
 import { tgidOf, threadsOf } from './threads.js';
 
 /** What the kernel had accounted for one thread. */
@@ -103,8 +104,8 @@ export class QuietThreads {
   }
 }
 
-function offcpu(base: Omit<OffCpuRecord, 'type' | 'cpu_in' | 'state' | 'state_name' | 'kstack' | 'ustack' | 'ustack_mode' | 'ustack_truncated'>,
+function offcpu(base: Omit<OffCpuRecord, 'type' | 'cpu_in' | 'state' | 'state_name' | 'kstack' | 'ustack' | 'ustack_locs' | 'ustack_mode' | 'ustack_truncated'>,
   state: string, stateName: string, kstack: string[] = []): OffCpuRecord {
   // its user stack was not captured: the switch-out happened before activation
-  return { type: 'offcpu', ...base, cpu_in: null, state, state_name: stateName, kstack, ustack: [], ustack_mode: 'none', ustack_truncated: false };
+  return { type: 'offcpu', ...base, cpu_in: null, state, state_name: stateName, kstack, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false };
 }

@@ -21,6 +21,7 @@ import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
 import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
+import { ModuleTable } from './modules.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
 import { SystemSymbolizer } from './symbolizer.js';
@@ -134,8 +135,10 @@ export class Session {
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** The files user stacks went through, numbered for the records' ustack_locs (one table for both symbolizers). */
+  private readonly modules = new ModuleTable();
   /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
-  private readonly symbols = new SystemSymbolizer();
+  private readonly symbols = new SystemSymbolizer(this.modules);
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
@@ -161,7 +164,7 @@ export class Session {
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
       s.symbols.refreshKernel();
-      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel);
+      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
       releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {
       s.close();
@@ -433,8 +436,16 @@ export class Session {
     await Promise.all(links.map(l => l.closeAsync()));
   }
 
-  /** Hands a record to the collectors that watch records, the process table and the sink. */
+  /**
+   * Hands a record to the collectors that watch records, the process table and the sink; first, to
+   * the sink alone, a `module` record for each file its user stack names that none went out for yet.
+   */
   private emit(cur: Current, r: ProcRecord): void {
+    const modules = this.modules.before(r);
+    if (modules) {
+      for (const m of modules) cur.sink.write(m);
+      cur.counts.set('module', (cur.counts.get('module') ?? 0) + modules.length);
+    }
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
     this.intervals?.observe(r);
@@ -582,6 +593,7 @@ export class Session {
     // pid seen by the next activation may be another process)
     this.stacks?.forget();
     this.symbols.forgetProcesses();
+    this.modules.clear(); // the next activation writes its module records anew (with new ids)
     void this.tidyUp();
     return summary;
   }

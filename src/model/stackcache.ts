@@ -4,9 +4,11 @@
 // writer) can key on the array itself instead of joining its frames again.
 //
 // Looked up by a hash of the address words, read in place from the ring batch (no copy, no BigInt),
-// and confirmed word by word: a hash collision costs a comparison, never a wrong stack.
+// and confirmed word by word: a hash collision costs a comparison, never a wrong stack. What is kept
+// per stack is its frames (kernel stacks) or anything else made once per distinct stack (user
+// stacks keep their frames and their locations, src/model/stacks.ts).
 
-interface Entry { salt: number; words: Uint32Array; frames: readonly string[] }
+interface Entry<V> { salt: number; words: Uint32Array; value: V }
 
 export const NO_FRAMES: readonly string[] = Object.freeze([]);
 
@@ -24,8 +26,8 @@ function same(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-export class StackCache {
-  private readonly byHash = new Map<number, Entry[]>();
+export class StackCache<V extends object = readonly string[]> {
+  private readonly byHash = new Map<number, Array<Entry<V>>>();
   private size = 0;
 
   /** max: distinct stacks kept; past it the cache starts over (a stack is then symbolized again). */
@@ -36,24 +38,24 @@ export class StackCache {
    * `symbolize` makes them on a miss. `words` may be a view of a buffer that is reused: it is copied
    * when kept.
    */
-  get(words: Uint32Array, symbolize: () => string[]): readonly string[] {
+  get(this: StackCache<readonly string[]>, words: Uint32Array, symbolize: () => string[]): readonly string[] {
     if (words.length === 0) return NO_FRAMES;
     return this.find(words) ?? this.add(words, symbolize());
   }
 
-  /** The frames kept for `words`; `salt` tells apart address spaces where the same words mean other things. */
-  find(words: Uint32Array, salt = 0): readonly string[] | undefined {
+  /** What is kept for `words`; `salt` tells apart address spaces where the same words mean other things. */
+  find(words: Uint32Array, salt = 0): V | undefined {
     const bucket = this.byHash.get(hash(words, salt));
-    if (bucket) for (const e of bucket) if (e.salt === salt && same(e.words, words)) return e.frames;
+    if (bucket) for (const e of bucket) if (e.salt === salt && same(e.words, words)) return e.value;
     return undefined;
   }
 
-  /** Keeps frames for `words` (copied) and returns them frozen: the array find() will hand out. */
-  add(words: Uint32Array, frames: string[], salt = 0): readonly string[] {
-    const kept = Object.freeze(frames);
+  /** Keeps value for `words` (copied) and returns it frozen (shallowly): what find() will hand out. */
+  add(words: Uint32Array, value: V, salt = 0): V {
+    const kept = Object.freeze(value);
     if (this.size >= this.max) this.clear();
     const h = hash(words, salt);
-    const entry = { salt, words: words.slice(), frames: kept };
+    const entry = { salt, words: words.slice(), value: kept };
     const b = this.byHash.get(h);
     if (b) b.push(entry); else this.byHash.set(h, [entry]);
     this.size++;

@@ -1,17 +1,25 @@
 // Stacks as people read them: kernel frames from /proc/kallsyms, user frames unwound (DWARF) or
 // taken as they are (frame pointers) and symbolized from the ELF files each process had mapped.
+// Each user frame also has a location for machines ("<module_id>+0x<file offset>", modules.ts):
+// what pprof or Pyroscope need to symbolize it later, where procimage could not name it.
 import { basename } from 'node:path';
 import { Unwinder, type Frame } from '../bpf/index.js';
 import type { Clock } from '../collect/clock.js';
 import type { SwitchOut } from '../collect/records.js';
 import { AddressSpaces } from './addrspaces.js';
 import type { KernelSymbols } from './kallsyms.js';
+import { mappedPath, type ModuleTable } from './modules.js';
 import { NO_FRAMES, StackCache } from './stackcache.js';
 import { FP_FRAMES, STACK_COPY_BYTES } from '../collect/keytime.js';
 
-/** A user stack, innermost first; truncated: it goes on beyond what was captured. */
-export interface UserStack { frames: readonly string[]; truncated: boolean }
-const NO_STACK: UserStack = { frames: NO_FRAMES, truncated: false };
+/**
+ * A user stack, innermost first, as frames and, parallel to them, locations (`ustack_locs`);
+ * truncated: it goes on beyond what was captured.
+ */
+export interface UserStack { frames: readonly string[]; locs: readonly string[]; truncated: boolean }
+/** What is kept per distinct stack: both arrays frozen, shared by every record of that stack. */
+interface Symbolized { frames: readonly string[]; locs: readonly string[] }
+const NO_STACK: UserStack = { frames: NO_FRAMES, locs: NO_FRAMES, truncated: false };
 
 const CACHE = 50_000; // symbolized frames kept, by (file, address in the file)
 
@@ -20,12 +28,18 @@ const hex = (a: bigint) => `0x${a.toString(16)}`;
 // (another procimage, perf, a BCC tool) shares the tracepoint; alone, a static call skips it.
 const TRACING_FRAME = /^(bpf_prog_|bpf_trace_run|__bpf_trace_|__traceiter_)/;
 
-/** "nanosleep+0x16 (libc.so.6)", with " demo.c:42" when the module has line info. */
-export function formatFrame(f: Frame, pc: bigint): string {
-  const mod = f.module ? ` (${f.module.startsWith('[') ? f.module : basename(f.module)})` : '';
-  // versioned names ("__libc_start_main@@GLIBC_2.34") read better plain, as perf prints them
-  const where = f.symbol ? `${f.symbol.replace(/@.*/, '')}+0x${f.offset.toString(16)}` : hex(pc);
-  return `${where}${mod}${f.file ? ` ${basename(f.file)}:${f.line}` : ''}`;
+/**
+ * "nanosleep+0x16 (libc.so.6)", with " demo.c:42" when the module has line info; a frame of a file
+ * without a symbol there (a stripped binary) as the file and the pc's offset in it,
+ * "stress-ng+0x1a15", which tools can still resolve (`addr2line -e`, the unstripped build); the
+ * runtime address "0x55b1..." only where not even the file offset is known. The frame format
+ * src/collect/frames.ts parses.
+ */
+export function formatFrame(f: Frame, pc: bigint, fileOffset: number | undefined): string {
+  const base = f.module.startsWith('[') ? f.module : basename(mappedPath(f.module));
+  const line = f.file ? ` ${basename(f.file)}:${f.line}` : '';
+  if (f.symbol) return `${f.symbol}+0x${f.offset.toString(16)} (${base})${line}`;
+  return fileOffset === undefined ? hex(pc) : `${base}+0x${fileOffset.toString(16)}${line}`;
 }
 
 export class StackResolver {
@@ -33,11 +47,14 @@ export class StackResolver {
   readonly spaces: AddressSpaces;
   private readonly cache = new Map<string, string>();
   private readonly kernelStacks = new StackCache();
-  private readonly userStacks = new StackCache(4096); // per address space: a fork storm makes many
+  private readonly userStacks = new StackCache<Symbolized>(4096); // per address space: a fork storm makes many
   private kernelStacksOf: KernelSymbols | undefined;
 
-  /** ksyms: the kernel's symbols as they are now (the session refreshes them between activations). */
-  constructor(clock: Clock, private readonly ksyms: () => KernelSymbols) {
+  /**
+   * ksyms: the kernel's symbols as they are now (the session refreshes them between activations);
+   * modules: numbers the files of the locations (forgotten with them at the end of an activation).
+   */
+  constructor(clock: Clock, private readonly ksyms: () => KernelSymbols, private readonly modules: ModuleTable) {
     this.spaces = new AddressSpaces(this.unwinder, clock);
   }
 
@@ -62,7 +79,7 @@ export class StackResolver {
   /**
    * The user stack of a switch-out, against the address space as it was at the capture: unwound now
    * (the stack copy is only valid during dispatch). Symbolized once per distinct (space, version,
-   * pcs), and then handed out as one frozen array (StackCache).
+   * pcs), and then handed out as the same two frozen arrays, frames and locations (StackCache).
    */
   user(r: SwitchOut): UserStack {
     const first = r.stack_mode === 'dwarf' ? r.dwarf?.regs[0] : r.ustack[0];
@@ -71,7 +88,10 @@ export class StackResolver {
     // fp: bpf_get_stack filled every slot, so there may be more
     let truncated = r.stack_mode === 'fp' && r.ustack.length >= FP_FRAMES;
     const space = this.spaces.spaceFor(r.tgid, r.exe_ino);
-    if (space === undefined) return { frames: r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex), truncated };
+    if (space === undefined) {
+      const frames = r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
+      return { frames, locs: frames, truncated }; // no file known: the runtime addresses are both
+    }
     let pcs: BigUint64Array;
     if (r.stack_mode === 'dwarf') {
       const d = r.dwarf!;
@@ -87,43 +107,55 @@ export class StackResolver {
     const words = new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2);
     const salt = space.id * 2 ** 21 + (space.version % 2 ** 21);
     const hit = this.userStacks.find(words, salt);
-    if (hit) return { frames: hit, truncated };
-    const { frames, complete } = this.symbolize(space.id, Array.from(pcs));
+    if (hit) return { frames: hit.frames, locs: hit.locs, truncated };
+    const { frames, locs, complete } = this.symbolize(space.id, Array.from(pcs));
     // a space the unwinder could not define gives bare addresses: not kept, the next may do better
-    return { frames: complete ? this.userStacks.add(words, frames, salt) : frames, truncated };
+    if (!complete) return { frames, locs, truncated };
+    const kept = this.userStacks.add(words, { frames: Object.freeze(frames), locs: Object.freeze(locs) }, salt);
+    return { frames: kept.frames, locs: kept.locs, truncated };
   }
 
   /**
-   * Frames of pcs in an address space (the first exact, the others return addresses). Symbols are
-   * cached by (file, address in the file): they are the same in every process mapping the file.
+   * Frames and locations of pcs in an address space (the first exact, the others return
+   * addresses). Frames are cached by (file, address in the file): they are the same in every
+   * process mapping the file.
    */
-  private symbolize(space: number, pcs: bigint[]): { frames: string[]; complete: boolean } {
+  private symbolize(space: number, pcs: bigint[]): { frames: string[]; locs: string[]; complete: boolean } {
     let where = this.unwinder.resolve(space, pcs);
     if (where === undefined && this.spaces.redefine(space)) where = this.unwinder.resolve(space, pcs);
-    if (where === undefined) return { frames: pcs.map(hex), complete: false };
+    if (where === undefined) {
+      const frames = pcs.map(hex);
+      return { frames, locs: frames, complete: false };
+    }
     const out: string[] = new Array(pcs.length);
-    const misses = new Map<string, Array<{ i: number; addr: bigint; ret: boolean }>>();
-    where.forEach((w, i) => {
-      if (!w.module) { out[i] = hex(pcs[i]); return; }
+    const locs: string[] = new Array(pcs.length);
+    const misses = new Map<string, Array<{ i: number; addr: bigint; ret: boolean; fileOffset: number | undefined }>>();
+    for (let i = 0; i < pcs.length; i++) {
+      const w = where[i];
+      if (!w?.module || w.fileOffset === undefined) {
+        out[i] = locs[i] = hex(pcs[i]);
+        continue;
+      }
+      locs[i] = this.modules.loc(w.module, w.buildId, w.fileOffset);
       const hit = this.cache.get(`${w.module}\0${w.addr}\0${i > 0}`);
-      if (hit) { out[i] = hit; return; }
+      if (hit) { out[i] = hit; continue; }
       const list = misses.get(w.module) ?? [];
-      list.push({ i, addr: w.addr, ret: i > 0 });
+      list.push({ i, addr: w.addr, ret: i > 0, fileOffset: w.fileOffset });
       misses.set(w.module, list);
-    });
+    }
     for (const [module, list] of misses) {
       for (const ret of [false, true]) {
         const part = list.filter(x => x.ret === ret);
         const frames = this.unwinder.symbolizeFile(module, part.map(x => x.addr), ret);
         part.forEach((x, k) => {
-          const s = formatFrame(frames[k] ?? { symbol: '', offset: 0, module, file: '', line: 0 }, pcs[x.i]);
+          const s = formatFrame(frames[k] ?? { symbol: '', offset: 0, module, file: '', line: 0 }, pcs[x.i], x.fileOffset);
           if (this.cache.size >= CACHE) this.cache.delete(this.cache.keys().next().value as string);
           this.cache.set(`${module}\0${x.addr}\0${ret}`, s);
           out[x.i] = s;
         });
       }
     }
-    return { frames: out, complete: true };
+    return { frames: out, locs, complete: true };
   }
 
   /**

@@ -16,14 +16,16 @@ describe('SystemSymbolizer: user addresses', () => {
       const m = maps.find(x => x.path === paths.workload('syscalls') && x.offset <= main.fileOffset && x.perms.includes('x'))!;
       const addr = m.start + BigInt(main.fileOffset - m.offset) + 7n;
       const s = new SystemSymbolizer();
-      expect(s.userStack(p.pid!, [addr, 0x10n])).toEqual(['main+0x7 (syscalls)', '[unknown]']);
+      // with its location: the file's number and main's offset in the file; outside any file, the address
+      const off = (main.fileOffset + 7).toString(16);
+      expect(s.userStack(p.pid!, [addr, 0x10n])).toEqual({ frames: ['main+0x7 (syscalls)', '0x10'], locs: [`1+0x${off}`, '0x10'] });
       p.kill('SIGKILL');
       await new Promise(r => p.once('exit', r));
-      expect(s.userStack(p.pid!, [addr + 1n])).toEqual(['main+0x8 (syscalls)']);
+      expect(s.userStack(p.pid!, [addr + 1n]).frames).toEqual(['main+0x8 (syscalls)']);
       // mappings handed over while it lived serve a fresh symbolizer too
       const t = new SystemSymbolizer();
       t.addMaps(p.pid!, maps);
-      expect(t.userStack(p.pid!, [addr])).toEqual(['main+0x7 (syscalls)']);
+      expect(t.userStack(p.pid!, [addr]).frames).toEqual(['main+0x7 (syscalls)']);
     } finally {
       p.kill('SIGKILL');
     }

@@ -2,10 +2,11 @@
 // kallsyms, user addresses through the mapped files' ELF symbols. Results are cached per address.
 // The kernel's symbols are read ahead (refreshKernel), not at the first lookup: reading kallsyms takes
 // ~75 ms, which must not fall on an activation.
-import type { Symbolizer } from '../collect/symbols.js';
+import type { Symbolizer, UserFrames } from '../collect/symbols.js';
 import type { Mapping } from '../sys/procmaps.js';
 import { KernelSymbols, formatKernelSymbol } from './kallsyms.js';
-import { UserSymbols } from './usersyms.js';
+import { ModuleTable } from './modules.js';
+import { UserSymbols, type UserFrame } from './usersyms.js';
 
 const MAX_CACHED = 100_000;
 
@@ -13,12 +14,18 @@ export class SystemSymbolizer implements Symbolizer {
   /** Kernel addresses already looked up: a frame ("func+0x1a") and, for locks, a data symbol or null. */
   private readonly kernelText = new Map<bigint, string>();
   private readonly kernelVar = new Map<bigint, string | null>();
-  private user = new UserSymbols();
-  private readonly userCache = new Map<string, string>();
+  private user: UserSymbols;
+  /** By "tgid:address"; forgotten with the processes, and with them the module ids of the locations. */
+  private readonly userCache = new Map<string, UserFrame>();
 
   private ksyms: KernelSymbols | undefined;
   /** A re-read of kallsyms in progress (refreshKernelAsync). */
   private refreshing: Promise<void> | undefined;
+
+  /** modules: numbers the files of user locations, shared with the off-CPU stacks' symbolizer. */
+  constructor(private readonly modules = new ModuleTable()) {
+    this.user = new UserSymbols(modules);
+  }
 
   /** The kernel's symbols as of the last refresh (read now if never read). */
   get kernel(): KernelSymbols {
@@ -83,7 +90,7 @@ export class SystemSymbolizer implements Symbolizer {
 
   /** Forgets what it knows of processes (at each activation: their pids may have been reused since). */
   forgetProcesses(): void {
-    this.user = new UserSymbols();
+    this.user = new UserSymbols(this.modules);
     this.userCache.clear();
   }
 
@@ -101,13 +108,11 @@ export class SystemSymbolizer implements Symbolizer {
     this.user.addMaps(tgid, maps);
   }
 
-  userStack(tgid: number, addrs: readonly bigint[]): string[] {
+  userStack(tgid: number, addrs: readonly bigint[]): UserFrames {
+    if (this.userCache.size + addrs.length > MAX_CACHED) this.userCache.clear(); // before: every address stays until read below
     const missing = addrs.filter(a => !this.userCache.has(`${tgid}:${a}`));
-    if (missing.length) {
-      const names = this.user.symbolize(tgid, missing);
-      if (this.userCache.size + names.length > MAX_CACHED) this.userCache.clear();
-      missing.forEach((a, i) => this.userCache.set(`${tgid}:${a}`, names[i]));
-    }
-    return addrs.map(a => this.userCache.get(`${tgid}:${a}`)!);
+    if (missing.length) this.user.symbolize(tgid, missing).forEach((f, i) => this.userCache.set(`${tgid}:${missing[i]}`, f));
+    const frames = addrs.map(a => this.userCache.get(`${tgid}:${a}`)!);
+    return { frames: frames.map(f => f.frame), locs: frames.map(f => f.loc) };
   }
 }

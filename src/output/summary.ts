@@ -68,7 +68,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
       lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
         `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
       if (t.ustack.length) {
-        const frames = [...t.ustack.map(shortFrame), ...(t.ustack_truncated ? [`… ${truncationNote(t.ustack_mode)}`] : [])];
+        const frames = [...t.ustack.map(f => shortFrame(f)), ...(t.ustack_truncated ? [`… ${truncationNote(t.ustack_mode)}`] : [])];
         const lead = `${' '.repeat(CHAIN_INDENT)}user: `;
         lines.push(...wrapChain(lead, frames, Math.max(width, lead.length + 40)));
       }

@@ -1,5 +1,6 @@
 // Human output on a terminal: one line per lifecycle event, times in seconds since activation.
 import type { Writable } from 'node:stream';
+import { parseFrame, shortName, type StackSide } from '../collect/frames.js';
 import type { ProcRecord } from '../collect/records.js';
 import { truncationNote } from '../collect/keytime.js';
 import type { Sink } from '../model/session.js';
@@ -46,6 +47,8 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       // every syscall one by one would drown the terminal: text shows the rolling last N per thread
       // in the syscall_thread table instead; --json has the complete sequence
       return undefined;
+    case 'module':
+      return undefined; // for tools that symbolize ustack_locs later: the frames already name their files
   }
   return undefined;
 }
@@ -60,23 +63,50 @@ function span(ns: number | null, before: boolean, ongoing: boolean, inferred: bo
 
 const INDENT = ' '.repeat(50);
 
-/** Scheduler frames every off-CPU kernel stack starts with: they say nothing about why. */
-const SCHEDULER_FRAME = /^(__schedule|schedule|schedule_\w+|preempt_schedule\w*|io_schedule\w*|__cond_resched)\+/;
-/** Frames of the C library, the loader and the vDSO: "where" is the first frame of the program itself. */
-const SYSTEM_FRAME = /\((lib[\w.+-]*\.so[.\d]*|ld-linux[\w.-]*|\[vdso\])\)/;
+/** Scheduler functions every off-CPU kernel stack starts with: they say nothing about why. */
+const SCHEDULER_FN = /^(__schedule|schedule|schedule_\w+|preempt_schedule\w*|io_schedule\w*|__cond_resched)$/;
+/** Files of the C library, the loader and the vDSO: "where" is the first frame of the program itself. */
+const SYSTEM_MODULE = /^(lib[\w.+-]*\.so[.\d]*|ld-linux[\w.-]*|\[vdso\])$/;
 
-/** "b+0x63 (runsleep) runsleep.c:24" -> "b (runsleep.c:24)"; "do_nanosleep+0x5e" -> "do_nanosleep". */
-export function shortFrame(f: string): string {
-  const m = /^(\S+?)\+0x[0-9a-f]+(?: \(([^)]+)\))?(?: (\S+:\d+))?$/.exec(f);
-  if (!m) return f;
-  return m[3] ? `${m[1]} (${m[3]})` : m[2] ? `${m[1]} (${m[2]})` : m[1];
+/**
+ * A frame in a few words: "b+0x63 (runsleep) runsleep.c:24" -> "b (runsleep.c:24)";
+ * "toplev::main(int, char**)+0x1c (cc1plus)" -> "toplev::main (cc1plus)"; "do_nanosleep+0x5e"
+ * (side 'kernel') -> "do_nanosleep". A frame without a function ("stress-ng+0x1a15", "0x7f...")
+ * stays as it is: its offset is all there is to go by.
+ */
+export function shortFrame(f: string, side: StackSide = 'user'): string {
+  const p = parseFrame(f, side);
+  if (p.kind !== 'symbol') return f;
+  const name = shortName(p.fn!);
+  if (side === 'kernel') return p.module ? `${name} [${p.module}]` : name;
+  return p.file ? `${name} (${p.file}:${p.line})` : p.module ? `${name} (${p.module})` : name;
+}
+
+/** The "why ← where" of a stack, made once per distinct (frozen, shared) stack array. */
+const whyOf = new WeakMap<readonly string[], string>();
+const whereOf = new WeakMap<readonly string[], string>();
+
+function cached(cache: WeakMap<readonly string[], string>, stack: readonly string[], make: () => string): string {
+  if (!Object.isFrozen(stack)) return make();
+  let s = cache.get(stack);
+  if (s === undefined) cache.set(stack, s = make());
+  return s;
 }
 
 /** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
 export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]): string {
-  const why = kstack.find(f => !SCHEDULER_FRAME.test(f));
-  const where = ustack.find(f => !SYSTEM_FRAME.test(f) && !f.startsWith('0x')) ?? ustack[0];
-  return [why && shortFrame(why), where && shortFrame(where)].filter(Boolean).join(' ← ');
+  const why = cached(whyOf, kstack, () => {
+    const f = kstack.find(x => !SCHEDULER_FN.test(parseFrame(x, 'kernel').fn ?? ''));
+    return f ? shortFrame(f, 'kernel') : '';
+  });
+  const where = cached(whereOf, ustack, () => {
+    const f = ustack.find(x => {
+      const p = parseFrame(x);
+      return (p.kind === 'symbol' || p.kind === 'module_offset') && !SYSTEM_MODULE.test(p.module ?? '');
+    }) ?? ustack[0];
+    return f ? shortFrame(f) : '';
+  });
+  return [why, where].filter(Boolean).join(' ← ');
 }
 
 /** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */

@@ -40,6 +40,15 @@ describe('ElfFile', () => {
     expect(elf.bytesAt(elf.function('pthread_spin_lock')!.fileOffset, 3).toString('hex')).toBe('f0ff0f'); // lock decl (%rdi)
   });
 
+  it('gives the GNU build ID readelf shows, and none for a file without one', () => {
+    const readelfId = (path: string) => /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', path]).toString())?.[1];
+    for (const path of [paths.workload('locks'), libc]) {
+      expect(readelfId(path), path).toMatch(/^[0-9a-f]{40}$/);
+      expect(ElfFile.open(path).buildId, path).toBe(readelfId(path));
+    }
+    expect(ElfFile.open(paths.bpfObject('keytime')).buildId).toBeNull(); // relocatable: no notes segment
+  });
+
   it('refuses what is not an ELF file, saying so', () => {
     expect(() => ElfFile.open('/etc/hostname')).toThrow(ElfError);
     expect(() => ElfFile.open('/etc/hostname')).toThrow(/not an ELF file/);

@@ -1,11 +1,13 @@
-// Reading an ELF64 file's function symbols and load segments: enough to put a uprobe on a function
-// by name (its file offset) and to name the function an address of a mapped file falls in. Reads
-// only the headers and the symbol tables (pread), not the whole file: binaries can be large.
+// Reading an ELF64 file's function symbols, load segments and build ID: enough to put a uprobe on a
+// function by name (its file offset), to name the function an address of a mapped file falls in,
+// and to say which build of the file it was. Reads only the headers, the notes and the symbol tables
+// (pread), not the whole file: binaries can be large.
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 
 const SHT_SYMTAB = 2, SHT_DYNSYM = 11;
 const STT_FUNC = 2, STT_GNU_IFUNC = 10;
-const PT_LOAD = 1, PT_INTERP = 3;
+const PT_LOAD = 1, PT_INTERP = 3, PT_NOTE = 4;
+const NT_GNU_BUILD_ID = 3;
 const SHN_UNDEF = 0;
 
 export interface ElfFunction {
@@ -19,6 +21,21 @@ export interface ElfFunction {
 
 interface Segment { offset: number; vaddr: number; filesz: number }
 interface Section { type: number; addr: number; offset: number; size: number; link: number; entsize: number }
+
+/** The NT_GNU_BUILD_ID note among the notes of a PT_NOTE segment, as hex; null if none is there. */
+function gnuBuildId(notes: Buffer, align: number): string | null {
+  const up = (n: number) => Math.ceil(n / align) * align;
+  for (let o = 0; o + 12 <= notes.length;) {
+    const namesz = notes.readUInt32LE(o), descsz = notes.readUInt32LE(o + 4), type = notes.readUInt32LE(o + 8);
+    const desc = o + 12 + up(namesz);
+    if (desc + descsz > notes.length) break;
+    if (type === NT_GNU_BUILD_ID && namesz === 4 && notes.toString('latin1', o + 12, o + 15) === 'GNU') {
+      return notes.toString('hex', desc, desc + descsz);
+    }
+    o = desc + up(descsz);
+  }
+  return null;
+}
 
 export class ElfError extends Error {
   constructor(readonly path: string, why: string) {
@@ -34,7 +51,9 @@ export class ElfFile {
 
   private constructor(readonly path: string, private readonly segments: Segment[], functions: ElfFunction[],
     /** Linked dynamically: it asks for a program interpreter (ld.so), which maps its libraries. */
-    readonly dynamic: boolean) {
+    readonly dynamic: boolean,
+    /** The GNU build ID note (what `readelf -n` shows), lowercase hex; null if the file has none. */
+    readonly buildId: string | null) {
     this.functions = functions;
     for (const f of functions) if (!this.byName.has(f.name)) this.byName.set(f.name, f);
   }
@@ -65,11 +84,15 @@ export class ElfFile {
     const shentsize = h.readUInt16LE(58), shnum = h.readUInt16LE(60);
 
     const segments: Segment[] = [];
-    let dynamic = false;
+    let dynamic = false, buildId: string | null = null;
     const ph = pread(phoff, phentsize * phnum);
     for (let i = 0; i < phnum; i++) {
       const o = i * phentsize;
       if (ph.readUInt32LE(o) === PT_INTERP) dynamic = true;
+      if (ph.readUInt32LE(o) === PT_NOTE && buildId === null) {
+        const align = Number(ph.readBigUInt64LE(o + 48)) === 8 ? 8 : 4;
+        buildId = gnuBuildId(pread(Number(ph.readBigUInt64LE(o + 8)), Number(ph.readBigUInt64LE(o + 32))), align);
+      }
       if (ph.readUInt32LE(o) !== PT_LOAD) continue;
       segments.push({ offset: Number(ph.readBigUInt64LE(o + 8)), vaddr: Number(ph.readBigUInt64LE(o + 16)),
         filesz: Number(ph.readBigUInt64LE(o + 32)) });
@@ -112,7 +135,7 @@ export class ElfFile {
     // name: the fewest leading underscores (pthread_mutex_lock, not __pthread_mutex_lock)
     const underscores = (n: string) => /^_*/.exec(n)![0].length;
     functions.sort((a, b) => a.addr - b.addr || b.size - a.size || underscores(b.name) - underscores(a.name));
-    return new ElfFile(path, segments, functions, dynamic);
+    return new ElfFile(path, segments, functions, dynamic, buildId);
   }
 
   /** The function of this name (the first one, where versions share a name), or undefined. */

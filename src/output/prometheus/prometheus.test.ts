@@ -24,7 +24,7 @@ const exit = (pid: number, code: number | null, signal: string | null): ExitReco
 });
 const off = (pid: number, tgid: number, ns: number, state = 'S'): OffCpuRecord => ({
   type: 'offcpu', ts_ns: 1, pid, tgid, comm: 'w', cpu: 0, cpu_in: 0, start_ts_ns: 0, end_ts_ns: ns, duration_ns: ns,
-  state, state_name: '', kstack: [], ustack: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: false, ongoing: false, switch_in_inferred: false,
+  state, state_name: '', kstack: [], ustack: [], ustack_locs: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: false, ongoing: false, switch_in_inferred: false,
 });
 const sched = (pid: number, tgid: number, slots: number[], scope: 'thread' | 'system' = 'thread'): SchedRecord => ({
   type: 'sched', ts_ns: 1, pid, tgid, comm: 'w', scope, cpu: null, count: slots.reduce((a, b) => a + b, 0), total_ns: 1000,
@@ -63,6 +63,12 @@ describe('MetricsState', () => {
     expect([...t.exits.values()]).toEqual([{ code: '3', signal: '', n: 1 }]);
     expect([...m.targets.get('20')!.exits.values()]).toEqual([{ code: '', signal: 'SIGKILL', n: 1 }]);
     expect(m.lost.get('ring_full')).toBe(0);
+  });
+
+  it('takes no target from a module record (files for tools that symbolize later)', () => {
+    const m = new MetricsState();
+    m.write({ type: 'module', ts_ns: 1, pid: 31, tgid: 30, comm: 'w', module_id: 1, path: '/usr/lib/libc.so.6', build_id: 'ab' });
+    expect(m.targets.size).toBe(0);
   });
 
   it('labels threads only when asked, and sums a process\'s threads\' delays otherwise', () => {
@@ -266,7 +272,7 @@ const lk = (pid: number, tgid: number, addr: string, o: Partial<LockRecord> = {}
   type: 'lock', ts_ns: 1, pid, tgid, comm: 'w', source: 'pthread', kind: 'mutex', mode: null, addr, symbol: null,
   acquisitions: 3, contended: 1, failed: 0, wait_total_ns: 3000, wait_min_ns: 100, wait_avg_ns: 1000, wait_max_ns: 2800,
   wait_hist_log2_ns: [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1], hold_count: 3, hold_total_ns: 9000, hold_min_ns: 1, hold_avg_ns: 3000,
-  hold_max_ns: 5000, longest_holder_pid: pid, longest_hold_ns: 5000, ustack_addrs: null, ustack: null, kstack_addrs: null,
+  hold_max_ns: 5000, longest_holder_pid: pid, longest_hold_ns: 5000, ustack_addrs: null, ustack: null, ustack_locs: null, kstack_addrs: null,
   kstack: null, ...o,
 });
 

@@ -37,7 +37,8 @@ describe('lock table', () => {
       type: 'lock', ts_ns: 0, pid: 1, tgid: 1, comm: 'app', source: 'pthread', kind: 'mutex', mode: null, addr: '0x10', symbol: null,
       acquisitions: 2, contended: 1, failed: 0, wait_total_ns: 10, wait_min_ns: 2, wait_avg_ns: 5, wait_max_ns: 9, wait_hist_log2_ns: [1, 0, 0, 1], hold_count: 2,
       hold_total_ns: 4, hold_min_ns: 1, hold_avg_ns: 2, hold_max_ns: 3, longest_holder_pid: 1, longest_hold_ns: 3,
-      ustack_addrs: ['0x1', '0x2'], ustack: ['pthread_mutex_lock+0x0 (libc.so.6)', 'worker+0x10 (app)'], kstack_addrs: null, kstack: null,
+      ustack_addrs: ['0x1', '0x2'], ustack: ['pthread_mutex_lock+0x0 (libc.so.6)', 'worker+0x10 (app)'],
+      ustack_locs: ['1+0x9a000', '2+0x1010'], kstack_addrs: null, kstack: null,
     };
     const kernel: LockRecord = { ...base, source: 'kernel', kind: 'rwsem', mode: 'write', addr: '0xffff888100', acquisitions: null,
       wait_total_ns: 5_000_000, hold_count: null, hold_min_ns: null, hold_avg_ns: null, hold_max_ns: null, longest_holder_pid: null, ustack: null, ustack_addrs: null,
