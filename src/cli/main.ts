@@ -98,12 +98,15 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
   .option('--stacks', 'text: print the full kernel and user stacks under each off-CPU interval')
   .option('--duration <SEC>', 'stop after SEC seconds', secondsArg('--duration'))
   .option('--record <FILE>', 'also record everything collected to FILE, for procimage report and the exports (docs/recording.md)')
+  .option('--perfetto <OUT>', 'when done, export the run for the Perfetto UI (as report --perfetto)')
+  .option('--pprof <OUT>', 'when done, export off-CPU (and lock wait) time by stack as a pprof profile (.pb.gz)')
+  .option('--folded <OUT>', 'when done, export off-CPU time by stack as folded stacks')
   .addOption(ringSize)
   .addOption(resourceSourceOption())
   .argument('[command...]', 'command to start and follow from its exec to its exit')
   .passThroughOptions()
   .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number;
-    resourceSource: ResourceSourceOption; record?: string }) => {
+    resourceSource: ResourceSourceOption; record?: string; perfetto?: string; pprof?: string; folded?: string }) => {
     const { CATEGORIES, TOP_DEFAULT } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
@@ -118,6 +121,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
       myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', topN: o.top ?? TOP_DEFAULT,
       json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+      exports: { perfetto: o.perfetto, pprof: o.pprof, folded: o.folded },
     });
   }));
 
@@ -132,13 +136,17 @@ program.command('report')
   .option('--comm <COMM,...>', 'only threads of these names', v => v.split(','))
   .option('--from <SEC>', 'only what happened from SEC seconds after the start of collection', secondsArg('--from'))
   .option('--to <SEC>', 'only what happened until SEC seconds after the start of collection', secondsArg('--to'))
+  .option('--perfetto <OUT>', 'export a trace for the Perfetto UI (Trace Event JSON) instead of printing the records')
+  .option('--pprof <OUT>', 'export off-CPU (and lock wait) time by stack as a pprof profile (.pb.gz)')
+  .option('--folded <OUT>', 'export off-CPU time by stack as folded stacks (flamegraph.pl, inferno, speedscope)')
   .action(run(async (file: string, o: { json?: boolean; summary?: boolean; stacks?: boolean; pid?: number[]; tgid?: number[]; comm?: string[];
-    from?: number; to?: number }) => {
+    from?: number; to?: number; perfetto?: string; pprof?: string; folded?: string }) => {
     if (o.json && o.summary) throw new UserError('give --json or --summary, not both');
+    if (o.json && (o.perfetto ?? o.pprof ?? o.folded)) throw new UserError('--json prints the records; the exports write files instead: give one or the other');
     if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new UserError(`--from ${o.from} is after --to ${o.to}`);
     const { runReport } = await import('../control/report.js');
     return runReport({
-      file, json: !!o.json, summary: !!o.summary, stacks: !!o.stacks,
+      file, json: !!o.json, summary: !!o.summary, stacks: !!o.stacks, exports: { perfetto: o.perfetto, pprof: o.pprof, folded: o.folded },
       filter: {
         pids: o.pid && new Set(o.pid), tgids: o.tgid && new Set(o.tgid), comms: o.comm && new Set(o.comm),
         fromNs: o.from !== undefined ? Math.round(o.from * 1e9) : undefined, toNs: o.to !== undefined ? Math.round(o.to * 1e9) : undefined,

@@ -9,10 +9,11 @@ import { RecordingWriter, type RecordingStats } from '../output/recording/writer
 import { note } from './outputs.js';
 
 export class Recording {
-  private constructor(readonly writer: RecordingWriter) {}
+  private constructor(readonly writer: RecordingWriter, private readonly quiet: boolean) {}
 
-  static create(file: string): Recording {
-    return new Recording(RecordingWriter.create(file, msg => note(`warning: ${msg}`)));
+  /** quiet: a recording made only for the exports, which says nothing of itself when it ends. */
+  static create(file: string, o: { quiet?: boolean } = {}): Recording {
+    return new Recording(RecordingWriter.create(file, msg => note(`warning: ${msg}`)), !!o.quiet);
   }
 
   /** Called as the activation starts (Session.activate's sink factory): the header goes out now. */
@@ -24,7 +25,7 @@ export class Recording {
   /** Ends the file with the summary and says where it is. */
   async finish(summary: SessionSummary | undefined): Promise<RecordingStats> {
     const s = await this.writer.finish(summary);
-    note(`recorded ${s.records} records to ${s.path} (${bytes(s.bytes)}B${s.error ? `; incomplete: ${s.error}, ${s.dropped} records not written` : ''}); ` +
+    if (!this.quiet) note(`recorded ${s.records} records to ${s.path} (${bytes(s.bytes)}B${s.error ? `; incomplete: ${s.error}, ${s.dropped} records not written` : ''}); ` +
       `read it with: procimage report ${s.path}`);
     return s;
   }

@@ -1,7 +1,10 @@
 // `procimage report FILE`: a recording (--record) read back as the live run printed it — text, or
 // NDJSON record for record — or its summary alone, for all of it or some threads, processes or
 // seconds; and exported for other viewers. Streams: one chunk of the file in memory at a time.
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { describeErrno, UserError } from '../sys/errors.js';
 import type { ProcRecord } from '../collect/records.js';
 import type { SessionSummary } from '../model/session.js';
 import { whenCaughtUp } from '../output/backpressure.js';
@@ -12,15 +15,29 @@ import { SummaryBuilder } from '../output/recording/summary.js';
 import { seconds9 } from '../output/format.js';
 import { TextSink } from '../output/text.js';
 import { note, printSummary } from './outputs.js';
+import type { ExportContext, Exporter } from '../output/export/exporter.js';
+import { FoldedExport } from '../output/export/folded.js';
+import { PerfettoExport } from '../output/export/perfetto.js';
+import { PprofExport } from '../output/export/pprof.js';
+
+export interface ExportFiles {
+  perfetto?: string;
+  pprof?: string;
+  folded?: string;
+}
 
 export interface ReportOptions {
   file: string;
   json: boolean;
-  /** The summary alone. */
+  /** The summary alone (with exports: the summary too). */
   summary: boolean;
   stacks: boolean;
   filter: RecordFilter;
+  /** Files to export to instead of printing the records. */
+  exports?: ExportFiles;
 }
+
+export const wantsExport = (e: ExportFiles | undefined): boolean => !!(e?.perfetto ?? e?.pprof ?? e?.folded);
 
 /** Exit status of a report of a recording that ends early (what could be read is reported). */
 export const EXIT_INCOMPLETE = 3;
@@ -31,6 +48,15 @@ export async function runReport(o: ReportOptions): Promise<number> {
     const filtered = filtering(o.filter);
     const out = process.stdout;
     let builder: SummaryBuilder | undefined;
+    if (wantsExport(o.exports)) {
+      // every file is created before anything is read: a path that cannot be written is one line now
+      const exporters = makeExporters(o.exports!, { header: reader.header, clock: reader.clock });
+      builder = readAll(reader, o.filter, r => { for (const e of exporters) e.record(r); });
+      const summary = summaryOf(reader, builder, o.filter);
+      for (const e of exporters) note(await e.finish(summary));
+      if (o.summary) printSummary(false, summary);
+      return warnIfIncomplete(reader);
+    }
     if (o.summary && !filtered) skipToEnd(reader);
     else if (o.summary) builder = readAll(reader, o.filter, () => {});
     else if (o.json) builder = await writeJson(reader, o.filter, out);
@@ -49,6 +75,42 @@ export async function runReport(o: ReportOptions): Promise<number> {
   } finally {
     reader.close();
   }
+}
+
+/**
+ * Before a trace starts: each export's directory exists and can be written, and the path is not a
+ * directory, so that a typo is one line now rather than after the run.
+ */
+export function checkExportPaths(files: ExportFiles): void {
+  for (const f of [files.perfetto, files.pprof, files.folded]) {
+    if (f === undefined) continue;
+    if (statSync(f, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`cannot write ${f}: it is a directory`);
+    try {
+      accessSync(dirname(resolve(f)), constants.W_OK);
+    } catch (e) {
+      throw new UserError(`cannot write ${f}: ${describeErrno((e as NodeJS.ErrnoException).errno ?? 0)}`);
+    }
+  }
+}
+
+/** The exports of a whole recording (trace --perfetto ... -- CMD): the files, a line each; no summary. */
+export async function exportRecording(file: string, files: ExportFiles): Promise<void> {
+  const reader = RecordingReader.open(file);
+  try {
+    const exporters = makeExporters(files, { header: reader.header, clock: reader.clock });
+    readAll(reader, {}, r => { for (const e of exporters) e.record(r); });
+    for (const e of exporters) note(await e.finish(reader.summary));
+  } finally {
+    reader.close();
+  }
+}
+
+function makeExporters(files: ExportFiles, ctx: ExportContext): Exporter[] {
+  const out: Exporter[] = [];
+  if (files.perfetto) out.push(new PerfettoExport(files.perfetto, ctx));
+  if (files.pprof) out.push(new PprofExport(files.pprof, ctx));
+  if (files.folded) out.push(new FoldedExport(files.folded));
+  return out;
 }
 
 /** Text: the records through the live run's text sink, flushed where the live run flushed. */

@@ -12,6 +12,10 @@ import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
 import { note, printSummary, recordSink } from './outputs.js';
 import { Recording } from './record.js';
+import { checkExportPaths, exportRecording, wantsExport, type ExportFiles } from './report.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checkListen, startMetrics, type MetricsFlags } from './metrics.js';
 
 export interface TraceOptions extends MetricsFlags {
@@ -30,6 +34,8 @@ export interface TraceOptions extends MetricsFlags {
   ringBytes?: number;
   /** --record FILE */
   record?: string;
+  /** --perfetto, --pprof, --folded: exports of the run, made from its recording once it has ended. */
+  exports?: ExportFiles;
 }
 
 /** How long a traced command may take to exit after Ctrl-C before trace stops waiting for it. */
@@ -41,7 +47,25 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   checkListen(o);
   preflight();
   // before anything is loaded: a path that cannot be written is refused with nothing started
-  const recording = o.record !== undefined ? Recording.create(o.record) : undefined;
+  const exporting = wantsExport(o.exports);
+  const scratch = exporting && o.record === undefined ? mkdtempSync(join(tmpdir(), 'procimage-')) : undefined; // 0700
+  const recordTo = o.record ?? (scratch && join(scratch, 'trace.rec'));
+  let recording: Recording | undefined;
+  try {
+    recording = recordTo !== undefined ? Recording.create(recordTo, { quiet: scratch !== undefined }) : undefined;
+    if (exporting) checkExportPaths(o.exports!);
+  } catch (e) {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    throw e;
+  }
+  try {
+    return await traceWith(o, recording);
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function traceWith(o: TraceOptions, recording: Recording | undefined): Promise<number> {
   let session: Session;
   let metrics: Awaited<ReturnType<typeof startMetrics>>;
   try {
@@ -98,7 +122,8 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   await metrics?.close();
   session.close();
   printSummary(o.json, summary);
-  await recording?.finish(summary);
+  const recorded = await recording?.finish(summary);
+  if (recorded && wantsExport(o.exports)) await exportRecording(recorded.path, o.exports!);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
   if (child && child.exitCode === null && child.signalCode === null) {
     note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);

@@ -93,12 +93,17 @@ function cached(cache: WeakMap<readonly string[], string>, stack: readonly strin
   return s;
 }
 
-/** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
-export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]): string {
-  const why = cached(whyOf, kstack, () => {
+/** The kernel function a thread left the CPU in (the first frame past the scheduler's): "do_nanosleep". */
+export function waitedIn(kstack: readonly string[]): string {
+  return cached(whyOf, kstack, () => {
     const f = kstack.find(x => !SCHEDULER_FN.test(parseFrame(x, 'kernel').fn ?? ''));
     return f ? shortFrame(f, 'kernel') : '';
   });
+}
+
+/** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
+export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]): string {
+  const why = waitedIn(kstack);
   const where = cached(whereOf, ustack, () => {
     const f = ustack.find(x => {
       const p = parseFrame(x);

@@ -4,14 +4,14 @@
 // event loop (libuv's pool), then written in order; nothing is kept for the file beyond the chunk
 // being filled and the chunks on their way to the disk, and when the disk falls behind the session
 // stops draining the ring (backedUp) rather than holding more.
-import { constants, fdatasync, fchmodSync, lstatSync, openSync, unlinkSync, write, close } from 'node:fs';
-import { resolve } from 'node:path';
+import { fdatasync, unlinkSync, write, close } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
 import type { Clock } from '../../collect/clock.js';
 import type { ProcRecord } from '../../collect/records.js';
 import type { Sink, SessionSummary } from '../../model/session.js';
-import { describeErrno, UserError } from '../../sys/errors.js';
+import { describeErrno } from '../../sys/errors.js';
+import { createPrivateFile } from '../files.js';
 import { stringifyWithInstants } from '../json.js';
 import { toNdjson } from '../ndjson.js';
 import { ChunkKind, MAX_FLUSHES, chunkMember } from './format.js';
@@ -71,26 +71,10 @@ export class RecordingWriter implements Sink {
 
   private constructor(readonly path: string, private fd: number, private readonly onError: (msg: string) => void) {}
 
-  /**
-   * Creates FILE for writing, mode 0600 (recordings hold command lines and stacks): a regular file
-   * already there is replaced; a symlink is never followed (root writing through a link someone
-   * else planted); anything else is refused. One line for what is wrong.
-   */
+  /** Creates FILE for writing (files.ts: mode 0600, never through a symlink). */
   static create(file: string, onError: (msg: string) => void): RecordingWriter {
-    const path = resolve(file);
-    try {
-      const st = lstatSync(path, { throwIfNoEntry: false });
-      if (st?.isDirectory()) throw new UserError(`cannot record to ${file}: it is a directory`);
-      if (st && !st.isFile() && !st.isSymbolicLink()) throw new UserError(`cannot record to ${file}: not a regular file`);
-      if (st) unlinkSync(path);
-      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      fchmodSync(fd, 0o600); // whatever the umask (libuv opens every file close-on-exec)
-      return new RecordingWriter(path, fd, onError);
-    } catch (e) {
-      if (e instanceof UserError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      throw new UserError(`cannot record to ${file}: ${err.errno ? describeErrno(err.errno) : err.message}`);
-    }
+    const { path, fd } = createPrivateFile(file, 'record to');
+    return new RecordingWriter(path, fd, onError);
   }
 
   /** Writes the header chunk (at once: a file that exists is readable from its first second). */
