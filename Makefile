@@ -20,7 +20,7 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
 	linux-libc-dev stress-ng libbpf-tools prometheus strace libiberty-dev g++
 # Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
-BENCH_APT_PACKAGES := bpftrace
+BENCH_APT_PACKAGES := bpftrace time
 
 .PHONY: all build deps test demo bench clean
 all: build
@@ -116,8 +116,9 @@ test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 	node_modules/.bin/tsc -p tsconfig.check.json
 	node_modules/.bin/vitest run
 
+# The run is also kept: a recording, and its Perfetto export (both root-only files under build/).
 demo: build
-	bin/procimage trace -- $(BUILD)/workloads/demo
+	bin/procimage trace --record $(BUILD)/demo.rec --perfetto $(BUILD)/demo.perfetto.json -- $(BUILD)/workloads/demo
 
 bench: build $(BENCH_BPF_OBJS) $(BUILD)/.bench-apt-done
 	node_modules/.bin/tsx bench/run.ts

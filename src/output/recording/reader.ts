@@ -42,6 +42,12 @@ export type Ending =
     why: string;
   };
 
+/** Record fields that hold stacks (or their locations): shared and frozen when read (parseRecord). */
+const STACK_KEYS = new Set(['kstack', 'ustack', 'ustack_locs']);
+const EMPTY: readonly string[] = Object.freeze([]);
+/** Distinct stacks kept for sharing; past it the table starts over. */
+const MAX_STACKS = 50_000;
+
 /** A member more than this is not one procimage wrote (chunks are sealed at 1 MiB of NDJSON). */
 const MAX_MEMBER = 256 << 20;
 
@@ -227,18 +233,43 @@ export class RecordingReader {
     return Number(abs - this.epoch);
   }
 
-  /** A record line to a record whose instants are ns since the activation's start. */
+  /**
+   * A record line to a record whose instants are ns since the activation's start. Its stacks are
+   * shared, frozen arrays, one per distinct stack, as the live session hands them out: what caches
+   * per stack array downstream (the text output's "why ← where") works on a report too.
+   */
   parseRecord(line: string): ProcRecord {
-    if (Number.isNaN(this.epochNum)) return parseWithInstants<ProcRecord>(line, this.epoch);
-    const r = JSON.parse(line) as Record<string, unknown>;
+    const r = (Number.isNaN(this.epochNum) ? parseWithInstants(line, this.epoch) : JSON.parse(line)) as Record<string, unknown>;
     for (const k in r) {
-      if (!isInstantKey(k)) continue;
       const v = r[k];
-      if (typeof v !== 'number') continue;
-      if (!Number.isSafeInteger(v)) return parseWithInstants<ProcRecord>(line, this.epoch);
-      r[k] = v - this.epochNum;
+      if (Array.isArray(v)) {
+        if (STACK_KEYS.has(k)) r[k] = this.intern(v as string[]);
+      } else if (typeof v === 'number' && isInstantKey(k) && !Number.isNaN(this.epochNum)) {
+        if (!Number.isSafeInteger(v)) return this.parseExact(line);
+        r[k] = v - this.epochNum;
+      }
     }
     return r as unknown as ProcRecord;
+  }
+
+  /** A line whose instants are past 2^53: the subtraction on the digits. */
+  private parseExact(line: string): ProcRecord {
+    const r = parseWithInstants<Record<string, unknown>>(line, this.epoch);
+    for (const k of STACK_KEYS) if (Array.isArray(r[k])) r[k] = this.intern(r[k] as string[]);
+    return r as unknown as ProcRecord;
+  }
+
+  private readonly stacks = new Map<string, readonly string[]>();
+
+  private intern(a: string[]): readonly string[] {
+    if (a.length === 0) return EMPTY;
+    const key = a.join('\n');
+    let kept = this.stacks.get(key);
+    if (!kept) {
+      if (this.stacks.size >= MAX_STACKS) this.stacks.clear();
+      this.stacks.set(key, kept = Object.freeze(a));
+    }
+    return kept;
   }
 
   close(): void {
