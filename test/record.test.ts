@@ -106,7 +106,7 @@ describe('trace --record, then report', () => {
     const last = all.reduce((m, x) => (x.ts_ns > m ? x.ts_ns : m), 0);
     const mid = Number((BigInt(last) - t0) / 2n) / 1e9;
     const late = parse((await cli(['report', '--json', '--from', String(mid), rec])).stdout);
-    const expected = all.filter(x => x.type === 'lost' || x.scope === 'system' ||
+    const expected = all.filter(x => x.type === 'lost' || x.type === 'module' || x.scope === 'system' ||
       Number(BigInt((x.end_ts_ns as number | null) ?? x.ts_ns) - t0) >= mid * 1e9);
     expect(late).toEqual(expected);
     const text = await cli(['report', '--summary', '--tgid', String(child), rec]);

@@ -9,7 +9,6 @@ import type { ProcRecord } from '../collect/records.js';
 import type { SessionSummary } from '../model/session.js';
 import { whenCaughtUp } from '../output/backpressure.js';
 import { filtering, selects, type RecordFilter } from '../output/recording/filter.js';
-import type { ChunkInfo } from '../output/recording/format.js';
 import { RecordingReader, type Ending } from '../output/recording/reader.js';
 import { SummaryBuilder } from '../output/recording/summary.js';
 import { seconds9 } from '../output/format.js';
@@ -117,7 +116,7 @@ function makeExporters(files: ExportFiles, ctx: ExportContext): Exporter[] {
 async function writeText(reader: RecordingReader, f: RecordFilter, out: Writable, stacks: boolean): Promise<SummaryBuilder> {
   const sink = new TextSink(out, 0, stacks);
   const builder = new SummaryBuilder();
-  for (const chunk of reader.chunks(wanted(reader, f))) {
+  for (const chunk of reader.chunks()) {
     const flushes = chunk.info.flushes;
     let mark = 0;
     for (let i = 0; i < chunk.lines.length; i++) {
@@ -144,7 +143,7 @@ async function writeText(reader: RecordingReader, f: RecordFilter, out: Writable
 async function writeJson(reader: RecordingReader, f: RecordFilter, out: Writable): Promise<SummaryBuilder | undefined> {
   const filtered = filtering(f);
   const builder = filtered ? new SummaryBuilder() : undefined;
-  for (const chunk of reader.chunks(wanted(reader, f))) {
+  for (const chunk of reader.chunks()) {
     let lines = chunk.lines;
     if (filtered) {
       lines = lines.filter(l => {
@@ -163,7 +162,7 @@ async function writeJson(reader: RecordingReader, f: RecordFilter, out: Writable
 /** Every selected record through `each`, and into a summary builder. */
 function readAll(reader: RecordingReader, f: RecordFilter, each: (r: ProcRecord) => void): SummaryBuilder {
   const builder = new SummaryBuilder();
-  for (const chunk of reader.chunks(wanted(reader, f))) {
+  for (const chunk of reader.chunks()) {
     for (const l of chunk.lines) {
       const r = reader.parseRecord(l);
       if (!selects(f, r)) continue;
@@ -172,15 +171,6 @@ function readAll(reader: RecordingReader, f: RecordFilter, each: (r: ProcRecord)
     }
   }
   return builder;
-}
-
-/**
- * Chunks that can hold a selected record. Only --from rules one out by its times alone: records are
- * in the order they were handed out, not in time order, but no record of a chunk that ends before
- * --from reaches into it (an interval's ts_ns is its end).
- */
-function wanted(reader: RecordingReader, f: RecordFilter) {
-  return (info: ChunkInfo) => f.fromNs === undefined || (info.tsMax !== 0n && reader.sinceStart(info.tsMax) >= f.fromNs);
 }
 
 /** To the end of the file through the chunks' headers alone: for the recorded summary. */

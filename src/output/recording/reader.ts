@@ -228,11 +228,6 @@ export class RecordingReader {
     }
   }
 
-  /** An absolute instant (a chunk's tsMin/tsMax) as ns since the activation's start. */
-  sinceStart(abs: bigint): number {
-    return Number(abs - this.epoch);
-  }
-
   /**
    * A record line to a record whose instants are ns since the activation's start. Its stacks are
    * shared, frozen arrays, one per distinct stack, as the live session hands them out: what caches
