@@ -2,7 +2,7 @@
 // switch cost, procimage's own CPU, records lost), what a record takes on disk; and how fast
 // `procimage report` reads a recording of 10 million records, in how much memory.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Clock } from '../src/collect/clock.js';
@@ -31,14 +31,52 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-interface Result { nsPerSwitch: number; cpuPct: number; records: number; lost: number; bytes?: number }
+/**
+ * Context switches of the target so far (both threads of the ping-pong: stress-ng's children), a
+ * stand-in for the records procimage received meanwhile: -k 1 makes one on-CPU and one off-CPU record
+ * per switch, -k 0 one. Read from /proc of the trace's descendants.
+ */
+function delivered(tracePid: number): number {
+  let n = 0;
+  const walk = (pid: number) => {
+    for (const t of safe(() => readdirSync(`/proc/${pid}/task`), [] as string[])) {
+      const st = safe(() => readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'), '');
+      if (/^Name:\s+stress-ng/m.test(st)) n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+      for (const c of safe(() => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number), [] as number[])) walk(c);
+    }
+  };
+  walk(tracePid);
+  return n;
+}
+
+function safe<T>(f: () => T, dflt: T): T {
+  try { return f(); } catch { return dflt; }
+}
+
+interface Result { nsPerSwitch: number; cpuPct: number; cpuPerRecordUs: number; rssMb: number; sent: number; delivered: number; lost: number; seconds: number; bytes?: number }
+
+function vmHwmMb(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** What the kernel sent, procimage received and the kernel dropped, from a summary's "kernel" line. */
+function kernelLine(text: string): { sent: number; delivered: number; lost: number } {
+  const m = /^kernel +(\d+) records sent, (\d+) received, (\d+) dropped/m.exec(text);
+  return m ? { sent: Number(m[1]), delivered: Number(m[2]), lost: Number(m[3]) } : { sent: 0, delivered: 0, lost: 0 };
+}
 
 /**
  * One run: procimage (or nothing) on the ping-pong for SECONDS; its CPU over the middle of the run
- * (from 1 s after start to 1 s before the end: start-up and the summary are not what is measured).
+ * (from 1 s after start to 1 s before the end: start-up and the summary are not what is measured),
+ * its peak RSS, and what the kernel sent and dropped (the summary: stderr with --json, else the
+ * recording's own).
  */
-async function once(args: string[] | undefined, recordTo?: string): Promise<Result> {
-  const stress = ['taskset', '-c', '0', 'stress-ng', '--switch', '1', '-t', String(SECONDS), '--metrics-brief'];
+async function once(args: string[] | undefined, recordTo?: string, freq?: number): Promise<Result> {
+  const stress = ['taskset', '-c', '0', 'stress-ng', '--switch', '1', ...(freq ? ['--switch-freq', String(freq)] : []), '-t', String(SECONDS), '--metrics-brief'];
   const argv = args ? [CLI, 'trace', ...args, ...(recordTo ? ['--record', recordTo] : []), '--', ...stress] : stress;
   const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -46,16 +84,20 @@ async function once(args: string[] | undefined, recordTo?: string): Promise<Resu
   const done = new Promise(r => p.on('close', r));
   await new Promise(r => setTimeout(r, 1000));
   const c0 = cpuSeconds(p.pid!), t0 = performance.now();
+  const r0 = args ? delivered(p.pid!) : 0;
   await new Promise(r => setTimeout(r, (SECONDS - 2) * 1000));
   const cpuPct = args ? ((cpuSeconds(p.pid!) - c0) / ((performance.now() - t0) / 1000)) * 100 : NaN;
+  const cpuPerRecordUs = args ? ((cpuSeconds(p.pid!) - c0) * 1e6) / Math.max(1, delivered(p.pid!) - r0) : NaN;
+  let rssMb = NaN;
+  const hwm = setInterval(() => { const v = vmHwmMb(p.pid!); if (!Number.isNaN(v)) rssMb = v; }, 50);
   await done;
-  const records = [...err.matchAll(/^kernel +(\d+) records sent/gm)].map(m => Number(m[1]))[0] ?? 0;
-  const lostLine = /^lost +(.*)$/m.exec(err)?.[1] ?? 'none';
-  const lost = lostLine === 'none' ? 0 : [...err.matchAll(/^(?:lost)? +(\d+) \w+:/gm)].reduce((t, m) => t + Number(m[1]), 0);
-  return { nsPerSwitch: nsPerSwitch(err), cpuPct, records, lost, bytes: recordTo ? statSync(recordTo).size : undefined };
+  clearInterval(hwm);
+  const summary = args && !args.includes('--json') && recordTo ? run(CLI, ['report', '--summary', recordTo]) : err;
+  const seconds = Number(/^collected +([\d.]+) s/m.exec(summary)?.[1] ?? NaN);
+  return { nsPerSwitch: nsPerSwitch(err), cpuPct, cpuPerRecordUs, rssMb, ...kernelLine(summary), seconds, bytes: recordTo ? statSync(recordTo).size : undefined };
 }
 
-async function recordCost(dir: string): Promise<string> {
+async function recordCost(dir: string, freq?: number): Promise<string> {
   const modes: Array<[string, string[] | undefined, boolean]> = [
     ['not traced', undefined, false],
     ['-k 1 --json > /dev/null', ['-k', '1', '--json'], false],
@@ -68,18 +110,23 @@ async function recordCost(dir: string): Promise<string> {
   let base = NaN;
   for (const [name, args, rec] of modes) {
     const rs: Result[] = [];
-    for (let i = 0; i < RUNS; i++) rs.push(await once(args, rec ? join(dir, `cost-${i}.rec`) : undefined));
+    for (let i = 0; i < RUNS; i++) rs.push(await once(args, rec ? join(dir, `cost-${i}.rec`) : undefined, freq));
     const sw = median(rs.map(r => r.nsPerSwitch));
     if (!args) base = sw;
-    const lost = rs.map(r => (r.records ? `${fmt((100 * r.lost) / (r.records + r.lost), 1)}%` : '-')).join(', ');
-    const perRecord = rec ? rs.map(r => fmt(r.bytes! / Math.max(1, r.records - r.lost), 1)).join(', ') : '-';
-    rows.push([name, fmt(sw, 0), args ? `${fmt(sw / base, 2)}x` : '-', args ? rs.map(r => fmt(r.cpuPct, 0)).join(', ') : '-', lost, perRecord]);
+    const each = (f: (r: Result) => string) => (args ? rs.map(f).join(', ') : '-');
+    rows.push([name, fmt(sw, 0), args ? `${fmt(sw / base, 2)}x` : '-', each(r => fmt(r.cpuPct, 0)), each(r => fmt(r.cpuPerRecordUs / (args?.[1] === '1' ? 2 : 1), 2)), each(r => fmt(r.rssMb, 0)),
+      each(r => fmt(r.delivered / r.seconds / 1e3, 0)), each(r => `${fmt((100 * r.lost) / Math.max(1, r.sent), 1)}%`),
+      rec ? rs.map(r => fmt(r.bytes! / Math.max(1, r.delivered), 1)).join(', ') : '-']);
   }
-  return `### --record on a switch-heavy target: \`taskset -c 0 stress-ng --switch 1 -t ${SECONDS}\`, ${RUNS} runs per mode\n\n` +
-    table(['mode', 'ns per switch (median)', 'vs not traced', 'procimage CPU % of a core (each run)', 'records lost (each run)',
-      'bytes on disk per record (each run)'], rows) + '\n\n' +
+  const target = `taskset -c 0 stress-ng --switch 1${freq ? ` --switch-freq ${freq}` : ''} -t ${SECONDS}`;
+  return `### --record on a switch-heavy target: \`${target}\`, ${RUNS} runs per mode\n\n` +
+    table(['mode', 'ns per switch (median)', 'vs not traced', 'procimage CPU % (each run)', 'CPU µs per switch record', 'peak RSS MB', 'thousand records/s received',
+      'records lost', 'bytes on disk per record'], rows) + '\n\n' +
     'ns per switch: stress-ng\'s own figure. procimage\'s CPU: utime + stime from /proc over the middle of the run ' +
-    '(1 s after start to 1 s before the end). Lost: of the records the kernel tried to send.\n';
+    '(1 s after start to 1 s before the end), in % of one core, and over the records of the target\'s switches meanwhile ' +
+    '(its threads\' context switches from /proc: one record each with -k 0, two with -k 1; lost ones included). ' +
+    'Records received and lost: the summary\'s kernel line ' +
+    '(what the kernel sent, procimage received, the ring dropped). Bytes per record: the recording\'s size over the records in it.\n';
 }
 
 /** A recording of `count` records: a real run's records, repeated one after the other in time. */
@@ -130,20 +177,24 @@ async function reportSpeed(dir: string): Promise<string> {
   const N = 10_000_000;
   const made = await bigRecording(seed, big, N);
   const size = statSync(big).size;
+  const small = join(dir, 'small.rec');
+  await bigRecording(seed, small, N / 10);
   const rows: Array<Array<string | number>> = [];
-  for (const [name, args] of [
-    ['report --json (no selection: lines as written)', ['report', '--json', big]],
-    ['report (text)', ['report', big]],
-    ['report --summary --tgid 1 (every record parsed)', ['report', '--summary', '--tgid', '1', big]],
-    ['report --summary (the end chunk only)', ['report', '--summary', big]],
-    ['report --folded', ['report', big, '--folded', join(dir, 'big.folded')]],
-    ['report --pprof', ['report', big, '--pprof', join(dir, 'big.pb.gz')]],
-    ['report --perfetto', ['report', big, '--perfetto', join(dir, 'big.json')]],
+  for (const [name, args, n] of [
+    ['report --json, 1 million records', ['report', '--json', small], N / 10],
+    ['report (text), 1 million records', ['report', small], N / 10],
+    ['report --json (no selection: lines as written)', ['report', '--json', big], N],
+    ['report (text)', ['report', big], N],
+    ['report --summary --tgid 1 (every record parsed)', ['report', '--summary', '--tgid', '1', big], N],
+    ['report --summary (the end chunk only)', ['report', '--summary', big], N],
+    ['report --folded', ['report', big, '--folded', join(dir, 'big.folded')], N],
+    ['report --pprof', ['report', big, '--pprof', join(dir, 'big.pb.gz')], N],
+    ['report --perfetto', ['report', big, '--perfetto', join(dir, 'big.json')], N],
   ] as const) {
     const t = timed([CLI, ...args]);
-    rows.push([name, fmt(t.seconds, 1), fmt(N / t.seconds / 1e3, 0), fmt(t.maxRssMb, 0)]);
+    rows.push([name, fmt(t.seconds, 1), fmt(n / t.seconds / 1e3, 0), fmt(t.maxRssMb, 0)]);
   }
-  return `### procimage report on a recording of ${N / 1e6} million records (${fmt(size / 2 ** 20, 0)} MiB, ${fmt(size / N, 1)} bytes a record)\n\n` +
+  return `### procimage report on a recording of ${N / 1e6} million records (${fmt(size / 2 ** 20, 0)} MiB, ${fmt(size / N, 1)} bytes a record), and of 1 million\n\n` +
     table(['command (output to /dev/null)', 'seconds', 'thousand records/s', 'peak RSS MB'], rows) + '\n\n' +
     `The recording: a 2 s \`trace -a -k 1 -s 5\` of the switch ping-pong (every kind of record), its records repeated one ` +
     `after the other in time to ${N / 1e6} million, written by procimage's writer in ${fmt(made.seconds, 1)} s. Peak RSS: GNU time.\n`;
@@ -152,7 +203,7 @@ async function reportSpeed(dir: string): Promise<string> {
 export async function recordBench(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'procimage-bench-rec-'));
   try {
-    return `${await recordCost(dir)}\n${await reportSpeed(dir)}`;
+    return `${await recordCost(dir, 10000)}\n${await recordCost(dir)}\n${await reportSpeed(dir)}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -130,9 +130,10 @@ async function writeText(reader: RecordingReader, f: RecordFilter, out: Writable
         mark++;
       }
     }
-    sink.flush(); // a chunk ends where the live output flushed
+    // a chunk full in the middle of a batch ends without a mark: the batch goes on in the next one
     await whenCaughtUp(out);
   }
+  sink.flush();
   return builder;
 }
 
