@@ -115,7 +115,7 @@ async function recordCost(dir: string, freq?: number): Promise<string> {
     if (!args) base = sw;
     const each = (f: (r: Result) => string) => (args ? rs.map(f).join(', ') : '-');
     rows.push([name, fmt(sw, 0), args ? `${fmt(sw / base, 2)}x` : '-', each(r => fmt(r.cpuPct, 0)), each(r => fmt(r.cpuPerRecordUs / (args?.[1] === '1' ? 2 : 1), 2)), each(r => fmt(r.rssMb, 0)),
-      each(r => fmt(r.delivered / r.seconds / 1e3, 0)), each(r => `${fmt((100 * r.lost) / Math.max(1, r.sent), 1)}%`),
+      each(r => fmt(r.delivered / r.seconds / 1e3, 0)), each(r => `${fmt((100 * r.lost) / Math.max(1, r.sent + r.lost), 1)}%`),
       rec ? rs.map(r => fmt(r.bytes! / Math.max(1, r.delivered), 1)).join(', ') : '-']);
   }
   const target = `taskset -c 0 stress-ng --switch 1${freq ? ` --switch-freq ${freq}` : ''} -t ${SECONDS}`;
@@ -126,7 +126,7 @@ async function recordCost(dir: string, freq?: number): Promise<string> {
     '(1 s after start to 1 s before the end), in % of one core, and over the records of the target\'s switches meanwhile ' +
     '(its threads\' context switches from /proc: one record each with -k 0, two with -k 1; lost ones included). ' +
     'Records received and lost: the summary\'s kernel line ' +
-    '(what the kernel sent, procimage received, the ring dropped). Bytes per record: the recording\'s size over the records in it.\n';
+    '(what the kernel sent, procimage received, the ring dropped; lost: dropped over sent + dropped). Bytes per record: the recording\'s size over the records in it.\n';
 }
 
 /** A recording of `count` records: a real run's records, repeated one after the other in time. */
@@ -137,7 +137,7 @@ async function bigRecording(seed: string, file: string, count: number): Promise<
   const records = lines.map(l => r.parseRecord(l)).filter(x => x.type !== 'module');
   const modules = lines.map(l => r.parseRecord(l)).filter(x => x.type === 'module');
   r.close();
-  const span = Math.max(...records.map(x => x.ts_ns)) + 1;
+  const span = records.reduce((m, x) => Math.max(m, x.ts_ns), 0) + 1;
   const clock = new Clock(r.clock.epochNs);
   const w = RecordingWriter.create(file, m => { throw new Error(m); });
   w.begin(r.header, clock);
@@ -200,11 +200,16 @@ async function reportSpeed(dir: string): Promise<string> {
     `after the other in time to ${N / 1e6} million, written by procimage's writer in ${fmt(made.seconds, 1)} s. Peak RSS: GNU time.\n`;
 }
 
-export async function recordBench(): Promise<string> {
+async function inTempDir(fn: (dir: string) => Promise<string>): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'procimage-bench-rec-'));
   try {
-    return `${await recordCost(dir, 10000)}\n${await recordCost(dir)}\n${await reportSpeed(dir)}`;
+    return await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** What --record costs a busy target and procimage, at a rate procimage keeps up with and at full speed. */
+export const recordCostBench = () => inTempDir(async dir => `${await recordCost(dir, 10000)}\n${await recordCost(dir)}`);
+/** How fast report reads 10 million records, in how much memory. */
+export const reportBench = () => inTempDir(reportSpeed);
