@@ -18,14 +18,14 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
-	linux-libc-dev stress-ng libbpf-tools prometheus strace libiberty-dev g++
+	linux-libc-dev stress-ng libbpf-tools prometheus strace chromium libiberty-dev g++
 # Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
 BENCH_APT_PACKAGES := bpftrace time
 
 .PHONY: all build deps test demo bench clean
 all: build
 
-build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted dist/.built
+build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted dist/.built $(BUILD)/web/page.js
 
 deps: $(BUILD)/.apt-done node_modules/.installed
 
@@ -112,8 +112,15 @@ dist/.built: src/gen/layout.ts src/gen/syscalls.ts $(TS_SRCS) tsconfig.json | no
 	node_modules/.bin/tsc -p tsconfig.json
 	@touch $@
 
+# The web page: its code and the page's model it shares with the server, bundled with the kept
+# libraries (tools/build-web.ts); nothing is fetched at run time.
+WEB_SRCS := $(shell find web -name '*.ts' -o -name '*.css') $(wildcard src/output/page/*.ts src/output/*.ts src/collect/frames.ts)
+$(BUILD)/web/page.js: tools/build-web.ts $(WEB_SRCS) | node_modules/.installed
+	node_modules/.bin/tsx tools/build-web.ts $(BUILD)/web
+
 test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 	node_modules/.bin/tsc -p tsconfig.check.json
+	node_modules/.bin/tsc -p web/tsconfig.json
 	node_modules/.bin/vitest run
 
 # The run is also kept: a recording, and its Perfetto export (both root-only files under build/).

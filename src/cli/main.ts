@@ -139,14 +139,20 @@ program.command('report')
   .option('--perfetto <OUT>', 'export a trace for the Perfetto UI (Trace Event JSON) instead of printing the records')
   .option('--pprof <OUT>', 'export off-CPU (and lock wait) time by stack as a pprof profile (.pb.gz)')
   .option('--folded <OUT>', 'export off-CPU time by stack as folded stacks (flamegraph.pl, inferno, speedscope)')
+  .option('--listen <HOST:PORT>', 'serve the page of the recording (HOST defaults to 127.0.0.1), until Ctrl-C')
+  .option('--html <OUT>', 'write the page of the recording as one self-contained HTML file (opens offline)')
   .action(run(async (file: string, o: { json?: boolean; summary?: boolean; stacks?: boolean; pid?: number[]; tgid?: number[]; comm?: string[];
-    from?: number; to?: number; perfetto?: string; pprof?: string; folded?: string }) => {
+    from?: number; to?: number; perfetto?: string; pprof?: string; folded?: string; listen?: string; html?: string }) => {
     if (o.json && o.summary) throw new UserError('give --json or --summary, not both');
     if (o.json && (o.perfetto ?? o.pprof ?? o.folded)) throw new UserError('--json prints the records; the exports write files instead: give one or the other');
     if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new UserError(`--from ${o.from} is after --to ${o.to}`);
     const { runReport } = await import('../control/report.js');
+    if ((o.listen !== undefined || o.html !== undefined) && (o.json || o.summary || o.perfetto || o.pprof || o.folded)) {
+      throw new UserError('--listen and --html show the page; give them without --json, --summary or the exports');
+    }
     return runReport({
       file, json: !!o.json, summary: !!o.summary, stacks: !!o.stacks, exports: { perfetto: o.perfetto, pprof: o.pprof, folded: o.folded },
+      listen: o.listen, html: o.html,
       filter: {
         pids: o.pid && new Set(o.pid), tgids: o.tgid && new Set(o.tgid), comms: o.comm && new Set(o.comm),
         fromNs: o.from !== undefined ? Math.round(o.from * 1e9) : undefined, toNs: o.to !== undefined ? Math.round(o.to * 1e9) : undefined,

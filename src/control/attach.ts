@@ -63,8 +63,11 @@ class AttachDaemon {
     const recording = record !== undefined ? Recording.create(record) : undefined;
     let a: Activation;
     try {
-      a = await this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state,
-        recording && (startNs => recording.begin(this.session, policy, this.session.categories, startNs))));
+      const page = this.metrics?.page;
+      a = await this.session.activate(policy, recordSink(this.o, this.session, this.metrics?.state, [
+        recording && (startNs => recording.begin(this.session, policy, this.session.categories, startNs)),
+        page && (startNs => page.begin(policy, this.session.categories, startNs)),
+      ]));
     } catch (e) {
       await recording?.discard();
       throw e;
@@ -90,6 +93,7 @@ class AttachDaemon {
   private async deactivate(): Promise<{ summary: SessionSummary | undefined; recording?: RecordingStats }> {
     clearTimeout(this.limitTimer);
     const summary = await this.session.deactivate();
+    this.metrics?.page.end(summary);
     printSummary(this.o.json, summary);
     const r = this.recorder;
     this.recorder = undefined;

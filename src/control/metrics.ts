@@ -1,7 +1,10 @@
-// `--listen` for attach and trace: the exporter, its state, and run-time statistics when asked.
+// `--listen` for attach and trace: /metrics (its state, and run-time statistics when asked) and the page.
 import { RunStats } from '../bpf/index.js';
 import type { Session } from '../model/session.js';
-import { Exporter, parseListen } from '../output/prometheus/exporter.js';
+import { HttpServer, isLoopback, parseListen } from '../output/http.js';
+import { hostsFor, loadAssets, PageRoutes } from '../output/page/server.js';
+import { metricsHandler } from '../output/prometheus/exporter.js';
+import { LivePage } from './page.js';
 import { DEFAULT_METRICS, MetricsState } from '../output/prometheus/state.js';
 import { note } from './outputs.js';
 
@@ -12,24 +15,50 @@ export interface MetricsFlags {
   bpfStats?: boolean;
 }
 
-export interface Metrics { state: MetricsState; close(): Promise<void> }
+export interface Metrics {
+  state: MetricsState;
+  /** The page of the run, served at / beside /metrics. */
+  page: LivePage;
+  close(): Promise<void>;
+}
 
 /** Starts serving /metrics if --listen was given; checks the address before anything is loaded. */
 export function checkListen(f: MetricsFlags): void {
   if (f.listen !== undefined) parseListen(f.listen);
 }
 
+/**
+ * --listen: /metrics for Prometheus and the page at /, on one server. Any address but loopback is
+ * said to show what the page shows to whoever can reach it.
+ */
 export async function startMetrics(f: MetricsFlags, session: Session): Promise<Metrics | undefined> {
   if (f.listen === undefined) return undefined;
+  const addr = parseListen(f.listen);
   const state = new MetricsState({ ...DEFAULT_METRICS, perThread: !!f.metricsThreads, graceSec: f.metricsGrace ?? DEFAULT_METRICS.graceSec });
   const stats = f.bpfStats ? RunStats.enable() : undefined;
-  let exporter: Exporter;
+  const page = new LivePage(session);
+  let server: HttpServer;
+  let routes: PageRoutes | undefined;
   try {
-    exporter = await Exporter.listen(parseListen(f.listen), state, session, !!stats);
+    const metrics = metricsHandler(state, session, !!stats);
+    routes = new PageRoutes(() => page.current, loadAssets(), hostsFor(addr.host, addr.port));
+    server = await HttpServer.listen(addr, (req, res) => {
+      if (!metrics(req, res) && !routes!.handle(req, res)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('procimage serves its page at / and metrics at /metrics\n');
+      }
+    });
+    if (!isLoopback(addr.host)) warnExposed(addr.host);
   } catch (e) {
+    routes?.close();
     stats?.close();
     throw e;
   }
-  note(`serving metrics on http://${exporter.address.host.includes(':') ? `[${exporter.address.host}]` : exporter.address.host}:${exporter.address.port}/metrics`);
-  return { state, close: async () => { await exporter.close(); stats?.close(); } };
+  note(`serving the page on ${server.url}/ and metrics on ${server.url}/metrics`);
+  return { state, page, close: async () => { routes!.close(); await server.close(); stats?.close(); } };
+}
+
+/** One line, for an address other machines may reach. */
+export function warnExposed(host: string): void {
+  note(`warning: serving on ${host}, not loopback: anyone who can reach it sees the page, with the command lines, paths and ` +
+    'stacks of what is traced (bind 127.0.0.1, and reach it through ssh -L, to keep it to yourself)');
 }

@@ -10,14 +10,17 @@ import type { Session, SessionSummary, Sink } from '../model/session.js';
 /** How records are printed: NDJSON, or text (with each off-CPU interval's full stacks, or not). */
 export interface OutputOptions { json: boolean; stacks: boolean }
 
+/** A sink made when an activation starts (at startNs), or nothing (an output not asked for). */
+export type SinkFactory = ((startNs: number) => Sink) | undefined | false;
+
 /**
  * A sink factory for Session.activate: text counts TIME from the activation's start. With an
- * exporter running, its state sees every record too; with a recording (`more`), the file.
+ * exporter running, its state sees every record too; so do `more` (a recording, the page).
  */
-export function recordSink(o: OutputOptions, session: Session, metrics?: Sink, more?: (startNs: number) => Sink): (startNs: number) => Sink {
+export function recordSink(o: OutputOptions, session: Session, metrics?: Sink, more: SinkFactory[] = []): (startNs: number) => Sink {
   return startNs => {
     const out = o.json ? new NdjsonSink(process.stdout, session.clock) : new TextSink(process.stdout, startNs, o.stacks);
-    const sinks = [out, ...(metrics ? [metrics] : []), ...(more ? [more(startNs)] : [])];
+    const sinks = [out, ...(metrics ? [metrics] : []), ...more.flatMap(f => (f ? [f(startNs)] : []))];
     return sinks.length === 1 ? out : new TeeSink(sinks);
   };
 }

@@ -14,6 +14,13 @@ import { SummaryBuilder } from '../output/recording/summary.js';
 import { seconds9 } from '../output/format.js';
 import { TextSink } from '../output/text.js';
 import { note, printSummary } from './outputs.js';
+import { HttpServer, isLoopback, parseListen } from '../output/http.js';
+import { OutFile } from '../output/export/exporter.js';
+import { standaloneHtml } from '../output/page/html.js';
+import { PageModel } from '../output/page/model.js';
+import { hostsFor, loadAssets, PageRoutes } from '../output/page/server.js';
+import { warnExposed } from './metrics.js';
+import { pageHeader } from './page.js';
 import type { ExportContext, Exporter } from '../output/export/exporter.js';
 import { FoldedExport } from '../output/export/folded.js';
 import { PerfettoExport } from '../output/export/perfetto.js';
@@ -34,6 +41,10 @@ export interface ReportOptions {
   filter: RecordFilter;
   /** Files to export to instead of printing the records. */
   exports?: ExportFiles;
+  /** Serve the page of the recording here (HOST:PORT), until Ctrl-C. */
+  listen?: string;
+  /** Write the page of the recording, data and code in one file. */
+  html?: string;
 }
 
 export const wantsExport = (e: ExportFiles | undefined): boolean => !!(e?.perfetto ?? e?.pprof ?? e?.folded);
@@ -47,6 +58,7 @@ export async function runReport(o: ReportOptions): Promise<number> {
     const filtered = filtering(o.filter);
     const out = process.stdout;
     let builder: SummaryBuilder | undefined;
+    if (o.listen !== undefined || o.html !== undefined) return await page(reader, o);
     if (wantsExport(o.exports)) {
       // every file is created before anything is read: a path that cannot be written is one line now
       const exporters = makeExporters(o.exports!, { header: reader.header, clock: reader.clock });
@@ -102,6 +114,36 @@ export async function exportRecording(file: string, files: ExportFiles): Promise
   } finally {
     reader.close();
   }
+}
+
+/** The page of a recording: read into a page model, then written as one file, or served. */
+async function page(reader: RecordingReader, o: ReportOptions): Promise<number> {
+  const addr = o.listen !== undefined ? parseListen(o.listen) : undefined;
+  const assets = loadAssets();
+  const out = o.html !== undefined ? new OutFile(o.html) : undefined; // refused now, before the reading
+  const model = new PageModel(pageHeader(reader.header), 0);
+  readAll(reader, o.filter, r => model.observe(r));
+  model.end(reader.summary?.kernel_records ?? null, reader.summary?.duration_ns);
+  const status = warnIfIncomplete(reader);
+  if (out) {
+    out.write(standaloneHtml(assets.js, assets.css, model.toJSON()));
+    out.close();
+    note(`wrote ${out.path}: the page of ${reader.path}, self-contained (${(out.bytes / 2 ** 20).toFixed(1)} MiB; opens offline in a browser)`);
+  }
+  if (!addr) return status;
+  const routes = new PageRoutes(() => model, assets, hostsFor(addr.host, addr.port));
+  const server = await HttpServer.listen(addr, (req, res) => {
+    if (!routes.handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('procimage serves the page at /\n');
+  });
+  if (!isLoopback(addr.host)) warnExposed(addr.host);
+  note(`serving the page of ${reader.path} on ${server.url}/ (Ctrl-C to stop)`);
+  await new Promise<void>(resolve => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  routes.close();
+  await server.close();
+  return status;
 }
 
 function makeExporters(files: ExportFiles, ctx: ExportContext): Exporter[] {

@@ -96,8 +96,10 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
     const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
       syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
       stackMode: o.stackMode, topN: o.topN };
-    const a = await session.activate(policy, recordSink(o, session, metrics?.state,
-      recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command))));
+    const a = await session.activate(policy, recordSink(o, session, metrics?.state, [
+      recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command)),
+      metrics && (startNs => metrics!.page.begin(policy, o.categories, startNs, o.command)),
+    ]));
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
   } catch (e) {
@@ -119,6 +121,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
     await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
   }
   const summary = await session.deactivate();
+  metrics?.page.end(summary);
   await metrics?.close();
   session.close();
   printSummary(o.json, summary);

@@ -1,11 +1,13 @@
 // Human output on a terminal: one line per lifecycle event, times in seconds since activation.
 import type { Writable } from 'node:stream';
-import { parseFrame, shortName, type StackSide } from '../collect/frames.js';
 import type { ProcRecord } from '../collect/records.js';
 import { truncationNote } from '../collect/keytime.js';
 import type { Sink } from '../model/session.js';
 import { whenCaughtUp } from './backpressure.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
+import { shortFrame, waitedIn, whyAndWhere } from './stackline.js';
+
+export { shortFrame, waitedIn, whyAndWhere };
 import { TABLES } from './tables.js';
 import './tables/schedule.js';
 import './tables/resource.js'; // registers the resource table
@@ -62,57 +64,6 @@ function span(ns: number | null, before: boolean, ongoing: boolean, inferred: bo
 }
 
 const INDENT = ' '.repeat(50);
-
-/** Scheduler functions every off-CPU kernel stack starts with: they say nothing about why. */
-const SCHEDULER_FN = /^(__schedule|schedule|schedule_\w+|preempt_schedule\w*|io_schedule\w*|__cond_resched)$/;
-/** Files of the C library, the loader and the vDSO: "where" is the first frame of the program itself. */
-const SYSTEM_MODULE = /^(lib[\w.+-]*\.so[.\d]*|ld-linux[\w.-]*|\[vdso\])$/;
-
-/**
- * A frame in a few words: "b+0x63 (runsleep) runsleep.c:24" -> "b (runsleep.c:24)";
- * "toplev::main(int, char**)+0x1c (cc1plus)" -> "toplev::main (cc1plus)"; "do_nanosleep+0x5e"
- * (side 'kernel') -> "do_nanosleep". A frame without a function ("stress-ng+0x1a15", "0x7f...")
- * stays as it is: its offset is all there is to go by.
- */
-export function shortFrame(f: string, side: StackSide = 'user'): string {
-  const p = parseFrame(f, side);
-  if (p.kind !== 'symbol') return f;
-  const name = shortName(p.fn!);
-  if (side === 'kernel') return p.module ? `${name} [${p.module}]` : name;
-  return p.file ? `${name} (${p.file}:${p.line})` : p.module ? `${name} (${p.module})` : name;
-}
-
-/** The "why ← where" of a stack, made once per distinct (frozen, shared) stack array. */
-const whyOf = new WeakMap<readonly string[], string>();
-const whereOf = new WeakMap<readonly string[], string>();
-
-function cached(cache: WeakMap<readonly string[], string>, stack: readonly string[], make: () => string): string {
-  if (!Object.isFrozen(stack)) return make();
-  let s = cache.get(stack);
-  if (s === undefined) cache.set(stack, s = make());
-  return s;
-}
-
-/** The kernel function a thread left the CPU in (the first frame past the scheduler's): "do_nanosleep". */
-export function waitedIn(kstack: readonly string[]): string {
-  return cached(whyOf, kstack, () => {
-    const f = kstack.find(x => !SCHEDULER_FN.test(parseFrame(x, 'kernel').fn ?? ''));
-    return f ? shortFrame(f, 'kernel') : '';
-  });
-}
-
-/** Why it left the CPU (the kernel function it waited in) and where (the program's innermost frame). */
-export function whyAndWhere(kstack: readonly string[], ustack: readonly string[]): string {
-  const why = waitedIn(kstack);
-  const where = cached(whereOf, ustack, () => {
-    const f = ustack.find(x => {
-      const p = parseFrame(x);
-      return (p.kind === 'symbol' || p.kind === 'module_offset') && !SYSTEM_MODULE.test(p.module ?? '');
-    }) ?? ustack[0];
-    return f ? shortFrame(f) : '';
-  });
-  return [why, where].filter(Boolean).join(' ← ');
-}
 
 /** Frames under the event line, innermost first: kernel, then user (as offcputime prints them). */
 function stackLines(kstack: readonly string[], ustack: readonly string[], truncated?: string): string {

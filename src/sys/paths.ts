@@ -11,6 +11,8 @@ export const paths = {
   helperLib: join(BUILD, 'libprocimage.so'),
   gate: join(BUILD, 'procimage-gate'),
   workload: (name: string) => join(BUILD, 'workloads', name),
+  /** The web page, built by tools/build-web.ts: index.html, page.js, page.css. */
+  web: join(BUILD, 'web'),
 };
 
 /** Default pin directory (SPEC "Two-phase use"). */

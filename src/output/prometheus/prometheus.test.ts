@@ -8,7 +8,7 @@ import { syscallName } from '../../collect/syscall-names.js';
 import { taskState } from '../../collect/taskstate.js';
 import { ROOT } from '../../sys/paths.js';
 import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
-import { parseListen } from './exporter.js';
+import { parseListen } from '../http.js';
 import { endedStat } from './liveness.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
 import { procimageMetrics } from './metrics.js';
