@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARDS, render } from '../tools/dashboards.js';
+import { DASHBOARDS, build, render } from '../tools/dashboards.js';
 import { Attach, CLI, ROOT, idlestCpu, pinnedFiles, waitFor, workload } from './helpers.js';
 import { Prometheus, freePort, scrapeJob } from './prometheus.js';
 import { parseYaml, type Yaml } from './yaml.js';
@@ -234,9 +234,9 @@ describe('metrics in Prometheus', () => {
   });
 
   it('the dashboards\' variables list the agents and the targets', async () => {
-    const vars = (render(DASHBOARDS[0]) as { templating: { list: Array<{ name: string; query: string | { query: string } }> } }).templating.list;
+    const vars = build(DASHBOARDS[0]).templating.list!;
     for (const v of vars.filter(x => x.name !== 'datasource')) {
-      const q = typeof v.query === 'string' ? v.query : v.query.query;
+      const q = typeof v.query === 'string' ? v.query : String(v.query?.query);
       const m = /^label_values\((.+), (\w+)\)$/.exec(q);
       expect(m, `${v.name}: ${q}`).not.toBeNull();
       const values = await prom.labelValues(m![2], m![1].replaceAll('$instance', '.*'));
@@ -380,8 +380,10 @@ describe('docs/metrics.md', () => {
 describe('the Grafana files', () => {
   it('are the generated dashboards, current, with the $target variable and a Prometheus datasource', () => {
     for (const d of DASHBOARDS) {
-      const file = JSON.parse(readFileSync(join(ROOT, 'grafana/dashboards', d.file), 'utf8'));
-      expect(file, `${d.file} is stale: run tsx tools/dashboards.ts grafana/dashboards`).toEqual(render(d));
+      const text = readFileSync(join(ROOT, 'grafana/dashboards', d.file), 'utf8');
+      expect(text, `${d.file} is stale: run tsx tools/dashboards.ts grafana/dashboards`).toBe(render(d));
+      const file = JSON.parse(text);
+      expect(file).toMatchObject({ uid: d.uid, title: d.title, description: d.description });
       expect(file.templating.list.map((v: { name: string }) => v.name)).toEqual(['datasource', 'instance', 'target']);
       for (const p of file.panels.filter((x: { type: string }) => x.type !== 'row')) {
         expect(p.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
@@ -391,6 +393,47 @@ describe('the Grafana files', () => {
       expect(new Set(file.panels.map((p: { id: number }) => p.id)).size).toBe(file.panels.length);
     }
     expect(DASHBOARDS.flatMap(d => d.rows.flatMap(r => r.panels)).some(p => p.kind === 'state-timeline' && /on\/off-CPU/i.test(p.title))).toBe(true);
+  });
+
+  it('carry every row, panel and query of the description, laid out without overlap, legends shown', () => {
+    type GridPos = { x: number; y: number; w: number; h: number };
+    type FilePanel = {
+      type: string; title: string; description?: string; collapsed?: boolean; panels?: unknown[]; gridPos: GridPos;
+      fieldConfig?: { defaults: { unit?: string; custom?: { stacking?: { mode: string } } } };
+      options?: { legend?: { showLegend?: boolean } };
+      targets?: Array<{ refId: string; expr: string; legendFormat: string; format?: string; datasource: object }>;
+    };
+    for (const d of DASHBOARDS) {
+      const panels = (JSON.parse(render(d)) as { panels: FilePanel[] }).panels;
+      // an expanded row's panels follow it on the dashboard: Grafana shows a row's own panels only when it is collapsed
+      expect(panels.map(p => p.type === 'row' ? `row ${p.title}` : p.title), d.uid)
+        .toEqual(d.rows.flatMap(r => [`row ${r.title}`, ...r.panels.map(p => p.title)]));
+      for (const row of panels.filter(p => p.type === 'row')) expect(row, row.title).toMatchObject({ collapsed: false, panels: [] });
+      const described = d.rows.flatMap(r => r.panels);
+      for (const [i, p] of panels.filter(x => x.type !== 'row').entries()) {
+        const want = described[i], what = `${d.uid} ${want.title}`;
+        expect(p.type, what).toBe(want.kind ?? 'timeseries');
+        expect(p.description ?? '', what).toBe(want.description ?? '');
+        expect(p.fieldConfig?.defaults.unit, what).toBe(want.unit);
+        expect(p.fieldConfig?.defaults.custom?.stacking?.mode ?? 'none', what).toBe(want.stack ? 'normal' : 'none');
+        expect(p.targets!.map(t => [t.refId, t.expr, t.legendFormat, t.format]), what)
+          .toEqual(want.queries.map((q, k) => [String.fromCharCode(65 + k), q.expr, q.legend, want.kind === 'heatmap' ? 'heatmap' : undefined]));
+        for (const t of p.targets!) expect(t.datasource, what).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        // the SDK's timeseries default hides the legend; a series without its name is unreadable
+        if (p.type === 'timeseries') expect(p.options?.legend?.showLegend, what).toBe(true);
+      }
+      // Grafana's grid: 24 columns, no two panels on the same cells
+      const cells = new Set<string>();
+      for (const { title, gridPos: g } of panels) {
+        expect(g.x + g.w, title).toBeLessThanOrEqual(24);
+        for (let x = g.x; x < g.x + g.w; x++) {
+          for (let y = g.y; y < g.y + g.h; y++) {
+            expect(cells.has(`${x},${y}`), `${d.uid} ${title} overlaps at ${x},${y}`).toBe(false);
+            cells.add(`${x},${y}`);
+          }
+        }
+      }
+    }
   });
 
   it('provision a Prometheus datasource and a provider that finds the dashboards where grafana/README.md says', () => {
