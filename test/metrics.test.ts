@@ -3,13 +3,14 @@
 // grace period (whatever the categories), every query of every Grafana dashboard parses and returns
 // data, and docs/metrics.md lists what is served. One Prometheus scrapes every procimage here: the
 // attach agent (job procimage, with --bpf-stats), a trace of a command (job trace, -r -s with
-// --metrics-threads) and the short traces of one thread and of an idle task (trace-pid, trace-cpu).
+// --metrics-threads), the short traces of one thread and of an idle task (trace-pid, trace-cpu) and a
+// trace of a shell whose child runs the workload (trace-sh), on which the dashboards' queries run again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARDS, render } from '../tools/dashboards.js';
+import { DASHBOARDS, build, render } from '../tools/dashboards.js';
 import { Attach, CLI, ROOT, idlestCpu, pinnedFiles, waitFor, workload } from './helpers.js';
 import { Prometheus, freePort, scrapeJob } from './prometheus.js';
 import { parseYaml, type Yaml } from './yaml.js';
@@ -48,13 +49,13 @@ class Trace {
 const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 
 let prom: Prometheus, agent: Attach, port: number, trace: Trace;
-const ports = { trace: 0, pid: 0, cpu: 0 };
+const ports = { trace: 0, pid: 0, cpu: 0, sh: 0 };
 const target = { proc: undefined as ReturnType<typeof spawn> | undefined };
 /** The trace's grace period, s: short, so that the test sees ended targets go. */
 const GRACE = 2;
 
 beforeAll(async () => {
-  [port, ports.trace, ports.pid, ports.cpu] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  [port, ports.trace, ports.pid, ports.cpu, ports.sh] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   agent = await Attach.start(['-k', '-S', '-r', '-s', '-l', '--listen', `127.0.0.1:${port}`, '--metrics-grace', '3', '--bpf-stats']);
   // a process that keeps starting short-lived children (forks, execs, exits, sleeps, preemptions),
   // makes a syscall that fails, and has two threads contending a mutex
@@ -65,7 +66,8 @@ beforeAll(async () => {
   trace = new Trace(ports.trace, ['-r', '-s', '5', '--interval', '0.5', '--metrics-threads', '--metrics-grace', String(GRACE),
     '--', workload('lifeloop'), workload('runsleep'), '1', '500']);
   prom = await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`]) + scrapeJob('trace', [`127.0.0.1:${ports.trace}`]) +
-    scrapeJob('trace-pid', [`127.0.0.1:${ports.pid}`]) + scrapeJob('trace-cpu', [`127.0.0.1:${ports.cpu}`]));
+    scrapeJob('trace-pid', [`127.0.0.1:${ports.pid}`]) + scrapeJob('trace-cpu', [`127.0.0.1:${ports.cpu}`]) +
+    scrapeJob('trace-sh', [`127.0.0.1:${ports.sh}`]));
   await trace.ready();
 }, 90_000);
 
@@ -80,6 +82,53 @@ afterAll(async () => {
 const A = 'job="procimage"';
 
 const num = (r: { value: [number, string] }) => Number(r.value[1]);
+
+/** What the lifeloop workload does not do (or not in every window): these queries may be all zero. */
+const MAY_BE_ZERO = new Set<string>([
+  // its processes read and write no storage (the page cache serves them) and write(2) nothing
+  'procimage-resource Storage bytes per second (read, write) A', 'procimage-resource Storage bytes per second (read, write) B',
+  'procimage-resource All I/O bytes per second (storage, cache, pipes, sockets) B',
+  'procimage-lock Failed lock calls and waits per second A', // no trylock, no lock call that fails
+  'procimage-self Lost events per second, by reason A', // nothing lost
+]);
+
+/**
+ * Every query of every dashboard as Grafana sends it with one agent and every target picked, named
+ * `<uid> <panel title> <query letter>`.
+ */
+function dashboardQueries(instance: string): Array<{ what: string; expr: string }> {
+  return DASHBOARDS.flatMap(d => d.rows.flatMap(row => row.panels.flatMap(p => p.queries.map((q, k) => ({
+    what: `${d.uid} ${p.title} ${String.fromCharCode(65 + k)}`,
+    expr: q.expr.replaceAll('$target', '.*').replaceAll('$instance', instance).replaceAll('$__rate_interval', '5s'),
+  })))));
+}
+
+/**
+ * Runs every dashboard query on one agent's series. Each must return data, non-zero but those in
+ * MAY_BE_ZERO; those named in `expectEmpty` are queried last, once everything else has data, and the
+ * ones among them that return nothing at all are returned, for the caller to check.
+ */
+async function checkDashboards(instance: string, expectEmpty = new Set<string>()): Promise<string[]> {
+  await new Promise(r => setTimeout(r, 3000)); // a few scrapes for rate() windows
+  const queries = dashboardQueries(instance);
+  expect([...expectEmpty].filter(w => !queries.some(q => q.what === w)), 'not a dashboard query').toEqual([]);
+  let zeros: Array<[string, string]> = [];
+  for (const { what, expr } of queries.filter(q => !expectEmpty.has(q.what))) {
+    const r = await waitFor(async () => { const x = await prom.query(expr); return x.length ? x : undefined; }, `${what}: ${expr}`, 15_000);
+    expect(r.length, what).toBeGreaterThan(0);
+    if (!r.some(x => num(x) > 0) && !MAY_BE_ZERO.has(what)) zeros.push([what, expr]);
+  }
+  // a rate may be 0 in one window: those get a few more
+  if (zeros.length) {
+    await new Promise(r => setTimeout(r, 5000));
+    const again = await Promise.all(zeros.map(async ([, expr]) => (await prom.query(expr)).some(x => num(x) > 0)));
+    zeros = zeros.filter((_, i) => !again[i]);
+  }
+  expect(zeros, 'all-zero queries for a workload that does that').toEqual([]);
+  const empty: string[] = [];
+  for (const { what, expr } of queries.filter(q => expectEmpty.has(q.what))) if (!(await prom.query(expr)).length) empty.push(what);
+  return empty;
+}
 
 describe('metrics in Prometheus', () => {
   it('carries the tool state and the targets, labelled by tgid and comm', async () => {
@@ -203,40 +252,13 @@ describe('metrics in Prometheus', () => {
   });
 
   it('every query of every Grafana dashboard parses and returns data for this workload, non-zero where it does that thing', async () => {
-    await new Promise(r => setTimeout(r, 3000)); // a few scrapes for rate() windows
-    // what this workload does not do (or not in every window): these may be all zero
-    const mayBeZero = new Set<string>([
-      // its processes read and write no storage (the page cache serves them) and write(2) nothing
-      'procimage-resource Storage bytes per second (read, write) A', 'procimage-resource Storage bytes per second (read, write) B',
-      'procimage-resource All I/O bytes per second (storage, cache, pipes, sockets) B',
-      'procimage-lock Failed lock calls and waits per second A', // no trylock, no lock call that fails
-      'procimage-self Lost events per second, by reason A', // nothing lost
-    ]);
-    const exprOf = (q: { expr: string }) => q.expr.replaceAll('$target', '.*').replaceAll('$instance', '.*').replaceAll('$__rate_interval', '5s');
-    let zeros: Array<[string, string]> = [];
-    for (const d of DASHBOARDS) {
-      for (const row of d.rows) {
-        for (const p of row.panels) {
-          for (const [k, q] of p.queries.entries()) {
-            const expr = exprOf(q), what = `${d.uid} ${p.title} ${String.fromCharCode(65 + k)}`;
-            const r = await waitFor(async () => { const x = await prom.query(expr); return x.length ? x : undefined; }, `${what}: ${expr}`, 15_000);
-            expect(r.length, what).toBeGreaterThan(0);
-            if (!r.some(x => num(x) > 0) && !mayBeZero.has(what)) zeros.push([what, expr]);
-          }
-        }
-      }
-    }
-    // a rate may be 0 in one window: those get a few more
-    await new Promise(r => setTimeout(r, 5000));
-    const again = await Promise.all(zeros.map(async ([, expr]) => (await prom.query(expr)).some(x => num(x) > 0)));
-    zeros = zeros.filter((_, i) => !again[i]);
-    expect(zeros, 'all-zero queries for a workload that does that').toEqual([]);
+    expect(await checkDashboards(`127.0.0.1:${port}`)).toEqual([]);
   });
 
   it('the dashboards\' variables list the agents and the targets', async () => {
-    const vars = (render(DASHBOARDS[0]) as { templating: { list: Array<{ name: string; query: string | { query: string } }> } }).templating.list;
+    const vars = build(DASHBOARDS[0]).templating.list!;
     for (const v of vars.filter(x => x.name !== 'datasource')) {
-      const q = typeof v.query === 'string' ? v.query : v.query.query;
+      const q = typeof v.query === 'string' ? v.query : String(v.query?.query);
       const m = /^label_values\((.+), (\w+)\)$/.exec(q);
       expect(m, `${v.name}: ${q}`).not.toBeNull();
       const values = await prom.labelValues(m![2], m![1].replaceAll('$instance', '.*'));
@@ -338,6 +360,49 @@ describe('resource figures of a single-thread target (-p TID, -c CPU)', () => {
   }, 60_000);
 });
 
+describe('the dashboards on a shell whose children run the programs (trace -- sh -c ...)', () => {
+  let shell: Trace;
+
+  beforeAll(async () => {
+    // the attach agent's workload, as a shell's child: `; exit` keeps a shell from exec'ing a lone last
+    // command in its own place (bash does; Debian's dash does not). Short grace: its children come and
+    // go a few times a second, each with its own series
+    shell = await new Trace(ports.sh, ['-k', '1', '-S', '-r', '-s', '16', '-l', '--interval', '0.5', '--metrics-grace', '3', '--',
+      'sh', '-c', `${workload('lifeloop')} ${workload('runsleep')} 1 500; exit`]).ready();
+  }, 60_000);
+
+  afterAll(async () => { await shell?.stop(); });
+
+  // Known gap, issue 19 (descendants, cgroups): the pthread-lock uprobes go into the first target's
+  // process only (attachExtra in src/collect/lock.ts): here the shell, which takes no pthread lock, and
+  // not lifeloop, its child, whose threads take one. These three panels, which only pthread locks
+  // feed, stay empty for such a target; every other panel has data. The day issue 19 probes the
+  // processes a target starts they fill, this test fails, and these lines go.
+  const PTHREAD_ONLY = [
+    'procimage-lock Acquisitions per second, by lock A',
+    'procimage-lock Share of acquisitions that found the lock held A',
+    'procimage-lock Time held per second, by lock A',
+  ];
+
+  it('every query returns data for the shell\'s children, but the three pthread-lock panels (issue 19)', async () => {
+    const instance = `127.0.0.1:${ports.sh}`;
+    // the shell is the command trace started, the workload its child
+    const ppid = (tgid: string) => { try { return Number(/^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${tgid}/stat`, 'utf8'))![1]); } catch { return 0; } };
+    // (a child seen between its fork and its exec is a target named "sh" too, for a while)
+    const sh = (await prom.until(`procimage_target_up{instance="${instance}",comm="sh"} == 1`)).find(r => ppid(r.metric.tgid) === shell.proc.pid);
+    expect(sh, 'the shell').toBeDefined();
+    const loop = await prom.until(`procimage_target_up{instance="${instance}",comm="lifeloop"} == 1`);
+    expect(loop.map(r => ppid(r.metric.tgid))).toContain(Number(sh!.metric.tgid));
+    expect(await checkDashboards(instance, new Set(PTHREAD_ONLY))).toEqual(PTHREAD_ONLY);
+    // not for want of a contended mutex: the child's waiting thread sleeps on its futex word all along,
+    // it is only the pthread calls around it that no uprobe sees
+    const futex = await prom.until(`sum(procimage_lock_contended_total{instance="${instance}",comm="lifeloop",source="futex"})`,
+      r => r.length > 0 && num(r[0]) > 0);
+    expect(num(futex[0])).toBeGreaterThan(0);
+    expect(await prom.query(`procimage_lock_wait_seconds_count{instance="${instance}",source="pthread"}`)).toEqual([]);
+  }, 120_000);
+});
+
 describe('docs/metrics.md', () => {
   const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
   // rows of the tables: | `name` | type | unit | labels | what | (the metrics), | `name` | type | (prom-client's)
@@ -380,8 +445,10 @@ describe('docs/metrics.md', () => {
 describe('the Grafana files', () => {
   it('are the generated dashboards, current, with the $target variable and a Prometheus datasource', () => {
     for (const d of DASHBOARDS) {
-      const file = JSON.parse(readFileSync(join(ROOT, 'grafana/dashboards', d.file), 'utf8'));
-      expect(file, `${d.file} is stale: run tsx tools/dashboards.ts grafana/dashboards`).toEqual(render(d));
+      const text = readFileSync(join(ROOT, 'grafana/dashboards', d.file), 'utf8');
+      expect(text, `${d.file} is stale: run tsx tools/dashboards.ts grafana/dashboards`).toBe(render(d));
+      const file = JSON.parse(text);
+      expect(file).toMatchObject({ uid: d.uid, title: d.title, description: d.description });
       expect(file.templating.list.map((v: { name: string }) => v.name)).toEqual(['datasource', 'instance', 'target']);
       for (const p of file.panels.filter((x: { type: string }) => x.type !== 'row')) {
         expect(p.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
@@ -391,6 +458,47 @@ describe('the Grafana files', () => {
       expect(new Set(file.panels.map((p: { id: number }) => p.id)).size).toBe(file.panels.length);
     }
     expect(DASHBOARDS.flatMap(d => d.rows.flatMap(r => r.panels)).some(p => p.kind === 'state-timeline' && /on\/off-CPU/i.test(p.title))).toBe(true);
+  });
+
+  it('carry every row, panel and query of the description, laid out without overlap, legends shown', () => {
+    type GridPos = { x: number; y: number; w: number; h: number };
+    type FilePanel = {
+      type: string; title: string; description?: string; collapsed?: boolean; panels?: unknown[]; gridPos: GridPos;
+      fieldConfig?: { defaults: { unit?: string; custom?: { stacking?: { mode: string } } } };
+      options?: { legend?: { showLegend?: boolean } };
+      targets?: Array<{ refId: string; expr: string; legendFormat: string; format?: string; datasource: object }>;
+    };
+    for (const d of DASHBOARDS) {
+      const panels = (JSON.parse(render(d)) as { panels: FilePanel[] }).panels;
+      // an expanded row's panels follow it on the dashboard: Grafana shows a row's own panels only when it is collapsed
+      expect(panels.map(p => p.type === 'row' ? `row ${p.title}` : p.title), d.uid)
+        .toEqual(d.rows.flatMap(r => [`row ${r.title}`, ...r.panels.map(p => p.title)]));
+      for (const row of panels.filter(p => p.type === 'row')) expect(row, row.title).toMatchObject({ collapsed: false, panels: [] });
+      const described = d.rows.flatMap(r => r.panels);
+      for (const [i, p] of panels.filter(x => x.type !== 'row').entries()) {
+        const want = described[i], what = `${d.uid} ${want.title}`;
+        expect(p.type, what).toBe(want.kind ?? 'timeseries');
+        expect(p.description ?? '', what).toBe(want.description ?? '');
+        expect(p.fieldConfig?.defaults.unit, what).toBe(want.unit);
+        expect(p.fieldConfig?.defaults.custom?.stacking?.mode ?? 'none', what).toBe(want.stack ? 'normal' : 'none');
+        expect(p.targets!.map(t => [t.refId, t.expr, t.legendFormat, t.format]), what)
+          .toEqual(want.queries.map((q, k) => [String.fromCharCode(65 + k), q.expr, q.legend, want.kind === 'heatmap' ? 'heatmap' : undefined]));
+        for (const t of p.targets!) expect(t.datasource, what).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        // the SDK's timeseries default hides the legend; a series without its name is unreadable
+        if (p.type === 'timeseries') expect(p.options?.legend?.showLegend, what).toBe(true);
+      }
+      // Grafana's grid: 24 columns, no two panels on the same cells
+      const cells = new Set<string>();
+      for (const { title, gridPos: g } of panels) {
+        expect(g.x + g.w, title).toBeLessThanOrEqual(24);
+        for (let x = g.x; x < g.x + g.w; x++) {
+          for (let y = g.y; y < g.y + g.h; y++) {
+            expect(cells.has(`${x},${y}`), `${d.uid} ${title} overlaps at ${x},${y}`).toBe(false);
+            cells.add(`${x},${y}`);
+          }
+        }
+      }
+    }
   });
 
   it('provision a Prometheus datasource and a provider that finds the dashboards where grafana/README.md says', () => {

@@ -1,9 +1,26 @@
-// The Grafana dashboards of grafana/dashboards/, described once here and written as JSON by
+// The Grafana dashboards of grafana/dashboards/, described once here (DASHBOARDS: rows, panels, queries)
+// and written as JSON by Grafana's own builders (@grafana/grafana-foundation-sdk, typed from Grafana's
+// schema) with
 //   tsx tools/dashboards.ts grafana/dashboards
 // (the files are committed: a user points Grafana at the folder, grafana/README.md). test/metrics.test.ts
-// checks the files are current, well formed, and that every query returns data from a real Prometheus.
+// checks the files are current, carry the whole description, and that every query returns data from a
+// real Prometheus.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import {
+  LegendDisplayMode, LegendPlacement, ReduceDataOptionsBuilder, StackingConfigBuilder, StackingMode,
+  TimelineValueAlignment, VisibilityMode, VizLegendOptionsBuilder, type DataSourceRef,
+} from '@grafana/grafana-foundation-sdk/common';
+import {
+  DashboardBuilder, DatasourceVariableBuilder, FieldColorBuilder, FieldColorModeId, QueryVariableBuilder, RowBuilder, VariableRefresh,
+  type Dashboard as GrafanaDashboard, type Panel as GrafanaPanel,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { HeatmapColorMode, HeatmapColorOptionsBuilder, PanelBuilder as HeatmapBuilder, YAxisConfigBuilder } from '@grafana/grafana-foundation-sdk/heatmap';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as StateTimelineBuilder } from '@grafana/grafana-foundation-sdk/statetimeline';
+import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 
 export interface Query { expr: string; legend: string }
 /**
@@ -200,68 +217,89 @@ export const DASHBOARDS: Dashboard[] = [
   },
 ];
 
-function panelOptions(p: Panel): object {
+/** Every panel and query reads from the dashboard's $datasource variable (a Prometheus the user picks). */
+const DS = { type: 'prometheus', uid: '${datasource}' };
+
+/** What the SDK's four panel builders have in common (each is its own class: no shared base type). */
+interface PanelBuilder extends cog.Builder<GrafanaPanel> {
+  id(id: number): this; title(title: string): this; description(description: string): this; unit(unit: string): this;
+  datasource(ds: DataSourceRef): this; withTarget(target: cog.Builder<cog.Dataquery>): this; height(h: number): this; span(w: number): this;
+}
+
+function queries(p: Panel): DataqueryBuilder[] {
+  return p.queries.map((q, k) => {
+    const b = new DataqueryBuilder().refId(String.fromCharCode(65 + k)).expr(q.expr).legendFormat(q.legend).datasource(DS);
+    return p.kind === 'heatmap' ? b.format(PromQueryFormat.Heatmap) : b;
+  });
+}
+
+/** The panel's own builder, with what is particular to its kind. */
+function kindOf(p: Panel): PanelBuilder {
   switch (p.kind) {
-    case 'stat': return { reduceOptions: { calcs: ['lastNotNull'] } };
-    // the buckets are Prometheus' already: drawn as they are, not re-bucketed by Grafana
-    case 'heatmap': return { calculate: false, yAxis: { unit: p.unit }, cellGap: 1, color: { mode: 'scheme', scheme: 'Oranges' } };
-    case 'state-timeline': return { showValue: 'never', mergeValues: false, rowHeight: 0.9, alignValue: 'left',
-      legend: { showLegend: false } };
-    default: return { legend: { displayMode: 'list', placement: 'bottom' } };
+    case 'stat': return new StatBuilder().reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']));
+    // the buckets are Prometheus' already: drawn as they are, not re-bucketed by Grafana. The colour
+    // builder starts from zeros (steps 0, which it would itself refuse), not from the panel's defaults:
+    // every field is set, to Grafana's defaults but the scheme
+    case 'heatmap': return new HeatmapBuilder().calculate(false).cellGap(1).yAxis(new YAxisConfigBuilder().unit(p.unit))
+      .color(new HeatmapColorOptionsBuilder().mode(HeatmapColorMode.Scheme).scheme('Oranges').fill('dark-orange')
+        .exponent(0.5).steps(64).reverse(false));
+    // a share of the time: from nothing (blue) to all of it (red)
+    case 'state-timeline': return new StateTimelineBuilder().showValue(VisibilityMode.Never).mergeValues(false).rowHeight(0.9)
+      .alignValue(TimelineValueAlignment.Left).legend(new VizLegendOptionsBuilder().showLegend(false))
+      .min(0).max(1).colorScheme(new FieldColorBuilder().mode(FieldColorModeId.ContinuousBlYlRd)).fillOpacity(80).lineWidth(0);
+    default: {
+      // the SDK's default legend is hidden (showLegend false); Grafana's own default, kept here, shows it
+      const b = new TimeseriesBuilder().legend(new VizLegendOptionsBuilder().showLegend(true)
+        .displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom));
+      return p.stack ? b.stacking(new StackingConfigBuilder().mode(StackingMode.Normal).group('A')).fillOpacity(30) : b;
+    }
   }
 }
 
-/** Grafana's JSON model (schema 38) of a dashboard. */
-export function render(d: Dashboard): object {
-  const panels: object[] = [];
-  let y = 0, id = 1;
+function panel(p: Panel, id: number): PanelBuilder {
+  const b = kindOf(p).id(id).title(p.title).unit(p.unit).datasource(DS).height(8).span(12);
+  if (p.description) b.description(p.description);
+  for (const q of queries(p)) b.withTarget(q);
+  return b;
+}
+
+function queryVariable(name: string, label: string, query: string): QueryVariableBuilder {
+  return new QueryVariableBuilder(name).label(label).datasource(DS).query({ query, refId: name }).definition(query)
+    .includeAll(true).multi(true).allValue('.*').refresh(VariableRefresh.OnTimeRangeChanged);
+}
+
+/**
+ * Grafana's classic JSON model of a dashboard (the SDK's dashboard.Dashboard; the schema version is
+ * the SDK's: an older Grafana reads it too, its migrations being for versions below the file's). Not
+ * the SDK's v2 (dashboardv2), which it would rather we used: Grafana 12 reads that only behind feature
+ * toggles, while file provisioning and import of every Grafana read this one (Grafana 13 migrates it).
+ * Rows are expanded: their panels follow them on the dashboard, placed two to a line by the
+ * builder (RowBuilder.withPanel would nest them in the row, which Grafana shows only collapsed).
+ */
+export function build(d: Dashboard): GrafanaDashboard {
+  const b = new DashboardBuilder(d.title).uid(d.uid).description(d.description).tags(['procimage']).version(1).editable()
+    .refresh('5s').time({ from: 'now-15m', to: 'now' })
+    // the SDK's default is "browser"; none lets the viewer's profile or organisation choose, as before
+    .timezone('')
+    .withVariable(new DatasourceVariableBuilder('datasource').label('Prometheus').type('prometheus'))
+    .withVariable(queryVariable('instance', 'agent', 'label_values(procimage_active, instance)'))
+    .withVariable(queryVariable('target', 'target', 'label_values(procimage_target_up{instance=~"$instance"}, comm)'));
+  let id = 1;
   for (const row of d.rows) {
-    panels.push({ type: 'row', title: row.title, id: id++, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y: y++ }, panels: [] });
-    row.panels.forEach((p, i) => {
-      panels.push({
-        type: p.kind ?? 'timeseries', title: p.title, id: id++, description: p.description ?? '',
-        datasource: { type: 'prometheus', uid: '${datasource}' },
-        gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * 8 },
-        fieldConfig: {
-          defaults: {
-            unit: p.unit, ...(p.stack ? { custom: { stacking: { mode: 'normal', group: 'A' }, fillOpacity: 30 } } : {}),
-            // a share of the time: from nothing (blue) to all of it (red)
-            ...(p.kind === 'state-timeline' ? { min: 0, max: 1, color: { mode: 'continuous-BlYlRd' }, custom: { fillOpacity: 80, lineWidth: 0 } } : {}),
-          },
-          overrides: [],
-        },
-        options: panelOptions(p),
-        targets: p.queries.map((q, k) => ({
-          refId: String.fromCharCode(65 + k), expr: q.expr, legendFormat: q.legend,
-          datasource: { type: 'prometheus', uid: '${datasource}' },
-          ...(p.kind === 'heatmap' ? { format: 'heatmap' } : {}),
-        })),
-      });
-    });
-    y += Math.ceil(row.panels.length / 2) * 8;
+    b.withRow(new RowBuilder(row.title).id(id++));
+    for (const p of row.panels) b.withPanel(panel(p, id++));
   }
-  return {
-    uid: d.uid, title: d.title, description: d.description, tags: ['procimage'], schemaVersion: 38, version: 1,
-    editable: true, refresh: '5s', time: { from: 'now-15m', to: 'now' },
-    templating: {
-      list: [
-        { name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Prometheus', current: {} },
-        { name: 'instance', type: 'query', label: 'agent', datasource: { type: 'prometheus', uid: '${datasource}' },
-          query: { query: 'label_values(procimage_active, instance)', refId: 'instance' },
-          definition: 'label_values(procimage_active, instance)', includeAll: true, multi: true, allValue: '.*', refresh: 2 },
-        { name: 'target', type: 'query', label: 'target', datasource: { type: 'prometheus', uid: '${datasource}' },
-          query: { query: 'label_values(procimage_target_up{instance=~"$instance"}, comm)', refId: 'target' },
-          definition: 'label_values(procimage_target_up{instance=~"$instance"}, comm)', includeAll: true, multi: true,
-          allValue: '.*', refresh: 2 },
-      ],
-    },
-    panels,
-  };
+  return b.build();
+}
+
+/** The file's text (JSON.stringify leaves out the SDK's marker method on queries). */
+export function render(d: Dashboard): string {
+  return JSON.stringify(build(d), null, 2) + '\n';
 }
 
 export function write(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  for (const d of DASHBOARDS) writeFileSync(join(dir, d.file), JSON.stringify(render(d), null, 2) + '\n');
+  for (const d of DASHBOARDS) writeFileSync(join(dir, d.file), render(d));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) write(process.argv[2] ?? 'grafana/dashboards');
