@@ -22,7 +22,7 @@ APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfut
 # Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
 BENCH_APT_PACKAGES := bpftrace time
 
-.PHONY: all build deps test demo bench clean
+.PHONY: all build deps test demo bench screenshots clean
 all: build
 
 build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted dist/.built $(BUILD)/web/page.js
@@ -123,9 +123,16 @@ test: build $(TEST_BPF_OBJS) $(BUILD)/test/records
 	node_modules/.bin/tsc -p web/tsconfig.json
 	node_modules/.bin/vitest run
 
-# The run is also kept: a recording, and its Perfetto export (both root-only files under build/).
+# The run is also kept (root-only files under build/): a recording, its Perfetto export, and its page
+# as one self-contained HTML file.
 demo: build
 	bin/procimage trace --record $(BUILD)/demo.rec --perfetto $(BUILD)/demo.perfetto.json -- $(BUILD)/workloads/demo
+	bin/procimage report $(BUILD)/demo.rec --html $(BUILD)/demo.html
+	@echo "procimage: the page of this run: $(abspath $(BUILD)/demo.html) (open it in a browser; it works offline)"
+
+# The page's screenshots in docs/screenshots/, from a real run of the demo workload (README, docs/page.md).
+screenshots: build
+	node_modules/.bin/tsx tools/screenshots.ts docs/screenshots
 
 bench: build $(BENCH_BPF_OBJS) $(BUILD)/.bench-apt-done
 	node_modules/.bin/tsx bench/run.ts

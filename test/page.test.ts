@@ -237,5 +237,10 @@ describe('the page', () => {
     const post = await fetch(`${s.url}api/meta`, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(await (await fetch(`${s.url}api/meta`)).json()).toMatchObject({ live: false, ended: true });
+    s.proc.kill();
+    // every address, on purpose: served, with a warning that anyone who can reach it sees it
+    const all = await serve(port => ['report', rec, '--listen', `0.0.0.0:${port}`]);
+    expect(all.err()).toMatch(/warning: serving on 0\.0\.0\.0, not loopback: anyone who can reach it sees the page/);
+    expect((await fetch(all.url)).status).toBe(200);
   });
 });

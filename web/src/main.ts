@@ -43,11 +43,11 @@ function refreshTab(): Promise<void> {
   return (t.refresh as (p: unknown) => Promise<void>)(t.panel).catch(e => { fill(t.panel.root, el('p', { class: 'hint' }, String(e))); });
 }
 
-function showTab(t: Tab): void {
+function showTab(t: Tab, refresh = true): void {
   tab = t;
   for (const b of tabBar.children) b.classList.toggle('on', (b as HTMLElement).dataset.tab === t);
   fill(tabBody, panels[t].panel.root);
-  void refreshTab();
+  if (refresh) void refreshTab();
 }
 
 for (const [key, t] of Object.entries(panels)) {
@@ -72,7 +72,8 @@ async function refresh(): Promise<void> {
   const procs = await source.processes();
   tree.render(procs, meta.now);
   panels.resources.panel.setProcesses(procs);
-  timeline.update(procs, meta.t0, meta.now, meta.live && !meta.ended);
+  // the timeline first (what a person looks at first), then the tab below it
+  await timeline.update(procs, meta.t0, meta.now, meta.live && !meta.ended);
   await refreshTab();
   document.body.dataset.ready = 'true';
 }
@@ -84,11 +85,15 @@ state.on(what => {
   }
 });
 const later = throttle(() => void refresh(), 1000);
-source.subscribe(later, () => {
+source.subscribe(version => {
+  // the stream's first word is the version the page is reading: nothing new (a live run's next word
+  // comes within half a second)
+  if (document.body.dataset.ready === 'true' && version !== meta?.version) later();
+}, () => {
   state.selection = {};
   state.window = undefined;
   details.clear();
   later();
 });
-showTab('flame');
+showTab('flame', false);
 void refresh();

@@ -21,8 +21,8 @@ export interface Source {
   sched(q: { tgid?: number; tids?: number[] }): Promise<SchedAnswer>;
   syscalls(q: { tids?: number[] }): Promise<SyscallAnswer>;
   locks(q: { tids?: number[] }): Promise<LockRecord[]>;
-  /** onUpdate: the data moved (records came); onReset: a new activation began. */
-  subscribe(onUpdate: () => void, onReset: () => void): void;
+  /** onUpdate: the data moved (records came), to this version; onReset: a new activation began. */
+  subscribe(onUpdate: (version: number | undefined) => void, onReset: () => void): void;
 }
 
 const qs = (o: Record<string, unknown>) => Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
@@ -47,9 +47,9 @@ export class RemoteSource implements Source {
   syscalls(q: { tids?: number[] }) { return this.get<SyscallAnswer>('syscalls', q); }
   locks(q: { tids?: number[] }) { return this.get<LockRecord[]>('locks', q); }
 
-  subscribe(onUpdate: () => void, onReset: () => void): void {
+  subscribe(onUpdate: (version: number | undefined) => void, onReset: () => void): void {
     const es = new EventSource('api/events');
-    es.addEventListener('update', () => onUpdate());
+    es.addEventListener('update', e => onUpdate((JSON.parse((e as MessageEvent<string>).data) as { version?: number } | null)?.version));
     es.addEventListener('reset', () => onReset());
   }
 }

@@ -169,6 +169,19 @@ class Lane {
   }
 }
 
+/** Two pixels' times split between the kinds in nearly the same shares (within 5 points each). */
+function alike(a: number[], b: number[]): boolean {
+  const ta = a.reduce((x, y) => x + y, 0), tb = b.reduce((x, y) => x + y, 0);
+  for (let k = 0; k < NK; k++) if (Math.abs(a[k] / ta - b[k] / tb) > 0.05) return false;
+  return true;
+}
+
+/** A share to three digits: what a pixel can show, and a third of the bytes on the wire. */
+const share = (x: number) => Math.round(x * 1000) / 1000;
+
+/** In a view from the buckets, an interval this many pixels long or more is drawn as itself. */
+const LONG_PX = 3;
+
 /** The first index of lane.long whose interval ends after t (kept ones; evicted ones sort first). */
 function upperBoundIds(lane: Lane, t: number): number {
   let lo = 0, hi = lane.long.length;
@@ -219,9 +232,16 @@ export class Timeline {
     }
   }
 
-  /** The run outgrew the grid: every lane's buckets merge in pairs, and the width doubles. */
+  /**
+   * The run outgrew the grid: every lane's buckets merge in pairs, and the width doubles. The long
+   * intervals' lists keep only what is long at the new width (and still kept): a grid's worth.
+   */
   private coarsen(): void {
     for (const lane of this.lanes.values()) {
+      lane.long = lane.long.filter(id => {
+        const i = id - lane.dropped;
+        return i >= 0 && lane.end[i] - lane.start[i] >= 2 * this.width;
+      });
       const b = lane.buckets;
       for (let i = 0; i < GRID / 2; i++) {
         for (let k = 0; k < NK; k++) b[i * NK + k] = b[2 * i * NK + k] + b[(2 * i + 1) * NK + k];
@@ -276,7 +296,7 @@ export class Timeline {
       for (let k = 1; k < NK; k++) if (agg.t[k] > agg.t[best]) best = k;
       const total = agg.t.reduce((a, b) => a + b, 0) || 1;
       v.start.push(agg.s); v.end.push(agg.e); v.kind.push(best); v.id.push(-1); v.n.push(agg.n); v.why.push(0);
-      v.mix.push(...agg.t.map(x => x / total));
+      v.mix.push(...agg.t.map(x => share(x / total)));
       agg = undefined;
     };
     for (let i = upperBound(lane.end, lane.n, from); i < lane.n && lane.start[i] < to; i++) {
@@ -307,17 +327,17 @@ export class Timeline {
       if (i < 0) continue;
       const s = lane.start[i], e = lane.end[i];
       if (s >= to) break;
-      if (e - s < p) continue;
+      if (e - s < LONG_PX * p) continue;
       v.start.push(s); v.end.push(e); v.kind.push(kindOfState(lane.state[i])); v.id.push(lane.long[k]); v.n.push(1); v.why.push(lane.kst[i]);
       covered.push([s, e]);
     }
     let c = 0;
-    let prev: { s: number; e: number; kind: number; t: number[] } | undefined;
+    let prev: { s: number; e: number; kind: number; t: number[]; x: number } | undefined;
     const emit = () => {
       if (!prev) return;
       const total = prev.t.reduce((a, b) => a + b, 0);
       v.start.push(prev.s); v.end.push(prev.e); v.kind.push(prev.kind); v.id.push(-1); v.n.push(0); v.why.push(0);
-      v.mix.push(...prev.t.map(x => x / total));
+      v.mix.push(...prev.t.map(x => share(x / total)));
       prev = undefined;
     };
     for (let x = 0; x < px; x++) {
@@ -334,12 +354,13 @@ export class Timeline {
       if (total <= 0) { emit(); continue; } // the thread was not there
       let best = 0;
       for (let k = 1; k < NK; k++) if (t[k] > t[best]) best = k;
-      if (prev && prev.kind === best && prev.e === s) {
+      if (prev && prev.kind === best && prev.x === x - 1 && alike(prev.t, t)) { // the pixel before, shared alike: one segment
         prev.e = e;
+        prev.x = x;
         for (let k = 0; k < NK; k++) prev.t[k] += t[k];
       } else {
         emit();
-        prev = { s, e, kind: best, t };
+        prev = { s, e, kind: best, t, x };
       }
     }
     emit();

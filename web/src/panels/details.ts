@@ -16,7 +16,10 @@ export class Details {
     fill(this.root, el('h2', {}, 'Interval'), el('p', { class: 'hint' }, 'Click an interval on the timeline for its stacks.'));
   }
 
+  private shown = 0;
+
   show(d: IntervalAnswer | undefined, t0: number): void {
+    this.root.dataset.version = String(++this.shown);
     if (!d) {
       fill(this.root, el('h2', {}, 'Interval'), el('p', { class: 'hint' }, 'Its detail is no longer kept (the page keeps the newest intervals): zoom out for its state.'));
       return;

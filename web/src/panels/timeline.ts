@@ -75,8 +75,8 @@ export class TimelinePanel {
     return { from: this.t0, to: Math.max(this.now, this.t0 + 1e6) };
   }
 
-  /** New processes, or a new end: rows and window follow. */
-  update(p: Processes, t0: number, now: number, live: boolean): void {
+  /** New processes, or a new end: rows and window follow. Resolves once the timeline is drawn. */
+  update(p: Processes, t0: number, now: number, live: boolean): Promise<void> {
     this.t0 = t0;
     this.now = now;
     this.live = live;
@@ -92,10 +92,16 @@ export class TimelinePanel {
       const w = this.state.window;
       this.state.window = { from: now - (w.to - w.from), to: now };
     }
-    this.refetch();
+    this.ready = true;
+    return this.fetch();
   }
 
+  /** The run's start and end are known (update): before that, nothing to ask for. */
+  private ready = false;
+
   private allRows: Row[] = [];
+  /** Drawings with new data so far (data-version: a test or a bench waits for the next one). */
+  private drawn = 0;
   /** Collecting now: the window may follow the end. */
   private live = false;
 
@@ -117,6 +123,7 @@ export class TimelinePanel {
   }
 
   async fetch(): Promise<void> {
+    if (!this.ready) return;
     this.rows = this.selectedRows();
     this.spacer.style.height = `${this.rows.length * ROW + AXIS}px`;
     // as tall as its rows, up to 42% of the window; then the rows scroll
@@ -137,6 +144,7 @@ export class TimelinePanel {
     this.followBtn.classList.toggle('on', this.state.follow);
     this.followBtn.hidden = !this.live;
     this.draw();
+    this.root.dataset.version = String(++this.drawn);
   }
 
   private x(t: number): number {

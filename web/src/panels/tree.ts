@@ -57,8 +57,9 @@ export class ProcessTree {
         argv && el('div', { class: 'argv', title: argv.join(' ') }, argv.join(' ') + (x.argvTruncated ? ' …' : '')),
         ths.length > 1 || (ths.length === 1 && ths[0].tid !== x.tgid) ? el('div', { class: 'threads' }, ...ths.map(t => {
           const tsel = sel.tid === t.tid;
-          const r = el('div', { class: `thread${tsel ? ' selected' : ''}`, 'data-tid': t.tid, role: 'button', tabindex: 0 },
-            el('span', { class: 'comm' }, t.comm), el('span', { class: 'pid' }, String(t.tid)), el('span', { class: 'end' }, ending(t)));
+          const r = el('div', { class: `thread${tsel ? ' selected' : ''}`, 'data-tid': t.tid, role: 'button', tabindex: 0, title: 'a thread of this process' },
+            el('span', { class: 'kind' }, 'thread'), el('span', { class: 'pid' }, String(t.tid)), el('span', { class: 'tcomm' }, t.comm),
+            el('span', { class: 'end' }, ending(t)));
           r.addEventListener('click', e => { e.stopPropagation(); this.state.select(tsel ? {} : { tgid: x.tgid, tid: t.tid }); });
           return r;
         })) : null,
