@@ -191,7 +191,8 @@ export async function pageBench(): Promise<string> {
         clicks.push(await timed(() => page.mouse.click(x, box.y + 36), '[data-testid=details]'));
       }
       const clicked = clicks.filter(c => !Number.isNaN(c));
-      const whole = await timed(() => page.getByRole('button', { name: 'whole run' }).click(), '[data-testid=timeline]');
+      await page.getByTestId('timeline').focus();
+      const whole = await timed(() => page.keyboard.press('f'), '[data-testid=timeline]');
       const tab = renderersMb();
       const heap = await page.evaluate('performance.memory ? performance.memory.usedJSHeapSize : 0') as number;
       const serverRss = rssMb(server.pid!), serverPeak = rssMb(server.pid!, 'VmHWM');

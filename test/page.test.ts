@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, launch, open } from './browser.js';
-import { CLI, cli, tempDir, waitFor, workload } from './helpers.js';
+import { Attach, CLI, cli, tempDir, waitFor, workload } from './helpers.js';
 
 let browser: Browser;
 const dir = tempDir();
@@ -220,6 +220,31 @@ describe('the page', () => {
     expect([...problems, ...offline.problems]).toEqual([]);
     await page.close();
     await offline.page.close();
+  });
+
+  it('attach --listen: the page of each activation, the last one\'s between activations', async () => {
+    const port = await freePort();
+    const a = await Attach.start(['-k', '--listen', `127.0.0.1:${port}`]);
+    const target = spawn(workload('runsleep'), ['100', '20'], { stdio: 'ignore' });
+    procs.push(target);
+    try {
+      const meta = async () => { const r = await fetch(`http://127.0.0.1:${port}/api/meta`); return { status: r.status, body: await r.json() as Record<string, unknown> }; };
+      expect((await meta()).status).toBe(404); // nothing collected yet
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      expect((await a.ctl(['-a', '-P', String(target.pid), '-k', '0'])).code).toBe(0);
+      const first = (await meta()).body;
+      expect(first).toMatchObject({ live: true, ended: false });
+      expect((first.header as { policy_text: string }).policy_text).toMatch(new RegExp(`process ${target.pid}`));
+      await waitFor(async () => ((await meta()).body.records as Record<string, number>).offcpu > 0, 'off-CPU records on the page');
+      expect((await a.ctl(['-d'])).code).toBe(0);
+      expect((await meta()).body).toMatchObject({ live: true, ended: true, t0: first.t0 });
+      expect((await a.ctl(['-a', '-P', String(target.pid), '-k', '0'])).code).toBe(0);
+      const second = (await meta()).body;
+      expect(second.ended).toBe(false);
+      expect(second.t0).toBeGreaterThan(first.t0 as number);
+    } finally {
+      await a.cleanup();
+    }
   });
 
   it('answers only its own Host, only GET, with a policy that runs no script but its own', async () => {

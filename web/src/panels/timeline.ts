@@ -6,7 +6,7 @@
 // canvas text: never markup.
 //
 // Mouse: drag to pan; ctrl (or ⌘) + wheel to zoom at the pointer, shift + wheel to pan, the wheel
-// alone scrolls the rows; double-click to see the whole run. Keys: w/s zoom, a/d pan.
+// alone scrolls the rows; double-click to see the whole run. Keys: w/s zoom, a/d pan, f the whole run.
 // Hover a segment for its state, duration, CPU and the function it waited in; click an interval for
 // its stacks, a merged segment to zoom into it.
 import type { TimelineAnswer } from '../../../src/output/page/model.js';
@@ -40,10 +40,10 @@ export class TimelinePanel {
   private now = 1;
   private seq = 0;
   private drag: { x: number; from: number; to: number; moved: boolean } | undefined;
-  private readonly refetch = throttle(() => void this.fetch(), 60);
+  private readonly refetch = throttle(() => void this.fetch(), 16); // a frame: wheel events come faster
 
   constructor(private readonly state: State, private readonly source: Source, private readonly onInterval: (tid: number, id: number) => void) {
-    const zoomOut = el('button', { type: 'button', title: 'the whole run (double-click)' }, 'whole run');
+    const zoomOut = el('button', { type: 'button', title: 'the whole run (double-click, or f)' }, 'whole run');
     zoomOut.addEventListener('click', () => this.state.setWindow(undefined, true));
     this.followBtn.addEventListener('click', () => {
       const w = this.window();
@@ -338,5 +338,6 @@ export class TimelinePanel {
     else if (e.key === 's') this.zoom(1 / 0.7, mid);
     else if (e.key === 'a') this.pan(-0.2);
     else if (e.key === 'd') this.pan(0.2);
+    else if (e.key === 'f') this.state.setWindow(undefined, true); // fit: the whole run
   }
 }
