@@ -167,3 +167,31 @@ export async function idlestCpu(): Promise<number> {
   const b = idle();
   return [...b].sort((x, y) => (y[1] - (a.get(y[0]) ?? 0)) - (x[1] - (a.get(x[0]) ?? 0)))[0][0];
 }
+
+/**
+ * How much of the CPUs' time the hypervisor took (steal) since the meter was made, as a fraction,
+ * from /proc/stat (10 ms ticks): the host running someone else on our vCPUs. The scheduler leaves it
+ * out of a task's run time (clock_task) while bpf_ktime, and so every interval, counts it, so tests
+ * that hold one against the other allow what the machine really had, not a fixed guess. cpus: the
+ * CPUs to look at (all if none). The fraction is rounded up by a tick over the window, for the ticks'
+ * own coarseness.
+ */
+export function stealMeter(cpus?: number[]): () => number {
+  const read = () => {
+    let steal = 0, total = 0;
+    for (const l of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+) (.*)$/.exec(l);
+      if (!m || (cpus && !cpus.includes(Number(m[1])))) continue;
+      const f = m[2].trim().split(/\s+/).map(Number);
+      steal += f[7] ?? 0;
+      total += f.slice(0, 8).reduce((a, b) => a + b, 0);
+    }
+    return { steal, total };
+  };
+  const a = read();
+  return () => {
+    const b = read();
+    const total = b.total - a.total;
+    return total > 0 ? (b.steal - a.steal + 1) / total : 0;
+  };
+}

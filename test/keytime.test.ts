@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, GATE, GatedChild, cli, idlestCpu, waitFor, workload } from './helpers.js';
+import { Attach, stealMeter, GATE, GatedChild, cli, idlestCpu, waitFor, workload } from './helpers.js';
 import { BpfObject, Codec } from '../src/bpf/index.js';
 import { defaultPolicy, encodePolicy } from '../src/collect/policy.js';
 import { paths } from '../src/sys/paths.js';
@@ -35,14 +35,30 @@ function kernelLine(stderr: string) {
  * to a few µs from the tracepoint — measured up to 5.6 µs when an idle CPU picks a new thread), and
  * it leaves out a VM's steal time (the host running someone else on our vCPU), which the intervals'
  * clock counts: one preempted thread here was charged 11.3 µs less than its interval, and ~20 ms
- * burns under CPU hogs, on a loaded host, up to 0.9% less. The running segment at exit is measured
- * from keytime's own switch-in stamp. So each interval may differ by 20 µs, and the whole by 2% more.
+ * burns under CPU hogs, on a loaded host, up to 0.9% less — and 12% less on a day the host stole 12%
+ * of our CPUs' time. The running segment at exit is measured from keytime's own switch-in stamp. So
+ * each interval may differ by 20 µs, and the whole by 2% more, when the host stole less than that
+ * (stealMeter: measured, not guessed; expectOnCpu).
  */
-function exitOnCpu(recs: Rec[], exit: Rec) {
+function exitOnCpu(recs: Rec[], exit: Rec, steal = 0) {
   const on = recs.filter(x => x.type === 'oncpu' && x.pid === exit.pid);
   const ts = exit.ts_ns as number;
   const before = on.reduce((a, x) => a + Math.max(0, Math.min((x.end_ts_ns as number | null) ?? ts, ts) - (x.start_ts_ns as number)), 0);
-  return { oncpu: exit.oncpu_ns as number, before, intervals: on.length, slack: 20e3 * on.length + 0.02 * before };
+  return { oncpu: exit.oncpu_ns as number, before, intervals: on.length, steal, slack: 20e3 * on.length + 0.02 * before };
+}
+
+/** Steal, over the run, past which the host's share of an interval is not the same from one run to the next. */
+const STEADY_STEAL = 0.02;
+
+/**
+ * The kernel's count (steal left out) against intervals (steal in): never more than them but for the
+ * clock stamps, and, where the host stole little over the run (stealMeter), as much as them within the
+ * slack. Where it stole more, how much of it fell on these intervals is not known (steal comes in
+ * bursts: a thread's 8 ms lost 37% while the host took 22% of the whole run), so only the first holds.
+ */
+function expectOnCpu(t: { oncpu: number; before: number; intervals: number; slack: number; steal: number }): void {
+  expect(t.oncpu, JSON.stringify(t)).toBeLessThanOrEqual(t.before + 20e3 * t.intervals);
+  if (t.steal <= STEADY_STEAL) expect(Math.abs(t.oncpu - t.before), JSON.stringify(t)).toBeLessThanOrEqual(t.slack);
 }
 
 const live: Attach[] = [];
@@ -153,6 +169,7 @@ describe("an exit's on-CPU time", () => {
   // the segment still running at exit, which the kernel has not yet added to sum_exec_runtime
   for (const [name, argv, count] of [['threads', ['thread_churn', '100', '100'], 100], ['processes', ['children'], 4]] as const) {
     it(`is the run time of its oncpu intervals up to the exit, for ${count} short-lived ${name}`, async () => {
+      const steal = stealMeter();
       const r = await cli(['trace', '--json', '-k', '1', '--', workload(argv[0]), ...argv.slice(1)]);
       expect(r.code).toBe(name === 'threads' ? 0 : 2);
       const recs = parse(r.stdout);
@@ -160,11 +177,12 @@ describe("an exit's on-CPU time", () => {
       const born = new Set(recs.filter(x => x.type === 'fork').map(x => x.child_pid));
       const exits = recs.filter(x => x.type === 'exit' && born.has(x.pid));
       expect(exits).toHaveLength(count);
-      const times = exits.map(e => ({ pid: e.pid, ...exitOnCpu(recs, e) }));
+      const stolen = steal();
+      const times = exits.map(e => ({ pid: e.pid, ...exitOnCpu(recs, e, stolen) }));
       for (const t of times) {
         expect(t.intervals, JSON.stringify(t)).toBeGreaterThan(0);
         expect(t.oncpu, JSON.stringify(t)).toBeGreaterThan(0);
-        expect(Math.abs(t.oncpu - t.before), JSON.stringify(t)).toBeLessThanOrEqual(t.slack);
+        expectOnCpu(t);
       }
       // one that ran once, unpreempted, was charged nothing yet: its figure is its one interval's
       // (most of the threads; of 4 processes, a busy machine may preempt any)
@@ -236,7 +254,9 @@ describe('a short life loses nothing', () => {
       await new Promise(r => setTimeout(r, 300));
       for (let i = 0; i < 3; i++) {
         // sh forks the 60 ms program after activation: its whole life is observed
+        const steal = stealMeter();
         const r = await cli(['trace', '--json', '-k', '1', '--', 'sh', '-c', `${workload('runsleep')} 2 10; exit 0`]);
+        const stolen = steal();
         expect(r.code).toBe(0);
         const recs = parse(r.stdout);
         const exec = recs.find(x => x.type === 'exec' && (x.argv as string[])[1] === '2')!;
@@ -249,9 +269,9 @@ describe('a short life loses nothing', () => {
         // kernel accounts it (~20 ms of it here, across ticks and preemptions)
         const on = recs.filter(x => x.type === 'oncpu' && x.pid === exec.pid);
         expect(on.filter(x => x.duration_ns === null)).toEqual([]);
-        const t = exitOnCpu(recs, exit);
+        const t = exitOnCpu(recs, exit, stolen);
         expect(t.before).toBeGreaterThan(4e6); // across ticks (4 ms at HZ=250): sum_exec_runtime has been updated in between
-        expect(Math.abs(t.oncpu - t.before), JSON.stringify(t)).toBeLessThanOrEqual(t.slack);
+        expectOnCpu(t);
         // off-CPU intervals alternate with on-CPU ones
         const off = recs.filter(x => x.type === 'offcpu' && x.pid === exec.pid);
         expect(Math.abs(off.length - on.length)).toBeLessThanOrEqual(1);
@@ -272,7 +292,9 @@ describe("an exit's own work", () => {
       await new Promise(r => setTimeout(r, 200));
       // a child touches 256 MB in small pages and exits: its exit unmaps 65536 pages, ~20 ms of work
       // here, preempted every slice (~4 ms) by the hog; its parent reads /proc/CHILD/schedstat of the zombie
+      const steal = stealMeter([Number(cpu)]);
       const r = await cli(['trace', '--json', '-k', '1', '--', 'taskset', '-c', cpu, workload('exitmap'), '256']);
+      const stolen = steal();
       expect(r.code, r.stderr).toBe(0);
       const m = /exitmap child (\d+) oncpu_ns (\d+)/.exec(r.stderr)!;
       expect(m, r.stderr).not.toBeNull();
@@ -307,19 +329,26 @@ describe("an exit's own work", () => {
       expect(last.end_ts_ns as number).toBeGreaterThan(exitTs);
 
       // on-CPU time against the kernel's own count, the zombie's final figure (slack as in exitOnCpu:
-      // 20 µs an interval for the clock stamps, 2% for steal time, which the scheduler leaves out)
+      // 20 µs an interval for the clock stamps, 2% and what the host stole of that CPU meanwhile for
+      // steal time, which the scheduler leaves out)
       const on = life.filter(x => x.type === 'oncpu');
       const total = on.reduce((a, x) => a + (x.duration_ns as number), 0);
       const slack = (n: number, t: number) => 20e3 * n + 0.02 * t;
-      expect(Math.abs(total - kernelOnCpu), JSON.stringify({ total, kernelOnCpu, n: on.length })).toBeLessThanOrEqual(slack(on.length, total));
+      expect(kernelOnCpu, JSON.stringify({ total, kernelOnCpu, n: on.length, stolen })).toBeLessThanOrEqual(total + 20e3 * on.length);
+      if (stolen <= STEADY_STEAL) {
+        expect(Math.abs(total - kernelOnCpu), JSON.stringify({ total, kernelOnCpu, n: on.length, stolen })).toBeLessThanOrEqual(slack(on.length, total));
+      }
       // and the part after the exit record alone: what the kernel charged after the exit's own
       // figure (oncpu_ns, a lower bound of the total) is the run time of the intervals after it
       expect(exit.oncpu_ns as number).toBeLessThanOrEqual(kernelOnCpu + 20e3);
       const after = on.filter(x => (x.end_ts_ns as number) > exitTs);
       const afterOn = after.reduce((a, x) => a + (x.end_ts_ns as number) - Math.max(x.start_ts_ns as number, exitTs), 0);
       const kernelAfter = kernelOnCpu - (exit.oncpu_ns as number);
-      expect(Math.abs(afterOn - kernelAfter), JSON.stringify({ afterOn, kernelAfter, n: after.length }))
-        .toBeLessThanOrEqual(slack(after.length, afterOn));
+      expect(kernelAfter, JSON.stringify({ afterOn, kernelAfter, n: after.length, stolen })).toBeLessThanOrEqual(afterOn + 20e3 * (after.length + 1));
+      if (stolen <= STEADY_STEAL) {
+        expect(Math.abs(afterOn - kernelAfter), JSON.stringify({ afterOn, kernelAfter, n: after.length }))
+          .toBeLessThanOrEqual(slack(after.length, afterOn));
+      }
     } finally {
       process.kill(-hog.pid!, 'SIGKILL');
     }
