@@ -19,6 +19,17 @@
 /* procimage's own process: excluded from "every thread" unless the policy sets myproc. */
 const volatile __u32 pi_self_tgid = 0;
 
+/*
+ * The categories the session loaded (enum pi_category bits), set before load: no policy can ask for
+ * another. Code tested against it (pi_cats) for a category not loaded is dead to the verifier, which
+ * does not walk it: `trace -S` verifies keytime_switch without keytime's own stack copies, a third
+ * of a second of its start-up.
+ */
+const volatile __u32 pi_loaded = ~0U;
+
+/* The policy's categories, of those loaded. */
+#define pi_cats(p) ((p)->categories & pi_loaded)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -37,7 +37,7 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 	/* a new process (not a thread) of a followed thread group is followed too */
 	if (p->target_kind == PI_TARGET_TGID && ctgid != ptgid)
 		pi_follow_set(ctgid, 1);
-	if (!(p->categories & PI_CAT_KEYTIME))
+	if (!(pi_cats(p) & PI_CAT_KEYTIME))
 		return 0;
 
 	struct pi_fork_event *e = pi_reserve(sizeof(*e), PI_EV_FORK);
@@ -57,7 +57,7 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	const struct pi_policy *p = pi_active_policy();
 	__u32 cpu = bpf_get_smp_processor_id();
 
-	if (!p || !(p->categories & PI_CAT_KEYTIME))
+	if (!p || !(pi_cats(p) & PI_CAT_KEYTIME))
 		return 0;
 	/* a non-leader thread that execs takes the leader's pid: a one-thread target knew it by old_pid */
 	if (!pi_is_target(p, task->pid, task->tgid, cpu) && !pi_is_target(p, old_pid, task->tgid, cpu))
@@ -150,9 +150,9 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 	 * before exit_mm(), and the teardown that follows (unmapping the address space, closing files)
 	 * is the thread's own time, on and off the CPU. Its final switch ends it (keytime_last_switch).
 	 */
-	if (p->categories & PI_CAT_RESOURCE)
+	if (pi_cats(p) & PI_CAT_RESOURCE)
 		res_capture_exit(p, task, group_dead);
-	if (!(p->categories & PI_CAT_KEYTIME))
+	if (!(pi_cats(p) & PI_CAT_KEYTIME))
 		return 0;
 
 	struct pi_exit_event *e = pi_reserve(sizeof(*e), PI_EV_EXIT);
@@ -282,7 +282,7 @@ static __noinline __u64 keytime_unseen_start(const struct pi_policy *p, struct t
 	if (at < p->start_ns)
 		return at; /* already running at activation: no switch-in of this activation was missed */
 
-	if (p->categories & PI_CAT_SCHEDULE)
+	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_ran(p, prev, s, at, bpf_get_smp_processor_id());
 	emit_switch_in(p, prev, at, s->off_ns, s->off_state, s->off_preempt, 1);
 	return at;
@@ -407,7 +407,7 @@ static __always_inline int group_gone(struct task_struct *dead)
 static __noinline void keytime_last_switch(const struct pi_policy *p, struct task_struct *prev, __u32 cpu)
 {
 	/* not only for targets: one whose bit a recycled pid cleared has an entry too */
-	if (p->categories & PI_CAT_SCHEDULE)
+	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_exited(prev->pid, cpu);
 	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid) && group_gone(prev))
 		pi_follow_set(prev->tgid, 0);
@@ -426,7 +426,7 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 	if (!p)
 		return 0;
 	__u32 cpu = bpf_get_smp_processor_id();
-	int sched = p->categories & PI_CAT_SCHEDULE, keytime = p->categories & PI_CAT_KEYTIME;
+	int sched = pi_cats(p) & PI_CAT_SCHEDULE, keytime = pi_cats(p) & PI_CAT_KEYTIME;
 	/* the targets first: for everyone else, with keytime alone, that is all there is to do */
 	int out = keytime && (pi_is_target(p, prev->pid, prev->tgid, cpu) || tracked_and_dying(p, prev, prev_state));
 	int in = keytime && pi_is_target(p, next->pid, next->tgid, cpu);

@@ -3,9 +3,8 @@ import { RunStats } from '../bpf/index.js';
 import type { Session } from '../model/session.js';
 import { HttpServer, isLoopback, parseListen } from '../output/http.js';
 import { hostsFor, loadAssets, PageRoutes } from '../output/page/server.js';
-import { metricsHandler } from '../output/prometheus/exporter.js';
+import type { MetricsState } from '../output/prometheus/state.js';
 import { LivePage } from './page.js';
-import { DEFAULT_METRICS, MetricsState } from '../output/prometheus/state.js';
 import { note } from './outputs.js';
 
 export interface MetricsFlags {
@@ -34,6 +33,9 @@ export function checkListen(f: MetricsFlags): void {
 export async function startMetrics(f: MetricsFlags, session: Session): Promise<Metrics | undefined> {
   if (f.listen === undefined) return undefined;
   const addr = parseListen(f.listen);
+  // only with --listen: prom-client and the metrics' definitions take ~40 ms to load
+  const [{ metricsHandler }, { DEFAULT_METRICS, MetricsState }] = await Promise.all([
+    import('../output/prometheus/exporter.js'), import('../output/prometheus/state.js')]);
   const state = new MetricsState({ ...DEFAULT_METRICS, perThread: !!f.metricsThreads, graceSec: f.metricsGrace ?? DEFAULT_METRICS.graceSec });
   const stats = f.bpfStats ? RunStats.enable() : undefined;
   const page = new LivePage(session);

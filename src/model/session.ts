@@ -11,7 +11,7 @@ import { Clock } from '../collect/clock.js';
 import type { Collector, Decoder, PollContext } from '../collect/collector.js';
 import { eventType } from '../collect/event.js';
 import { eventTypeName, readKernelLost, readPerType } from '../collect/lost.js';
-import { CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
+import { CATEGORY_BIT, CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
 import { isRaw, type LostRecord, type ProcRecord, type RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
@@ -163,7 +163,9 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
-      s.symbols.refreshKernel();
+      // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
+      // need; the others may never ask (then, at the first question)
+      if (s.categories.some(c => KERNEL_SYMBOLS.includes(c))) s.symbols.refreshKernel();
       if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
       releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {
@@ -181,6 +183,8 @@ export class Session {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
+    // what no policy of this session can ask for is dead code to the verifier (bpf/common.bpf.h)
+    obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     const mine: string[] = [];
@@ -607,7 +611,7 @@ export class Session {
    * without waiting for either (the timer is unref'd; main() ends the process).
    */
   private async tidyUp(): Promise<void> {
-    await this.symbols.refreshKernelAsync();
+    if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) await this.symbols.refreshKernelAsync();
     clearTimeout(this.releaseTimer);
     this.releaseTimer = setTimeout(() => { if (!this.current) releaseFreeMemory(); }, RELEASE_AFTER_MS).unref();
   }
@@ -633,6 +637,9 @@ export class Session {
     this.stacks = undefined;
   }
 }
+
+/** Categories whose records name kernel frames (off-CPU stacks) or kernel locks. */
+const KERNEL_SYMBOLS: readonly Category[] = ['keytime', 'lock'];
 
 /** perf events the side-band may open for named threads (threads x CPUs) before it follows the system. */
 const MAX_SIDEBAND_EVENTS = 4096;
