@@ -75,8 +75,8 @@ $(BUILD)/test/records: test/fixtures/records.c bpf/procimage.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Werror -Ibpf -o $@ $<
 
-$(BUILD)/libprocimage.so: $(wildcard native/*.c) | $(BUILD)/.apt-done
-	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c,$^) -lbpf -ldw -lelf -lpthread -liberty
+$(BUILD)/libprocimage.so: $(wildcard native/*.c) bpf/procimage.h | $(BUILD)/.apt-done
+	$(CC) -O2 -Wall -Werror -shared -fPIC -o $@ $(filter-out native/gate.c bpf/procimage.h,$^) -lbpf -ldw -lelf -lpthread -liberty
 
 $(BUILD)/procimage-gate: native/gate.c
 	$(CC) -O2 -Wall -Werror -o $@ $<

@@ -283,6 +283,10 @@ struct pi_btf_types {
 	struct pi_sched_key sched_key;
 	struct pi_sched_thread sched_thread;
 	enum pi_stack_mode stack_mode;
+	enum pi_ustack_stop ustack_stop;
+	struct pi_unwind_row unwind_row;
+	struct pi_unwind_map unwind_map;
+	struct pi_unwind_proc unwind_proc;
 	struct pi_sc_thread sc_thread;
 	struct pi_sc_key sc_key;
 	struct pi_sc_stat sc_stat;

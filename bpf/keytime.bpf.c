@@ -12,6 +12,7 @@
  */
 #include "sched.bpf.h"
 #include "resource_exit.bpf.h"
+#include "unwind.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -39,6 +40,8 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 		pi_follow_set(ctgid, 1);
 	if (!(pi_cats(p) & PI_CAT_KEYTIME))
 		return 0;
+	if (ctgid != ptgid)
+		unwind_fork(ptgid, ctgid);
 
 	struct pi_fork_event *e = pi_reserve(sizeof(*e), PI_EV_FORK);
 	if (!e)
@@ -62,6 +65,7 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	/* a non-leader thread that execs takes the leader's pid: a one-thread target knew it by old_pid */
 	if (!pi_is_target(p, task->pid, task->tgid, cpu) && !pi_is_target(p, old_pid, task->tgid, cpu))
 		return 0;
+	unwind_forget(task->tgid);
 
 	struct pi_exec_event *e = pi_reserve(sizeof(*e), PI_EV_EXEC);
 	if (!e)
@@ -176,12 +180,14 @@ static __always_inline void switch_out_stacks(void *ctx, struct pi_switch_out_ev
 	long n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
 
 	e->kstack_bytes = n > 0 ? n : 0;
-	e->stack_mode = mode;
+	e->stack_mode = mode == PI_STACK_DWARF_COPY ? PI_STACK_DWARF : mode;
 	e->exe_ino = BPF_CORE_READ(prev, mm, exe_file, f_inode, i_ino);
+	e->ustack_bytes = 0;
+	e->ustack_stop = PI_USTACK_END;
 	if (mode == PI_STACK_FP) {
 		n = bpf_get_stack(ctx, e->ustack, sizeof(e->ustack), BPF_F_USER_STACK);
 		e->ustack_bytes = n > 0 ? n : 0;
-	} else if (mode == PI_STACK_DWARF) {
+	} else if (mode == PI_STACK_DWARF || mode == PI_STACK_DWARF_COPY) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 		e->ip = BPF_CORE_READ(regs, ip);
 		e->sp = BPF_CORE_READ(regs, sp);
@@ -215,6 +221,18 @@ static __always_inline void copy_user_stack(struct pi_switch_out_dwarf_event *e)
 		}
 	}
 	e->out.stack_bytes = pages * PI_PAGE;
+}
+
+/* The frames the kernel unwound from tables, into the record. */
+static __always_inline void unwound_frames(struct pi_switch_out_event *e, const struct uw_state *st)
+{
+	__u32 n = st->n;
+
+	if (n > PI_USTACK_MAX)
+		n = PI_USTACK_MAX;
+	bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), st->pcs);
+	e->ustack_bytes = n * 8;
+	e->ustack_stop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
 }
 
 /*
@@ -308,8 +326,12 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 
 	int dead = (state & PI_TASK_DEAD) != 0; /* its last switch: no off-CPU interval follows */
 	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : p->stack_mode;
+	int dwarf = mode == PI_STACK_DWARF || mode == PI_STACK_DWARF_COPY;
+	/* the tables first: a stack they unwind needs no copy (with pi_unwind_check dwarf-copy sends both) */
+	struct uw_state *st = mode == PI_STACK_DWARF || (pi_unwind_check && mode == PI_STACK_DWARF_COPY) ? unwind_user(prev) : NULL;
+	int copy = dwarf && (!st || mode == PI_STACK_DWARF_COPY);
 	struct pi_switch_out_event *e;
-	if (mode == PI_STACK_DWARF) {
+	if (copy) {
 		struct pi_switch_out_dwarf_event *d = pi_reserve(sizeof(*d), PI_EV_SWITCH_OUT_DWARF);
 		if (!d)
 			return;
@@ -318,6 +340,8 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		switch_out_stacks(ctx, e, prev, mode);
 		copy_user_stack(d);
 		restore_uretprobe_returns(d, prev);
+		if (pi_unwind_check && st)
+			unwound_frames(e, st);
 	} else {
 		e = pi_reserve(sizeof(*e), PI_EV_SWITCH_OUT);
 		if (!e)
@@ -329,8 +353,11 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		if (dead) {
 			e->stack_mode = PI_STACK_NONE;
 			e->kstack_bytes = e->ustack_bytes = 0;
+			e->ustack_stop = PI_USTACK_END;
 		} else {
 			switch_out_stacks(ctx, e, prev, mode);
+			if (st)
+				unwound_frames(e, st);
 		}
 	}
 	e->hdr.ts_ns = now;
@@ -338,7 +365,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	e->oncpu_start_inferred = inferred && on_start;
 	e->state = state;
 	e->preempt = preempt;
-	pi_submit(e, mode == PI_STACK_DWARF ? sizeof(struct pi_switch_out_dwarf_event) : sizeof(*e), PI_WAKE_LATER);
+	pi_submit(e, copy ? sizeof(struct pi_switch_out_dwarf_event) : sizeof(*e), PI_WAKE_LATER);
 }
 
 /* A target gets the CPU: its off-CPU interval ends, an on-CPU one begins. */
@@ -409,8 +436,11 @@ static __noinline void keytime_last_switch(const struct pi_policy *p, struct tas
 	/* not only for targets: one whose bit a recycled pid cleared has an entry too */
 	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_exited(prev->pid, cpu);
-	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid) && group_gone(prev))
+	if (!group_gone(prev))
+		return;
+	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid))
 		pi_follow_set(prev->tgid, 0);
+	unwind_forget(prev->tgid);
 }
 
 /*

@@ -14,7 +14,7 @@
 #define PI_FILENAME_LEN 256
 #define PI_ARGS_LEN 1024 /* power of two: the read length is masked with PI_ARGS_LEN - 1 */
 #define PI_KSTACK_MAX 64    /* kernel frames kept per stack */
-#define PI_USTACK_MAX 64    /* user frames kept per frame-pointer stack */
+#define PI_USTACK_MAX 64    /* user frames kept per stack unwound in the kernel (frame pointers or tables) */
 #define PI_STACK_PAGES 3    /* user stack pages copied for DWARF unwinding: >= 8 KiB above sp */
 #define PI_PAGE 4096
 #define PI_LOG2_SLOTS 40    /* log2 histograms of ns: slot i counts [2^i, 2^(i+1)), the last also
@@ -38,7 +38,51 @@ enum pi_category {
 enum pi_stack_mode {
 	PI_STACK_NONE = 0,
 	PI_STACK_FP = 1,    /* bpf_get_stack(BPF_F_USER_STACK): frame pointers, cheap, incomplete without them */
-	PI_STACK_DWARF = 2, /* registers + a copy of the stack top, unwound in user space with .eh_frame */
+	PI_STACK_DWARF = 2, /* .eh_frame: unwound in the kernel from tables (pi_unwind_row) where the
+	                       process has them, else registers + a copy of the stack top, unwound in
+	                       user space (native/unwind.c) */
+	PI_STACK_DWARF_COPY = 3, /* always the copy (no tables): the user-space unwinder alone */
+};
+
+/* How a user stack unwound in the kernel ended (pi_switch_out_event.ustack_stop). */
+enum pi_ustack_stop {
+	PI_USTACK_END = 0,       /* at the outermost frame: complete */
+	PI_USTACK_MAX_FRAMES = 1, /* PI_USTACK_MAX frames: it goes on */
+};
+
+/*
+ * Unwind tables (native/cfitable.c -> bpf/unwind.bpf.h). A row holds from its pc to the next row's:
+ * the CFA is cfa_reg + cfa_off, the return address is at CFA - 8, and the caller's rbp at
+ * CFA + rbp_off (rbp_off 0: this frame left rbp as it was).
+ */
+#define PI_CFA_NONE 0 /* nothing known here (a gap, or a rule a row cannot say): the copy path */
+#define PI_CFA_RSP 1
+#define PI_CFA_RBP 2
+#define PI_CFA_END 3  /* the return address is undefined: the outermost frame */
+#define PI_UNWIND_MAPS 32 /* executable file mappings of a process the kernel unwinds through */
+
+struct pi_unwind_row {
+	__u64 pc;      /* as the ELF file numbers its addresses */
+	__s32 cfa_off;
+	__s16 rbp_off;
+	__u8 cfa_reg;  /* PI_CFA_* */
+	__u8 pad;
+};
+
+/* One executable mapping of a process with its file's rows: pc - bias is the file's address. */
+struct pi_unwind_map {
+	__u64 start;
+	__u64 end;
+	__u64 bias;
+	__u32 first; /* index of the file's first row in the rows array */
+	__u32 count;
+};
+
+/* A process's mappings with tables (unwind_procs, by tgid), sorted by start. */
+struct pi_unwind_proc {
+	__u32 n;
+	__u32 pad;
+	struct pi_unwind_map maps[PI_UNWIND_MAPS];
 };
 
 /* What the policy selects (SPEC "Targets"). */
@@ -164,7 +208,7 @@ struct pi_switch_out_event {
 	__u32 stack_mode;     /* enum pi_stack_mode used for this record; NONE for kernel threads */
 	__u32 stack_bytes;    /* DWARF: valid bytes of the copy, from stack_base */
 	__u32 oncpu_start_inferred; /* 1: no switch-in was seen; oncpu_start_ns is the sched_info arrival */
-	__u32 pad;
+	__u32 ustack_stop;    /* enum pi_ustack_stop: how the stack in ustack ended (kernel-unwound DWARF) */
 	__u64 stack_base;     /* DWARF: user address of the copy's first byte (sp rounded down to a page) */
 	__u64 exe_ino;        /* inode of the process's executable: which image the addresses belong to */
 	/* DWARF: user registers at the switch (x86_64) */

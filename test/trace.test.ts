@@ -129,6 +129,7 @@ describe('trace on a running target', () => {
     const r = await cli(['trace', '--json', '--duration', '0.5', '-p', String(process.pid), '-m']);
     expect(r.code).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
-    expect(r.stderr).toMatch(/collected +0\.5\d+ s/);
+    // at least the duration; how much more depends on the machine's speed (teardown, a loaded host)
+    expect(Number(/collected +([\d.]+) s/.exec(r.stderr)?.[1])).toBeGreaterThanOrEqual(0.5);
   });
 });

@@ -140,6 +140,8 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     resolve: lib.func('long pi_resolve(pi_unwinder *u, uint32_t id, const uint64_t *pcs, int n, _Out_ char *out, size_t cap)'),
     symbolize_file: lib.func('long pi_symbolize_file(pi_unwinder *u, const char *path, const uint64_t *addrs, int n, int ret, _Out_ char *out, size_t cap)'),
     demangle: lib.func('long pi_demangle(const char *name, _Out_ char *out, size_t cap)'),
+    cfi_table: lib.func('long pi_cfi_table(const char *path, _Out_ uint8_t *rows, long cap)'),
+    elf_loads: lib.func('long pi_elf_loads(const char *path, _Out_ uint64_t *out, long max)'),
     sideband_new: lib.func('pi_sideband *pi_sideband_new(const uint32_t *tids, int ntids, int ncpus, int pages)'),
     sideband_read: lib.func('long pi_sideband_read(pi_sideband *sb, _Out_ void *out, size_t cap)'),
     sideband_lost: lib.func('uint64_t pi_sideband_lost(pi_sideband *sb)'),

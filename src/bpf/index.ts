@@ -12,5 +12,6 @@ export { BpfError, VerifierError, UnsupportedFeatureError, verifierReason } from
 export { probe, supported, requireFeature, FEATURES, type Feature, type Support } from './features.js';
 export { possibleCpus } from './cpus.js';
 export { Unwinder, demangle, type Frame, type Where } from './unwinder.js';
+export { cfiTable, elfLoads, type LoadSegment } from './cfitable.js';
 export { Sideband, type SidebandRecord } from './sideband.js';
 export { RunStats } from './stats.js';

@@ -53,8 +53,8 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-S, --schedule', 'scheduling delay, with the whole system beside it')
     .option('-m, --myproc', "allow procimage's own threads as targets")
     .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported (default 1)', intervalArg)
-    .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (through code without frame pointers, from 12 KiB of stack copied at the switch: deeper ones are marked truncated; ~3 µs a switch-out in the kernel), fp (frame pointers only), none')
-      .choices(['dwarf', 'fp', 'none']))
+    .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (.eh_frame, through code without frame pointers: unwound in the kernel from tables of each file, else from 12 KiB of stack copied at the switch), dwarf-copy (always the copy, unwound by procimage: deeper stacks are marked truncated; ~3 µs a switch-out in the kernel), fp (frame pointers only), none')
+      .choices(['dwarf', 'dwarf-copy', 'fp', 'none']))
     .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
       intIn('--top N', 1, TOP_MAX));
 }

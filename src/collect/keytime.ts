@@ -6,7 +6,7 @@ import { cstring, cstrings, u64 } from './decode.js';
 import { readHeader } from './event.js';
 import {
   pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event, pi_switch_in_event, pi_switch_out_dwarf_event,
-  pi_switch_out_event, pi_stack_mode,
+  pi_switch_out_event, pi_stack_mode, pi_ustack_stop,
 } from './layout.js';
 import type { Policy } from './policy.js';
 import type { ExecRecord, ExitRecord, ForkRecord, SwitchIn, SwitchOut } from './records.js';
@@ -98,6 +98,7 @@ const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {
     stack_mode: mode,
     exe_ino: u64(u, off + O.exe_ino),
     ustack: u64s(b, off + O.ustack, u[(off + O.ustack_bytes) >>> 2]),
+    ustack_more: u[(off + O.ustack_stop) >>> 2] === pi_ustack_stop.PI_USTACK_MAX_FRAMES,
   };
   if (u[(off + O.hdr) >>> 2] === pi_event_type.PI_EV_SWITCH_OUT_DWARF && mode === 'dwarf') {
     const bytes = Math.min(u[(off + O.stack_bytes) >>> 2], pi_switch_out_dwarf_event.LEN.stack);

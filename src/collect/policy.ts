@@ -20,7 +20,7 @@ export const CATEGORY_FLAG: Record<Category, string> = {
 };
 
 /** --stack: how off-CPU user stacks are taken (enum pi_stack_mode). */
-export const STACK_MODES = { none: 0, fp: 1, dwarf: 2 } as const;
+export const STACK_MODES = { none: 0, fp: 1, dwarf: 2, 'dwarf-copy': 3 } as const;
 export type StackMode = keyof typeof STACK_MODES;
 
 export type Target =
@@ -71,7 +71,7 @@ export function validatePolicy(p: Policy, cpus: number): void {
     throw new UserError(`-s takes a sequence length from 1 to ${SYSCALL_SEQ_MAX}, got ${p.syscallSeqLen}`);
   if (typeof p.maxSeconds !== 'number' || !(p.maxSeconds >= 0) || !Number.isFinite(p.maxSeconds))
     throw new UserError(`-t takes a number of seconds >= 0, got ${p.maxSeconds}`);
-  if (!(p.stackMode in STACK_MODES)) throw new UserError(`--stack takes fp, dwarf or none, got ${p.stackMode}`);
+  if (!(p.stackMode in STACK_MODES)) throw new UserError(`--stack takes dwarf, dwarf-copy, fp or none, got ${p.stackMode}`);
   if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
     throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
   if (!Number.isInteger(p.topN) || p.topN < 1 || p.topN > TOP_MAX)

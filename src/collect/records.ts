@@ -303,8 +303,11 @@ export interface SwitchOut extends RecordBase {
   kstack: BigUint64Array;
   stack_mode: 'dwarf' | 'fp' | 'none';
   exe_ino: number; // inode of the executable the user addresses belong to (0: none)
-  ustack: BigUint64Array; // fp mode: the frames
-  /** dwarf mode. */
+  /** fp mode: the frames; dwarf: the frames the kernel unwound from its tables (with the copy: to check against it). */
+  ustack: BigUint64Array;
+  /** The kernel's frames in ustack stop at its limit, not at the outermost frame. */
+  ustack_more: boolean;
+  /** dwarf mode, where the kernel's tables could not unwind the stack (or dwarf-copy): the copy to unwind. */
   dwarf?: { regs: BigUint64Array; base: bigint; stack: Uint8Array };
 }
 

@@ -24,6 +24,7 @@ import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
 import { ModuleTable } from './modules.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
+import { UnwindTables } from './unwindtables.js';
 import { SystemSymbolizer } from './symbolizer.js';
 
 /** Where records go: text, NDJSON, metrics... (src/output). */
@@ -128,6 +129,8 @@ export class Session {
   private generation = 0;
   /** Symbolizes stacks: made at load (kallsyms read ahead of need) when keytime is attached. */
   private stacks: StackResolver | undefined;
+  /** The kernel's unwind tables (keytime): files' rows stay for the session, processes for an activation. */
+  private tables: UnwindTables | undefined;
   /** Turns the kernel's switch records into intervals, while keytime is active. */
   private intervals: IntervalBuilder | undefined;
   /** The target's threads as the kernel had accounted them at activation, while keytime is active. */
@@ -166,7 +169,11 @@ export class Session {
       // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
       // need; the others may never ask (then, at the first question)
       if (s.categories.some(c => KERNEL_SYMBOLS.includes(c))) s.symbols.refreshKernel();
-      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
+      if (s.categories.includes('keytime')) {
+        s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
+        const keytime = s.objects.get('keytime')!;
+        s.tables = new UnwindTables(keytime.map('unwind_rows'), keytime.map('unwind_procs'));
+      }
       releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {
       s.close();
@@ -186,6 +193,7 @@ export class Session {
     // what no policy of this session can ask for is dead code to the verifier (bpf/common.bpf.h)
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
+    if (name === 'keytime' && unwindCheck()) obj.setConst('pi_unwind_check', 1);
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
@@ -320,7 +328,10 @@ export class Session {
         delivered: new Map(),
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
-      if (policy.categories.includes('keytime')) this.intervals = new IntervalBuilder(policy, this.stacks!);
+      if (policy.categories.includes('keytime')) {
+        this.intervals = new IntervalBuilder(policy, this.stacks!);
+        this.startUnwinding(policy);
+      }
       this.attach(policy);
       if (extra) {
         const cur = this.current;
@@ -362,6 +373,22 @@ export class Session {
     for (const timer of cur.timers) timer.unref();
     const notes = this.collectors.filter(c => policy.categories.includes(c.category)).flatMap(c => c.notes?.(policy) ?? []);
     return { policy, hooks: [...new Set(this.links.map(l => l.program))], collectingNs, notes };
+  }
+
+  /**
+   * With --stack dwarf the kernel unwinds from tables: the target's now (before its first switch is
+   * recorded), every other process's when its first stack had to be copied (StackResolver). With
+   * dwarf-copy and PROCIMAGE_UNWIND_CHECK=1 (a developer's check) the kernel sends its frames beside
+   * every copy, and the two unwinders are compared.
+   */
+  private startUnwinding(policy: Policy): void {
+    const check = policy.stackMode === 'dwarf-copy' && unwindCheck();
+    const tables = policy.stackMode === 'dwarf' || check ? this.tables : undefined;
+    this.stacks!.tables = tables;
+    this.stacks!.check = check ? { compared: 0, same: 0, deeper: 0, differ: 0, notInKernel: 0, examples: [] } : undefined;
+    const t = policy.target;
+    const tgid = t.kind === 'tgid' ? t.tgid : t.kind === 'pid' ? tgidOf(t.pid) : undefined;
+    if (tables && tgid !== undefined) tables.want(tgid);
   }
 
   /**
@@ -452,6 +479,7 @@ export class Session {
     }
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
     cur.processes.observe(r);
+    if (this.tables && this.stacks?.tables) this.tablesFor(r);
     this.intervals?.observe(r);
     if (r.type === 'offcpu') cur.stacks.observe(r);
     for (const c of this.collectors) c.observe?.(r);
@@ -567,6 +595,7 @@ export class Session {
     this.quiet = undefined;
     this.sideband?.close();
     this.sideband = undefined;
+    this.stopUnwinding();
     this.poll(true);
     this.reportLost();
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
@@ -616,6 +645,28 @@ export class Session {
     this.releaseTimer = setTimeout(() => { if (!this.current) releaseFreeMemory(); }, RELEASE_AFTER_MS).unref();
   }
 
+  /**
+   * A new process or image gets its tables at once: the kernel's fork copies the parent's only if it
+   * had them, an exec drops them. (A stack copied for want of them asks too: StackResolver.)
+   */
+  private tablesFor(r: ProcRecord): void {
+    if (r.type === 'fork' && !r.thread) this.tables!.want(r.child_tgid);
+    else if (r.type === 'exec') {
+      this.tables!.execd(r.tgid);
+      this.tables!.want(r.tgid);
+    }
+  }
+
+  private stopUnwinding(): void {
+    const c = this.stacks?.check;
+    if (c) {
+      process.stderr.write(`unwind check: ${c.compared} stacks compared: ${c.same} same, ${c.deeper} deeper in the kernel, ${c.differ} differ; ${c.notInKernel} not unwound in the kernel\n`);
+      for (const e of c.examples) process.stderr.write(`  ${e}\n`);
+    }
+    if (this.stacks) this.stacks.tables = this.stacks.check = undefined;
+    this.tables?.clearProcesses();
+  }
+
   /** What the user-stack unwinder holds (keytime only): none of it outlives an activation. */
   unwinderUsage(): ReturnType<StackResolver['usage']> | undefined {
     return this.stacks?.usage();
@@ -654,4 +705,9 @@ function pidMax(): number {
   } catch {
     return 4194304;
   }
+}
+
+/** PROCIMAGE_UNWIND_CHECK=1: a developer's check of the kernel's unwinder against libdwfl (startUnwinding). */
+function unwindCheck(): boolean {
+  return process.env.PROCIMAGE_UNWIND_CHECK === '1';
 }

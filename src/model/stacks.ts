@@ -11,6 +11,15 @@ import type { KernelSymbols } from './kallsyms.js';
 import { mappedPath, type ModuleTable } from './modules.js';
 import { NO_FRAMES, StackCache } from './stackcache.js';
 import { FP_FRAMES, STACK_COPY_BYTES } from '../collect/keytime.js';
+import type { UnwindTables } from './unwindtables.js';
+
+/**
+ * The kernel's unwinding (from tables) against libdwfl's (from the copy) on the same stacks: with
+ * --stack dwarf-copy and PROCIMAGE_UNWIND_CHECK=1 the kernel sends both. same: identical frames, or
+ * identical up to where the kernel stopped at its frame limit; deeper: libdwfl stopped at the copy's
+ * end, the kernel's frames go on from the same ones; notInKernel: the tables could not take it.
+ */
+export interface UnwindCheck { compared: number; same: number; deeper: number; differ: number; notInKernel: number; examples: string[] }
 
 /**
  * A user stack, innermost first, as frames and, parallel to them, locations (`ustack_locs`);
@@ -49,6 +58,10 @@ export class StackResolver {
   private readonly kernelStacks = new StackCache();
   private readonly userStacks = new StackCache<Symbolized>(4096); // per address space: a fork storm makes many
   private kernelStacksOf: KernelSymbols | undefined;
+  /** While the kernel unwinds from tables: told of each stack it had to copy instead. */
+  tables: UnwindTables | undefined;
+  /** Set to compare the kernel's frames with libdwfl's where a record has both. */
+  check: UnwindCheck | undefined;
 
   /**
    * ksyms: the kernel's symbols as they are now (the session refreshes them between activations);
@@ -82,25 +95,28 @@ export class StackResolver {
    * pcs), and then handed out as the same two frozen arrays, frames and locations (StackCache).
    */
   user(r: SwitchOut): UserStack {
-    const first = r.stack_mode === 'dwarf' ? r.dwarf?.regs[0] : r.ustack[0];
+    const copy = r.stack_mode === 'dwarf' ? r.dwarf : undefined; // else the kernel's frames, in ustack
+    const first = copy ? copy.regs[0] : r.ustack[0];
     if (r.stack_mode === 'none' || first === undefined) return NO_STACK;
+    if (copy && this.tables) this.tables.want(r.tgid);
     this.spaces.advance(r.ts_ns);
-    // fp: bpf_get_stack filled every slot, so there may be more
-    let truncated = r.stack_mode === 'fp' && r.ustack.length >= FP_FRAMES;
+    // fp: bpf_get_stack filled every slot, so there may be more; dwarf: the kernel said it stopped at its limit
+    let truncated = r.stack_mode === 'fp' ? r.ustack.length >= FP_FRAMES : r.ustack_more;
     const space = this.spaces.spaceFor(r.tgid, r.exe_ino);
     if (space === undefined) {
-      const frames = r.stack_mode === 'dwarf' ? [hex(first)] : Array.from(r.ustack, hex);
+      const frames = copy ? [hex(first)] : Array.from(r.ustack, hex);
       return { frames, locs: frames, truncated }; // no file known: the runtime addresses are both
     }
     let pcs: BigUint64Array;
-    if (r.stack_mode === 'dwarf') {
-      const d = r.dwarf!;
-      let got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
-      if (got === undefined && this.spaces.redefine(space.id)) got = this.unwinder.unwind(space.id, r.tgid, r.pid, d.regs, d.base, d.stack);
+    if (copy) {
+      let got = this.unwinder.unwind(space.id, r.tgid, r.pid, copy.regs, copy.base, copy.stack);
+      if (got === undefined && this.spaces.redefine(space.id)) got = this.unwinder.unwind(space.id, r.tgid, r.pid, copy.regs, copy.base, copy.stack);
       pcs = got ?? BigUint64Array.of(first);
       // the next frame was above the copy, and the copy was whole (a short one ends at the stack's top)
       const stop = got === undefined ? 'end' : this.unwinder.lastStop;
-      truncated = stop === 'max_frames' || (stop === 'past_copy' && d.stack.length >= STACK_COPY_BYTES);
+      truncated = stop === 'max_frames' || (stop === 'past_copy' && copy.stack.length >= STACK_COPY_BYTES);
+      if (this.check && r.ustack.length) this.compare(r.ustack, r.ustack_more, pcs, stop === 'past_copy');
+      else if (this.check) this.check.notInKernel++;
     } else {
       pcs = r.ustack;
     }
@@ -113,6 +129,21 @@ export class StackResolver {
     if (!complete) return { frames, locs, truncated };
     const kept = this.userStacks.add(words, { frames: Object.freeze(frames), locs: Object.freeze(locs) }, salt);
     return { frames: kept.frames, locs: kept.locs, truncated };
+  }
+
+  /** Counts whether the kernel's frames are libdwfl's (see UnwindCheck). */
+  private compare(kernel: BigUint64Array, kernelCut: boolean, dwfl: BigUint64Array, dwflCut: boolean): void {
+    const c = this.check!;
+    c.compared++;
+    const n = Math.min(kernel.length, dwfl.length);
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = kernel[i] === dwfl[i];
+    if (same && (kernel.length === dwfl.length || (kernelCut && kernel.length < dwfl.length))) c.same++;
+    else if (same && dwflCut && kernel.length > dwfl.length) c.deeper++;
+    else {
+      c.differ++;
+      if (c.examples.length < 5) c.examples.push(`kernel ${Array.from(kernel, hex).join(' ')} | libdwfl ${Array.from(dwfl, hex).join(' ')}`);
+    }
   }
 
   /**

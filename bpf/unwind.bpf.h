@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * User stacks unwound in the kernel, from .eh_frame-derived tables (native/cfitable.c) that user
+ * space loads for each target process (src/model/unwindtables.ts): at a switch-out the thread's
+ * frames are walked here, a few hundred ns, instead of copying 12 KiB of its stack into the ring
+ * for user space to unwind with libdwfl (several µs a record, and the ring's bandwidth). Where the
+ * tables say nothing (a pc in a file without them, a JIT, a PLT stub, a signal frame) or a read
+ * fails, the caller falls back to that copy, so no stack is lost to this.
+ *
+ * Tables are per file (libc's rows serve every process that maps it); a process is its executable
+ * mappings, each with its file's rows and the bias between its addresses and the file's. A child
+ * gets its parent's at fork (the same mappings), an exec drops them until user space has read the
+ * new image's (the copy path meanwhile).
+ */
+#ifndef UNWIND_BPF_H
+#define UNWIND_BPF_H
+
+#include "common.bpf.h"
+
+/*
+ * Set before load by PROCIMAGE_UNWIND_CHECK=1: with --stack dwarf-copy the kernel also unwinds from
+ * tables and sends both, so that user space compares its libdwfl frames with the kernel's. Off, the
+ * verifier skips that path.
+ */
+const volatile __u32 pi_unwind_check = 0;
+
+/*
+ * Every file's rows, one after another: 512K rows, 8 MiB of kernel memory (libc has ~28,000 rows,
+ * a large program such as stress-ng ~79,000). A file that does not fit is unwound from copies.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 19);
+	__type(key, __u32);
+	__type(value, struct pi_unwind_row);
+} unwind_rows SEC(".maps");
+
+/* The processes with tables, by tgid. Not preallocated: most of it is never used. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pi_unwind_proc);
+} unwind_procs SEC(".maps");
+
+enum { UW_GOING, UW_END, UW_MAX, UW_FAIL };
+enum { UW_FRAME, UW_FIND, UW_SEARCH };
+
+/*
+ * One walk's state: per CPU, since sched_switch cannot nest on a CPU. The walk is a state machine
+ * that bpf_loop advances one small step at a time (record a frame, try one mapping, halve the row
+ * range once, step to the caller): loops inside the callback would make the verifier walk every
+ * combination of their iterations (a second of start-up, measured), a loop-free step is verified once.
+ */
+struct uw_state {
+	__u64 pc, sp, bp;
+	__u64 at;    /* the address looked up: pc, or pc - 1 for a return address */
+	__u64 bias;  /* of the mapping found */
+	__u32 n;     /* frames in pcs */
+	__u32 status;
+	__u32 phase;
+	__u32 map;   /* the mapping tried now; it starts from the previous frame's */
+	__u32 tried; /* mappings tried for this frame */
+	__u32 lo, hi; /* the rows left, [lo, hi) */
+	__u32 pad;
+	__u64 pcs[PI_USTACK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct uw_state);
+} unwind_scratch SEC(".maps");
+
+struct uw_ctx {
+	struct uw_state *st;
+	const struct pi_unwind_proc *proc;
+};
+
+static __always_inline long uw_stop(struct uw_state *st, __u32 status)
+{
+	st->status = status;
+	return 1;
+}
+
+/* The caller's frame from the row that holds at the pc: CFA, return address, saved rbp. */
+static __always_inline long uw_step(struct uw_state *st, const struct pi_unwind_row *r)
+{
+	if (r->cfa_reg == PI_CFA_END)
+		return uw_stop(st, UW_END);
+	if (r->cfa_reg != PI_CFA_RSP && r->cfa_reg != PI_CFA_RBP)
+		return uw_stop(st, UW_FAIL);
+	__u64 cfa = (r->cfa_reg == PI_CFA_RSP ? st->sp : st->bp) + (__s64)r->cfa_off;
+	__u64 ra = 0, bp = st->bp;
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+		return uw_stop(st, UW_FAIL);
+	if (r->rbp_off && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)r->rbp_off)))
+		return uw_stop(st, UW_FAIL);
+	if (ra == 0) /* a zeroed return address ends some chains (a thread's start without CFI saying so) */
+		return uw_stop(st, UW_END);
+	st->pc = ra;
+	st->sp = cfa;
+	st->bp = bp;
+	st->phase = UW_FRAME;
+	return 0;
+}
+
+/* One step of the walk (see uw_state). Returns 1 to stop; status says why. */
+static long unwind_op(__u64 i, struct uw_ctx *c)
+{
+	struct uw_state *st = c->st;
+	const struct pi_unwind_proc *proc = c->proc;
+
+	if (st->phase == UW_FRAME) {
+		__u32 n = st->n;
+		if (n >= PI_USTACK_MAX)
+			return uw_stop(st, UW_MAX);
+		st->pcs[n] = st->pc;
+		st->n = n + 1;
+		/* a return address is just past its call: the call's row is the one that holds there */
+		st->at = n ? st->pc - 1 : st->pc;
+		st->tried = 0;
+		st->phase = UW_FIND;
+		return 0;
+	}
+	if (st->phase == UW_FIND) {
+		__u32 nmaps = proc->n;
+		if (st->tried >= nmaps || st->tried >= PI_UNWIND_MAPS)
+			return uw_stop(st, UW_FAIL); /* in no mapping with tables */
+		__u32 j = st->map;
+		if (j >= nmaps)
+			j = 0;
+		const struct pi_unwind_map *m = &proc->maps[j & (PI_UNWIND_MAPS - 1)];
+		if (st->at >= m->start && st->at < m->end) {
+			if (!m->count)
+				return uw_stop(st, UW_FAIL);
+			st->bias = m->bias;
+			st->lo = m->first;
+			st->hi = m->first + m->count;
+			st->phase = UW_SEARCH;
+		} else {
+			st->tried++;
+			j++;
+		}
+		st->map = j;
+		return 0;
+	}
+	/* UW_SEARCH: the last row at or before at - bias */
+	__u64 v = st->at - st->bias;
+	__u32 lo = st->lo, hi = st->hi;
+	if (lo + 1 < hi) {
+		__u32 mid = lo + (hi - lo) / 2;
+		const struct pi_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
+		if (!r)
+			return uw_stop(st, UW_FAIL);
+		if (r->pc <= v)
+			st->lo = mid;
+		else
+			st->hi = mid;
+		return 0;
+	}
+	const struct pi_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &lo);
+	if (!r || r->pc > v)
+		return uw_stop(st, UW_FAIL);
+	return uw_step(st, r);
+}
+
+/*
+ * The user stack of task (off the CPU now, its registers saved; current is still task at
+ * sched_switch, so its memory is the one bpf_probe_read_user reads), unwound from its process's
+ * tables: the state with status UW_END (complete) or UW_MAX (PI_USTACK_MAX frames, it goes on), or
+ * NULL if the tables could not take it all the way (then the caller copies the stack).
+ */
+static __noinline struct uw_state *unwind_user(struct task_struct *task)
+{
+	__u32 tgid = task->tgid, zero = 0;
+	const struct pi_unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (!proc)
+		return NULL;
+	struct uw_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!st)
+		return NULL;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	st->pc = BPF_CORE_READ(regs, ip);
+	st->sp = BPF_CORE_READ(regs, sp);
+	st->bp = BPF_CORE_READ(regs, bp);
+	st->n = 0;
+	st->map = 0;
+	st->status = UW_GOING;
+	st->phase = UW_FRAME;
+	struct uw_ctx c = { .st = st, .proc = proc };
+	/* per frame: 1 + the mappings tried + ~log2(rows) + 1 steps; 64 frames of 32 mappings and 2^20 rows */
+	bpf_loop(PI_USTACK_MAX * (2 + PI_UNWIND_MAPS + 21), unwind_op, &c, 0);
+	return st->status == UW_END || st->status == UW_MAX ? st : NULL;
+}
+
+/* A new process has its parent's mappings: and so its tables, before it runs. */
+static __always_inline void unwind_fork(__u32 parent_tgid, __u32 child_tgid)
+{
+	const struct pi_unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &parent_tgid);
+	if (proc)
+		bpf_map_update_elem(&unwind_procs, &child_tgid, proc, BPF_ANY);
+}
+
+/* An exec replaced the image: its tables are user space's to load again. */
+static __always_inline void unwind_forget(__u32 tgid)
+{
+	bpf_map_delete_elem(&unwind_procs, &tgid);
+}
+
+#endif /* UNWIND_BPF_H */
