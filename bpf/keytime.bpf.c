@@ -330,6 +330,12 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	/* the tables first: a stack they unwind needs no copy (with pi_unwind_check dwarf-copy sends both) */
 	struct uw_state *st = mode == PI_STACK_DWARF || (pi_unwind_check && mode == PI_STACK_DWARF_COPY) ? unwind_user(prev) : NULL;
 	int copy = dwarf && (!st || mode == PI_STACK_DWARF_COPY);
+	int skipped = 0; /* a stack dwarf mode would copy, over the budget: none */
+	if (copy && mode == PI_STACK_DWARF && !unwind_may_copy(now)) {
+		copy = 0;
+		skipped = 1;
+		pi_count_lost(PI_LOST_USTACK_BUDGET);
+	}
 	struct pi_switch_out_event *e;
 	if (copy) {
 		struct pi_switch_out_dwarf_event *d = pi_reserve(sizeof(*d), PI_EV_SWITCH_OUT_DWARF);
@@ -355,9 +361,11 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			e->kstack_bytes = e->ustack_bytes = 0;
 			e->ustack_stop = PI_USTACK_END;
 		} else {
-			switch_out_stacks(ctx, e, prev, mode);
+			switch_out_stacks(ctx, e, prev, skipped ? PI_STACK_NONE : mode);
 			if (st)
 				unwound_frames(e, st);
+			if (skipped)
+				e->ustack_stop = PI_USTACK_NOT_TAKEN;
 		}
 	}
 	e->hdr.ts_ns = now;

@@ -48,6 +48,7 @@ enum pi_stack_mode {
 enum pi_ustack_stop {
 	PI_USTACK_END = 0,       /* at the outermost frame: complete */
 	PI_USTACK_MAX_FRAMES = 1, /* PI_USTACK_MAX frames: it goes on */
+	PI_USTACK_NOT_TAKEN = 2, /* no tables, and copies were over their budget: no user stack */
 };
 
 /*
@@ -120,6 +121,7 @@ enum pi_lost_reason {
 	PI_LOST_FOLLOW_FULL = 1, /* a child's tgid lies beyond the pi_follow bitmap: it is not followed */
 	PI_LOST_MAP_ALLOC = 2,   /* an aggregate's new entry not made though its map had room: -ENOMEM, -EBUSY */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
+	PI_LOST_USTACK_BUDGET = 9, /* a user stack not copied: over the copy budget (bpf/unwind.bpf.h) */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
 	PI_LOST_SC_THREADS_FULL = 16, /* sc_threads full: a thread's sequence and latencies are not kept */
 	PI_LOST_SC_STATS_FULL = 17,   /* sc_stats full: a (thread, syscall) pair is not counted */

@@ -196,6 +196,48 @@ static __noinline struct uw_state *unwind_user(struct task_struct *task)
 	return st->status == UW_END || st->status == UW_MAX ? st : NULL;
 }
 
+/*
+ * Copies are the exception once a process has tables, but a new busy process switches tens of
+ * thousands of times before user space has read its files' tables (a few hundred ms), and at 13 KiB
+ * a copy, 1300 of them fill a 16 MiB ring: every record, intervals too, would then be lost until
+ * the reader caught up. So each CPU may copy UW_COPY_BUDGET stacks per UW_COPY_WINDOW_NS; past
+ * that a switch-out goes without its user stack (counted: PI_LOST_USTACK_BUDGET), never without
+ * its interval or kernel stack. 2,000 copies a second per CPU is ~27 MB/s into the ring.
+ */
+#define UW_COPY_WINDOW_NS 100000000ULL
+#define UW_COPY_BUDGET 200
+
+struct uw_budget {
+	__u64 window;
+	__u64 used;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct uw_budget);
+} unwind_copy_budget SEC(".maps");
+
+/* Whether a stack may be copied now on this CPU (and, if so, counts it). */
+static __always_inline int unwind_may_copy(__u64 now)
+{
+	__u32 zero = 0;
+	struct uw_budget *b = bpf_map_lookup_elem(&unwind_copy_budget, &zero);
+
+	if (!b)
+		return 1;
+	__u64 window = now / UW_COPY_WINDOW_NS;
+	if (b->window != window) {
+		b->window = window;
+		b->used = 0;
+	}
+	if (b->used >= UW_COPY_BUDGET)
+		return 0;
+	b->used++;
+	return 1;
+}
+
 /* A new process has its parent's mappings: and so its tables, before it runs. */
 static __always_inline void unwind_fork(__u32 parent_tgid, __u32 child_tgid)
 {

@@ -75,6 +75,8 @@ export interface SessionSummary {
   /** Off-CPU time by stack, the largest first (keytime). */
   offcpu_stacks: StackTotal[];
   offcpu_stacks_distinct: number;
+  /** --stack dwarf: user stacks the kernel unwound from tables, and those copied for procimage to unwind. */
+  user_stacks?: { kernel: number; copied: number };
   /**
    * A summary made afterwards from part of the records (procimage report): what it covers, and that
    * what only the kernel counted is of the whole collection, or unknown.
@@ -595,6 +597,7 @@ export class Session {
     this.quiet = undefined;
     this.sideband?.close();
     this.sideband = undefined;
+    const unwound = this.stacks && { ...this.stacks.unwound };
     this.stopUnwinding();
     this.poll(true);
     this.reportLost();
@@ -618,6 +621,7 @@ export class Session {
       kernel_records: kernel,
       offcpu_stacks: cur.stacks.top(SUMMARY_STACKS),
       offcpu_stacks_distinct: cur.stacks.distinct,
+      ...(unwound && unwound.kernel + unwound.copied > 0 ? { user_stacks: unwound } : {}),
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
@@ -663,7 +667,10 @@ export class Session {
       process.stderr.write(`unwind check: ${c.compared} stacks compared: ${c.same} same, ${c.deeper} deeper in the kernel, ${c.differ} differ; ${c.notInKernel} not unwound in the kernel\n`);
       for (const e of c.examples) process.stderr.write(`  ${e}\n`);
     }
-    if (this.stacks) this.stacks.tables = this.stacks.check = undefined;
+    if (this.stacks) {
+      this.stacks.tables = this.stacks.check = undefined;
+      this.stacks.unwound.kernel = this.stacks.unwound.copied = 0;
+    }
     this.tables?.clearProcesses();
   }
 

@@ -60,6 +60,8 @@ export class StackResolver {
   private kernelStacksOf: KernelSymbols | undefined;
   /** While the kernel unwinds from tables: told of each stack it had to copy instead. */
   tables: UnwindTables | undefined;
+  /** DWARF user stacks this activation: unwound in the kernel, and copied for libdwfl instead. */
+  readonly unwound = { kernel: 0, copied: 0 }; // reset by the session at each activation's end
   /** Set to compare the kernel's frames with libdwfl's where a record has both. */
   check: UnwindCheck | undefined;
 
@@ -99,6 +101,9 @@ export class StackResolver {
     const first = copy ? copy.regs[0] : r.ustack[0];
     if (r.stack_mode === 'none' || first === undefined) return NO_STACK;
     if (copy && this.tables) this.tables.want(r.tgid);
+    if (r.stack_mode === 'dwarf') {
+      if (copy) this.unwound.copied++; else this.unwound.kernel++;
+    }
     this.spaces.advance(r.ts_ns);
     // fp: bpf_get_stack filled every slot, so there may be more; dwarf: the kernel said it stopped at its limit
     let truncated = r.stack_mode === 'fp' ? r.ustack.length >= FP_FRAMES : r.ustack_more;

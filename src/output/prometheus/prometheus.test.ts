@@ -394,7 +394,7 @@ describe('the series bound of docs/metrics.md', () => {
     const count = procimageMetrics(m, source, false).reduce((n, x) => n + x.get().values.length, 0);
     expect(states.size).toBe(9);
     expect(kinds.size).toBe(16);
-    expect(Object.keys(LOST_REASONS)).toHaveLength(15);
+    expect(Object.keys(LOST_REASONS)).toHaveLength(16);
     expect(count).toBe((T + 1) * (perTarget + overflowPerTarget) + otherExits + perItem * I + rest);
     // and each part is what the table says it is: a histogram is 30 series
     expect(log2HistogramSamples({}, [], 0, 0)).toHaveLength(30);
