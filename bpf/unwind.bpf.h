@@ -45,6 +45,14 @@ struct {
 } unwind_procs SEC(".maps");
 
 enum { UW_GOING, UW_END, UW_MAX, UW_FAIL };
+
+/*
+ * The stack from sp up, read in one go: each bpf_probe_read_user costs ~100 ns here, two a frame
+ * (return address, saved rbp) cost more than the walk; most frames of a blocking call's chain lie
+ * within a few KiB of sp. Reads beyond the window go to the user's memory one by one.
+ */
+#define UW_WINDOW 4096
+#define UW_HALVINGS 6 /* of the rows' range, per step of the walk */
 enum { UW_FRAME, UW_FIND, UW_SEARCH };
 
 /*
@@ -63,8 +71,10 @@ struct uw_state {
 	__u32 map;   /* the mapping tried now; it starts from the previous frame's */
 	__u32 tried; /* mappings tried for this frame */
 	__u32 lo, hi; /* the rows left, [lo, hi) */
-	__u32 pad;
+	__u32 win_len; /* bytes of win, copied from sp up */
+	__u64 win_base;
 	__u64 pcs[PI_USTACK_MAX];
+	__u8 win[UW_WINDOW];
 };
 
 struct {
@@ -85,6 +95,18 @@ static __always_inline long uw_stop(struct uw_state *st, __u32 status)
 	return 1;
 }
 
+/* 8 bytes of the thread's stack: from the window if it holds them, else read. 0 on success. */
+static __always_inline long uw_read(struct uw_state *st, __u64 addr, __u64 *out)
+{
+	__u64 off = addr - st->win_base;
+
+	if (addr >= st->win_base && off + 8 <= st->win_len && off <= UW_WINDOW - 8) {
+		*out = *(__u64 *)(st->win + off);
+		return 0;
+	}
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
+
 /* The caller's frame from the row that holds at the pc: CFA, return address, saved rbp. */
 static __always_inline long uw_step(struct uw_state *st, const struct pi_unwind_row *r)
 {
@@ -94,9 +116,9 @@ static __always_inline long uw_step(struct uw_state *st, const struct pi_unwind_
 		return uw_stop(st, UW_FAIL);
 	__u64 cfa = (r->cfa_reg == PI_CFA_RSP ? st->sp : st->bp) + (__s64)r->cfa_off;
 	__u64 ra = 0, bp = st->bp;
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+	if (uw_read(st, cfa - 8, &ra))
 		return uw_stop(st, UW_FAIL);
-	if (r->rbp_off && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)r->rbp_off)))
+	if (r->rbp_off && uw_read(st, cfa + (__s64)r->rbp_off, &bp))
 		return uw_stop(st, UW_FAIL);
 	if (ra == 0) /* a zeroed return address ends some chains (a thread's start without CFI saying so) */
 		return uw_stop(st, UW_END);
@@ -126,6 +148,7 @@ static long unwind_op(__u64 i, struct uw_ctx *c)
 		return 0;
 	}
 	if (st->phase == UW_FIND) {
+		/* one mapping a step, from the previous frame's (a chain stays in one file for a while) */
 		__u32 nmaps = proc->n;
 		if (st->tried >= nmaps || st->tried >= PI_UNWIND_MAPS)
 			return uw_stop(st, UW_FAIL); /* in no mapping with tables */
@@ -147,10 +170,13 @@ static long unwind_op(__u64 i, struct uw_ctx *c)
 		st->map = j;
 		return 0;
 	}
-	/* UW_SEARCH: the last row at or before at - bias */
+	/* UW_SEARCH: the last row at or before at - bias, the range halved UW_HALVINGS times a step */
 	__u64 v = st->at - st->bias;
-	__u32 lo = st->lo, hi = st->hi;
-	if (lo + 1 < hi) {
+#pragma unroll
+	for (int k = 0; k < UW_HALVINGS; k++) {
+		__u32 lo = st->lo, hi = st->hi;
+		if (lo + 1 >= hi)
+			break;
 		__u32 mid = lo + (hi - lo) / 2;
 		const struct pi_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
 		if (!r)
@@ -159,8 +185,10 @@ static long unwind_op(__u64 i, struct uw_ctx *c)
 			st->lo = mid;
 		else
 			st->hi = mid;
-		return 0;
 	}
+	__u32 lo = st->lo;
+	if (lo + 1 < st->hi)
+		return 0;
 	const struct pi_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &lo);
 	if (!r || r->pc > v)
 		return uw_stop(st, UW_FAIL);
@@ -186,13 +214,21 @@ static __noinline struct uw_state *unwind_user(struct task_struct *task)
 	st->pc = BPF_CORE_READ(regs, ip);
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->bp = BPF_CORE_READ(regs, bp);
+	/* all or nothing: near the stack's top a whole window fails, then a quarter may not */
+	st->win_base = st->sp;
+	st->win_len = UW_WINDOW;
+	if (bpf_probe_read_user(st->win, UW_WINDOW, (void *)st->sp)) {
+		st->win_len = UW_WINDOW / 4;
+		if (bpf_probe_read_user(st->win, UW_WINDOW / 4, (void *)st->sp))
+			st->win_len = 0;
+	}
 	st->n = 0;
 	st->map = 0;
 	st->status = UW_GOING;
 	st->phase = UW_FRAME;
 	struct uw_ctx c = { .st = st, .proc = proc };
-	/* per frame: 1 + the mappings tried + ~log2(rows) + 1 steps; 64 frames of 32 mappings and 2^20 rows */
-	bpf_loop(PI_USTACK_MAX * (2 + PI_UNWIND_MAPS + 21), unwind_op, &c, 0);
+	/* per frame: record it, try the mappings, halve 2^20 rows 20 times, step to the caller */
+	bpf_loop(PI_USTACK_MAX * (2 + PI_UNWIND_MAPS + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
 	return st->status == UW_END || st->status == UW_MAX ? st : NULL;
 }
 

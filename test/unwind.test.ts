@@ -26,7 +26,7 @@ describe('the kernel unwinds user stacks as libdwfl does', () => {
   });
 
   it('a PIE program with two dozen libraries, switching tens of thousands of times', async () => {
-    const c = await check(['stress-ng', '--switch', '1', '-t', '2']);
+    const c = await check(['stress-ng', '--switch', '1', '--switch-freq', '2000', '-t', '2']);
     expect(c.compared).toBeGreaterThan(1000);
     expect(c.differ, c.examples).toBe(0);
     // copies are the exception: each process's first switches, before its tables are in the kernel

@@ -10,14 +10,14 @@ function cfiTableCall(path: string, rows: Buffer, cap: number): Promise<number> 
 
 /**
  * The rows of the file at path (rowBytes each, sorted by pc, as the file numbers addresses), made
- * off the event loop; undefined if it has no usable .eh_frame (not x86_64, no .eh_frame_hdr,
+ * off the event loop (blocking: on it, done when the promise is made); undefined if it has no usable .eh_frame (not x86_64, no .eh_frame_hdr,
  * unreadable).
  */
-export async function cfiTable(path: string, rowBytes: number): Promise<Buffer | undefined> {
+export async function cfiTable(path: string, rowBytes: number, blocking = false): Promise<Buffer | undefined> {
   let cap = 1 << 14;
   for (;;) {
     const rows = Buffer.alloc(cap * rowBytes);
-    const n = await cfiTableCall(path, rows, cap);
+    const n = blocking ? helper().cfi_table(path, rows, cap) as number : await cfiTableCall(path, rows, cap);
     if (n < 0) return undefined;
     if (n <= cap) return rows.subarray(0, n * rowBytes);
     cap = n;

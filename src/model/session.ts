@@ -174,7 +174,7 @@ export class Session {
       if (s.categories.includes('keytime')) {
         s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
         const keytime = s.objects.get('keytime')!;
-        s.tables = new UnwindTables(keytime.map('unwind_rows'), keytime.map('unwind_procs'));
+        s.tables = new UnwindTables(keytime.map('unwind_rows'), keytime.map('unwind_procs'), unwindCheck());
       }
       releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
     } catch (e) {

@@ -100,7 +100,7 @@ export class StackResolver {
     const copy = r.stack_mode === 'dwarf' ? r.dwarf : undefined; // else the kernel's frames, in ustack
     const first = copy ? copy.regs[0] : r.ustack[0];
     if (r.stack_mode === 'none' || first === undefined) return NO_STACK;
-    if (copy && this.tables) this.tables.want(r.tgid);
+    if (copy && this.tables && !r.ustack.length) this.tables.want(r.tgid); // the kernel could not unwind it
     if (r.stack_mode === 'dwarf') {
       if (copy) this.unwound.copied++; else this.unwound.kernel++;
     }

@@ -35,7 +35,13 @@ export class UnwindTables {
   /** Bumped when processes are forgotten: an install begun before writes no entry after. */
   private generation = 0;
 
-  constructor(private readonly rows: BpfMap, private readonly procs: BpfMap) {
+  /**
+   * blocking: tables are made on the event loop, before the record that asked for them is handed on,
+   * and a process is visited again at every copied stack: slower, but the kernel has a process's
+   * tables as early as it can (PROCIMAGE_UNWIND_CHECK's comparisons do not depend on the machine's
+   * speed).
+   */
+  constructor(private readonly rows: BpfMap, private readonly procs: BpfMap, readonly blocking = false) {
     this.capacity = rows.info.maxEntries;
   }
 
@@ -45,7 +51,7 @@ export class UnwindTables {
    */
   want(tgid: number, now = performance.now()): void {
     const v = this.visits.get(tgid);
-    if (v && (v.busy || now - v.at < v.wait)) return;
+    if (v && (v.busy || (!this.blocking && now - v.at < v.wait))) return;
     this.install(tgid, now).catch(() => undefined);
   }
 
@@ -115,7 +121,7 @@ export class UnwindTables {
     let loads: LoadSegment[] | undefined, rows: Buffer | undefined;
     try {
       loads = elfLoads(`/proc/self/fd/${fd}`);
-      rows = loads && await cfiTable(`/proc/self/fd/${fd}`, pi_unwind_row.SIZE);
+      rows = loads && await cfiTable(`/proc/self/fd/${fd}`, pi_unwind_row.SIZE, this.blocking);
     } finally {
       closeSync(fd);
     }
