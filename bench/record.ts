@@ -22,7 +22,7 @@ function nsPerSwitch(out: string): number {
 }
 
 const ticks = Number(run('getconf', ['CLK_TCK']).trim());
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / ticks; // utime, stime
@@ -55,7 +55,7 @@ function safe<T>(f: () => T, dflt: T): T {
 
 interface Result { nsPerSwitch: number; cpuPct: number; cpuPerRecordUs: number; rssMb: number; sent: number; delivered: number; lost: number; seconds: number; bytes?: number }
 
-function vmHwmMb(pid: number): number {
+export function vmHwmMb(pid: number): number {
   try {
     return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
   } catch {
@@ -64,7 +64,7 @@ function vmHwmMb(pid: number): number {
 }
 
 /** What the kernel sent, procimage received and the kernel dropped, from a summary's "kernel" line. */
-function kernelLine(text: string): { sent: number; delivered: number; lost: number } {
+export function kernelLine(text: string): { sent: number; delivered: number; lost: number } {
   const m = /^kernel +(\d+) records sent, (\d+) received, (\d+) dropped/m.exec(text);
   return m ? { sent: Number(m[1]), delivered: Number(m[2]), lost: Number(m[3]) } : { sent: 0, delivered: 0, lost: 0 };
 }

@@ -1,7 +1,8 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page] [switch]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
+import { switchBench } from './switch.js';
 import { pageBench } from './page.js';
 import { disturbBench } from './disturb.js';
 import { drainBench } from './drain.js';
@@ -16,7 +17,7 @@ import { release } from 'node:os';
 
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
-  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench,
+  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 
