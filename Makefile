@@ -25,7 +25,7 @@ BENCH_APT_PACKAGES := bpftrace time
 .PHONY: all build deps test demo bench screenshots clean
 all: build
 
-build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted dist/.built $(BUILD)/web/page.js
+build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted $(BUILD)/workloads/futexpong-nohdr dist/.built $(BUILD)/web/page.js
 
 deps: $(BUILD)/.apt-done node_modules/.installed
 
@@ -97,6 +97,11 @@ $(BUILD)/workloads/%: workloads/%.cc
 $(BUILD)/workloads/runsleep-shifted: workloads/runsleep.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wl,--section-start=.text=0x40000 -o $@ $< -lpthread
+
+# futexpong without .eh_frame_hdr: the kernel has no unwind table for it, so its stacks are copied
+$(BUILD)/workloads/futexpong-nohdr: workloads/futexpong.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wl,--no-eh-frame-hdr -o $@ $< -lpthread
 
 # The TypeScript offsets of every kernel/user struct, generated from the objects' BTF.
 src/gen/layout.ts: tools/gen-layout.ts bpf/procimage.h $(BPF_OBJS) | node_modules/.installed

@@ -45,3 +45,31 @@ describe('the kernel unwinds user stacks as libdwfl does', () => {
     expect(c.deeper).toBeGreaterThan(0);
   });
 });
+
+describe('stacks the kernel cannot unwind', () => {
+  it('are copied within a budget; past it an interval keeps everything but its user stack, and says so', async () => {
+    // no .eh_frame_hdr: no table for the program's own frames, so every stack is a copy. 3000 round
+    // trips are 6000 switch-outs, more than any CPU's budget (200 per 100 ms) unless they take
+    // seconds, and 12,000 records: fewer than the ring holds, so none is lost whatever the reader's pace
+    const r = await cli(['trace', '-k', '0', '--json', '--', 'taskset', '-c', '0', workload('futexpong-nohdr'), '3000'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^kernel +(\d+) records sent, \1 received, 0 dropped$/m);
+    const skipped = Number(/^(?:lost)? +(\d+) ustack_budget: /m.exec(r.stderr)?.[1] ?? 0);
+    const copies = Number(/^ustacks +0 unwound in the kernel, (\d+) from stack copies$/m.exec(r.stderr)?.[1] ?? NaN);
+    expect(skipped).toBeGreaterThan(0);
+    const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>);
+    const waits = recs.filter(x => x.type === 'offcpu' && x.comm === 'futexpong-nohdr' && x.duration_ns !== null);
+    // every wait is there, with its kernel stack; the ones past the budget without a user stack
+    expect(waits.length).toBeGreaterThanOrEqual(6000);
+    expect(waits.every(w => (w.kstack as string[]).length > 0)).toBe(true);
+    // each stack not taken is one off-CPU interval without it (those that began before activation have none either)
+    const without = recs.filter(x => x.type === 'offcpu' && x.ustack_mode === 'none' && !x.began_before_activation);
+    expect(without.length).toBe(skipped);
+    // the copies made are unwound by procimage: a futex wait's down to the function that waits
+    const copied = waits.filter(w => w.ustack_mode === 'dwarf');
+    expect(copied.length).toBeLessThanOrEqual(copies);
+    const futex = copied.filter(w => (w.kstack as string[]).some(f => /^futex_wait/.test(f)));
+    expect(futex.length).toBeGreaterThan(0);
+    for (const w of futex) expect((w.ustack as string[]).some(f => /^(main|other)\+/.test(f)), JSON.stringify(w.ustack)).toBe(true);
+  });
+});
