@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RunStats } from '../src/bpf/index.js';
 import { CLI, fmt, median, run, sleep, table, workload } from './lib.js';
 import { cpuSeconds, kernelLine, vmHwmMb } from './record.js';
 
@@ -121,8 +122,8 @@ async function targetTable(target: Target, dir: string): Promise<string> {
 
 export async function switchBench(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'procimage-switch-'));
-  const before = run('sysctl', ['-n', 'kernel.bpf_stats_enabled']).trim();
-  run('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
+  // on while this handle is open, whatever anyone does with the sysctl meanwhile
+  const stats = RunStats.enable();
   try {
     let out = '';
     for (const t of TARGETS) out += await targetTable(t, dir) + '\n';
@@ -131,7 +132,7 @@ export async function switchBench(): Promise<string> {
       'kernel line (lost: dropped over sent + dropped). User stacks: the summary\'s ustacks line. keytime_switch: run time over runs ' +
       'from procimage\'s own program fds over the middle of the run, with bpf_stats on (which adds ~40-50 ns to every run).\n';
   } finally {
-    run('sysctl', ['-q', '-w', `kernel.bpf_stats_enabled=${before}`]);
+    stats.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
