@@ -186,6 +186,16 @@ static long fde_starts(Elf *elf, uint64_t **out)
 	return -1;
 }
 
+/* The ELF file at path, read through mmap; *fd -1 if it cannot be opened (then NULL). */
+static Elf *open_elf(const char *path, int *fd)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	elf_version(EV_CURRENT);
+	return elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+}
+
 /*
  * Writes the unwind rows of the ELF file at path into rows (sorted by pc, pcs as the file numbers
  * its addresses) and returns how many there are: more than cap means rows holds the first cap and
@@ -194,11 +204,10 @@ static long fde_starts(Elf *elf, uint64_t **out)
  */
 long pi_cfi_table(const char *path, struct pi_unwind_row *rows, long cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
+	Elf *elf = open_elf(path, &fd);
 	if (fd < 0)
 		return -1;
-	elf_version(EV_CURRENT);
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	long result = -1;
 	Dwarf_CFI *cfi = NULL;
 	uint64_t *starts = NULL;
@@ -256,11 +265,10 @@ out:
  */
 long pi_elf_loads(const char *path, uint64_t *out, long max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
+	Elf *elf = open_elf(path, &fd);
 	if (fd < 0)
 		return -1;
-	elf_version(EV_CURRENT);
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	long n = -1;
 	size_t phnum;
 	if (elf && elf_getphdrnum(elf, &phnum) == 0) {
