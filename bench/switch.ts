@@ -78,14 +78,16 @@ async function once(target: Target, args: string[] | undefined, dir: string): Pr
   await sleep((SECONDS - 2) * 1000);
   const cpuPct = args ? ((cpuSeconds(p.pid!) - c0) / ((performance.now() - t0) / 1000)) * 100 : NaN;
   const s1 = args ? progStats(p.pid!) : new Map();
+  // while it runs: its programs go with it
+  const switchProg = [...s1.keys()].find(id => progName(id) === 'keytime_switch');
   let rssMb = NaN;
   const hwm = setInterval(() => { const v = vmHwmMb(p.pid!); if (!Number.isNaN(v)) rssMb = v; }, 50);
   await done;
   clearInterval(hwm);
   let switchNs = NaN;
-  for (const [id, b] of s1) {
-    const a = s0.get(id) ?? { ns: 0, runs: 0 };
-    if (b.runs > a.runs && progName(id) === 'keytime_switch') switchNs = (b.ns - a.ns) / (b.runs - a.runs);
+  if (switchProg !== undefined) {
+    const a = s0.get(switchProg) ?? { ns: 0, runs: 0 }, b = s1.get(switchProg)!;
+    if (b.runs > a.runs) switchNs = (b.ns - a.ns) / (b.runs - a.runs);
   }
   const summary = rec ? run(CLI, ['report', '--summary', rec]) : out;
   const k = kernelLine(summary);
