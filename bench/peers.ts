@@ -5,8 +5,8 @@
 // For every job, tool and load (idle, then stress-ng -c <cores>), in rounds that rotate the order of
 // the tools (the machine is shared: drift hits them all alike), one session:
 //  - the target, a workload with a figure of its own, runs SECONDS pinned to CPU 1 and writes its figure
-//    to a file, so that no tool's output mixes with it; its slowdown is the untraced figure of the same
-//    load (the median of the rounds' untraced runs, interleaved with the rest) over the traced one;
+//    to a file, so that no tool's output mixes with it; each traced run sits between two untraced runs
+//    and its slowdown is their mean figure over its own (the machine is shared: its speed drifts);
 //  - the tool is used as its users use it: a command it starts (procimage trace -- CMD, perf, strace,
 //    bpftrace -c) or, for the libbpf-tools that take no command, attached with -p to the target held
 //    behind procimage-gate, which is opened once the tool says it is collecting;
@@ -24,7 +24,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { join } from 'node:path';
 import { release } from 'node:os';
 import { CLI, CORES, GATE, ROOT, cpuHogs, fmt, median, sleep, stop, table, workload } from './lib.js';
-import { writePlots } from './peers/plot.js';
+import { slowdown, writePlots } from './peers/plot.js';
 
 const SECONDS = Number(process.env.PEERS_SECONDS ?? 2);
 const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
@@ -239,6 +239,8 @@ function isReady(t: Tool, r: Proc): boolean {
 
 interface Session {
   figures: Record<string, number>;
+  /** the untraced runs just before and after this one */
+  untracedAround?: Array<Record<string, number>>;
   cpuS?: number; runCpuS?: number; runS?: number; hwmMb?: number; lost?: Lost;
   postCpuS?: number; postS?: number; postHwmMb?: number;
   failed?: string;
@@ -377,14 +379,6 @@ const pressure = () => {
 };
 const stealTicks = () => Number(readOr('/proc/stat').split('\n')[0].trim().split(/\s+/)[8]);
 
-/** x untraced: the untraced median over the traced figure, per test; their geometric mean. */
-function slowdown(base: Array<Record<string, number>>, traced: Record<string, number>): number | null {
-  const keys = Object.keys(traced);
-  if (!keys.length) return null;
-  const ratios = keys.map(k => median(base.map(b => b[k]).filter(v => v !== undefined)) / traced[k]);
-  return Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
-}
-
 export async function peersBench(): Promise<string> {
   const missing: string[] = [];
   const tools = ALL_TOOLS.filter(t => {
@@ -415,16 +409,26 @@ export async function peersBench(): Promise<string> {
         for (let round = 0; round < ROUNDS; round++) {
           for (const job of jobs) {
             const mine = tools.filter(t => t.job === job);
-            // untraced twice, first and last, so that drift of the shared machine within the round shows
-            const order: Array<Tool | null> = [null, ...mine];
-            const rot = round % order.length;
-            for (const t of [...order.slice(rot), ...order.slice(0, rot), null]) {
-              const s = await session(base, job, t);
-              if (!t) L.untraced[job].push(s.figures);
-              else L.rows[tools.indexOf(t)].sessions.push(s);
-              console.error(`peers: ${load}, round ${round + 1}, ${JOB_TITLE[job]}: ${t?.name ?? 'untraced'}` +
-                (s.failed ? ` FAILED: ${s.failed}` : ` ${Object.values(s.figures).map(v => fmt(v, 0)).join(' ')}`));
+            // the tools in a rotated order, each between two untraced runs: its slowdown is against
+            // those two, so that the drift of a shared machine over a round cancels out
+            const rot = round % mine.length;
+            const order = [...mine.slice(rot), ...mine.slice(0, rot)];
+            const say = (t: Tool | null, s: Session) => console.error(`peers: ${load}, round ${round + 1}, ${JOB_TITLE[job]}: ${t?.name ?? 'untraced'}` +
+              (s.failed ? ` FAILED: ${s.failed}` : ` ${Object.values(s.figures).map(v => fmt(v, 0)).join(' ')}`));
+            let before = await session(base, job, null);
+            say(null, before);
+            L.untraced[job].push(before.figures);
+            for (const t of order) {
               await sleep(300);
+              const s = await session(base, job, t);
+              say(t, s);
+              await sleep(300);
+              const after = await session(base, job, null);
+              say(null, after);
+              L.untraced[job].push(after.figures);
+              s.untracedAround = [before.figures, after.figures].filter(f => Object.keys(f).length);
+              L.rows[tools.indexOf(t)].sessions.push(s);
+              before = after;
             }
           }
         }
@@ -476,13 +480,13 @@ export function report(res: PeerResults): string {
     `Host before: ${res.busy.before}; after: ${res.busy.after}; steal time during the run: ${fmt(res.busy.stealS, 1)} CPU-s.`,
     ...res.missing.map(m => `Left out: ${m}.`),
     '',
-    'Targets (pinned to CPU 1; their figure untraced is the median of the rounds\' untraced runs):',
+    'Targets (pinned to CPU 1; each traced run is compared with the untraced runs just before and after it):',
     ...Object.entries(res.targets).map(([j, t]) => `- ${res.jobTitles[j as JobId]}: ${t.what} (${t.unit})`),
   ];
   for (const L of res.loads) {
     const rows = L.rows.map(r => {
       const ok = r.sessions.filter(s => !s.failed);
-      const sd = ok.map(s => slowdown(L.untraced[r.job], s.figures)).filter((x): x is number => x !== null);
+      const sd = ok.map(s => slowdown(s.untracedAround ?? [], s.figures)).filter((x): x is number => x !== null);
       const post = ok.filter(s => s.postCpuS !== undefined);
       return [
         res.jobTitles[r.job], r.tool, spread(sd, 2),
@@ -499,7 +503,7 @@ export function report(res: PeerResults): string {
       return `${res.jobTitles[j]} ${keys.map(k => `${k === 'value' ? '' : k + ' '}${spread(u.map(f => f[k]), 0)}`).join(', ')}`;
     });
     parts.push('', `#### ${L.load}: each job beside its peers (median of ${res.rounds} rounds, (min-max))`, '',
-      `Untraced: ${base.join('; ')}.`, '',
+      `Untraced (every untraced run of this load): ${base.join('; ')}.`, '',
       table(['job', 'tool', 'target slowdown (x untraced)', 'tool CPU while the target ran (% of a core)', 'tool CPU, whole session (s)',
         'tool peak RSS (VmHWM, MB)', 'events lost (as the tool reports them)', 'failed'], rows));
   }

@@ -13,17 +13,24 @@ type Pick = (L: PeerResults['loads'][number], row: Rows[number]) => number[];
 const COLORS = ['#3b6fb6', '#e07b39'];
 const WIDTH = 1100;
 
-function geoSlowdown(base: Array<Record<string, number>>, traced: Record<string, number>): number | null {
-  const keys = Object.keys(traced);
+/**
+ * x untraced: the mean of the untraced runs beside a traced one over its figure, per test (higher
+ * figures are better), and the geometric mean over the tests.
+ */
+export function slowdown(base: Array<Record<string, number>>, traced: Record<string, number>): number | null {
+  const keys = Object.keys(traced).filter(k => base.some(b => b[k] !== undefined));
   if (!keys.length) return null;
-  const r = keys.map(k => median(base.map(b => b[k]).filter(v => v !== undefined)) / traced[k]);
+  const r = keys.map(k => {
+    const b = base.map(x => x[k]).filter(v => v !== undefined);
+    return Math.exp(b.reduce((a, v) => a + Math.log(v), 0) / b.length) / traced[k];
+  });
   return Math.exp(r.reduce((a, x) => a + Math.log(x), 0) / r.length);
 }
 
 const PICKS: Array<{ file: string; title: string; axis: string; log?: boolean; pick: Pick; ref?: number }> = [
   {
     file: 'slowdown.svg', title: 'Target slowdown while traced (x untraced, log scale; 1 = no cost)', axis: 'x untraced', log: true, ref: 1,
-    pick: (L, r) => r.sessions.filter(s => !s.failed).map(s => geoSlowdown(L.untraced[r.job], s.figures)).filter((x): x is number => x !== null),
+    pick: (_, r) => r.sessions.filter(s => !s.failed).map(s => slowdown(s.untracedAround ?? [], s.figures)).filter((x): x is number => x !== null),
   },
   {
     file: 'cpu.svg', title: "Tool's CPU while the target ran (% of one core; utime + stime from /proc)", axis: '% of a core',
@@ -58,7 +65,9 @@ export async function writePlots(res: PeerResults, dir: string): Promise<string[
       series.push({
         name: `${L.load} (median)`, type: 'bar', barGap: '10%', barCategoryGap: '30%', color: COLORS[li],
         data: vs.map(v => (v.length ? Number(median(v).toPrecision(3)) : null)),
-        label: { show: true, position: 'right', fontSize: 11, color: '#333', formatter: (x: { value: unknown }) => fmtValue(Number(x.value)) },
+        // the medians in a column of their own at the right, in their load's colour, clear of the dots
+        label: { show: true, position: 'right', fontSize: 12, fontWeight: 'bold', color: COLORS[li], formatter: (x: { value: unknown }) => fmtValue(Number(x.value)) },
+        labelLayout: { x: WIDTH - 80, align: 'left' },
         ...(p.ref && li === 0 ? { markLine: { silent: true, symbol: 'none', data: [{ xAxis: p.ref }], lineStyle: { color: '#999', type: 'dashed' }, label: { show: false } } } : {}),
       });
       series.push({
@@ -76,7 +85,7 @@ export async function writePlots(res: PeerResults, dir: string): Promise<string[
       backgroundColor: '#fff',
       title: { text: p.title, left: 10, top: 8, textStyle: { fontSize: 15 } },
       legend: { top: 34, left: 10, itemGap: 30, data: res.loads.map(L => `${L.load} (median)`).concat(['each round']), textStyle: { fontSize: 12 } },
-      grid: { left: 360, right: 70, top: 70, bottom: 40 },
+      grid: { left: 360, right: 100, top: 70, bottom: 40 },
       xAxis: p.log
         ? { type: 'log', name: p.axis, nameLocation: 'middle', nameGap: 24, min: Math.min(0.5, 10 ** Math.floor(Math.log10(smallest))), logBase: 10, axisLabel: { formatter: (v: number) => `${v}` } }
         : { type: 'value', name: p.axis, nameLocation: 'middle', nameGap: 24 },
