@@ -468,9 +468,8 @@ function lostCell(ss: Session[]): string {
   if (ls.every(l => l.lost === null)) return `none (${ls[0].note})`;
   const pcts = ls.filter(l => l.of).map(l => (100 * l.lost!) / l.of!);
   const counts = ls.map(l => l.lost ?? 0);
-  return pcts.length === ls.length
-    ? `${spread(pcts, 1)}% of ${ls[0].note}`
-    : `${counts.join(', ')} ${ls[0].note}`;
+  if (pcts.length === ls.length) return `${spread(pcts, 1)}% of ${ls[0].note}`;
+  return `${new Set(counts).size === 1 ? counts[0] : counts.join(', ')} ${ls[0].note}`;
 }
 
 export function report(res: PeerResults): string {
