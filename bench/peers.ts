@@ -383,10 +383,10 @@ export async function peersBench(): Promise<string> {
   const missing: string[] = [];
   const tools = ALL_TOOLS.filter(t => {
     const gone = t.needs.filter(b => !have(b));
-    if (gone.length) missing.push(`${t.name}: ${gone.join(', ')} not found (make bench-peers installs the bench's packages): left out`);
+    if (gone.length) missing.push(`${t.name}: ${gone.join(', ')} not found (make bench-peers installs the bench's packages)`);
     return !gone.length;
   });
-  for (const m of missing) console.error(`peers: ${m}`);
+  for (const m of missing) console.error(`peers: ${m}: left out`);
   const jobs = Object.keys(TARGETS) as JobId[];
   const res: PeerResults = {
     date: new Date().toISOString(), host: `Linux ${release()}`, cores: CORES, seconds: SECONDS, rounds: ROUNDS,
