@@ -19,10 +19,11 @@ TS_SRCS := $(shell find src -name '*.ts' -not -name '*.test.ts' -not -path 'src/
 # What building, testing and the benchmarks' oracles need (Debian 12).
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool libelf-dev libdw-dev elfutils make gcc \
 	linux-libc-dev stress-ng libbpf-tools prometheus strace chromium libiberty-dev g++
-# Only the benchmarks' oracles need these: installed by `make bench`, not by `make` or `make test`.
-BENCH_APT_PACKAGES := bpftrace time
+# Only the benchmarks' oracles and peers need these: installed by `make bench` and `make bench-peers`,
+# not by `make` or `make test`.
+BENCH_APT_PACKAGES := bpftrace time linux-perf
 
-.PHONY: all build deps test demo bench screenshots clean
+.PHONY: all build deps test demo bench bench-peers screenshots clean
 all: build
 
 build: deps $(BPF_OBJS) $(BUILD)/libprocimage.so $(BUILD)/procimage-gate $(WORKLOADS) $(BUILD)/workloads/runsleep-shifted $(BUILD)/workloads/futexpong-nohdr dist/.built $(BUILD)/web/page.js
@@ -141,6 +142,11 @@ screenshots: build
 
 bench: build $(BENCH_BPF_OBJS) $(BUILD)/.bench-apt-done
 	node_modules/.bin/tsx bench/run.ts
+
+# The peer study (issue 16, ~10 minutes, not in `make bench`): each job beside the tools users pick for
+# it (libbpf-tools, perf, strace, bpftrace); tables on stdout, plots and data in docs/peers/.
+bench-peers: build $(BUILD)/.bench-apt-done
+	node_modules/.bin/tsx bench/run.ts peers
 
 clean:
 	rm -rf $(BUILD) dist src/gen

@@ -1,9 +1,10 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page] [switch]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page] [switch] [peers]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { switchBench } from './switch.js';
 import { pageBench } from './page.js';
+import { peersBench } from './peers.js';
 import { disturbBench } from './disturb.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
@@ -19,12 +20,15 @@ const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
   resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
 };
+// not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`)
+const extra = { peers: peersBench };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
+const every = { ...all, ...extra };
 
 console.log(`## procimage benchmarks — ${new Date().toISOString()}, Linux ${release()}, ${CORES} CPUs\n`);
 for (const name of chosen) {
-  const fn = all[name as keyof typeof all];
-  if (!fn) { console.error(`unknown benchmark ${name}: ${Object.keys(all).join(', ')}`); process.exit(2); }
+  const fn = every[name as keyof typeof every];
+  if (!fn) { console.error(`unknown benchmark ${name}: ${Object.keys(every).join(', ')}`); process.exit(2); }
   console.log(await fn());
 }
 process.exit(0);
