@@ -23,6 +23,12 @@ const TARGETS: Target[] = [
     figure: out => Number(/switch\s+([\d.]+) nanosecs per context switch/.exec(out)?.[1] ?? NaN),
   },
   {
+    // at a rate every mode keeps up with: what each costs per switch, with nothing dropped
+    name: '`taskset -c 0 stress-ng --switch 1 --switch-freq 5000` (throttled)', unit: 'ns per switch',
+    argv: s => ['taskset', '-c', '0', 'stress-ng', '--switch', '1', '--switch-freq', '5000', '-t', String(s), '--metrics-brief'],
+    figure: out => Number(/switch\s+([\d.]+) nanosecs per context switch/.exec(out)?.[1] ?? NaN),
+  },
+  {
     name: '`taskset -c 0 workloads/futexpong` (two threads, a futex)', unit: 'ns per round trip',
     // ~10 µs a round trip untraced here: enough rounds for a few seconds, fewer if traced slows it
     argv: s => ['taskset', '-c', '0', workload('futexpong'), String(Math.round(s * 80_000))],
@@ -30,7 +36,7 @@ const TARGETS: Target[] = [
   },
 ];
 
-const MODES: Array<[string, string[] | undefined]> = [
+const ALL_MODES: Array<[string, string[] | undefined]> = [
   ['not traced', undefined],
   ['-k 1 --stack dwarf --json', ['-k', '1', '--stack', 'dwarf', '--json']],
   ['-k 1 --stack dwarf-copy --json', ['-k', '1', '--stack', 'dwarf-copy', '--json']],
@@ -38,6 +44,9 @@ const MODES: Array<[string, string[] | undefined]> = [
   ['-k 1 --stack none --json', ['-k', '1', '--stack', 'none', '--json']],
   ['-k 1 --stack dwarf --record F', ['-k', '1', '--stack', 'dwarf']],
 ];
+// for a quick look at a few: SWITCH_MODES=dwarf,none SWITCH_TARGETS=futexpong (the untraced run always)
+const MODES = ALL_MODES.filter(([name, args]) => !args || !process.env.SWITCH_MODES ||
+  process.env.SWITCH_MODES.split(',').some(m => name.includes(`--stack ${m} `) || name.endsWith(`--stack ${m}`)));
 
 interface Result {
   figure: number; cpuPct: number; rssMb: number; lostPct: number; received: number;
@@ -128,7 +137,9 @@ export async function switchBench(): Promise<string> {
   const stats = RunStats.enable();
   try {
     let out = '';
-    for (const t of TARGETS) out += await targetTable(t, dir) + '\n';
+    for (const t of TARGETS.filter(x => !process.env.SWITCH_TARGETS || process.env.SWITCH_TARGETS.split(',').some(n => x.name.includes(n)))) {
+      out += await targetTable(t, dir) + '\n';
+    }
     return out + 'The target\'s figure is its own (stress-ng\'s --metrics-brief, futexpong\'s output). procimage\'s CPU: utime + stime ' +
       'from /proc over the middle of the run (1 s after start to 1 s before the end), in % of one core. Records: the summary\'s ' +
       'kernel line (lost: dropped over sent + dropped). User stacks: the summary\'s ustacks line. keytime_switch: run time over runs ' +

@@ -68,8 +68,7 @@ struct uw_state {
 	__u32 n;     /* frames in pcs */
 	__u32 status;
 	__u32 phase;
-	__u32 map;   /* the mapping tried now; it starts from the previous frame's */
-	__u32 tried; /* mappings tried for this frame */
+	__u32 pad;
 	__u32 lo, hi; /* the rows left, [lo, hi) */
 	__u32 win_len; /* bytes of win, copied from sp up */
 	__u64 win_base;
@@ -143,31 +142,30 @@ static long unwind_op(__u64 i, struct uw_ctx *c)
 		st->n = n + 1;
 		/* a return address is just past its call: the call's row is the one that holds there */
 		st->at = n ? st->pc - 1 : st->pc;
-		st->tried = 0;
 		st->phase = UW_FIND;
 		return 0;
 	}
 	if (st->phase == UW_FIND) {
-		/* one mapping a step, from the previous frame's (a chain stays in one file for a while) */
-		__u32 nmaps = proc->n;
-		if (st->tried >= nmaps || st->tried >= PI_UNWIND_MAPS)
-			return uw_stop(st, UW_FAIL); /* in no mapping with tables */
-		__u32 j = st->map;
-		if (j >= nmaps)
-			j = 0;
-		const struct pi_unwind_map *m = &proc->maps[j & (PI_UNWIND_MAPS - 1)];
-		if (st->at >= m->start && st->at < m->end) {
-			if (!m->count)
-				return uw_stop(st, UW_FAIL);
-			st->bias = m->bias;
-			st->lo = m->first;
-			st->hi = m->first + m->count;
-			st->phase = UW_SEARCH;
-		} else {
-			st->tried++;
-			j++;
+		/* the last mapping starting at or before at (they are sorted): five halvings of 32, unrolled */
+		__u32 nmaps = proc->n, lo = 0, hi = nmaps < PI_UNWIND_MAPS ? nmaps : PI_UNWIND_MAPS;
+		__u64 at = st->at;
+#pragma unroll
+		for (int k = 0; k < 5; k++) {
+			if (lo + 1 < hi) {
+				__u32 mid = (lo + hi) / 2;
+				if (at >= proc->maps[mid & (PI_UNWIND_MAPS - 1)].start)
+					lo = mid;
+				else
+					hi = mid;
+			}
 		}
-		st->map = j;
+		const struct pi_unwind_map *m = &proc->maps[lo & (PI_UNWIND_MAPS - 1)];
+		if (!hi || at < m->start || at >= m->end || !m->count)
+			return uw_stop(st, UW_FAIL); /* in no mapping with tables */
+		st->bias = m->bias;
+		st->lo = m->first;
+		st->hi = m->first + m->count;
+		st->phase = UW_SEARCH;
 		return 0;
 	}
 	/* UW_SEARCH: the last row at or before at - bias, the range halved UW_HALVINGS times a step */
@@ -223,12 +221,11 @@ static __noinline struct uw_state *unwind_user(struct task_struct *task)
 			st->win_len = 0;
 	}
 	st->n = 0;
-	st->map = 0;
 	st->status = UW_GOING;
 	st->phase = UW_FRAME;
 	struct uw_ctx c = { .st = st, .proc = proc };
-	/* per frame: record it, try the mappings, halve 2^20 rows 20 times, step to the caller */
-	bpf_loop(PI_USTACK_MAX * (2 + PI_UNWIND_MAPS + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
+	/* per frame: record it, find its mapping, halve 2^20 rows 20 times, step to the caller */
+	bpf_loop(PI_USTACK_MAX * (3 + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
 	return st->status == UW_END || st->status == UW_MAX ? st : NULL;
 }
 
