@@ -402,6 +402,20 @@ describe('attach', () => {
     expect(n).toBeGreaterThan(16384 / 56); // it wrapped, many times
   });
 
+  it('stop() ends a drain waiting for a wakeup at once, not at its timeout', async () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    for (const p of obj.programs()) p.setAutoload(false);
+    obj.load();
+    // nothing writes to this ring: the drain waits in epoll past the test's timeout unless stop() wakes it
+    const reader = new RingReader(obj.map('rb'), 48, { waitMs: 120_000 });
+    let batches = 0;
+    reader.start(() => batches++, e => { throw e; });
+    await new Promise(r => setTimeout(r, 20));
+    await reader.stop();
+    reader.close();
+    expect(batches).toBe(0);
+  });
+
   it('uprobe and uretprobe by symbol on the target\'s libc, with its pid only', async () => {
     const child = new GatedChild([workload('syscalls'), '0', '300']); // calls nanosleep once
     const obj = fixtureFor(child, { autoload: ['on_uprobe', 'on_uretprobe'] });

@@ -130,6 +130,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     drain: lib.func('long pi_drain(pi_drainer *d, void *out, size_t cap, int timeout_ms, int wait_first)'),
     drainer_oversize: lib.func('uint64_t pi_drainer_oversize(pi_drainer *d)'),
     drainer_free: lib.func('void pi_drainer_free(pi_drainer *d)'),
+    drainer_wake: lib.func('void pi_drainer_wake(pi_drainer *d)'),
     unwinder_new: lib.func('pi_unwinder *pi_unwinder_new(void)'),
     unwinder_free: lib.func('void pi_unwinder_free(pi_unwinder *u)'),
     space_set: lib.func('int pi_space_set(pi_unwinder *u, uint32_t id, const char *maps, size_t len)'),

@@ -23,7 +23,7 @@ export type BatchHandler = (batch: Batch) => void;
 
 export interface RingReaderOptions {
   batchBytes?: number; // per buffer; must hold the largest record
-  waitMs?: number;     // longest a drain call waits for a wakeup (bounds the latency of stop())
+  waitMs?: number;     // longest a drain call waits for a wakeup
 }
 
 /**
@@ -120,10 +120,14 @@ export class RingReader {
     for (const w of this.stopWaiters.splice(0)) w();
   }
 
-  /** Stops the background loop; resolves once no drain call is in flight (at most waitMs). */
+  /**
+   * Stops the background loop; resolves once no drain call is in flight: a drain waiting for a wakeup
+   * is woken (what the ring holds then is handed over as usual).
+   */
   stop(): Promise<void> {
     this.running = false;
     if (!this.inFlight) return Promise.resolve();
+    helper().drainer_wake(this.d);
     return new Promise(r => this.stopWaiters.push(r));
   }
 
