@@ -12,6 +12,9 @@ import { UserError } from '../sys/errors.js';
 import { ControlConnection } from '../control/client.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
+import { mark } from '../sys/timing.js';
+
+mark('cli-modules');
 
 /**
  * `procimage ctl ...`: connected to the attach before the rest of ctl loads and parses its flags
@@ -116,6 +119,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
     checkTop(o, target !== undefined || command.length > 0, asked);
     (await import('../collect/resource/index.js')).chooseResourceSource(o.resourceSource);
     const { runTrace } = await import('../control/trace.js');
+    mark('trace-modules');
     return runTrace({
       ...o,
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,

@@ -10,6 +10,7 @@ import { UserError } from '../sys/errors.js';
 import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
+import { mark } from '../sys/timing.js';
 import { note, printSummary, recordSink } from './outputs.js';
 import { Recording } from './record.js';
 import { checkExportPaths, exportRecording, wantsExport, type ExportFiles } from './report.js';
@@ -46,6 +47,7 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
   checkListen(o);
   preflight();
+  mark('preflight');
   // before anything is loaded: a path that cannot be written is refused with nothing started
   const exporting = wantsExport(o.exports);
   const scratch = exporting && o.record === undefined ? mkdtempSync(join(tmpdir(), 'procimage-')) : undefined; // 0700
@@ -102,6 +104,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
     ]));
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
+    mark('activated');
   } catch (e) {
     child?.kill('SIGKILL');
     await metrics?.close();
@@ -116,14 +119,17 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  mark('stop');
   if (child && stop !== 'child' && stop !== 'duration') {
     // Ctrl-C reached CMD too (same process group): give it a moment so its exit is recorded
     await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
   }
   const summary = await session.deactivate();
+  mark('deactivated');
   metrics?.page.end(summary);
   await metrics?.close();
   session.close();
+  mark('closed');
   printSummary(o.json, summary);
   const recorded = await recording?.finish(summary);
   if (recorded && wantsExport(o.exports)) await exportRecording(recorded.path, o.exports!);

@@ -17,6 +17,7 @@ import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
+import { mark } from '../sys/timing.js';
 import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
@@ -152,6 +153,7 @@ export class Session {
       if (!collector) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
       for (const f of collector.features ?? []) requireFeature(f, `the ${c} category (${CATEGORY_FLAG[c]})`);
     }
+    mark('features');
     const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
     s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
     try {
@@ -163,11 +165,14 @@ export class Session {
       }
       // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
       s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
+      mark('ring');
       // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
       // need; the others may never ask (then, at the first question)
       if (s.categories.some(c => KERNEL_SYMBOLS.includes(c))) s.symbols.refreshKernel();
       if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
+      mark('kallsyms');
       releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
+      mark('release');
     } catch (e) {
       s.close();
       throw e;
@@ -187,6 +192,7 @@ export class Session {
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
+    mark(`configure:${name}`);
     const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
       const existing = this.shared.get(m);
@@ -196,6 +202,7 @@ export class Session {
     if (mine.includes('pi_events')) obj.setMaxEntries('pi_events', ringBytes);
     if (mine.includes('pi_follow')) obj.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
     obj.load();
+    mark(`load:${name}`);
     for (const m of mine) this.shared.set(m, obj.map(m));
   }
 
@@ -322,6 +329,7 @@ export class Session {
       };
       if (policy.categories.includes('keytime')) this.intervals = new IntervalBuilder(policy, this.stacks!);
       this.attach(policy);
+      mark('attach');
       if (extra) {
         const cur = this.current;
         this.links.push(...await extra.links);
@@ -332,6 +340,7 @@ export class Session {
         }
       }
       collectingNs = process.hrtime.bigint();
+      mark('attach-extra');
       // every switch from now on is recorded: what the kernel accounted so far tells, at the end,
       // which target threads made none (QuietThreads)
       if (this.intervals) this.quiet = QuietThreads.atActivation(policy.target);
@@ -553,11 +562,14 @@ export class Session {
     await this.reader!.stop();
     const dispatch = (b: Batch) => this.dispatch(b);
     this.reader!.drainNow(dispatch);
+    mark('drain');
     for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
       await new Promise(r => setTimeout(r, 2));
       this.reader!.drainNow(dispatch);
     }
+    mark('dying');
     await this.detachAsync();
+    mark('detach');
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     this.reader!.drainNow(dispatch);
     const endNs = this.clock.now();
@@ -569,6 +581,7 @@ export class Session {
     this.sideband = undefined;
     this.poll(true);
     this.reportLost();
+    mark('final-poll');
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
     const sent = readPerType(this.sharedMap('pi_sent')), lost = readPerType(this.sharedMap('pi_lost_type'));
     const kernel: SessionSummary['kernel_records'] = {};
