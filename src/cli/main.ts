@@ -9,7 +9,7 @@ import {
 } from './options.js';
 import type { ResourceSourceOption } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
-import { ControlConnection } from '../control/client.js';
+import type { ControlConnection } from '../control/client.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
 import { mark } from '../sys/timing.js';
@@ -22,7 +22,7 @@ mark('cli-modules');
  * (Session.prepare). The pin directory is read from argv here; ctl connects again if commander
  * reads another.
  */
-function earlyConnection(args: string[]): ControlConnection | undefined {
+async function earlyConnection(args: string[]): Promise<ControlConnection | undefined> {
   const sub = args.findIndex(a => !a.startsWith('-'));
   if (sub < 0 || args[sub] !== 'ctl') return undefined;
   let pinDir = DEFAULT_PIN_DIR;
@@ -30,9 +30,11 @@ function earlyConnection(args: string[]): ControlConnection | undefined {
     if (args[i] === '--pin-dir' && i + 1 < args.length) pinDir = args[++i];
     else if (args[i].startsWith('--pin-dir=')) pinDir = args[i].slice('--pin-dir='.length);
   }
+  // only ctl loads the client (node:net, node:crypto): the other subcommands never connect
+  const { ControlConnection } = await import('../control/client.js');
   return ControlConnection.open(pinDir);
 }
-const early = earlyConnection(process.argv.slice(2));
+const early = await earlyConnection(process.argv.slice(2));
 
 let verbose = false;
 /** What the action returned: the process's exit status. */

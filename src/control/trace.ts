@@ -12,12 +12,12 @@ import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
 import { mark } from '../sys/timing.js';
 import { note, printSummary, recordSink } from './outputs.js';
-import { Recording } from './record.js';
-import { checkExportPaths, exportRecording, wantsExport, type ExportFiles } from './report.js';
+import type { Recording } from './record.js';
+import { checkExportPaths, wantsExport, type ExportFiles } from './exportfiles.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkListen, startMetrics, type MetricsFlags } from './metrics.js';
+import type { MetricsFlags } from './metrics.js';
 
 export interface TraceOptions extends MetricsFlags {
   target?: Target;          // none: every thread (or the command)
@@ -45,7 +45,9 @@ const CHILD_GRACE_MS = 2000;
 export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
   if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
-  checkListen(o);
+  // what only some runs use (the server and page, the recording, the exporters) is loaded only by them
+  const metricsModule = o.listen !== undefined ? await import('./metrics.js') : undefined;
+  metricsModule?.checkListen(o);
   preflight();
   mark('preflight');
   // before anything is loaded: a path that cannot be written is refused with nothing started
@@ -54,22 +56,24 @@ export async function runTrace(o: TraceOptions): Promise<number> {
   const recordTo = o.record ?? (scratch && join(scratch, 'trace.rec'));
   let recording: Recording | undefined;
   try {
-    recording = recordTo !== undefined ? Recording.create(recordTo, { quiet: scratch !== undefined }) : undefined;
+    recording = recordTo !== undefined ? (await import('./record.js')).Recording.create(recordTo, { quiet: scratch !== undefined }) : undefined;
     if (exporting) checkExportPaths(o.exports!);
   } catch (e) {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     throw e;
   }
   try {
-    return await traceWith(o, recording);
+    return await traceWith(o, recording, metricsModule?.startMetrics);
   } finally {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-async function traceWith(o: TraceOptions, recording: Recording | undefined): Promise<number> {
+type StartMetrics = typeof import('./metrics.js').startMetrics;
+
+async function traceWith(o: TraceOptions, recording: Recording | undefined, startMetrics: StartMetrics | undefined): Promise<number> {
   let session: Session;
-  let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  let metrics: Awaited<ReturnType<StartMetrics>>;
   try {
     session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
   } catch (e) {
@@ -77,7 +81,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
     throw e;
   }
   try {
-    metrics = await startMetrics(o, session);
+    metrics = await startMetrics?.(o, session);
   } catch (e) {
     session.close();
     await recording?.discard();
@@ -132,7 +136,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
   mark('closed');
   printSummary(o.json, summary);
   const recorded = await recording?.finish(summary);
-  if (recorded && wantsExport(o.exports)) await exportRecording(recorded.path, o.exports!);
+  if (recorded && wantsExport(o.exports)) await (await import('./report.js')).exportRecording(recorded.path, o.exports!);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
   if (child && child.exitCode === null && child.signalCode === null) {
     note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);

@@ -1,8 +1,7 @@
 // Where start-up and teardown spend their time, for bench/startup.ts: with PROCIMAGE_TIMING=1 in the
 // environment, each phase's end (ms since the process started, and since the previous mark) goes to
 // stderr as one `timing` line when the process exits. Without it, mark() costs an env lookup cached
-// once.
-import { performance } from 'node:perf_hooks';
+// once. (process.uptime(), not perf_hooks: loading that module is a cost of its own.)
 
 const on = !!process.env.PROCIMAGE_TIMING;
 const marks: Array<[string, number]> = [];
@@ -11,7 +10,7 @@ const marks: Array<[string, number]> = [];
 export function mark(what: string): void {
   if (!on) return;
   if (!marks.length) process.once('exit', print);
-  marks.push([what, performance.now()]);
+  marks.push([what, process.uptime() * 1000]);
 }
 
 /** Times fn as one phase, ending when it returns (or throws). */
