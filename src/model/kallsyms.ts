@@ -7,7 +7,7 @@
 // ("name" or "name\t[module]") stays bytes in one Buffer, decoded only when an address is looked up.
 // About 4 MB for this kernel.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { readWholeFile } from '../sys/libc.js';
 
 export interface KernelSymbol {
   name: string;
@@ -25,6 +25,8 @@ export interface KernelSymbol {
  */
 const MIN_DATA_SYMBOLS = 1000;
 const CHUNK = 256 << 10;
+/** loadAsync: CHUNKs parsed between two turns of the event loop (~5-10 ms of parsing). */
+const PARSE_SLICES = 4;
 const NL = 0x0a, SPACE = 0x20;
 const HI = 0xffffffffn;
 const isData = (t: number) => t === 0x64 || t === 0x44 || t === 0x62 || t === 0x42 || t === 0x72 || t === 0x52; // dDbBrR
@@ -166,22 +168,22 @@ export class KernelSymbols {
   }
 
   /**
-   * Reads kallsyms without holding the event loop: the reads (the kernel formatting the text, half
-   * the time) run on libuv's pool, and the main thread parses a chunk at a time between them.
+   * Reads kallsyms without holding the event loop: the read (the kernel formatting the text, half the
+   * time) runs on libuv's pool in one go, then the main thread parses it a slice at a time, letting
+   * the event loop run between slices.
    */
   static async loadAsync(path = '/proc/kallsyms'): Promise<KernelSymbols> {
-    const fh = await open(path, 'r');
-    try {
-      const b = new Builder();
-      const lines = new Lines(parser(b));
-      for (;;) {
-        const space = lines.space;
-        const { bytesRead } = await fh.read(space, 0, space.length, null);
-        lines.took(bytesRead);
-        if (bytesRead === 0) return KernelSymbols.build(b);
-      }
-    } finally {
-      await fh.close();
+    const text = await readWholeFile(path);
+    let pos = 0, slices = 0;
+    const b = new Builder();
+    const lines = new Lines(parser(b));
+    for (;;) {
+      const space = lines.space;
+      const n = text.copy(space, 0, pos, Math.min(text.length, pos + space.length));
+      pos += n;
+      lines.took(n);
+      if (n === 0) return KernelSymbols.build(b);
+      if (++slices % PARSE_SLICES === 0) await new Promise(r => setImmediate(r));
     }
   }
 

@@ -2,6 +2,7 @@
 // that touch koffi.
 import koffi from 'koffi';
 import { describeErrno } from './errors.js';
+import { paths } from './paths.js';
 
 const libc = koffi.load('libc.so.6');
 const c = {
@@ -94,6 +95,25 @@ export function releaseFreeMemory(): void {
   // bin/procimage runs node with --expose-gc; elsewhere (tests) this is malloc_trim alone.
   (globalThis as { gc?: () => void }).gc?.();
   c.malloc_trim(0);
+}
+
+let readAll: ReturnType<ReturnType<typeof koffi.load>['func']> | undefined;
+
+/**
+ * A whole file, read on libuv's pool in one call (native/readall.c): for /proc files, whose reads
+ * return a page each, so that Node's async reads would cross to the event loop and back ~1300 times
+ * for /proc/kallsyms. Rejects with a SysError.
+ */
+export async function readWholeFile(path: string, sizeHint = 8 << 20): Promise<Buffer> {
+  readAll ??= koffi.load(paths.helperLib).func('long pi_read_all(const char *path, void *out, size_t cap)');
+  for (let cap = sizeHint; ; cap *= 2) {
+    const buf = Buffer.allocUnsafe(cap); // only what is read becomes resident
+    const n = await new Promise<number>((resolve, reject) => {
+      readAll!.async(path, buf, cap, (err: unknown, r: number) => (err ? reject(err) : resolve(Number(r))));
+    });
+    if (n < 0) throw new SysError(`read ${path}`, -n);
+    if (n < cap) return buf.subarray(0, n);
+  }
 }
 
 const SIG_BLOCK = 0, SIG_SETMASK = 2;
