@@ -124,7 +124,7 @@ export async function runAttach(o: AttachOptions): Promise<number> {
   let session: Session | undefined;
   let daemon: AttachDaemon;
   try {
-    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes });
     dir.willPin(session.pinPaths(dir.path));
     session.pin(dir.path, p => dir.pinnedAt(p));
     daemon = new AttachDaemon(session, dir, o);

@@ -75,7 +75,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
   let session: Session;
   let metrics: Awaited<ReturnType<StartMetrics>>;
   try {
-    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes });
   } catch (e) {
     await recording?.discard();
     throw e;

@@ -83,6 +83,7 @@ export interface SessionSummary {
 }
 
 const LOST_POLL_MS = 1000;
+const DEFAULT_RING_BYTES = 16 << 20;
 /** Longest wait at deactivation for exited threads' last context switch. */
 const DYING_WAIT_MS = 200;
 /** Stacks the summary lists by off-CPU time. */
@@ -112,8 +113,12 @@ export class Session {
   /** The core, then one collector per attached category (deduplicated). */
   private readonly collectors: Collector[] = [];
   private readonly decoders = new Map<number, Decoder>();
-  /** Maps named pi_*, shared by every object: the first object that declares one creates it. */
+  /** Maps named pi_*, shared by every object (createShared makes them). */
   private readonly shared = new Map<string, BpfMap>();
+  /** The first read of kallsyms, while in progress: no record is dispatched before it is complete. */
+  private kernelReading: Promise<void> | undefined;
+  /** The core's object loaded for its pi_* maps alone, until every object is loaded (createShared). */
+  private sharedMaker: BpfObject | undefined;
   private links: Link[] = [];
   /** The activation whose hooks are still being attached. */
   private activating: Promise<Activation> | undefined;
@@ -143,8 +148,52 @@ export class Session {
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
-  /** Opens, configures and verifies every object the categories need. Nothing is attached. */
+  /**
+   * Opens, configures and verifies every object the categories need, one after the other. Nothing is
+   * attached. (loadAsync() verifies them side by side.)
+   */
   static load(opts: SessionOptions): Session {
+    const s = Session.create(opts);
+    const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
+    try {
+      s.createShared(ringBytes);
+      for (const name of s.objectNames()) {
+        s.openObject(name, ringBytes).load();
+        mark(`load:${name}`);
+      }
+      s.loaded();
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /**
+   * load(), the objects verified side by side on libuv's pool: the verifier takes tens to hundreds of
+   * ms per object, on one CPU each. The event loop configures the next object meanwhile.
+   */
+  static async loadAsync(opts: SessionOptions): Promise<Session> {
+    const s = Session.create(opts);
+    const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
+    const loads: Array<Promise<void>> = [];
+    try {
+      s.createShared(ringBytes);
+      for (const name of s.objectNames()) loads.push(s.openObject(name, ringBytes).loadAsync().then(() => mark(`load:${name}`)));
+      // the first refusal, in the objects' order (as load() would report it), once none is loading
+      const failed = (await Promise.allSettled(loads)).find(r => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      s.loaded();
+    } catch (e) {
+      await Promise.allSettled(loads); // an object is not closed while it loads
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** The session before anything is opened: the kernel's features checked, the collectors chosen. */
+  private static create(opts: SessionOptions): Session {
     requireFeature('btf');
     requireFeature('ringbuf');
     requireFeature('tp_btf');
@@ -156,35 +205,60 @@ export class Session {
     mark('features');
     const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
     s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
-    try {
-      for (const collector of s.collectors) {
-        for (const [type, d] of collector.decoders) s.decoders.set(type, d);
-        for (const name of [collector.object, ...collector.requires ?? []]) {
-          if (!s.objects.has(name)) s.loadObject(name, opts.ringBytes ?? 16 << 20);
-        }
-      }
-      // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
-      s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
-      mark('ring');
-      // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
-      // need; the others may never ask (then, at the first question)
-      if (s.categories.some(c => KERNEL_SYMBOLS.includes(c))) s.symbols.refreshKernel();
-      if (s.categories.includes('keytime')) s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
-      mark('kallsyms');
-      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
-      mark('release');
-    } catch (e) {
-      s.close();
-      throw e;
-    }
+    for (const collector of s.collectors) for (const [type, d] of collector.decoders) s.decoders.set(type, d);
     return s;
   }
 
+  /** Every object the collectors need, the core's first, each once. */
+  private objectNames(): string[] {
+    return [...new Set(this.collectors.flatMap(c => [c.object, ...c.requires ?? []]))];
+  }
+
+  /** After every object is loaded: what the session needs ready before an activation. */
+  private loaded(): void {
+    // the maps-only object made the shared maps; the core's own object holds them too (it declares
+    // every one, createShared checked that): it lends them from now on
+    const core = this.objects.get(CORE.object)!;
+    for (const name of [...this.shared.keys()]) this.shared.set(name, core.map(name));
+    this.sharedMaker?.close();
+    this.sharedMaker = undefined;
+    // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
+    this.reader = new RingReader(this.sharedMap('pi_events'), MAX_RECORD);
+    mark('ring');
+    // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
+    // need; the others may never ask (then, at the first question). Read after every object is
+    // loaded (kallsyms lists their programs), without holding the event loop: an activation may start
+    // meanwhile, its records wait in the ring until the symbols are complete (the reader's pause)
+    if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) {
+      const reading = this.kernelReading = this.symbols.refreshKernelAsync()
+        .finally(() => { if (this.kernelReading === reading) this.kernelReading = undefined; });
+    }
+    if (this.categories.includes('keytime')) this.stacks = new StackResolver(this.clock, () => this.symbols.kernel, this.modules);
+    mark('kallsyms');
+    releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
+    mark('release');
+  }
+
   /**
-   * Opens, configures and loads one object. One policy, one ring, one set of counters: a pi_* map an
-   * earlier object created is reused, not created again.
+   * One policy, one ring, one set of counters: the maps named pi_* exist once, shared by every
+   * object. They are made first, by the core's object loaded with no program and none of its other
+   * maps (a few ms), so that every object, the core's own included, reuses them and none has to wait
+   * for another's verification.
    */
-  private loadObject(name: string, ringBytes: number): void {
+  private createShared(ringBytes: number): void {
+    const maker = this.sharedMaker = BpfObject.open(paths.bpfObject(CORE.object));
+    for (const p of maker.programs()) p.setAutoload(false);
+    const names = maker.mapNames();
+    for (const m of names) if (!m.startsWith('pi_')) maker.setAutocreate(m, false);
+    maker.setMaxEntries('pi_events', ringBytes);
+    maker.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
+    maker.load();
+    for (const m of names) if (m.startsWith('pi_')) this.shared.set(m, maker.map(m));
+    mark('shared');
+  }
+
+  /** Opens and configures one object (nothing loaded yet), its pi_* maps the shared ones. */
+  private openObject(name: string, ringBytes: number): BpfObject {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
@@ -192,18 +266,13 @@ export class Session {
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
-    mark(`configure:${name}`);
-    const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
-      const existing = this.shared.get(m);
-      if (existing) obj.reuseMap(m, existing);
-      else mine.push(m);
+      const shared = this.shared.get(m);
+      if (!shared) throw new Error(`${name} declares a shared map ${m} that the core object (${CORE.object}) does not`);
+      obj.reuseMap(m, shared);
     }
-    if (mine.includes('pi_events')) obj.setMaxEntries('pi_events', ringBytes);
-    if (mine.includes('pi_follow')) obj.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
-    obj.load();
-    mark(`load:${name}`);
-    for (const m of mine) this.shared.set(m, obj.map(m));
+    mark(`configure:${name}`);
+    return obj;
   }
 
   private sharedMap(name: string): BpfMap {
@@ -350,7 +419,7 @@ export class Session {
       // open, and what the target maps meanwhile is in /proc, read after the side-band is open
       // (openSideband); the kernel holds what the hooks recorded so far.
       if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
-      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.kernelReading ?? this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
     } catch (e) {
@@ -560,6 +629,7 @@ export class Session {
     // over what the ring holds, then give the dying a moment, hooks still on, so their last interval
     // is closed
     await this.reader!.stop();
+    await this.kernelReading;
     const dispatch = (b: Batch) => this.dispatch(b);
     this.reader!.drainNow(dispatch);
     mark('drain');
@@ -646,6 +716,8 @@ export class Session {
     this.reader = undefined;
     for (const obj of this.objects.values()) obj.close();
     this.objects.clear();
+    this.sharedMaker?.close();
+    this.sharedMaker = undefined;
     this.stacks?.close();
     this.stacks = undefined;
   }
