@@ -1,5 +1,5 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page] [startup]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { pageBench } from './page.js';
@@ -10,6 +10,7 @@ import { schedBench, stacksBench } from './sched.js';
 import { resourceBench } from './resource.js';
 import { syscallBench } from './syscall.js';
 import { syscallLockBench } from './syscall_lock.js';
+import { startupBench } from './startup.js';
 import { unixmixBench } from './unixmix.js';
 import { CORES } from './lib.js';
 import { release } from 'node:os';
@@ -17,6 +18,7 @@ import { release } from 'node:os';
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
   resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench,
+  startup: startupBench,
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 
