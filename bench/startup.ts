@@ -80,7 +80,7 @@ export async function startupBench(): Promise<string> {
   if (process.env.STARTUP_BASELINE) builds.unshift(['baseline', process.env.STARTUP_BASELINE]);
   const runs = new Map<string, Run[]>();
   const key = (b: string, c: string[]) => `${c.join(' ')}|${b}`;
-  for (const [b, cli] of builds) for (const c of COMMANDS) await once(cli, c); // warm the page cache
+  for (const [, cli] of builds) for (const c of COMMANDS) await once(cli, c); // warm the page cache
   for (let i = 0; i < RUNS; i++) {
     for (const c of COMMANDS) {
       for (const [b, cli] of i % 2 ? [...builds].reverse() : builds) {
