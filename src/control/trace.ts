@@ -75,7 +75,10 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
   let session: Session;
   let metrics: Awaited<ReturnType<StartMetrics>>;
   try {
-    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes });
+    // the one policy it will activate is known (the command's pid only later, and only its kind
+    // matters here): only the programs it uses are loaded
+    const target: Target = o.target ?? (o.command?.length ? { kind: 'tgid', tgid: 0 } : { kind: 'all' });
+    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes, policies: [policyFor(o, target)] });
   } catch (e) {
     await recording?.discard();
     throw e;
@@ -99,9 +102,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
       if (child.pid === undefined) throw new UserError(`cannot start ${paths.gate}: run make`);
       target = { kind: 'tgid', tgid: child.pid };
     }
-    const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
-      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
-      stackMode: o.stackMode, topN: o.topN };
+    const policy = policyFor(o, target);
     const a = await session.activate(policy, recordSink(o, session, metrics?.state, [
       recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command)),
       metrics && (startNs => metrics!.page.begin(policy, o.categories, startNs, o.command)),
@@ -143,6 +144,12 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
     return stop === 'SIGINT' ? 130 : stop === 'SIGTERM' ? 143 : 0;
   }
   return childExit ? await childExit : 0;
+}
+
+function policyFor(o: TraceOptions, target: Target): Policy {
+  return { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
+    syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
+    stackMode: o.stackMode, topN: o.topN };
 }
 
 /** A shell's convention: a command killed by signal N "exits" 128 + N. */

@@ -47,6 +47,12 @@ export interface SessionOptions {
   ringBytes?: number;
   /** procimage's own tgid, excluded from "every thread" unless -m. */
   selfTgid?: number;
+  /**
+   * The policies the session will be activated with, when known before it loads (trace): only the
+   * programs they use are loaded (Collector.programs, extraPrograms). Their targets matter only by
+   * kind. Omitted: every program, for whatever policy comes (attach).
+   */
+  policies?: readonly Policy[];
 }
 
 export interface Activation {
@@ -115,10 +121,10 @@ export class Session {
   private readonly decoders = new Map<number, Decoder>();
   /** Maps named pi_*, shared by every object (createShared makes them). */
   private readonly shared = new Map<string, BpfMap>();
-  /** The first read of kallsyms, while in progress: no record is dispatched before it is complete. */
-  private kernelReading: Promise<void> | undefined;
   /** The core's object loaded for its pi_* maps alone, until every object is loaded (createShared). */
   private sharedMaker: BpfObject | undefined;
+  /** The policies whose programs alone were loaded (SessionOptions.policies); undefined: all were. */
+  private loadedFor: readonly Policy[] | undefined;
   private links: Link[] = [];
   /** The activation whose hooks are still being attached. */
   private activating: Promise<Activation> | undefined;
@@ -157,11 +163,15 @@ export class Session {
     const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
     try {
       s.createShared(ringBytes);
-      for (const name of s.objectNames()) {
-        s.openObject(name, ringBytes).load();
-        mark(`load:${name}`);
+      for (const obj of s.openObjects(ringBytes, opts.policies)) {
+        obj.load();
+        mark(`load:${obj.name}`);
       }
+      if (s.needsKernelSymbols) s.symbols.refreshKernel();
+      mark('kallsyms');
       s.loaded();
+      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
+      mark('release');
     } catch (e) {
       s.close();
       throw e;
@@ -171,7 +181,7 @@ export class Session {
 
   /**
    * load(), the objects verified side by side on libuv's pool: the verifier takes tens to hundreds of
-   * ms per object, on one CPU each. The event loop configures the next object meanwhile.
+   * ms per object, on one CPU each.
    */
   static async loadAsync(opts: SessionOptions): Promise<Session> {
     const s = Session.create(opts);
@@ -179,11 +189,17 @@ export class Session {
     const loads: Array<Promise<void>> = [];
     try {
       s.createShared(ringBytes);
-      for (const name of s.objectNames()) loads.push(s.openObject(name, ringBytes).loadAsync().then(() => mark(`load:${name}`)));
+      for (const obj of s.openObjects(ringBytes, opts.policies)) loads.push(obj.loadAsync().then(() => mark(`load:${obj.name}`)));
       // the first refusal, in the objects' order (as load() would report it), once none is loading
       const failed = (await Promise.allSettled(loads)).find(r => r.status === 'rejected');
       if (failed) throw failed.reason;
+      const symbols = s.needsKernelSymbols ? s.symbols.refreshKernelAsync() : undefined; // on libuv's pool
       s.loaded();
+      await symbols;
+      mark('kallsyms');
+      // after the kallsyms index is freed too
+      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
+      mark('release');
     } catch (e) {
       await Promise.allSettled(loads); // an object is not closed while it loads
       s.close();
@@ -209,12 +225,36 @@ export class Session {
     return s;
   }
 
-  /** Every object the collectors need, the core's first, each once. */
-  private objectNames(): string[] {
-    return [...new Set(this.collectors.flatMap(c => [c.object, ...c.requires ?? []]))];
+  /**
+   * Opens and configures every object the collectors need, the core's first, each once; with
+   * `policies`, only the programs those use are left to load.
+   */
+  private openObjects(ringBytes: number, policies: readonly Policy[] | undefined): BpfObject[] {
+    const objs = [...new Set(this.collectors.flatMap(c => [c.object, ...c.requires ?? []]))].map(n => this.openObject(n, ringBytes));
+    if (policies) {
+      // after every configure(): what a collector names may depend on what its configure() found
+      const used = new Set(policies.flatMap(p => this.programsUsed(p)));
+      for (const obj of objs) for (const p of obj.programs()) if (p.autoload && !used.has(p.name)) p.setAutoload(false);
+      this.loadedFor = policies;
+    }
+    return objs;
   }
 
-  /** After every object is loaded: what the session needs ready before an activation. */
+  /** Every program `policy` needs loaded: what it attaches and what collectors use otherwise. */
+  private programsUsed(policy: Policy): string[] {
+    return this.collectors.flatMap(c => [...c.programs(policy), ...c.extraPrograms?.(policy) ?? []]);
+  }
+
+  /**
+   * Whether kernel symbols are read at load, ahead of need (~50 ms): for the categories that name
+   * kernel frames or locks; the others may never ask (then, at the first question). Read after every
+   * object is loaded: kallsyms lists their programs, whose frames a kernel stack may hold.
+   */
+  private get needsKernelSymbols(): boolean {
+    return this.categories.some(c => KERNEL_SYMBOLS.includes(c));
+  }
+
+  /** After every object is loaded: what else the session needs ready before an activation. */
   private loaded(): void {
     // the maps-only object made the shared maps; the core's own object holds them too (it declares
     // every one, createShared checked that): it lends them from now on
@@ -224,19 +264,8 @@ export class Session {
     this.sharedMaker = undefined;
     // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
     this.reader = new RingReader(this.sharedMap('pi_events'), MAX_RECORD);
-    mark('ring');
-    // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
-    // need; the others may never ask (then, at the first question). Read after every object is
-    // loaded (kallsyms lists their programs), without holding the event loop: an activation may start
-    // meanwhile, its records wait in the ring until the symbols are complete (the reader's pause)
-    if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) {
-      const reading = this.kernelReading = this.symbols.refreshKernelAsync()
-        .finally(() => { if (this.kernelReading === reading) this.kernelReading = undefined; });
-    }
     if (this.categories.includes('keytime')) this.stacks = new StackResolver(this.clock, () => this.symbols.kernel, this.modules);
-    mark('kallsyms');
-    releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
-    mark('release');
+    mark('ring');
   }
 
   /**
@@ -372,6 +401,10 @@ export class Session {
         `${this.categories.join(', ')}); restart attach with ${missing.map(c => CATEGORY_FLAG[c]).join(' ')} or -a`);
     }
     if (this.current) throw new UserError('already active: deactivate first (ctl -d)');
+    if (this.loadedFor) {
+      const unloaded = this.programsUsed(policy).filter(p => !this.programOwner(p).program(p).autoload);
+      if (unloaded.length) throw new Error(`${unloaded.join(', ')} not loaded: the session was loaded for other policies`);
+    }
     const t = policy.target;
     if (!policy.myproc && ((t.kind === 'tgid' && t.tgid === this.selfTgid) || (t.kind === 'pid' && t.pid === this.selfTgid))) {
       throw new UserError(`${t.kind === 'tgid' ? t.tgid : t.pid} is procimage's own process: add -m to trace it`);
@@ -419,7 +452,7 @@ export class Session {
       // open, and what the target maps meanwhile is in /proc, read after the side-band is open
       // (openSideband); the kernel holds what the hooks recorded so far.
       if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
-      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.kernelReading ?? this.current?.sink.backedUp?.());
+      this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
     } catch (e) {
@@ -629,7 +662,6 @@ export class Session {
     // over what the ring holds, then give the dying a moment, hooks still on, so their last interval
     // is closed
     await this.reader!.stop();
-    await this.kernelReading;
     const dispatch = (b: Batch) => this.dispatch(b);
     this.reader!.drainNow(dispatch);
     mark('drain');
