@@ -87,13 +87,14 @@ export function clockTicksPerSecond(): number {
 /**
  * Hands the C heap's free memory back to the system. Loading BPF objects makes libbpf parse the
  * kernel's BTF (several MB) for each, then free it; glibc keeps freed memory for reuse, so without
- * this it stays in the attach daemon's RSS for good.
+ * this it stays in the process's RSS for good (~40 MB after trace -a loads).
  */
-export function releaseFreeMemory(): void {
-  // Buffers and typed arrays the program dropped (a kallsyms read's scratch space, ~6 MB) are C heap
-  // too, freed only when V8 collects them, which an idle daemon may never do: collect first.
-  // bin/procimage runs node with --expose-gc; elsewhere (tests) this is malloc_trim alone.
-  (globalThis as { gc?: () => void }).gc?.();
+export function releaseFreeMemory(collect = true): void {
+  // Buffers and typed arrays the program dropped are C heap too, freed only when V8 collects them,
+  // which an idle daemon may never do: collect first (5-20 ms; `collect` false skips it where JS
+  // dropped nothing large, as after loading). bin/procimage runs node with --expose-gc; elsewhere
+  // (tests) this is malloc_trim alone.
+  if (collect) (globalThis as { gc?: () => void }).gc?.();
   c.malloc_trim(0);
 }
 
