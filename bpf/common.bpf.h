@@ -4,8 +4,8 @@
  * target filter and the lost-event counters.
  *
  * Shared maps are named `pi_*`. Each object declares them (so it verifies on its own), and the loader
- * makes every object after the first reuse the first one's map fds (bpf_map__reuse_fd), so there is
- * one policy, one ring buffer and one set of counters however many categories are loaded.
+ * makes them once, from bpf/shared.bpf.c, then has every object reuse their fds (bpf_map__reuse_fd),
+ * so there is one policy, one ring buffer and one set of counters however many categories are loaded.
  */
 #ifndef COMMON_BPF_H
 #define COMMON_BPF_H

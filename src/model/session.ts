@@ -88,6 +88,8 @@ export interface SessionSummary {
   partial?: string;
 }
 
+/** The object that declares the pi_* maps alone (bpf/shared.bpf.c). */
+const SHARED_MAPS = 'shared';
 const LOST_POLL_MS = 1000;
 const DEFAULT_RING_BYTES = 16 << 20;
 /** Longest wait at deactivation for exited threads' last context switch. */
@@ -121,7 +123,7 @@ export class Session {
   private readonly decoders = new Map<number, Decoder>();
   /** Maps named pi_*, shared by every object (createShared makes them). */
   private readonly shared = new Map<string, BpfMap>();
-  /** The core's object loaded for its pi_* maps alone, until every object is loaded (createShared). */
+  /** bpf/shared.bpf.c loaded for the pi_* maps, until every object is loaded (createShared). */
   private sharedMaker: BpfObject | undefined;
   /** The policies whose programs alone were loaded (SessionOptions.policies); undefined: all were. */
   private loadedFor: readonly Policy[] | undefined;
@@ -257,12 +259,14 @@ export class Session {
 
   /** After every object is loaded: what else the session needs ready before an activation. */
   private loaded(): void {
-    // the maps-only object made the shared maps; the core's own object holds them too (it declares
-    // every one, createShared checked that): it lends them from now on
-    const core = this.objects.get(CORE.object)!;
-    for (const name of [...this.shared.keys()]) this.shared.set(name, core.map(name));
-    this.sharedMaker?.close();
-    this.sharedMaker = undefined;
+    // shared.bpf.c made the shared maps; the objects that use them hold them too (the core declares
+    // every one): they lend them from now on, and the maker, with its parsed ELF, goes
+    const owners = [...this.shared.keys()].map(name => [name, [...this.objects.values()].find(o => o.mapNames().includes(name))] as const);
+    if (owners.every(([, o]) => o)) {
+      for (const [name, o] of owners) this.shared.set(name, o!.map(name));
+      this.sharedMaker?.close();
+      this.sharedMaker = undefined;
+    }
     // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
     this.reader = new RingReader(this.sharedMap('pi_events'), MAX_RECORD);
     if (this.categories.includes('keytime')) this.stacks = new StackResolver(this.clock, () => this.symbols.kernel, this.modules);
@@ -271,12 +275,12 @@ export class Session {
 
   /**
    * One policy, one ring, one set of counters: the maps named pi_* exist once, shared by every
-   * object. They are made first, by the core's object loaded with no program and none of its other
-   * maps (a few ms), so that every object, the core's own included, reuses them and none has to wait
-   * for another's verification.
+   * object. They are made first, by bpf/shared.bpf.c (those maps alone: a few ms, the kernel's BTF
+   * not even parsed), so that every object reuses them and none has to wait for another's
+   * verification.
    */
   private createShared(ringBytes: number): void {
-    const maker = this.sharedMaker = BpfObject.open(paths.bpfObject(CORE.object));
+    const maker = this.sharedMaker = BpfObject.open(paths.bpfObject(SHARED_MAPS));
     for (const p of maker.programs()) p.setAutoload(false);
     const names = maker.mapNames();
     for (const m of names) if (!m.startsWith('pi_')) maker.setAutocreate(m, false);
@@ -298,7 +302,7 @@ export class Session {
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
       const shared = this.shared.get(m);
-      if (!shared) throw new Error(`${name} declares a shared map ${m} that the core object (${CORE.object}) does not`);
+      if (!shared) throw new Error(`${name} declares a shared map ${m} that ${SHARED_MAPS}.bpf.c does not`);
       obj.reuseMap(m, shared);
     }
     mark(`configure:${name}`);
