@@ -25,7 +25,7 @@ const PHASES: Array<[string, (mark: string) => boolean]> = [
   ['node and modules', m => m === 'cli-modules' || m === 'trace-modules'],
   ['preflight, feature probes', m => m === 'preflight' || m === 'features'],
   ['BPF objects (open, configure, verify)', m => m === 'shared' || m.startsWith('configure:') || m.startsWith('load:')],
-  ['ring, kallsyms, free memory', m => m === 'ring' || m === 'kallsyms' || m === 'release'],
+  ['ring; kallsyms not yet read', m => m === 'ring' || m === 'kallsyms' || m === 'release' || m === 'kallsyms-wait'],
   ['activation (attach, gate)', m => m === 'attach' || m === 'attach-extra' || m === 'activated'],
   ['the command runs', m => m === 'stop'],
   ['stop, drain (kallsyms wait)', m => m === 'drain' || m === 'dying'],

@@ -133,6 +133,7 @@ export async function runAttach(o: AttachOptions): Promise<number> {
     session.pin(dir.path, p => dir.pinnedAt(p));
     daemon = new AttachDaemon(session, dir, o);
     daemon.metrics = await metricsModule?.startMetrics(o, session);
+    await session.ready(); // kallsyms, read meanwhile: an activation then dispatches at once
     // a ctl that connects is about to send a request, most often an activation
     daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req), () => void session!.prepare());
   } catch (e) {

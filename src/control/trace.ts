@@ -91,6 +91,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
     throw e;
   }
   let child: ChildProcess | undefined;
+  let collectingNs = process.hrtime.bigint();
   let childExit: Promise<number> | undefined;
   try {
     let target: Target = o.target ?? { kind: 'all' };
@@ -107,6 +108,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
       recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command)),
       metrics && (startNs => metrics!.page.begin(policy, o.categories, startNs, o.command)),
     ]));
+    collectingNs = a.collectingNs;
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
     mark('activated');
@@ -120,7 +122,10 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
 
   const stop = await new Promise<'child' | 'duration' | NodeJS.Signals>(resolve => {
     childExit?.then(() => resolve('child'));
-    if (o.durationSec) setTimeout(() => resolve('duration'), o.durationSec * 1000).unref();
+    // counted from when collection runs: the activation's last steps (the ring not read until kallsyms
+    // is) are part of the collection
+    const left = (o.durationSec ?? 0) * 1000 - Number(process.hrtime.bigint() - collectingNs) / 1e6;
+    if (o.durationSec) setTimeout(() => resolve('duration'), Math.max(0, left)).unref();
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });

@@ -123,6 +123,8 @@ export class Session {
   private readonly decoders = new Map<number, Decoder>();
   /** Maps named pi_*, shared by every object (createShared makes them). */
   private readonly shared = new Map<string, BpfMap>();
+  /** Kernel symbols being read after loadAsync(): no record is dispatched before they are complete. */
+  private kernelReady: Promise<void> | undefined;
   /** bpf/shared.bpf.c loaded for the pi_* maps, until every object is loaded (createShared). */
   private sharedMaker: BpfObject | undefined;
   /** The policies whose programs alone were loaded (SessionOptions.policies); undefined: all were. */
@@ -195,14 +197,16 @@ export class Session {
       // the first refusal, in the objects' order (as load() would report it), once none is loading
       const failed = (await Promise.allSettled(loads)).find(r => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const symbols = s.needsKernelSymbols ? s.symbols.refreshKernelAsync() : undefined; // on libuv's pool
       s.loaded();
-      await symbols;
-      mark('kallsyms');
-      // what libbpf freed after parsing the kernel's BTF for each object (and the kallsyms index's
-      // scratch memory): the C heap alone, JS has dropped nothing large (5 ms against 10-35)
-      releaseFreeMemory(false);
-      mark('release');
+      // kallsyms (~50 ms, on libuv's pool) while the caller gets on with what comes before the first
+      // record is read (a trace spawns its command and attaches the hooks): ready() and activate()
+      // wait for it. Then what libbpf freed after parsing the kernel's BTF for each object, and the
+      // kallsyms index's scratch memory: the C heap alone, JS has dropped nothing large (5 ms against 10-35)
+      const symbols = s.needsKernelSymbols ? s.symbols.refreshKernelAsync() : Promise.resolve();
+      const settled = s.kernelReady = symbols.then(() => {
+        releaseFreeMemory(false);
+        if (s.kernelReady === settled) s.kernelReady = undefined;
+      });
     } catch (e) {
       await Promise.allSettled(loads); // an object is not closed while it loads
       s.close();
@@ -246,6 +250,11 @@ export class Session {
   /** Every program `policy` needs loaded: what it attaches and what collectors use otherwise. */
   private programsUsed(policy: Policy): string[] {
     return this.collectors.flatMap(c => [...c.programs(policy), ...c.extraPrograms?.(policy) ?? []]);
+  }
+
+  /** Resolves once the session is complete: after loadAsync(), once its kernel symbols are read. */
+  async ready(): Promise<void> {
+    await this.kernelReady;
   }
 
   /**
@@ -457,6 +466,14 @@ export class Session {
       // open, and what the target maps meanwhile is in /proc, read after the side-band is open
       // (openSideband); the kernel holds what the hooks recorded so far.
       if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
+      if (this.kernelReady) {
+        // kallsyms, read since loadAsync() returned: no record is dispatched before it is complete
+        // (the kernel holds them; a trace's command still waits behind its gate)
+        const cur = this.current;
+        await this.kernelReady;
+        mark('kallsyms-wait');
+        if (this.current !== cur) throw new Error('the session was closed while activating');
+      }
       this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
