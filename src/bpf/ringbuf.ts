@@ -58,7 +58,8 @@ export class RingReader {
     if (batchBytes < 8 + maxRecord) throw new Error(`ring batch of ${batchBytes} bytes cannot hold a ${maxRecord}-byte record`);
     this.#d = checkPtr('ring_buffer__new', helper().drainer_new(ring.fd, maxRecord) as Ptr | null);
     this.bufs = [0, 1].map(() => {
-      const buf = Buffer.alloc(batchBytes);
+      // not zeroed: a drain hands over only what it wrote, and untouched pages cost the ready daemon no memory
+      const buf = Buffer.allocUnsafe(batchBytes);
       return { buf, u32: new Uint32Array(buf.buffer, buf.byteOffset, batchBytes >>> 2), bytes: 0 };
     });
   }
