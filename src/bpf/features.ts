@@ -3,6 +3,7 @@
 // inconclusive (the probe itself could not run, e.g. the probe object is missing).
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { bpf } from './ffi.js';
 import { BpfError, UnsupportedFeatureError } from './errors.js';
 import { BpfObject } from './object.js';
@@ -118,7 +119,8 @@ function probeUprobeMulti(): Support {
  * What earlier processes of this boot found supported, in a root-only file on tmpfs: a probe loads a
  * program (10-20 ms of parsing the kernel's BTF and verifying), and what a kernel supports does not
  * change until it reboots. Only "supported" is kept (a refusal may have been a passing condition),
- * and only under the same boot, kernel, procimage and probe object (tests swap it for one that fails).
+ * and only under the same boot, kernel, procimage, probe object (tests swap it for one that fails)
+ * and build of this module (its probes may change).
  */
 const SUPPORTED_FILE = `${RUN_DIR}/features.json`;
 let known: { key: string; supported: Set<string> } | undefined;
@@ -128,8 +130,8 @@ function knownSupported(): { key: string; supported: Set<string> } {
   let key = '';
   try {
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const obj = statSync(paths.bpfObject('probes'));
-    key = `${boot} ${release()} ${VERSION} ${obj.ino}:${obj.size}:${obj.mtimeMs}`;
+    const obj = statSync(paths.bpfObject('probes')), code = statSync(fileURLToPath(import.meta.url));
+    key = `${boot} ${release()} ${VERSION} ${obj.ino}:${obj.size}:${obj.mtimeMs} ${code.ino}:${code.mtimeMs}`;
     const saved = JSON.parse(readFileSync(SUPPORTED_FILE, 'utf8')) as { key?: string; supported?: string[] };
     if (saved.key === key && Array.isArray(saved.supported)) return known = { key, supported: new Set(saved.supported) };
   } catch { /* none saved yet, or nothing to key it by: probe */ }
