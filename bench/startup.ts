@@ -73,6 +73,15 @@ function phases(r: Run): number[] {
   return [...out, other];
 }
 
+/** The share of the last minute some task waited for a CPU (/proc/pressure/cpu): how busy the shared machine was. */
+function cpuPressure(): string {
+  try {
+    return `${/some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))![1]}%`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 const range = (xs: number[]) => `${fmt(median(xs), 0)} (${fmt(Math.min(...xs), 0)}-${fmt(Math.max(...xs), 0)})`;
 
 export async function startupBench(): Promise<string> {
@@ -80,6 +89,7 @@ export async function startupBench(): Promise<string> {
   if (process.env.STARTUP_BASELINE) builds.unshift(['baseline', process.env.STARTUP_BASELINE]);
   const runs = new Map<string, Run[]>();
   const key = (b: string, c: string[]) => `${c.join(' ')}|${b}`;
+  const pressureBefore = cpuPressure();
   for (const [, cli] of builds) for (const c of COMMANDS) await once(cli, c); // warm the page cache
   for (let i = 0; i < RUNS; i++) {
     for (const c of COMMANDS) {
@@ -102,6 +112,8 @@ export async function startupBench(): Promise<string> {
   }
   return [
     `### Start-up, start to exit: ms, median (min-max) of ${RUNS} runs each, alternating`,
+    '',
+    `CPU pressure (some, avg60) before the run ${pressureBefore}, after it ${cpuPressure()}.`,
     '',
     table(['command', 'build', 'wall clock', 'CPU (user+sys)', 'goal (wall)'], rows),
     '',
