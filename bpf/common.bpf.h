@@ -30,6 +30,13 @@ const volatile __u32 pi_loaded = ~0U;
 /* The policy's categories, of those loaded. */
 #define pi_cats(p) ((p)->categories & pi_loaded)
 
+/*
+ * Whether this kernel has bpf_loop (5.17+; src/bpf/features.ts), set before load. A bounded walk
+ * whose body the verifier would otherwise check once per iteration uses it when it can (checked
+ * once), and keeps the plain loop for older kernels, dead code here.
+ */
+const volatile __u32 pi_bpf_loop = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -4,7 +4,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus,
+  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus, supported,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -308,6 +308,8 @@ export class Session {
     // what no policy of this session can ask for is dead code to the verifier (bpf/common.bpf.h)
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
+    // a bounded walk the verifier checks once through bpf_loop, not once per step (bpf/common.bpf.h)
+    obj.setConst('pi_bpf_loop', supported('bpf_loop') ? 1 : 0);
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
       const shared = this.shared.get(m);
