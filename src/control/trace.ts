@@ -74,35 +74,40 @@ type StartMetrics = typeof import('./metrics.js').startMetrics;
 async function traceWith(o: TraceOptions, recording: Recording | undefined, startMetrics: StartMetrics | undefined): Promise<number> {
   let session: Session;
   let metrics: Awaited<ReturnType<StartMetrics>>;
-  try {
-    // the one policy it will activate is known (the command's pid only later, and only its kind
-    // matters here): only the programs it uses are loaded
-    const target: Target = o.target ?? (o.command?.length ? { kind: 'tgid', tgid: 0 } : { kind: 'all' });
-    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes, policies: [policyFor(o, target)] });
-  } catch (e) {
-    await recording?.discard();
-    throw e;
-  }
-  try {
-    metrics = await startMetrics?.(o, session);
-  } catch (e) {
-    session.close();
-    await recording?.discard();
-    throw e;
-  }
   let child: ChildProcess | undefined;
-  let collectingNs = process.hrtime.bigint();
   let childExit: Promise<number> | undefined;
+  // the one policy it will activate is known (the command's pid only later, and only its kind
+  // matters here): only the programs it uses are loaded
+  const loading = Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes,
+    policies: [policyFor(o, o.target ?? (o.command?.length ? { kind: 'tgid', tgid: 0 } : { kind: 'all' }))] });
   try {
-    let target: Target = o.target ?? { kind: 'all' };
+    // while the objects verify on libuv's pool: CMD, behind its gate (forking this process takes
+    // 5-25 ms, more once the objects are loaded)
     if (o.command?.length) {
       // CMD's stdout would corrupt an NDJSON stdout: it goes to stderr then
       child = spawn(paths.gate, ['3', ...o.command], { stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit', 'pipe'] });
       childExit = new Promise(resolve => child!.once('exit', (code, sig) => resolve(code ?? 128 + signalNumber(sig))));
       child.once('error', () => { /* reported below: no pid */ });
       if (child.pid === undefined) throw new UserError(`cannot start ${paths.gate}: run make`);
-      target = { kind: 'tgid', tgid: child.pid };
     }
+    session = await loading;
+  } catch (e) {
+    child?.kill('SIGKILL');
+    await loading.then(s => s.close(), () => undefined); // loaded meanwhile: closed
+    await recording?.discard();
+    throw e;
+  }
+  try {
+    metrics = await startMetrics?.(o, session);
+  } catch (e) {
+    child?.kill('SIGKILL');
+    session.close();
+    await recording?.discard();
+    throw e;
+  }
+  let collectingNs = process.hrtime.bigint();
+  try {
+    const target: Target = child ? { kind: 'tgid', tgid: child.pid! } : o.target ?? { kind: 'all' };
     const policy = policyFor(o, target);
     const a = await session.activate(policy, recordSink(o, session, metrics?.state, [
       recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command)),
