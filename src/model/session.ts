@@ -151,6 +151,8 @@ export class Session {
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** tidyUp(), due on the next turn of the event loop after a deactivation. */
+  private tidyTimer: NodeJS.Immediate | undefined;
   /** The files user stacks went through, numbered for the records' ustack_locs (one table for both symbolizers). */
   private readonly modules = new ModuleTable();
   /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
@@ -737,7 +739,9 @@ export class Session {
     this.stacks?.forget();
     this.symbols.forgetProcesses();
     this.modules.clear(); // the next activation writes its module records anew (with new ids)
-    void this.tidyUp();
+    // on the next turn of the event loop: a one-shot trace closes the session first and never starts
+    // it (the kallsyms read is one job on libuv's pool, which the process's exit would wait for)
+    this.tidyTimer = setImmediate(() => void this.tidyUp());
     return summary;
   }
 
@@ -746,8 +750,8 @@ export class Session {
    * gone, so kallsyms is read again (without holding the event loop); then, once the daemon has been
    * ready for a while, the C heap's free memory goes back to the system (glibc keeps what libdwfl
    * freed for reuse, in the RSS). That takes a full collection (a few ms to tens of ms, the event loop
-   * held): not while an activation could be arriving right behind this one. A one-shot trace exits
-   * without waiting for either (the timer is unref'd; main() ends the process).
+   * held): not while an activation could be arriving right behind this one. A one-shot trace closes
+   * the session before either starts (the timer is unref'd; main() ends the process).
    */
   private async tidyUp(): Promise<void> {
     if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) await this.symbols.refreshKernelAsync();
@@ -762,6 +766,7 @@ export class Session {
 
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
   close(): void {
+    clearImmediate(this.tidyTimer);
     clearTimeout(this.releaseTimer);
     this.detach();
     this.sideband?.close();
