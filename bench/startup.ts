@@ -33,7 +33,7 @@ const PHASES: Array<[string, (mark: string) => boolean]> = [
   ['final poll, summary, close, exit', m => m === 'final-poll' || m === 'deactivated' || m === 'closed' || m === 'exit'],
 ];
 
-interface Run { wallMs: number; cpuMs: number; marks: Map<string, number> }
+interface Run { wallMs: number; cpuMs: number; marks: Map<string, number>; exitAt: number }
 
 /** One run: wall clock around spawn..exit, CPU from GNU time, the marks from the timing line. */
 function once(cli: string, args: string[]): Promise<Run> {
@@ -54,15 +54,19 @@ function once(cli: string, args: string[]): Promise<Run> {
       const line = /procimage timing [^:]*: (.*)/.exec(err)?.[1];
       if (!line) return reject(new Error(`no timing line from ${cli} (built with PROCIMAGE_TIMING?):\n${err}`));
       const marks = new Map<string, number>();
+      let exitAt = 0;
       for (const part of line.trim().split(' ')) {
         const [name, times] = part.split('=');
-        marks.set(name, (marks.get(name) ?? 0) + Number(times.split('/')[1]));
+        const [at, since] = times.split('/').map(Number);
+        marks.set(name, (marks.get(name) ?? 0) + since);
+        if (name === 'exit') exitAt = at;
       }
-      resolve({ wallMs, cpuMs: (user + sys) * 1000, marks });
+      resolve({ wallMs, cpuMs: (user + sys) * 1000, marks, exitAt });
     });
   });
 }
 
+/** The phases' ms, then the marks no phase lists, then what no mark sees: bin/procimage's shell script before Node, the process's end after its last mark. */
 function phases(r: Run): number[] {
   const out = PHASES.map(() => 0);
   let other = 0;
@@ -70,7 +74,7 @@ function phases(r: Run): number[] {
     const i = PHASES.findIndex(([, has]) => has(m));
     if (i >= 0) out[i] += ms; else other += ms;
   }
-  return [...out, other];
+  return [...out, other, r.wallMs - r.exitAt];
 }
 
 /** The share of the last minute some task waited for a CPU (/proc/pressure/cpu): how busy the shared machine was. */
@@ -119,7 +123,7 @@ export async function startupBench(): Promise<string> {
     '',
     '#### Where the time goes: median ms of each phase (PROCIMAGE_TIMING marks; phases overlap nothing, they follow one another)',
     '',
-    table(['command', 'build', ...PHASES.map(([n]) => n), 'other'], breakdown),
+    table(['command', 'build', ...PHASES.map(([n]) => n), 'other', 'unmarked (script, exit)'], breakdown),
     '',
   ].join('\n');
 }
