@@ -114,8 +114,11 @@ ERRNO_H := /usr/include/asm-generic/errno-base.h /usr/include/asm-generic/errno.
 src/gen/syscalls.ts: tools/gen-syscalls.ts $(wildcard $(UNISTD_H) $(ERRNO_H)) | $(BUILD)/.apt-done node_modules/.installed
 	node_modules/.bin/tsx tools/gen-syscalls.ts $@ $(UNISTD_H) $(ERRNO_H)
 
-dist/.built: src/gen/layout.ts src/gen/syscalls.ts $(TS_SRCS) tsconfig.json | node_modules/.installed
+# tsc checks the types and writes dist/<layer>/ (what tests load in a child process); bin/procimage
+# runs the bundle of the same sources (tools/build-cli.ts): one file to load, not ~200 modules.
+dist/.built: src/gen/layout.ts src/gen/syscalls.ts $(TS_SRCS) tsconfig.json tools/build-cli.ts package-lock.json | node_modules/.installed
 	node_modules/.bin/tsc -p tsconfig.json
+	node_modules/.bin/tsx tools/build-cli.ts dist/bundle
 	@touch $@
 
 # The web page: its code and the page's model it shares with the server, bundled with the kept

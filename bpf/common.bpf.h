@@ -4,8 +4,8 @@
  * target filter and the lost-event counters.
  *
  * Shared maps are named `pi_*`. Each object declares them (so it verifies on its own), and the loader
- * makes every object after the first reuse the first one's map fds (bpf_map__reuse_fd), so there is
- * one policy, one ring buffer and one set of counters however many categories are loaded.
+ * makes them once, from bpf/shared.bpf.c, then has every object reuse their fds (bpf_map__reuse_fd),
+ * so there is one policy, one ring buffer and one set of counters however many categories are loaded.
  */
 #ifndef COMMON_BPF_H
 #define COMMON_BPF_H
@@ -29,6 +29,13 @@ const volatile __u32 pi_loaded = ~0U;
 
 /* The policy's categories, of those loaded. */
 #define pi_cats(p) ((p)->categories & pi_loaded)
+
+/*
+ * Whether this kernel has bpf_loop (5.17+; src/bpf/features.ts), set before load. A bounded walk
+ * whose body the verifier would otherwise check once per iteration uses it when it can (checked
+ * once), and keeps the plain loop for older kernels, dead code here.
+ */
+const volatile __u32 pi_bpf_loop = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

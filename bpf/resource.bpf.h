@@ -98,17 +98,40 @@ static __always_inline struct task_struct *res_walk_task(__u64 pos)
 	return (struct task_struct *)(pos - bpf_core_field_offset(struct task_struct, thread_node));
 }
 
+/* res_sum_threads' walk, one thread a step, as bpf_loop's callback. */
+struct res_walk {
+	__u64 head, pos;
+	struct pi_res_counters *acc;
+	__u32 n, done;
+};
+
+static long res_walk_step(__u64 i, void *ctx)
+{
+	struct res_walk *w = ctx;
+
+	if (w->pos == w->head || w->pos == 0) {
+		w->done = 1;
+		return 1;
+	}
+	struct task_struct *t = res_walk_task(w->pos);
+	res_add_task(t, w->acc);
+	w->pos = (__u64)BPF_CORE_READ(t, thread_node.next);
+	w->n++;
+	return 0;
+}
+
 /*
  * Adds every thread still on the process's list (signal->thread_head, linked through
  * task->thread_node, what the kernel's for_each_thread() follows) into acc; returns how many, and
  * counts a cut walk as lost. Threads leave the list in __exit_signal(), in the same step that folds
  * their counters into signal_struct, so signal + the listed threads is the whole process (as
  * thread_group_cputime() and /proc/PID/io count it); without the kernel's seqlock a thread leaving
- * at this very moment can be missed or counted twice.
+ * at this very moment can be missed or counted twice. At a process's last exit only threads still
+ * on their way out are listed, so PI_RES_WALK_MAX is plenty.
  *
- * A bounded loop, not bpf_loop(): this runs in keytime's exit hook, the lifecycle core, which must
- * load on kernels older than bpf_loop (5.17). At a process's last exit only threads still on their
- * way out are listed, so PI_RES_WALK_MAX is plenty.
+ * This runs in keytime's exit hook, the lifecycle core, which must load on kernels older than
+ * bpf_loop (5.17): there a bounded loop, which the verifier checks PI_RES_WALK_MAX times over (~40
+ * ms of every load with resource); with bpf_loop, the same steps, checked once.
  */
 static __always_inline __u32 res_sum_threads(struct signal_struct *sig, struct pi_res_counters *acc)
 {
@@ -116,6 +139,14 @@ static __always_inline __u32 res_sum_threads(struct signal_struct *sig, struct p
 	__u64 pos = (__u64)BPF_CORE_READ(sig, thread_head.next);
 	__u32 n;
 
+	if (pi_bpf_loop) {
+		struct res_walk w = { .head = head, .pos = pos, .acc = acc };
+
+		bpf_loop(PI_RES_WALK_MAX, res_walk_step, &w, 0);
+		if (!w.done && w.pos != head)
+			pi_count_lost(PI_LOST_RES_WALK_CUT);
+		return w.n;
+	}
 	for (n = 0; n < PI_RES_WALK_MAX; n++) {
 		if (pos == head || pos == 0)
 			return n;

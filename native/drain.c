@@ -26,6 +26,10 @@
  * nobody are waiting: after a short batch the next call waits for the next wakeup (wait_first), and
  * records gather into one batch meanwhile. A wakeup that comes while no one waits is kept by epoll
  * for the next wait.
+ *
+ * Stopping: pi_drainer_wake() ends a wait in progress at once (an eventfd in the same epoll set), so
+ * that stopping the reader (at every deactivation, and before `trace` can exit) does not wait out
+ * the timeout.
  */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -34,11 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 struct pi_drainer {
 	int epfd;
+	int wakefd; /* an eventfd: pi_drainer_wake() ends a wait */
 	uint64_t *consumer_pos; /* one page, read-write */
 	uint64_t *producer_pos; /* one page, read-only, followed by the data */
 	uint8_t *data;
@@ -72,6 +78,7 @@ struct pi_drainer *pi_drainer_new(int map_fd, size_t max_rec)
 	d->data_size = info.max_entries;
 	d->max_rec = max_rec;
 	d->epfd = -1;
+	d->wakefd = -1;
 	d->consumer_pos = mmap(NULL, d->page_size, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
 	if (d->consumer_pos == MAP_FAILED)
 		goto fail;
@@ -85,9 +92,17 @@ struct pi_drainer *pi_drainer_new(int map_fd, size_t max_rec)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, map_fd, &ev))
 		goto fail;
+	d->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->wakefd < 0)
+		goto fail;
+	struct epoll_event wake = { .events = EPOLLIN, .data.u64 = 1 };
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &wake))
+		goto fail;
 	return d;
 fail:
 	err = errno;
+	if (d->wakefd >= 0)
+		close(d->wakefd);
 	if (d->epfd >= 0)
 		close(d->epfd);
 	if (d->producer_pos && d->producer_pos != MAP_FAILED)
@@ -160,9 +175,22 @@ long pi_drain(struct pi_drainer *d, void *out, size_t cap, int timeout_ms, int w
 		if (n || timeout_ms == 0)
 			return (long)n;
 	}
-	if (epoll_wait(d->epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+	int r = epoll_wait(d->epfd, &ev, 1, timeout_ms);
+	if (r < 0 && errno != EINTR)
 		return -errno;
+	if (r > 0 && ev.data.u64 == 1) {
+		uint64_t v;
+		if (read(d->wakefd, &v, sizeof(v)) < 0) { /* nothing to reset: another call took it */ }
+	}
 	return (long)consume(d, out, cap);
+}
+
+/* Ends a pi_drain() wait in progress (from any thread); a wake with no wait in progress ends the next one. */
+void pi_drainer_wake(struct pi_drainer *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->wakefd, &one, sizeof(one)) < 0) { /* the counter is full: a wake is pending anyway */ }
 }
 
 uint64_t pi_drainer_oversize(struct pi_drainer *d)
@@ -175,6 +203,7 @@ void pi_drainer_free(struct pi_drainer *d)
 	if (!d)
 		return;
 	close(d->epfd);
+	close(d->wakefd);
 	munmap(d->producer_pos, d->page_size + d->data_size);
 	munmap(d->consumer_pos, d->page_size);
 	free(d);

@@ -113,3 +113,28 @@ describe('activation', () => {
     expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
   });
 });
+
+describe('a session loaded for known policies (trace)', () => {
+  it('loads only the programs they use, side by side, and activates them', async () => {
+    const pid = await locker();
+    const policy = defaultPolicy({ kind: 'tgid', tgid: pid }, ['schedule', 'lock']);
+    session = await Session.loadAsync({ categories: ['schedule', 'lock'], policies: [policy] });
+    const loaded = session.programs().map(p => p.program);
+    // schedule's hooks, keytime_fork to follow the target's children, lock's hooks and uprobes
+    expect(loaded).toEqual(expect.arrayContaining(['keytime_switch', 'keytime_fork', 'schedule_wakeup', 'lock_uprobe', 'syscall_task_exit']));
+    expect(loaded).not.toContain('keytime_exec'); // keytime is not in the policy: nothing of it records
+    expect(loaded).not.toContain('keytime_exit');
+    const a = await session.activate(policy, () => ({ write: () => undefined }));
+    expect(a.hooks).toEqual(expect.arrayContaining(['keytime_switch', 'schedule_wakeup', 'lock_uprobe']));
+    expect(await session.deactivate()).toBeDefined();
+  });
+
+  it('refuses a policy that needs a program it did not load', async () => {
+    session = await Session.loadAsync({ categories: ['schedule'], policies: [defaultPolicy({ kind: 'all' }, ['schedule'])] });
+    expect(session.programs().map(p => p.program)).not.toContain('keytime_fork'); // no process to follow
+    const pid = await locker();
+    await expect(session.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['schedule']), () => ({ write: () => undefined })))
+      .rejects.toThrow(/keytime_fork not loaded/);
+    expect(session.active).toBeUndefined();
+  });
+});

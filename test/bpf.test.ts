@@ -91,6 +91,31 @@ describe('BpfObject', () => {
     expect(v.message).toMatch(/^verifier rejected program refused: .*(invalid|out of bounds|outside)/i);
   });
 
+  it('loadAsync verifies objects side by side off the event loop, and refuses what load() refuses, with its own log', async () => {
+    const a = own(BpfObject.open(fixture('binding')));
+    const b = own(BpfObject.open(fixture('binding')));
+    const bad = own(BpfObject.open(fixture('bad')));
+    const loading = [a.loadAsync(), b.loadAsync(), bad.loadAsync()];
+    expect(() => a.close()).toThrow(/still loading/); // the verifier is using it on another thread
+    expect(() => a.setConst('target_tgid', 1)).toThrow(/is loading/);
+    const [ra, rb, rbad] = await Promise.allSettled(loading);
+    expect([ra.status, rb.status, a.loaded, b.loaded]).toEqual(['fulfilled', 'fulfilled', true, true]);
+    expect(rbad.status).toBe('rejected');
+    const v = (rbad as PromiseRejectedResult).reason as VerifierError;
+    expect(v).toBeInstanceOf(VerifierError);
+    expect(v.program).toBe('refused');
+    expect(v.message).toMatch(/^verifier rejected program refused: /);
+  });
+
+  it('leaves a map it will not need uncreated (autocreate off)', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    for (const p of obj.programs()) p.setAutoload(false);
+    obj.setAutocreate('hash', false);
+    obj.load();
+    expect(obj.map('counts').fd).toBeGreaterThan(0);
+    expect(() => obj.map('hash').fd).toThrow(/closed/); // no fd: it was never made
+  });
+
   it('shares a map between two objects (reuse_fd): one policy, one ring', () => {
     const a = own(BpfObject.open(paths.bpfObject('keytime')));
     a.load();
@@ -400,6 +425,20 @@ describe('attach', () => {
     expect({ bad, unordered }).toEqual({ bad: 0, unordered: 0 });
     expect(n + dropped).toBe(20000);
     expect(n).toBeGreaterThan(16384 / 56); // it wrapped, many times
+  });
+
+  it('stop() ends a drain waiting for a wakeup at once, not at its timeout', async () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    for (const p of obj.programs()) p.setAutoload(false);
+    obj.load();
+    // nothing writes to this ring: the drain waits in epoll past the test's timeout unless stop() wakes it
+    const reader = new RingReader(obj.map('rb'), 48, { waitMs: 120_000 });
+    let batches = 0;
+    reader.start(() => batches++, e => { throw e; });
+    await new Promise(r => setTimeout(r, 20));
+    await reader.stop();
+    reader.close();
+    expect(batches).toBe(0);
   });
 
   it('uprobe and uretprobe by symbol on the target\'s libc, with its pid only', async () => {

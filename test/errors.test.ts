@@ -32,7 +32,7 @@ describe('a program the verifier rejects', () => {
     const r = await cli(args[0] === 'attach' ? [...args, '--pin-dir', pinDir] : args, { bin });
     expect(r.code).toBe(1);
     expect(oneLine(r.stderr)).toMatch(
-      /^procimage: verifier rejected program refused: .*out of bounds.* \(run with --verbose for the verifier log\)$/);
+      /^procimage: verifier rejected program schedule_wakeup: .*out of bounds.* \(run with --verbose for the verifier log\)$/);
     expect(r.stdout).toBe('');
     expect(existsSync(pinDir)).toBe(false); // nothing left pinned
   });
@@ -40,7 +40,7 @@ describe('a program the verifier rejects', () => {
   it('--verbose adds the verifier log', async () => {
     const r = await cli(['-v', 'attach', '-S', '--pin-dir', testPinDir()], { bin });
     expect(r.code).toBe(1);
-    expect(r.stderr.split('\n')[0]).toMatch(/^procimage: verifier rejected program refused: .*out of bounds[^(]*$/);
+    expect(r.stderr.split('\n')[0]).toMatch(/^procimage: verifier rejected program schedule_wakeup: .*out of bounds[^(]*$/);
     expect(r.stderr).toMatch(/^processed \d+ insns/m);
   });
 });

@@ -1,13 +1,16 @@
 // What this kernel can do, asked of the kernel itself and cached for the life of the process.
 // Three outcomes, after cilium/ebpf's features package: supported, unsupported (the kernel said no),
 // inconclusive (the probe itself could not run, e.g. the probe object is missing).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { bpf } from './ffi.js';
 import { BpfError, UnsupportedFeatureError } from './errors.js';
 import { BpfObject } from './object.js';
 import { BPF_TRACE_UPROBE_MULTI } from './program.js';
-import { paths } from '../sys/paths.js';
+import { RUN_DIR, paths } from '../sys/paths.js';
 import { TRACEFS, ensureTracefs } from '../sys/mounts.js';
+import { VERSION } from '../sys/version.js';
 
 export type Support =
   | { status: 'supported' }
@@ -112,11 +115,51 @@ function probeUprobeMulti(): Support {
   }
 }
 
-/** Asks once per process; later calls return the cached answer. */
+/**
+ * What earlier processes of this boot found supported, in a root-only file on tmpfs: a probe loads a
+ * program (10-20 ms of parsing the kernel's BTF and verifying), and what a kernel supports does not
+ * change until it reboots. Only "supported" is kept (a refusal may have been a passing condition),
+ * and only under the same boot, kernel, procimage, probe object (tests swap it for one that fails)
+ * and build of this module (its probes may change).
+ */
+const SUPPORTED_FILE = `${RUN_DIR}/features.json`;
+let known: { key: string; supported: Set<string> } | undefined;
+
+function knownSupported(): { key: string; supported: Set<string> } {
+  if (known) return known;
+  let key = '';
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const obj = statSync(paths.bpfObject('probes')), code = statSync(fileURLToPath(import.meta.url));
+    key = `${boot} ${release()} ${VERSION} ${obj.ino}:${obj.size}:${obj.mtimeMs} ${code.ino}:${code.mtimeMs}`;
+    const saved = JSON.parse(readFileSync(SUPPORTED_FILE, 'utf8')) as { key?: string; supported?: string[] };
+    if (saved.key === key && Array.isArray(saved.supported)) return known = { key, supported: new Set(saved.supported) };
+  } catch { /* none saved yet, or nothing to key it by: probe */ }
+  return known = { key, supported: new Set() };
+}
+
+function rememberSupported(f: Feature): void {
+  const k = knownSupported();
+  if (!k.key || k.supported.has(f)) return;
+  k.supported.add(f);
+  try {
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+    const tmp = `${SUPPORTED_FILE}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ key: k.key, supported: [...k.supported] }), { mode: 0o600 });
+    renameSync(tmp, SUPPORTED_FILE); // whole, whatever other processes write meanwhile
+  } catch { /* only a shortcut for the next process */ }
+}
+
+/** Asks once per boot what the kernel supports, once per process what it does not; later calls return the answer. */
 export function probe(f: Feature): Support {
   let s = cache.get(f);
   if (!s) {
-    s = probes[f]();
+    if (knownSupported().supported.has(f)) {
+      s = yes;
+    } else {
+      s = probes[f]();
+      if (s.status === 'supported') rememberSupported(f);
+    }
     cache.set(f, s);
   }
   return s;

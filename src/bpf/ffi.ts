@@ -89,6 +89,7 @@ export const bpf = {
   map_max_entries: libbpf.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
   map_set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
   map_reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+  map_set_autocreate: libbpf.func('int bpf_map__set_autocreate(bpf_map *map, bool autocreate)'),
   map_initial_value: libbpf.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
   map_pin: libbpf.func('int bpf_map__pin(bpf_map *map, const char *path)'),
   map_unpin: libbpf.func('int bpf_map__unpin(bpf_map *map, const char *path)'),
@@ -130,6 +131,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     drain: lib.func('long pi_drain(pi_drainer *d, void *out, size_t cap, int timeout_ms, int wait_first)'),
     drainer_oversize: lib.func('uint64_t pi_drainer_oversize(pi_drainer *d)'),
     drainer_free: lib.func('void pi_drainer_free(pi_drainer *d)'),
+    drainer_wake: lib.func('void pi_drainer_wake(pi_drainer *d)'),
     unwinder_new: lib.func('pi_unwinder *pi_unwinder_new(void)'),
     unwinder_free: lib.func('void pi_unwinder_free(pi_unwinder *u)'),
     space_set: lib.func('int pi_space_set(pi_unwinder *u, uint32_t id, const char *maps, size_t len)'),
@@ -151,6 +153,7 @@ function declareHelper(lib: ReturnType<typeof koffi.load>) {
     enable_stats: lib.func('int pi_enable_stats(void)'),
     log_install: lib.func('void pi_log_install(int level)'),
     log_take: lib.func('size_t pi_log_take(_Out_ char *out, size_t cap)'),
+    object_load: lib.func('int pi_object_load(bpf_object *obj, void *log, size_t cap)'),
   };
 }
 

@@ -1,7 +1,7 @@
 // A BPF object file: open, configure (read-only globals, autoload, map sizes, shared maps), load
 // (verify), then hand out its programs and maps. It owns them all; close() frees everything that
 // is not pinned.
-import { bpf, alloc, free, encodeBytes, isNull, view, type Ptr } from './ffi.js';
+import { bpf, alloc, free, encodeBytes, helper, isNull, view, type Ptr } from './ffi.js';
 import { withSignalsBlocked } from '../sys/libc.js';
 import { BpfError, VerifierError, captureLibbpfLog, checkInt, checkPtr, takeLibbpfLog } from './errors.js';
 import { datasecVars } from './btf.js';
@@ -9,10 +9,13 @@ import { BpfMap } from './map.js';
 import { Program } from './program.js';
 
 const KERNEL_LOG_SIZE = 4 << 20; // the verifier keeps the tail of its log in it (6.4+ rotates)
+const LIBBPF_LOG_SIZE = 1 << 20; // libbpf's own messages of one loadAsync()
 
 export class BpfObject {
   #ptr: Ptr | null;
   #loaded = false;
+  /** A loadAsync() is running on another thread: nothing may touch the object meanwhile. */
+  #loading = false;
   #logBuf: Ptr | null;
   readonly #maps = new Map<string, BpfMap>();
 
@@ -121,6 +124,12 @@ export class BpfObject {
     checkInt(`resize ${map}`, bpf.map_set_max_entries(this.mapPtr(map), n) as number);
   }
 
+  /** Before load: whether load() creates this map (a map no loaded program uses need not exist). */
+  setAutocreate(map: string, create: boolean): void {
+    this.beforeLoad(`autocreate ${map}`);
+    checkInt(`autocreate ${map}`, bpf.map_set_autocreate(this.mapPtr(map), create) as number);
+  }
+
   /** Before load: makes this object use an existing map (another object's) instead of creating one. */
   reuseMap(name: string, map: BpfMap): void {
     this.beforeLoad(`reuse ${name}`);
@@ -136,7 +145,33 @@ export class BpfObject {
     takeLibbpfLog(); // start from a clean capture
     // a pending signal makes the verifier give up (EAGAIN): none may interrupt it
     const r = withSignalsBlocked(() => bpf.object_load(this.ptr) as number);
-    const libbpfLog = takeLibbpfLog();
+    this.afterLoad(r, takeLibbpfLog());
+  }
+
+  /**
+   * load() on a thread of libuv's pool, so that the event loop runs meanwhile and several objects
+   * verify at once (on as many CPUs): the verifier takes tens to hundreds of ms per object. Nothing
+   * may use the object until it settles; objects loading side by side must not share a map that one
+   * of them creates (reuse maps that exist already).
+   */
+  async loadAsync(): Promise<void> {
+    this.beforeLoad('load');
+    this.#loading = true;
+    const log = Buffer.allocUnsafe(LIBBPF_LOG_SIZE); // untouched pages cost no memory; C NUL-terminates
+    let r: number;
+    try {
+      r = await new Promise<number>((resolve, reject) => {
+        helper().object_load.async(this.ptr, log, log.length, (err: unknown, n: number) => (err ? reject(err) : resolve(n)));
+      });
+    } finally {
+      this.#loading = false;
+    }
+    const nul = log.indexOf(0);
+    this.afterLoad(r, log.toString('utf8', 0, nul < 0 ? log.length : nul));
+  }
+
+  /** After bpf_object__load() returned r, with libbpf's messages of that load. */
+  private afterLoad(r: number, libbpfLog: string): void {
     const kernelLog = this.kernelLog();
     this.freeLogBuf();
     if (r < 0) {
@@ -155,6 +190,7 @@ export class BpfObject {
 
   private beforeLoad(what: string): void {
     if (this.#loaded) throw new Error(`${what}: ${this.path} is already loaded`);
+    if (this.#loading) throw new Error(`${what}: ${this.path} is loading`);
   }
 
   /** What the verifier wrote into our log buffer (only after a failed load: libbpf retries at level 1). */
@@ -173,6 +209,7 @@ export class BpfObject {
   /** Unloads what is not pinned, frees the handle. Links must be closed by their owners first. */
   close(): void {
     if (this.#ptr === null) return;
+    if (this.#loading) throw new Error(`close ${this.path}: still loading (await loadAsync() first)`);
     for (const m of this.#maps.values()) m.close(); // borrowed: marks them closed, libbpf closes the fds
     this.#maps.clear();
     bpf.object_close(this.#ptr);

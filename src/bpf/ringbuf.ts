@@ -23,7 +23,7 @@ export type BatchHandler = (batch: Batch) => void;
 
 export interface RingReaderOptions {
   batchBytes?: number; // per buffer; must hold the largest record
-  waitMs?: number;     // longest a drain call waits for a wakeup (bounds the latency of stop())
+  waitMs?: number;     // longest a drain call waits for a wakeup
 }
 
 /**
@@ -58,7 +58,8 @@ export class RingReader {
     if (batchBytes < 8 + maxRecord) throw new Error(`ring batch of ${batchBytes} bytes cannot hold a ${maxRecord}-byte record`);
     this.#d = checkPtr('ring_buffer__new', helper().drainer_new(ring.fd, maxRecord) as Ptr | null);
     this.bufs = [0, 1].map(() => {
-      const buf = Buffer.alloc(batchBytes);
+      // not zeroed: a drain hands over only what it wrote, and untouched pages cost the ready daemon no memory
+      const buf = Buffer.allocUnsafe(batchBytes);
       return { buf, u32: new Uint32Array(buf.buffer, buf.byteOffset, batchBytes >>> 2), bytes: 0 };
     });
   }
@@ -120,10 +121,14 @@ export class RingReader {
     for (const w of this.stopWaiters.splice(0)) w();
   }
 
-  /** Stops the background loop; resolves once no drain call is in flight (at most waitMs). */
+  /**
+   * Stops the background loop; resolves once no drain call is in flight: a drain waiting for a wakeup
+   * is woken (what the ring holds then is handed over as usual).
+   */
   stop(): Promise<void> {
     this.running = false;
     if (!this.inFlight) return Promise.resolve();
+    helper().drainer_wake(this.d);
     return new Promise(r => this.stopWaiters.push(r));
   }
 

@@ -9,9 +9,12 @@ import {
 } from './options.js';
 import type { ResourceSourceOption } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
-import { ControlConnection } from '../control/client.js';
+import type { ControlConnection } from '../control/client.js';
 import type { CtlFlags } from './ctl.js';
 import type { MetricsFlags } from '../control/metrics.js';
+import { mark } from '../sys/timing.js';
+
+mark('cli-modules');
 
 /**
  * `procimage ctl ...`: connected to the attach before the rest of ctl loads and parses its flags
@@ -19,7 +22,7 @@ import type { MetricsFlags } from '../control/metrics.js';
  * (Session.prepare). The pin directory is read from argv here; ctl connects again if commander
  * reads another.
  */
-function earlyConnection(args: string[]): ControlConnection | undefined {
+async function earlyConnection(args: string[]): Promise<ControlConnection | undefined> {
   const sub = args.findIndex(a => !a.startsWith('-'));
   if (sub < 0 || args[sub] !== 'ctl') return undefined;
   let pinDir = DEFAULT_PIN_DIR;
@@ -27,9 +30,11 @@ function earlyConnection(args: string[]): ControlConnection | undefined {
     if (args[i] === '--pin-dir' && i + 1 < args.length) pinDir = args[++i];
     else if (args[i].startsWith('--pin-dir=')) pinDir = args[i].slice('--pin-dir='.length);
   }
+  // only ctl loads the client (node:net, node:crypto): the other subcommands never connect
+  const { ControlConnection } = await import('../control/client.js');
   return ControlConnection.open(pinDir);
 }
-const early = earlyConnection(process.argv.slice(2));
+const early = await earlyConnection(process.argv.slice(2));
 
 let verbose = false;
 /** What the action returned: the process's exit status. */
@@ -116,6 +121,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
     checkTop(o, target !== undefined || command.length > 0, asked);
     (await import('../collect/resource/index.js')).chooseResourceSource(o.resourceSource);
     const { runTrace } = await import('../control/trace.js');
+    mark('trace-modules');
     return runTrace({
       ...o,
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,

@@ -57,6 +57,13 @@ export interface Collector {
    */
   programs(policy: Policy): string[];
   /**
+   * Programs of its objects that it uses other than by programs() while `policy` is active: what
+   * attachExtra attaches, an iterator it runs. A session loaded for known policies (trace) loads only
+   * the programs that programs() and extraPrograms() name for them: verifying the rest is start-up
+   * time for nothing.
+   */
+  extraPrograms?(policy: Policy): string[];
+  /**
    * After its object is opened, before it is loaded: turn off programs this kernel cannot run (a
    * tracepoint it lacks), so that the rest of the category still loads. programs() must then not
    * name them.

@@ -98,8 +98,9 @@ export const lock: Collector = {
     multi = supported('uprobe_multi');
     if (multi) for (const p of UPROBE_PROGRAMS) obj.program(p).setExpectedAttachType(UPROBE_MULTI);
     // ahead of need: the probe plan of the libc procimage itself runs, nearly always the target's
-    // too (reading its symbols took ~17 ms at the first activation)
-    findPthreadLibrary(process.pid);
+    // too (reading its symbols took ~17 ms at the first activation); once the objects are loading,
+    // not before: the event loop is idle while they verify
+    setImmediate(() => findPthreadLibrary(process.pid));
   },
 
   programs(policy: Policy) {
@@ -110,6 +111,10 @@ export const lock: Collector = {
     const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
     return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+  },
+
+  extraPrograms(policy: Policy) {
+    return policy.categories.includes('lock') ? UPROBE_PROGRAMS : []; // attachExtra's
   },
 
   prepare(obj: BpfObject) {

@@ -8,10 +8,11 @@ import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { PinDir } from './pindir.js';
 import { socketPath, type Request, type Response } from './protocol.js';
 import { note, printSummary, recordSink } from './outputs.js';
-import { Recording } from './record.js';
+import type { Recording } from './record.js';
 import type { RecordingStats } from '../output/recording/writer.js';
 import { ControlServer } from './server.js';
-import { checkListen, startMetrics, type Metrics, type MetricsFlags } from './metrics.js';
+import type { Metrics, MetricsFlags } from './metrics.js';
+import { releaseFreeMemory } from '../sys/libc.js';
 
 export interface AttachOptions extends MetricsFlags {
   categories: Category[];
@@ -60,7 +61,8 @@ class AttachDaemon {
       note(`policy change: ending ${describePolicy(this.session.active)}`);
       await this.deactivate();
     }
-    const recording = record !== undefined ? Recording.create(record) : undefined;
+    // the recording's code only for an activation that records (the daemon's memory stays that of the ready state)
+    const recording = record !== undefined ? (await import('./record.js')).Recording.create(record) : undefined;
     let a: Activation;
     try {
       const page = this.metrics?.page;
@@ -118,17 +120,20 @@ class AttachDaemon {
 }
 
 export async function runAttach(o: AttachOptions): Promise<number> {
-  checkListen(o);
+  // the server and the page only with --listen: what the daemon never runs is not in its memory
+  const metricsModule = o.listen !== undefined ? await import('./metrics.js') : undefined;
+  metricsModule?.checkListen(o);
   preflight();
   const dir = PinDir.acquire(o.pinDir, m => note(`warning: ${m}`));
   let session: Session | undefined;
   let daemon: AttachDaemon;
   try {
-    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
+    session = await Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes });
     dir.willPin(session.pinPaths(dir.path));
     session.pin(dir.path, p => dir.pinnedAt(p));
     daemon = new AttachDaemon(session, dir, o);
-    daemon.metrics = await startMetrics(o, session);
+    daemon.metrics = await metricsModule?.startMetrics(o, session);
+    await session.ready(); // kallsyms, read meanwhile: an activation then dispatches at once
     // a ctl that connects is about to send a request, most often an activation
     daemon.server = await ControlServer.listen(socketPath(o.pinDir), req => daemon.handle(req), () => void session!.prepare());
   } catch (e) {
@@ -137,6 +142,9 @@ export async function runAttach(o: AttachOptions): Promise<number> {
     dir.release();
     throw e;
   }
+  // the ready state is the one that runs for days: what loading left behind (V8's garbage of
+  // start-up, the C heap's free memory) goes back to the system now, not whenever V8 gets to it
+  releaseFreeMemory();
   const programs = session.programs();
   const dirFlag = o.pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${o.pinDir}`;
   note(`ready: ${programs.length} programs (${o.categories.join(', ')}) verified and pinned under ${o.pinDir}; ` +

@@ -1,10 +1,7 @@
 // `procimage report FILE`: a recording (--record) read back as the live run printed it — text, or
 // NDJSON record for record — or its summary alone, for all of it or some threads, processes or
 // seconds; and exported for other viewers. Streams: one chunk of the file in memory at a time.
-import { accessSync, constants, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { describeErrno, UserError } from '../sys/errors.js';
 import type { ProcRecord } from '../collect/records.js';
 import type { SessionSummary } from '../model/session.js';
 import { whenCaughtUp } from '../output/backpressure.js';
@@ -25,12 +22,7 @@ import type { ExportContext, Exporter } from '../output/export/exporter.js';
 import { FoldedExport } from '../output/export/folded.js';
 import { PerfettoExport } from '../output/export/perfetto.js';
 import { PprofExport } from '../output/export/pprof.js';
-
-export interface ExportFiles {
-  perfetto?: string;
-  pprof?: string;
-  folded?: string;
-}
+import { wantsExport, type ExportFiles } from './exportfiles.js';
 
 export interface ReportOptions {
   file: string;
@@ -46,8 +38,6 @@ export interface ReportOptions {
   /** Write the page of the recording, data and code in one file. */
   html?: string;
 }
-
-export const wantsExport = (e: ExportFiles | undefined): boolean => !!(e?.perfetto ?? e?.pprof ?? e?.folded);
 
 /** Exit status of a report of a recording that ends early (what could be read is reported). */
 export const EXIT_INCOMPLETE = 3;
@@ -85,22 +75,6 @@ export async function runReport(o: ReportOptions): Promise<number> {
     return warnIfIncomplete(reader);
   } finally {
     reader.close();
-  }
-}
-
-/**
- * Before a trace starts: each export's directory exists and can be written, and the path is not a
- * directory, so that a typo is one line now rather than after the run.
- */
-export function checkExportPaths(files: ExportFiles): void {
-  for (const f of [files.perfetto, files.pprof, files.folded]) {
-    if (f === undefined) continue;
-    if (statSync(f, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`cannot write ${f}: it is a directory`);
-    try {
-      accessSync(dirname(resolve(f)), constants.W_OK);
-    } catch (e) {
-      throw new UserError(`cannot write ${f}: ${describeErrno((e as NodeJS.ErrnoException).errno ?? 0)}`);
-    }
   }
 }
 

@@ -10,13 +10,14 @@ import { UserError } from '../sys/errors.js';
 import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
+import { mark } from '../sys/timing.js';
 import { note, printSummary, recordSink } from './outputs.js';
-import { Recording } from './record.js';
-import { checkExportPaths, exportRecording, wantsExport, type ExportFiles } from './report.js';
+import type { Recording } from './record.js';
+import { checkExportPaths, wantsExport, type ExportFiles } from './exportfiles.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkListen, startMetrics, type MetricsFlags } from './metrics.js';
+import type { MetricsFlags } from './metrics.js';
 
 export interface TraceOptions extends MetricsFlags {
   target?: Target;          // none: every thread (or the command)
@@ -44,64 +45,78 @@ const CHILD_GRACE_MS = 2000;
 export async function runTrace(o: TraceOptions): Promise<number> {
   if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
   if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
-  checkListen(o);
+  // what only some runs use (the server and page, the recording, the exporters) is loaded only by them
+  const metricsModule = o.listen !== undefined ? await import('./metrics.js') : undefined;
+  metricsModule?.checkListen(o);
   preflight();
+  mark('preflight');
   // before anything is loaded: a path that cannot be written is refused with nothing started
   const exporting = wantsExport(o.exports);
   const scratch = exporting && o.record === undefined ? mkdtempSync(join(tmpdir(), 'procimage-')) : undefined; // 0700
   const recordTo = o.record ?? (scratch && join(scratch, 'trace.rec'));
   let recording: Recording | undefined;
   try {
-    recording = recordTo !== undefined ? Recording.create(recordTo, { quiet: scratch !== undefined }) : undefined;
+    recording = recordTo !== undefined ? (await import('./record.js')).Recording.create(recordTo, { quiet: scratch !== undefined }) : undefined;
     if (exporting) checkExportPaths(o.exports!);
   } catch (e) {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     throw e;
   }
   try {
-    return await traceWith(o, recording);
+    return await traceWith(o, recording, metricsModule?.startMetrics);
   } finally {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-async function traceWith(o: TraceOptions, recording: Recording | undefined): Promise<number> {
+type StartMetrics = typeof import('./metrics.js').startMetrics;
+
+async function traceWith(o: TraceOptions, recording: Recording | undefined, startMetrics: StartMetrics | undefined): Promise<number> {
   let session: Session;
-  let metrics: Awaited<ReturnType<typeof startMetrics>>;
-  try {
-    session = Session.load({ categories: o.categories, ringBytes: o.ringBytes });
-  } catch (e) {
-    await recording?.discard();
-    throw e;
-  }
-  try {
-    metrics = await startMetrics(o, session);
-  } catch (e) {
-    session.close();
-    await recording?.discard();
-    throw e;
-  }
+  let metrics: Awaited<ReturnType<StartMetrics>>;
   let child: ChildProcess | undefined;
   let childExit: Promise<number> | undefined;
+  // the one policy it will activate is known (the command's pid only later, and only its kind
+  // matters here): only the programs it uses are loaded
+  const loading = Session.loadAsync({ categories: o.categories, ringBytes: o.ringBytes,
+    policies: [policyFor(o, o.target ?? (o.command?.length ? { kind: 'tgid', tgid: 0 } : { kind: 'all' }))] });
   try {
-    let target: Target = o.target ?? { kind: 'all' };
+    // while the objects verify on libuv's pool: CMD, behind its gate (forking this process takes
+    // 5-25 ms, more once the objects are loaded)
     if (o.command?.length) {
       // CMD's stdout would corrupt an NDJSON stdout: it goes to stderr then
       child = spawn(paths.gate, ['3', ...o.command], { stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit', 'pipe'] });
       childExit = new Promise(resolve => child!.once('exit', (code, sig) => resolve(code ?? 128 + signalNumber(sig))));
       child.once('error', () => { /* reported below: no pid */ });
       if (child.pid === undefined) throw new UserError(`cannot start ${paths.gate}: run make`);
-      target = { kind: 'tgid', tgid: child.pid };
     }
-    const policy: Policy = { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
-      syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
-      stackMode: o.stackMode, topN: o.topN };
+    session = await loading;
+  } catch (e) {
+    child?.kill('SIGKILL');
+    await loading.then(s => s.close(), () => undefined); // loaded meanwhile: closed
+    await recording?.discard();
+    throw e;
+  }
+  try {
+    metrics = await startMetrics?.(o, session);
+  } catch (e) {
+    child?.kill('SIGKILL');
+    session.close();
+    await recording?.discard();
+    throw e;
+  }
+  let collectingNs = process.hrtime.bigint();
+  try {
+    const target: Target = child ? { kind: 'tgid', tgid: child.pid! } : o.target ?? { kind: 'all' };
+    const policy = policyFor(o, target);
     const a = await session.activate(policy, recordSink(o, session, metrics?.state, [
       recording && (startNs => recording.begin(session, policy, o.categories, startNs, o.command)),
       metrics && (startNs => metrics!.page.begin(policy, o.categories, startNs, o.command)),
     ]));
+    collectingNs = a.collectingNs;
     for (const n of a.notes) note(n);
     (child?.stdio[3] as Writable | undefined)?.end('g'); // open the gate: CMD execs, already a target
+    mark('activated');
   } catch (e) {
     child?.kill('SIGKILL');
     await metrics?.close();
@@ -112,27 +127,39 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined): Pro
 
   const stop = await new Promise<'child' | 'duration' | NodeJS.Signals>(resolve => {
     childExit?.then(() => resolve('child'));
-    if (o.durationSec) setTimeout(() => resolve('duration'), o.durationSec * 1000).unref();
+    // counted from when collection runs: the activation's last steps (the ring not read until kallsyms
+    // is) are part of the collection
+    const left = (o.durationSec ?? 0) * 1000 - Number(process.hrtime.bigint() - collectingNs) / 1e6;
+    if (o.durationSec) setTimeout(() => resolve('duration'), Math.max(0, left)).unref();
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  mark('stop');
   if (child && stop !== 'child' && stop !== 'duration') {
     // Ctrl-C reached CMD too (same process group): give it a moment so its exit is recorded
     await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
   }
   const summary = await session.deactivate();
+  mark('deactivated');
   metrics?.page.end(summary);
   await metrics?.close();
   session.close();
+  mark('closed');
   printSummary(o.json, summary);
   const recorded = await recording?.finish(summary);
-  if (recorded && wantsExport(o.exports)) await exportRecording(recorded.path, o.exports!);
+  if (recorded && wantsExport(o.exports)) await (await import('./report.js')).exportRecording(recorded.path, o.exports!);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
   if (child && child.exitCode === null && child.signalCode === null) {
     note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);
     return stop === 'SIGINT' ? 130 : stop === 'SIGTERM' ? 143 : 0;
   }
   return childExit ? await childExit : 0;
+}
+
+function policyFor(o: TraceOptions, target: Target): Policy {
+  return { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
+    syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
+    stackMode: o.stackMode, topN: o.topN };
 }
 
 /** A shell's convention: a command killed by signal N "exits" 128 + N. */

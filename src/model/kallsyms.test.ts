@@ -35,7 +35,7 @@ describe('kallsyms', () => {
   it('reads a file chunk by chunk off the event loop to the same index (loadAsync)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
     try {
-      // long enough to span several reads, with a line cut at each chunk's end
+      // long enough to span several of the indexer's 256 KiB reads, with a line cut at each one's end
       const lines = TEXT.trim().split('\n');
       for (let i = 0; i < 20000; i++) lines.push(`ffffffff9${(i * 16).toString(16).padStart(7, '0')} t fn_${i}`);
       writeFileSync(join(dir, 'kallsyms'), lines.join('\n') + '\n');
@@ -58,16 +58,10 @@ describe('kallsyms', () => {
     expect(k.symbolize(0x7f0000001000n)).toBe('0x7f0000001000');
   });
 
-  it('reads the text in pieces: lines cut anywhere between two reads come out whole', () => {
-    const all = Buffer.from(TEXT);
-    let pos = 0;
-    const k = KernelSymbols.read(buf => { // 7 bytes at a time
-      const n = all.copy(buf, 0, pos, Math.min(all.length, pos + 7, pos + buf.length));
-      pos += n;
-      return n;
-    });
-    expect(name(k, 0xffffffffc0001010n)).toBe('mod_fn+0x10 [mymod]');
-    expect(name(k, 0xffffffff81000105n)).toBe('do_thing+0x5');
+  it('says why a file cannot be read', async () => {
+    expect(() => KernelSymbols.load('/nonexistent/kallsyms')).toThrow(/ENOENT|no such file/i);
+    await expect(KernelSymbols.loadAsync('/nonexistent/kallsyms')).rejects.toThrow(/ENOENT|no such file/i);
+    expect(KernelSymbols.parse('').size).toBe(0);
   });
 
   it('tells whether kallsyms lists data symbols (CONFIG_KALLSYMS_ALL)', () => {

@@ -4,7 +4,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus,
+  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus, supported,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -17,6 +17,7 @@ import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
 import { UserError } from '../sys/errors.js';
 import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
+import { mark } from '../sys/timing.js';
 import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
@@ -47,6 +48,12 @@ export interface SessionOptions {
   ringBytes?: number;
   /** procimage's own tgid, excluded from "every thread" unless -m. */
   selfTgid?: number;
+  /**
+   * The policies the session will be activated with, when known before it loads (trace): only the
+   * programs they use are loaded (Collector.programs, extraPrograms). Their targets matter only by
+   * kind. Omitted: every program, for whatever policy comes (attach).
+   */
+  policies?: readonly Policy[];
 }
 
 export interface Activation {
@@ -84,7 +91,10 @@ export interface SessionSummary {
   partial?: string;
 }
 
+/** The object that declares the pi_* maps alone (bpf/shared.bpf.c). */
+const SHARED_MAPS = 'shared';
 const LOST_POLL_MS = 1000;
+const DEFAULT_RING_BYTES = 16 << 20;
 /** Longest wait at deactivation for exited threads' last context switch. */
 const DYING_WAIT_MS = 200;
 /** Stacks the summary lists by off-CPU time. */
@@ -114,8 +124,14 @@ export class Session {
   /** The core, then one collector per attached category (deduplicated). */
   private readonly collectors: Collector[] = [];
   private readonly decoders = new Map<number, Decoder>();
-  /** Maps named pi_*, shared by every object: the first object that declares one creates it. */
+  /** Maps named pi_*, shared by every object (createShared makes them). */
   private readonly shared = new Map<string, BpfMap>();
+  /** Kernel symbols being read after loadAsync(): no record is dispatched before they are complete. */
+  private kernelReady: Promise<void> | undefined;
+  /** bpf/shared.bpf.c loaded for the pi_* maps, until every object is loaded (createShared). */
+  private sharedMaker: BpfObject | undefined;
+  /** The policies whose programs alone were loaded (SessionOptions.policies); undefined: all were. */
+  private loadedFor: readonly Policy[] | undefined;
   private links: Link[] = [];
   /** The activation whose hooks are still being attached. */
   private activating: Promise<Activation> | undefined;
@@ -140,6 +156,8 @@ export class Session {
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** tidyUp(), due on the next turn of the event loop after a deactivation. */
+  private tidyTimer: NodeJS.Immediate | undefined;
   /** The files user stacks went through, numbered for the records' ustack_locs (one table for both symbolizers). */
   private readonly modules = new ModuleTable();
   /** Addresses to symbols for the collectors' polls; caches live as long as the session. */
@@ -147,36 +165,24 @@ export class Session {
 
   private constructor(readonly categories: Category[], readonly selfTgid: number) {}
 
-  /** Opens, configures and verifies every object the categories need. Nothing is attached. */
+  /**
+   * Opens, configures and verifies every object the categories need, one after the other. Nothing is
+   * attached. (loadAsync() verifies them side by side.)
+   */
   static load(opts: SessionOptions): Session {
-    requireFeature('btf');
-    requireFeature('ringbuf');
-    requireFeature('tp_btf');
-    for (const c of opts.categories) {
-      const collector = COLLECTORS[c];
-      if (!collector) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
-      for (const f of collector.features ?? []) requireFeature(f, `the ${c} category (${CATEGORY_FLAG[c]})`);
-    }
-    const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
-    s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
+    const s = Session.create(opts);
+    const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
     try {
-      for (const collector of s.collectors) {
-        for (const [type, d] of collector.decoders) s.decoders.set(type, d);
-        for (const name of [collector.object, ...collector.requires ?? []]) {
-          if (!s.objects.has(name)) s.loadObject(name, opts.ringBytes ?? 16 << 20);
-        }
+      s.createShared(ringBytes);
+      for (const obj of s.openObjects(ringBytes, opts.policies)) {
+        obj.load();
+        mark(`load:${obj.name}`);
       }
-      // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
-      s.reader = new RingReader(s.sharedMap('pi_events'), MAX_RECORD);
-      // kernel symbols (~100 ms to read) for the categories that name kernel frames or locks, ahead of
-      // need; the others may never ask (then, at the first question)
-      if (s.categories.some(c => KERNEL_SYMBOLS.includes(c))) s.symbols.refreshKernel();
-      if (s.categories.includes('keytime')) {
-        s.stacks = new StackResolver(s.clock, () => s.symbols.kernel, s.modules);
-        const keytime = s.objects.get('keytime')!;
-        s.tables = new UnwindTables(keytime.map('unwind_rows'), keytime.map('unwind_procs'), unwindCheck());
-      }
-      releaseFreeMemory(); // what libbpf freed after parsing the kernel's BTF for each object
+      if (s.needsKernelSymbols) s.symbols.refreshKernel();
+      mark('kallsyms');
+      s.loaded();
+      releaseFreeMemory(false); // what libbpf freed after parsing the kernel's BTF for each object
+      mark('release');
     } catch (e) {
       s.close();
       throw e;
@@ -185,10 +191,135 @@ export class Session {
   }
 
   /**
-   * Opens, configures and loads one object. One policy, one ring, one set of counters: a pi_* map an
-   * earlier object created is reused, not created again.
+   * load(), the objects verified side by side on libuv's pool: the verifier takes tens to hundreds of
+   * ms per object, on one CPU each.
    */
-  private loadObject(name: string, ringBytes: number): void {
+  static async loadAsync(opts: SessionOptions): Promise<Session> {
+    const s = Session.create(opts);
+    const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
+    const loads: Array<Promise<void>> = [];
+    try {
+      s.createShared(ringBytes);
+      // the core's object (keytime: the longest to verify, ~130 ms with every category) on a thread of
+      // its own, the others one after another on a second: on 2 CPUs the core then has one to itself,
+      // where side by side they all slowed it down; on more, still no longer than the core alone
+      const [core, ...rest] = s.openObjects(ringBytes, opts.policies);
+      const load = (obj: BpfObject) => obj.loadAsync().then(() => mark(`load:${obj.name}`));
+      loads.push(load(core));
+      let previous: Promise<unknown> = Promise.resolve();
+      for (const obj of rest) loads.push(previous = previous.then(() => load(obj), () => load(obj)));
+      // the first refusal, in the objects' order (as load() would report it), once none is loading
+      const failed = (await Promise.allSettled(loads)).find(r => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      s.loaded();
+      // kallsyms (~50 ms, on libuv's pool) while the caller gets on with what comes before the first
+      // record is read (a trace spawns its command and attaches the hooks): ready() and activate()
+      // wait for it. Then what libbpf freed after parsing the kernel's BTF for each object, and the
+      // kallsyms index's scratch memory: the C heap alone, JS has dropped nothing large (5 ms against 10-35)
+      const symbols = s.needsKernelSymbols ? s.symbols.refreshKernelAsync() : Promise.resolve();
+      const settled = s.kernelReady = symbols.then(() => {
+        releaseFreeMemory(false);
+        if (s.kernelReady === settled) s.kernelReady = undefined;
+      });
+    } catch (e) {
+      await Promise.allSettled(loads); // an object is not closed while it loads
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** The session before anything is opened: the kernel's features checked, the collectors chosen. */
+  private static create(opts: SessionOptions): Session {
+    requireFeature('btf');
+    requireFeature('ringbuf');
+    requireFeature('tp_btf');
+    for (const c of opts.categories) {
+      const collector = COLLECTORS[c];
+      if (!collector) throw new UserError(`the ${c} category (${CATEGORY_FLAG[c]}) is not implemented in this build`);
+      for (const f of collector.features ?? []) requireFeature(f, `the ${c} category (${CATEGORY_FLAG[c]})`);
+    }
+    mark('features');
+    const s = new Session([...new Set(opts.categories)], opts.selfTgid ?? process.pid);
+    s.collectors.push(CORE, ...s.categories.map(c => COLLECTORS[c]!).filter(c => c !== CORE));
+    for (const collector of s.collectors) for (const [type, d] of collector.decoders) s.decoders.set(type, d);
+    return s;
+  }
+
+  /**
+   * Opens and configures every object the collectors need, the core's first, each once; with
+   * `policies`, only the programs those use are left to load.
+   */
+  private openObjects(ringBytes: number, policies: readonly Policy[] | undefined): BpfObject[] {
+    const objs = [...new Set(this.collectors.flatMap(c => [c.object, ...c.requires ?? []]))].map(n => this.openObject(n, ringBytes));
+    if (policies) {
+      // after every configure(): what a collector names may depend on what its configure() found
+      const used = new Set(policies.flatMap(p => this.programsUsed(p)));
+      for (const obj of objs) for (const p of obj.programs()) if (p.autoload && !used.has(p.name)) p.setAutoload(false);
+      this.loadedFor = policies;
+    }
+    return objs;
+  }
+
+  /** Every program `policy` needs loaded: what it attaches and what collectors use otherwise. */
+  private programsUsed(policy: Policy): string[] {
+    return this.collectors.flatMap(c => [...c.programs(policy), ...c.extraPrograms?.(policy) ?? []]);
+  }
+
+  /** Resolves once the session is complete: after loadAsync(), once its kernel symbols are read. */
+  async ready(): Promise<void> {
+    await this.kernelReady;
+  }
+
+  /**
+   * Whether kernel symbols are read at load, ahead of need (~50 ms): for the categories that name
+   * kernel frames or locks; the others may never ask (then, at the first question). Read after every
+   * object is loaded: kallsyms lists their programs, whose frames a kernel stack may hold.
+   */
+  private get needsKernelSymbols(): boolean {
+    return this.categories.some(c => KERNEL_SYMBOLS.includes(c));
+  }
+
+  /** After every object is loaded: what else the session needs ready before an activation. */
+  private loaded(): void {
+    // shared.bpf.c made the shared maps; the objects that use them hold them too (the core declares
+    // every one): they lend them from now on, and the maker, with its parsed ELF, goes
+    const owners = [...this.shared.keys()].map(name => [name, [...this.objects.values()].find(o => o.mapNames().includes(name))] as const);
+    if (owners.every(([, o]) => o)) {
+      for (const [name, o] of owners) this.shared.set(name, o!.map(name));
+      this.sharedMaker?.close();
+      this.sharedMaker = undefined;
+    }
+    // ahead of need too: mapping the ring and allocating the batch buffers take milliseconds
+    this.reader = new RingReader(this.sharedMap('pi_events'), MAX_RECORD);
+    if (this.categories.includes('keytime')) {
+      this.stacks = new StackResolver(this.clock, () => this.symbols.kernel, this.modules);
+      const keytime = this.objects.get('keytime')!;
+      this.tables = new UnwindTables(keytime.map('unwind_rows'), keytime.map('unwind_procs'), unwindCheck());
+    }
+    mark('ring');
+  }
+
+  /**
+   * One policy, one ring, one set of counters: the maps named pi_* exist once, shared by every
+   * object. They are made first, by bpf/shared.bpf.c (those maps alone: a few ms, the kernel's BTF
+   * not even parsed), so that every object reuses them and none has to wait for another's
+   * verification.
+   */
+  private createShared(ringBytes: number): void {
+    const maker = this.sharedMaker = BpfObject.open(paths.bpfObject(SHARED_MAPS));
+    for (const p of maker.programs()) p.setAutoload(false);
+    const names = maker.mapNames();
+    for (const m of names) if (!m.startsWith('pi_')) maker.setAutocreate(m, false);
+    maker.setMaxEntries('pi_events', ringBytes);
+    maker.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
+    maker.load();
+    for (const m of names) if (m.startsWith('pi_')) this.shared.set(m, maker.map(m));
+    mark('shared');
+  }
+
+  /** Opens and configures one object (nothing loaded yet), its pi_* maps the shared ones. */
+  private openObject(name: string, ringBytes: number): BpfObject {
     const obj = BpfObject.open(paths.bpfObject(name));
     this.objects.set(name, obj);
     obj.setConst('pi_self_tgid', this.selfTgid);
@@ -196,17 +327,16 @@ export class Session {
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     if (name === 'keytime' && unwindCheck()) obj.setConst('pi_unwind_check', 1);
+    // a bounded walk the verifier checks once through bpf_loop, not once per step (bpf/common.bpf.h)
+    obj.setConst('pi_bpf_loop', supported('bpf_loop') ? 1 : 0);
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
-    const mine: string[] = [];
     for (const m of obj.mapNames().filter(n => n.startsWith('pi_'))) {
-      const existing = this.shared.get(m);
-      if (existing) obj.reuseMap(m, existing);
-      else mine.push(m);
+      const shared = this.shared.get(m);
+      if (!shared) throw new Error(`${name} declares a shared map ${m} that ${SHARED_MAPS}.bpf.c does not`);
+      obj.reuseMap(m, shared);
     }
-    if (mine.includes('pi_events')) obj.setMaxEntries('pi_events', ringBytes);
-    if (mine.includes('pi_follow')) obj.setMaxEntries('pi_follow', Math.ceil(pidMax() / 64));
-    obj.load();
-    for (const m of mine) this.shared.set(m, obj.map(m));
+    mark(`configure:${name}`);
+    return obj;
   }
 
   private sharedMap(name: string): BpfMap {
@@ -306,6 +436,10 @@ export class Session {
         `${this.categories.join(', ')}); restart attach with ${missing.map(c => CATEGORY_FLAG[c]).join(' ')} or -a`);
     }
     if (this.current) throw new UserError('already active: deactivate first (ctl -d)');
+    if (this.loadedFor) {
+      const unloaded = this.programsUsed(policy).filter(p => !this.programOwner(p).program(p).autoload);
+      if (unloaded.length) throw new Error(`${unloaded.join(', ')} not loaded: the session was loaded for other policies`);
+    }
     const t = policy.target;
     if (!policy.myproc && ((t.kind === 'tgid' && t.tgid === this.selfTgid) || (t.kind === 'pid' && t.pid === this.selfTgid))) {
       throw new UserError(`${t.kind === 'tgid' ? t.tgid : t.pid} is procimage's own process: add -m to trace it`);
@@ -335,6 +469,7 @@ export class Session {
         this.startUnwinding(policy);
       }
       this.attach(policy);
+      mark('attach');
       if (extra) {
         const cur = this.current;
         this.links.push(...await extra.links);
@@ -345,6 +480,7 @@ export class Session {
         }
       }
       collectingNs = process.hrtime.bigint();
+      mark('attach-extra');
       // every switch from now on is recorded: what the kernel accounted so far tells, at the end,
       // which target threads made none (QuietThreads)
       if (this.intervals) this.quiet = QuietThreads.atActivation(policy.target);
@@ -354,6 +490,14 @@ export class Session {
       // open, and what the target maps meanwhile is in /proc, read after the side-band is open
       // (openSideband); the kernel holds what the hooks recorded so far.
       if (this.intervals && policy.stackMode !== 'none') this.sideband = this.openSideband(policy);
+      if (this.kernelReady) {
+        // kallsyms, read since loadAsync() returned: no record is dispatched before it is complete
+        // (the kernel holds them; a trace's command still waits behind its gate)
+        const cur = this.current;
+        await this.kernelReady;
+        mark('kallsyms-wait');
+        if (this.current !== cur) throw new Error('the session was closed while activating');
+      }
       this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
@@ -583,11 +727,14 @@ export class Session {
     await this.reader!.stop();
     const dispatch = (b: Batch) => this.dispatch(b);
     this.reader!.drainNow(dispatch);
+    mark('drain');
     for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
       await new Promise(r => setTimeout(r, 2));
       this.reader!.drainNow(dispatch);
     }
+    mark('dying');
     await this.detachAsync();
+    mark('detach');
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     this.reader!.drainNow(dispatch);
     const endNs = this.clock.now();
@@ -601,6 +748,7 @@ export class Session {
     this.stopUnwinding();
     this.poll(true);
     this.reportLost();
+    mark('final-poll');
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
     const sent = readPerType(this.sharedMap('pi_sent')), lost = readPerType(this.sharedMap('pi_lost_type'));
     const kernel: SessionSummary['kernel_records'] = {};
@@ -631,7 +779,9 @@ export class Session {
     this.stacks?.forget();
     this.symbols.forgetProcesses();
     this.modules.clear(); // the next activation writes its module records anew (with new ids)
-    void this.tidyUp();
+    // on the next turn of the event loop: a one-shot trace closes the session first and never starts
+    // it (the kallsyms read is one job on libuv's pool, which the process's exit would wait for)
+    this.tidyTimer = setImmediate(() => void this.tidyUp());
     return summary;
   }
 
@@ -640,8 +790,8 @@ export class Session {
    * gone, so kallsyms is read again (without holding the event loop); then, once the daemon has been
    * ready for a while, the C heap's free memory goes back to the system (glibc keeps what libdwfl
    * freed for reuse, in the RSS). That takes a full collection (a few ms to tens of ms, the event loop
-   * held): not while an activation could be arriving right behind this one. A one-shot trace exits
-   * without waiting for either (the timer is unref'd; main() ends the process).
+   * held): not while an activation could be arriving right behind this one. A one-shot trace closes
+   * the session before either starts (the timer is unref'd; main() ends the process).
    */
   private async tidyUp(): Promise<void> {
     if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) await this.symbols.refreshKernelAsync();
@@ -681,6 +831,7 @@ export class Session {
 
   /** Frees everything: links, reader, objects (pins, if any, stay until unpinned). */
   close(): void {
+    clearImmediate(this.tidyTimer);
     clearTimeout(this.releaseTimer);
     this.detach();
     this.sideband?.close();
@@ -691,6 +842,8 @@ export class Session {
     this.reader = undefined;
     for (const obj of this.objects.values()) obj.close();
     this.objects.clear();
+    this.sharedMaker?.close();
+    this.sharedMaker = undefined;
     this.stacks?.close();
     this.stacks = undefined;
   }

@@ -1,7 +1,8 @@
-// The few libc calls Node does not offer, through koffi. With src/bpf/ffi.ts, the only two modules
-// that touch koffi.
+// The few libc calls Node does not offer, and procimage's own C helpers that are not libbpf's
+// (build/libprocimage.so), through koffi. With src/bpf/ffi.ts, the only two modules that touch koffi.
 import koffi from 'koffi';
 import { describeErrno } from './errors.js';
+import { paths } from './paths.js';
 
 const libc = koffi.load('libc.so.6');
 const c = {
@@ -86,14 +87,99 @@ export function clockTicksPerSecond(): number {
 /**
  * Hands the C heap's free memory back to the system. Loading BPF objects makes libbpf parse the
  * kernel's BTF (several MB) for each, then free it; glibc keeps freed memory for reuse, so without
- * this it stays in the attach daemon's RSS for good.
+ * this it stays in the process's RSS for good (~40 MB after trace -a loads).
  */
-export function releaseFreeMemory(): void {
-  // Buffers and typed arrays the program dropped (a kallsyms read's scratch space, ~6 MB) are C heap
-  // too, freed only when V8 collects them, which an idle daemon may never do: collect first.
-  // bin/procimage runs node with --expose-gc; elsewhere (tests) this is malloc_trim alone.
-  (globalThis as { gc?: () => void }).gc?.();
+export function releaseFreeMemory(collect = true): void {
+  // Buffers and typed arrays the program dropped are C heap too, freed only when V8 collects them,
+  // which an idle daemon may never do: collect first (5-20 ms; `collect` false skips it where JS
+  // dropped nothing large, as after loading). bin/procimage runs node with --expose-gc; elsewhere
+  // (tests) this is malloc_trim alone.
+  if (collect) (globalThis as { gc?: () => void }).gc?.();
   c.malloc_trim(0);
+}
+
+/** /proc/kallsyms as native/kallsyms.c indexes it: per symbol, parallel columns; names in one byte string. */
+export interface KallsymsIndex {
+  /** Low 32 bits of each symbol's address (all lie at 0xffffffff00000000 and up), in the file's order. */
+  lo: Uint32Array;
+  /** Its type letter. */
+  type: Uint8Array;
+  /** Where its line's text after the type ("name" or "name\t[module]") lies in names. */
+  nameAt: Uint32Array;
+  nameLen: Uint16Array;
+  names: Uint8Array;
+  /** Data symbols (d D b B r R) among them. */
+  data: number;
+}
+
+let ksyms: {
+  read: ReturnType<ReturnType<typeof koffi.load>['func']>; parse: ReturnType<ReturnType<typeof koffi.load>['func']>;
+  free: ReturnType<ReturnType<typeof koffi.load>['func']>; layout: ReturnType<typeof koffi.struct>;
+} | undefined;
+
+function ksymsLib() {
+  if (!ksyms) {
+    const lib = koffi.load(paths.helperLib);
+    const layout = koffi.struct('pi_ksyms', {
+      err: 'uint64_t', n: 'uint64_t', names_len: 'uint64_t', data: 'uint64_t',
+      lo: 'void *', type: 'void *', name_at: 'void *', name_len: 'void *', names: 'void *',
+    });
+    ksyms = {
+      layout,
+      read: lib.func('pi_ksyms *pi_ksyms_read(const char *path)'),
+      parse: lib.func('pi_ksyms *pi_ksyms_parse(const uint8_t *text, size_t len)'),
+      free: lib.func('void pi_ksyms_free(pi_ksyms *k)'),
+    };
+  }
+  return ksyms;
+}
+
+const ENOMEM = 12;
+
+/** Hands `use` the index at p (views into C memory, valid until it returns), then frees it. */
+function useIndex<T>(what: string, p: unknown, use: (index: KallsymsIndex) => T): T {
+  const lib = ksymsLib();
+  if (p === null || p === undefined || p === 0n) throw new SysError(what, ENOMEM);
+  try {
+    const k = koffi.decode(p, lib.layout) as Record<string, number | bigint>;
+    if (Number(k.err)) throw new SysError(what, Number(k.err));
+    const n = Number(k.n), len = Number(k.names_len);
+    const col = <A>(ptr: number | bigint, bytes: number, make: (b: ArrayBuffer) => A, empty: A): A =>
+      bytes ? make(koffi.view(ptr as bigint, bytes)) : empty;
+    return use({
+      lo: col(k.lo, n * 4, b => new Uint32Array(b), new Uint32Array(0)),
+      type: col(k.type, n, b => new Uint8Array(b), new Uint8Array(0)),
+      nameAt: col(k.name_at, n * 4, b => new Uint32Array(b), new Uint32Array(0)),
+      nameLen: col(k.name_len, n * 2, b => new Uint16Array(b), new Uint16Array(0)),
+      names: col(k.names, len, b => new Uint8Array(b), new Uint8Array(0)),
+      data: Number(k.data),
+    });
+  } finally {
+    lib.free(p);
+  }
+}
+
+/**
+ * Reads and indexes a kallsyms file (native/kallsyms.c) on libuv's pool: /proc/kallsyms hands out a
+ * page per read(2), ~1300 of them, and an index built in JS, run once and never warmed up, took
+ * 30-60 ms of the main thread. `use` copies what it keeps. Rejects with a SysError.
+ */
+export async function indexKallsyms<T>(path: string, use: (index: KallsymsIndex) => T): Promise<T> {
+  const lib = ksymsLib();
+  const p = await new Promise<unknown>((resolve, reject) => {
+    lib.read.async(path, (err: unknown, r: unknown) => (err ? reject(err) : resolve(r)));
+  });
+  return useIndex(`read ${path}`, p, use);
+}
+
+/** indexKallsyms() on this thread. */
+export function indexKallsymsSync<T>(path: string, use: (index: KallsymsIndex) => T): T {
+  return useIndex(`read ${path}`, ksymsLib().read(path), use);
+}
+
+/** The index of kallsyms text in memory (fixtures, tests). */
+export function indexKallsymsText<T>(text: Uint8Array, use: (index: KallsymsIndex) => T): T {
+  return useIndex('index kallsyms text', ksymsLib().parse(text, text.length), use);
 }
 
 const SIG_BLOCK = 0, SIG_SETMASK = 2;

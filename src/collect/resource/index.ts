@@ -112,6 +112,11 @@ class ResourceCollector implements Collector {
     return wanted(policy) ? ['keytime_exit'] : [];
   }
 
+  /** The iterator that samples every task (IterSampler). */
+  extraPrograms(policy: Policy): string[] {
+    return wanted(policy) && this.choice.source === 'iter' ? ['resource_iter'] : [];
+  }
+
   notes(policy: Policy): string[] {
     if (this.choice.source !== 'proc' || !wanted(policy)) return [];
     const notes = [`resource: reading /proc, not a BPF task iterator (${this.choice.why}): the same figures, ` +
