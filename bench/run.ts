@@ -1,5 +1,5 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { pageBench } from './page.js';
@@ -16,7 +16,7 @@ import { release } from 'node:os';
 
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
-  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench,
+  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: () => unixmixBench(), 'unixmix-floor': () => unixmixBench(['floor']), disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench,
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 

@@ -81,8 +81,8 @@ enum pi_lost_reason {
 	PI_LOST_MAP_ALLOC = 2,   /* an aggregate's new entry not made though its map had room: -ENOMEM, -EBUSY */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
-	PI_LOST_SC_THREADS_FULL = 16, /* sc_threads full: a thread's sequence and latencies are not kept */
-	PI_LOST_SC_STATS_FULL = 17,   /* sc_stats full: a (thread, syscall) pair is not counted */
+	PI_LOST_SC_THREADS_FULL = 16, /* sc_slots (or sc_exited) full: a thread's sequence and latencies are not kept */
+	PI_LOST_SC_STATS_FULL = 17,   /* sc_fast and sc_stats full: a (thread, syscall) pair is not counted */
 	PI_LOST_SC_ERRNOS_FULL = 18,  /* sc_errnos full: an error is counted, its errno is not */
 	PI_LOST_LOCK_STATS_FULL = 20, /* lk_stats / futex_waits full: a (lock, thread) pair is not counted */
 	PI_LOST_LOCK_CALLS_FULL = 21, /* lk_calls / lk_kwaits / futex_inflight full: a call in flight is not timed */
