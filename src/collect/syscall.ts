@@ -108,6 +108,9 @@ function reportThread(ctx: PollContext, v: Buffer, exited: boolean, out: ProcRec
   const u = u32view(v);
   const pid = v.readUInt32LE(T.pid), tgid = v.readUInt32LE(T.tgid);
   const count = u64(u, T.count), emitted = u64(u, T.emitted);
+  // a thread whose only syscall since activation has been a return (of one entered before it, or a
+  // new thread's from clone) has a slot but has entered nothing: no syscall_thread for it
+  if (count === 0) return;
   const comm = cstring(v, T.comm, pi_sc_thread.LEN.comm);
   if (comm) state.comms.set(pid, comm);
   if (ctx.final && count > emitted && count - emitted < RING) {
