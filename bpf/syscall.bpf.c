@@ -122,12 +122,13 @@ struct {
 static const struct pi_sc_stat zero_stat;
 
 /*
- * Whether the task that last made a syscall on this CPU is a target, and its slot. The target test
- * costs a helper call (bpf_get_current_pid_tgid: ~7 ns here, ~10% of what a program on the hook
+ * Whether the tasks that last made syscalls on this CPU are targets, and their slots. The target
+ * test costs a helper call (bpf_get_current_pid_tgid: ~7 ns here, ~10% of what a program on the hook
  * costs at all) on every syscall of every process; a task making syscalls in a row asks the same
  * question each time. The tracepoint hands over the task's user registers, which live at the top of
  * its kernel stack: a pointer that is the task's own for as long as it lives, and free to compare.
- * So each CPU remembers the last one and the answer it got.
+ * So each CPU remembers the last two tasks (two processes passing work back and forth on one CPU,
+ * a pipe's writer and reader, are each other's only neighbours) and the answers they got.
  *   - The answer for a live task does not change within an activation (a thread group gains new
  *     processes, but new tasks; it loses dead ones); user space zeroes the cache at activation.
  *   - A dead task's stack is reused by new tasks: syscall_task_exit clears, on every CPU, the entry
@@ -135,7 +136,7 @@ static const struct pi_sc_stat zero_stat;
  *     gives the task's slot back only after that.
  *   - Programs on the syscall tracepoints run with preemption disabled, and a program does not nest
  *     on a CPU: nothing interleaves with an update of the entry.
- * The entry also keeps what the policy says, so that a hit needs no policy lookup either: these
+ * An entry also keeps what the policy says, so that a hit needs no policy lookup either: these
  * programs are attached only while a policy is active (activation writes it before attaching them,
  * deactivation detaches them before writing the ready state), and the cache starts empty each time.
  */
@@ -147,11 +148,17 @@ struct target_cache {
 	__u32 seq_len;    /* the policy's syscall_seq_len */
 };
 
+struct target_caches {
+	struct target_cache way[2];
+	__u32 next; /* the way a miss fills: each miss fills the other one than the last */
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct target_cache);
+	__type(value, struct target_caches);
 } sc_tcache SEC(".maps");
 
 /* Bit `bit` of a free-slot word taken: its slot, else SC_NO_SLOT (another CPU took it first). */
@@ -246,20 +253,23 @@ static __noinline void cache_fill(struct target_cache *c, struct pt_regs *regs)
 	c->slot = target && (p->categories & PI_CAT_SYSCALL) ? thread_slot(p, pt, pt >> 32) : SC_NO_SLOT;
 }
 
-/* This CPU's cache entry, for the current task (filled on a miss); NULL without a policy. */
+/* This CPU's cache entry for the current task (filled on a miss); NULL without a policy. */
 static __always_inline struct target_cache *current_cache(struct pt_regs *regs)
 {
 	__u32 zero = 0;
-	struct target_cache *c = bpf_map_lookup_elem(&sc_tcache, &zero);
+	struct target_caches *cs = bpf_map_lookup_elem(&sc_tcache, &zero);
 
-	if (!c)
+	if (!cs)
 		return 0;
-	if (c->regs != (__u64)regs) {
-		cache_fill(c, regs);
-		if (!c->regs)
-			return 0;
-	}
-	return c;
+	if (cs->way[0].regs == (__u64)regs)
+		return &cs->way[0];
+	if (cs->way[1].regs == (__u64)regs)
+		return &cs->way[1];
+	__u32 w = cs->next & 1;
+	struct target_cache *c = &cs->way[w];
+	cs->next = w ^ 1;
+	cache_fill(c, regs);
+	return c->regs ? c : 0;
 }
 
 /* An exiting task's cache entries, on every CPU: its stack may be a new task's soon. */
@@ -269,11 +279,13 @@ static __always_inline void forget_task(struct task_struct *task)
 	__u32 zero = 0;
 
 	for (__u32 cpu = 0; cpu < PI_MAX_CPUS; cpu++) {
-		struct target_cache *c = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
-		if (!c)
+		struct target_caches *cs = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
+		if (!cs)
 			break; /* past the last possible CPU */
-		if (c->regs == regs)
-			c->regs = 0;
+		if (cs->way[0].regs == regs)
+			cs->way[0].regs = 0;
+		if (cs->way[1].regs == regs)
+			cs->way[1].regs = 0;
 	}
 }
 
