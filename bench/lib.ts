@@ -65,21 +65,22 @@ export class BackgroundAttach {
   out = '';
   err = '';
 
-  constructor(readonly pinDir: string, args: string[]) {
-    this.proc = spawn(CLI, ['attach', ...args, '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** cli: this build's bin/procimage, or another's (a baseline to compare with, built elsewhere). */
+  constructor(readonly pinDir: string, args: string[], readonly cli = CLI) {
+    this.proc = spawn(cli, ['attach', ...args, '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.setEncoding('utf8').on('data', d => { this.out += d; });
     this.proc.stderr!.setEncoding('utf8').on('data', d => { this.err += d; });
   }
 
-  static async start(args: string[], pinDir = `/sys/fs/bpf/procimage-bench-${process.pid}`): Promise<BackgroundAttach> {
-    const a = new BackgroundAttach(pinDir, args);
+  static async start(args: string[], pinDir = `/sys/fs/bpf/procimage-bench-${process.pid}`, cli = CLI): Promise<BackgroundAttach> {
+    const a = new BackgroundAttach(pinDir, args, cli);
     await waitFor(() => a.err.includes('ready:') || a.proc.exitCode !== null, 'attach ready');
     if (a.proc.exitCode !== null) throw new Error(`attach failed: ${a.err}`);
     return a;
   }
 
   ctl(args: string[]): string {
-    return run(CLI, ['ctl', ...args, '--pin-dir', this.pinDir]);
+    return run(this.cli, ['ctl', ...args, '--pin-dir', this.pinDir]);
   }
 
   /**
@@ -89,7 +90,7 @@ export class BackgroundAttach {
    */
   async finish(): Promise<void> {
     const done = new Promise(r => this.proc.once('close', r));
-    const ctl = spawn(CLI, ['ctl', '-f', '--pin-dir', this.pinDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const ctl = spawn(this.cli, ['ctl', '-f', '--pin-dir', this.pinDir], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     ctl.stderr!.setEncoding('utf8').on('data', d => { err += d; });
     const code = await new Promise<number | null>(r => ctl.once('close', r));

@@ -1,5 +1,5 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [disturb] [record] [report] [page] [switch] [startup] [peers]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [peers]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { switchBench } from './switch.js';
@@ -19,7 +19,7 @@ import { release } from 'node:os';
 
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
-  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: unixmixBench, disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
+  resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: () => unixmixBench(), 'unixmix-floor': () => unixmixBench(['floor']), disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
   startup: startupBench,
 };
 // not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`)

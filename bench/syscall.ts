@@ -9,7 +9,8 @@ const CALLS = '3000000';
 const ROUNDS = 11;
 
 // pinned to one CPU: migrations between the two vCPUs were the largest source of noise
-const cost = () => Number(run('taskset', ['-c', '1', workload('syscall_cost'), CALLS]).trim());
+// the wall ns per call (syscall_cost prints the thread's CPU ns beside it)
+const cost = () => Number(run('taskset', ['-c', '1', workload('syscall_cost'), CALLS]).trim().split(' ')[0]);
 
 function withProgram(program: string, fn: () => number): number {
   const obj = BpfObject.open(benchObject('empty'));

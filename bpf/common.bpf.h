@@ -295,6 +295,8 @@ struct pi_btf_types {
 	struct pi_unwind_map unwind_map;
 	struct pi_unwind_proc unwind_proc;
 	struct pi_sc_thread sc_thread;
+	struct pi_sc_slot sc_slot;
+	struct pi_sc_ctl sc_ctl;
 	struct pi_sc_key sc_key;
 	struct pi_sc_stat sc_stat;
 	struct pi_sc_errno_key sc_errno_key;

@@ -22,6 +22,10 @@
 #define PI_SC_NR_MAX 512  /* per-number arrays have this many slots, plus one for every number past it */
 #define PI_SC_SEQ_MAX 50  /* the longest syscall sequence (-s N) */
 #define PI_SC_RING 64     /* per-thread ring of the latest syscall numbers: a power of two > PI_SC_SEQ_MAX */
+#define PI_SC_THREADS 16384 /* target threads with syscall state at once (sc_slots): a multiple of 64 */
+#define PI_SC_POS 64      /* per thread: where its syscalls' figures are, by number (a power of two) */
+#define PI_SC_PROBES 4    /* positions a number may take, from nr % PI_SC_POS on; past them: sc_stats */
+#define PI_SC_FAST 8192   /* (thread, syscall) pairs in the sc_fast array; more go to the sc_stats hash */
 #define PI_LOCK_STACK_DEPTH 20 /* frames kept of a lock's user or kernel stack */
 #define PI_MAX_CPUS 1024  /* bound of loops over CPUs (they stop at the last possible one) */
 
@@ -123,8 +127,8 @@ enum pi_lost_reason {
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_USTACK_BUDGET = 9, /* a user stack not copied: over the copy budget (bpf/unwind.bpf.h) */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
-	PI_LOST_SC_THREADS_FULL = 16, /* sc_threads full: a thread's sequence and latencies are not kept */
-	PI_LOST_SC_STATS_FULL = 17,   /* sc_stats full: a (thread, syscall) pair is not counted */
+	PI_LOST_SC_THREADS_FULL = 16, /* sc_slots (or sc_exited) full: a thread's sequence and latencies are not kept */
+	PI_LOST_SC_STATS_FULL = 17,   /* sc_fast and sc_stats full: a (thread, syscall) pair is not counted */
 	PI_LOST_SC_ERRNOS_FULL = 18,  /* sc_errnos full: an error is counted, its errno is not */
 	PI_LOST_LOCK_STATS_FULL = 20, /* lk_stats / futex_waits full: a (lock, thread) pair is not counted */
 	PI_LOST_LOCK_CALLS_FULL = 21, /* lk_calls / lk_kwaits / futex_inflight full: a call in flight is not timed */
@@ -338,21 +342,38 @@ struct pi_res_exit {
 /* ---- syscall (bpf/syscall.bpf.c) ---------------------------------------------------------- */
 
 /*
- * Per target thread (map sc_threads, by pid): the syscall in flight and a ring of the latest syscall
- * numbers. Syscall k of the thread (0-based, counted from activation) is at ring[k % PI_SC_RING];
- * syscalls [emitted, count) are not yet handed over in a syscall_seq record. A thread that exits is
- * marked, and user space deletes its entry once it has reported it.
+ * Per target thread: the syscall in flight and a ring of the latest syscall numbers. Syscall k of the
+ * thread (0-based, counted from activation) is at ring[k % PI_SC_RING]; syscalls [emitted, count) are
+ * not yet handed over in a syscall_seq record. A live thread's is in its slot of sc_slots; a thread
+ * that exits leaves its last one in sc_exited (by pid, exited 1) for user space to report and delete.
  */
 struct pi_sc_thread {
+	__u32 pid;      /* first, and in a slot written last when the slot is taken: 0 = no thread (yet) */
+	__u32 tgid;
 	__u64 enter_ns; /* sys_enter of the syscall in flight; 0: none seen */
 	__u64 count;    /* syscalls entered since activation */
 	__u64 emitted;  /* of which handed over in syscall_seq records */
 	__u32 nr;       /* the syscall in flight (when enter_ns != 0) */
-	__u32 tgid;
 	__u32 exited;   /* 1: the thread has exited (its last syscalls are handed over) */
-	__u32 pad;
 	char comm[PI_COMM_LEN]; /* at its first syscall, and again after an execve */
 	__u32 ring[PI_SC_RING];
+};
+
+/*
+ * A slot of sc_slots: a live target thread's state, and where the figures of each of its syscalls
+ * are. pos[i] is 1 + the sc_fast index of one syscall's figures (0: none), the syscall nr at one of
+ * pos[nr % PI_SC_POS] .. pos[(nr + PI_SC_PROBES - 1) % PI_SC_POS] (the entry says which nr it is).
+ */
+struct pi_sc_slot {
+	struct pi_sc_thread t;
+	__u16 pos[PI_SC_POS];
+};
+
+/* sc_ctl's one entry: what user space resets at each activation. */
+struct pi_sc_ctl {
+	__u32 fast_next; /* sc_fast entries handed out (counts on past PI_SC_FAST: those were refused) */
+	__u32 pad;
+	__u64 free[PI_SC_THREADS / 64]; /* bit s % 64 of free[s / 64] set: slot s of sc_slots is free */
 };
 
 /* Key of sc_stats: one thread, one syscall number. */
@@ -361,13 +382,21 @@ struct pi_sc_key {
 	__u32 nr;
 };
 
+/*
+ * Count, errors and latency of one thread's calls of one syscall: in sc_fast (an array, found from
+ * the thread's slot without a hash lookup) or, past its room, in the sc_stats hash; user space adds
+ * up the entries of one (pid, nr).
+ */
 struct pi_sc_stat {
-	__u64 count;    /* calls, counted when they return (exit and exit_group, which never do: at entry) */
+	__u64 count;    /* first, and in sc_fast written after pid/nr: 0 = not filled in yet. Calls,
+			 * counted when they return (exit and exit_group, which never do: at entry) */
 	__u64 errors;   /* returns in -4095..-1 */
 	__u64 timed;    /* calls whose sys_enter was seen too: the latency figures cover these */
 	__u64 total_ns; /* sum of sys_enter -> sys_exit over the timed calls */
 	__u64 max_ns;
 	__u32 tgid;
+	__u32 pid;
+	__u32 nr;
 	__u32 pad;
 	__u64 slots[PI_LOG2_SLOTS]; /* latency of the timed calls */
 };

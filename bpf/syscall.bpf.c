@@ -28,18 +28,68 @@ char LICENSE[] SEC("license") = "GPL";
 #endif
 
 /*
- * Per target thread: the syscall in flight and the latest numbers. Marked when the thread exits, and
- * deleted by user space after it has reported the thread (so its last syscalls show in text too).
+ * The state of each live target thread, a slot each. An array, not a hash by pid: the per-CPU
+ * cache below hands over the slot of the thread it holds, so a target's syscall reaches its state
+ * and its figures with inlined array lookups and no helper call but the clock (a hash lookup costs
+ * ~25 ns here, task storage two helper calls: docs/performance.md). A thread takes a slot at its
+ * first syscall (take_slot) and gives it back at its exit, leaving its last state in sc_exited.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PI_SC_THREADS);
+	__type(key, __u32);
+	__type(value, struct pi_sc_slot);
+} sc_slots SEC(".maps");
+
+/* Which slots are free, and how much of sc_fast is handed out: reset by user space at activation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pi_sc_ctl);
+} sc_ctl SEC(".maps");
+
+/* A task's slot in this activation (gen: the policy's generation it was taken in). */
+struct sc_task_slot {
+	__u32 gen;
+	__u32 slot; /* SC_NO_SLOT: none could be had (counted lost once) */
+};
+
+#define SC_NO_SLOT 0xffffffffU
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sc_task_slot);
+} sc_task SEC(".maps");
+
+/*
+ * An exited thread's last state, by pid, until user space has reported it once more and deleted it
+ * (so that its last syscalls show in text too). Allocated as used: exits are rare next to syscalls.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PI_SC_THREADS);
 	__type(key, __u32);
 	__type(value, struct pi_sc_thread);
-} sc_threads SEC(".maps");
+} sc_exited SEC(".maps");
 
 /*
- * Per (thread, syscall): count, errors, latency and its histogram. Allocated as used, not
+ * Per (thread, syscall): count, errors, latency and its histogram, handed out in order (sc_ctl's
+ * fast_next) and found through the thread's slot (pos). Preallocated, so it is bounded (~3 MB);
+ * past it, and for a number whose positions in the slot are taken, sc_stats below.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PI_SC_FAST);
+	__type(key, __u32);
+	__type(value, struct pi_sc_stat);
+} sc_fast SEC(".maps");
+
+/*
+ * Per (thread, syscall), the same, where sc_fast has no place for it. Allocated as used, not
  * preallocated: ~420 bytes an entry would hold 14 MB of kernel memory from load on, ready or not.
  */
 struct {
@@ -69,23 +119,24 @@ struct {
 	__type(value, __u64);
 } sc_sys SEC(".maps");
 
-static const struct pi_sc_thread zero_thread;
 static const struct pi_sc_stat zero_stat;
 
 /*
- * Whether the task that last made a syscall on this CPU is a target. The target test costs a helper
- * call (bpf_get_current_pid_tgid: ~7 ns here, ~10% of what a program on the hook costs at all) on
- * every syscall of every process; a task making syscalls in a row asks the same question each time.
- * The tracepoint hands over the task's user registers, which live at the top of its kernel stack: a
- * pointer that is the task's own for as long as it lives, and free to compare. So each CPU remembers
- * the last one and the answer it got.
+ * Whether the tasks that last made syscalls on this CPU are targets, and their slots. The target
+ * test costs a helper call (bpf_get_current_pid_tgid: ~7 ns here, ~10% of what a program on the hook
+ * costs at all) on every syscall of every process; a task making syscalls in a row asks the same
+ * question each time. The tracepoint hands over the task's user registers, which live at the top of
+ * its kernel stack: a pointer that is the task's own for as long as it lives, and free to compare.
+ * So each CPU remembers the last two tasks (two processes passing work back and forth on one CPU,
+ * a pipe's writer and reader, are each other's only neighbours) and the answers they got.
  *   - The answer for a live task does not change within an activation (a thread group gains new
  *     processes, but new tasks; it loses dead ones); user space zeroes the cache at activation.
  *   - A dead task's stack is reused by new tasks: syscall_task_exit clears, on every CPU, the entry
- *     of every task that exits (before its stack can be freed), target or not.
+ *     of every task that exits (before its stack can be freed), target or not. The same program
+ *     gives the task's slot back only after that.
  *   - Programs on the syscall tracepoints run with preemption disabled, and a program does not nest
  *     on a CPU: nothing interleaves with an update of the entry.
- * The entry also keeps the policy's categories, so that a hit needs no policy lookup either: these
+ * An entry also keeps what the policy says, so that a hit needs no policy lookup either: these
  * programs are attached only while a policy is active (activation writes it before attaching them,
  * deactivation detaches them before writing the ready state), and the cache starts empty each time.
  */
@@ -93,43 +144,132 @@ struct target_cache {
 	__u64 regs;       /* the task's struct pt_regs (0: nothing cached) */
 	__u32 target;     /* pi_is_target's answer for it */
 	__u32 categories; /* the policy's */
+	__u32 slot;       /* a target's slot in sc_slots when the policy has syscall, else SC_NO_SLOT */
+	__u32 seq_len;    /* the policy's syscall_seq_len */
+};
+
+struct target_caches {
+	struct target_cache way[2];
+	__u32 next; /* the way a miss fills: each miss fills the other one than the last */
+	__u32 pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct target_cache);
+	__type(value, struct target_caches);
 } sc_tcache SEC(".maps");
 
-/*
- * The current task's verdict and the policy's categories, through this CPU's cache: no helper call
- * and no policy lookup when it hits. Returns the categories if the task is a target, else 0 (and
- * *cats the categories either way, 0 without an active policy).
- */
-static __always_inline __u32 current_is_target(struct pt_regs *regs, __u32 *cats)
+/* Bit `bit` of a free-slot word taken: its slot, else SC_NO_SLOT (another CPU took it first). */
+static long take_from_word(__u32 i, __u32 *slot)
 {
 	__u32 zero = 0;
-	struct target_cache *c = bpf_map_lookup_elem(&sc_tcache, &zero);
+	struct pi_sc_ctl *ctl = bpf_map_lookup_elem(&sc_ctl, &zero);
 
-	if (c && c->regs == (__u64)regs) {
-		*cats = c->categories;
-		return c->target ? c->categories : 0;
+	if (!ctl || i >= PI_SC_THREADS / 64)
+		return 1;
+	for (int tries = 0; tries < 4; tries++) {
+		__u64 v = *(volatile __u64 *)&ctl->free[i];
+		if (!v)
+			return 0; /* the next word */
+		__u64 bit = v & -v;
+		if (__sync_val_compare_and_swap(&ctl->free[i], v, v & ~bit) == v) {
+			*slot = i * 64 + pi_log2(bit);
+			return 1;
+		}
 	}
+	return 0; /* contended: on to the next word */
+}
+
+/*
+ * A free slot for the current thread, made its own (every field set, the pid last: user space
+ * reads a slot whose pid is 0 as empty), else SC_NO_SLOT, counted. Once per thread and activation.
+ */
+static __noinline __u32 take_slot(__u32 pid, __u32 tgid)
+{
+	__u32 slot = SC_NO_SLOT;
+
+	bpf_loop(PI_SC_THREADS / 64, take_from_word, &slot, 0);
+	struct pi_sc_slot *s = bpf_map_lookup_elem(&sc_slots, &slot);
+	if (!s) {
+		pi_count_lost(PI_LOST_SC_THREADS_FULL);
+		return SC_NO_SLOT;
+	}
+	s->t.tgid = tgid;
+	s->t.enter_ns = 0;
+	s->t.count = 0;
+	s->t.emitted = 0;
+	s->t.nr = 0;
+	s->t.exited = 0;
+	bpf_get_current_comm(s->t.comm, sizeof(s->t.comm));
+	__builtin_memset(s->pos, 0, sizeof(s->pos));
+	asm volatile("" ::: "memory");
+	s->t.pid = pid;
+	return slot;
+}
+
+static __always_inline void give_slot_back(__u32 slot)
+{
+	__u32 zero = 0;
+	struct pi_sc_ctl *ctl = bpf_map_lookup_elem(&sc_ctl, &zero);
+
+	if (ctl && slot < PI_SC_THREADS)
+		__sync_fetch_and_or(&ctl->free[slot / 64], 1ULL << (slot % 64));
+}
+
+/* The current thread's slot in this activation, taken at its first syscall. */
+static __always_inline __u32 thread_slot(const struct pi_policy *p, __u32 pid, __u32 tgid)
+{
+	struct sc_task_slot *ts = bpf_task_storage_get(&sc_task, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!ts) {
+		pi_count_lost(PI_LOST_MAP_ALLOC); /* the allocator had nothing at hand: tried again at the next miss */
+		return SC_NO_SLOT;
+	}
+	if (ts->gen != p->generation) {
+		ts->gen = p->generation;
+		ts->slot = take_slot(pid, tgid);
+	}
+	return ts->slot;
+}
+
+/* A cache miss: the target test, and a target's slot, for the current task. */
+static __noinline void cache_fill(struct target_cache *c, struct pt_regs *regs)
+{
 	const struct pi_policy *p = pi_active_policy();
+
 	if (!p) {
-		*cats = 0;
-		return 0;
+		c->regs = 0;
+		c->target = c->categories = 0;
+		return;
 	}
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 target = pi_is_target(p, pt, pt >> 32, bpf_get_smp_processor_id());
-	*cats = p->categories;
-	if (c) {
-		c->regs = (__u64)regs;
-		c->target = target;
-		c->categories = *cats;
-	}
-	return target ? *cats : 0;
+	c->regs = (__u64)regs;
+	c->target = target;
+	c->categories = p->categories;
+	c->seq_len = p->syscall_seq_len;
+	c->slot = target && (p->categories & PI_CAT_SYSCALL) ? thread_slot(p, pt, pt >> 32) : SC_NO_SLOT;
+}
+
+/* This CPU's cache entry for the current task (filled on a miss); NULL without a policy. */
+static __always_inline struct target_cache *current_cache(struct pt_regs *regs)
+{
+	__u32 zero = 0;
+	struct target_caches *cs = bpf_map_lookup_elem(&sc_tcache, &zero);
+
+	if (!cs)
+		return 0;
+	if (cs->way[0].regs == (__u64)regs)
+		return &cs->way[0];
+	if (cs->way[1].regs == (__u64)regs)
+		return &cs->way[1];
+	__u32 w = cs->next & 1;
+	struct target_cache *c = &cs->way[w];
+	cs->next = w ^ 1;
+	cache_fill(c, regs);
+	return c->regs ? c : 0;
 }
 
 /* An exiting task's cache entries, on every CPU: its stack may be a new task's soon. */
@@ -139,11 +279,13 @@ static __always_inline void forget_task(struct task_struct *task)
 	__u32 zero = 0;
 
 	for (__u32 cpu = 0; cpu < PI_MAX_CPUS; cpu++) {
-		struct target_cache *c = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
-		if (!c)
+		struct target_caches *cs = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
+		if (!cs)
 			break; /* past the last possible CPU */
-		if (c->regs == regs)
-			c->regs = 0;
+		if (cs->way[0].regs == regs)
+			cs->way[0].regs = 0;
+		if (cs->way[1].regs == regs)
+			cs->way[1].regs = 0;
 	}
 }
 
@@ -156,15 +298,27 @@ static __always_inline void count_system(long id)
 		*n += 1;
 }
 
-/* Hands over syscalls [end - len, end) of the thread as one syscall_seq record. */
+/*
+ * Hands over syscalls [end - len, end) of the thread as one syscall_seq record, stamped `now` (the
+ * entry of the last of them) for the current task, else at the moment for `task` (its exit).
+ */
 static __always_inline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 len, __u32 partial,
-				     struct task_struct *task)
+				     struct task_struct *task, __u64 now)
 {
 	t->emitted = end; /* a batch the ring cannot take is lost, and counted as such by pi_reserve */
 	struct pi_syscall_seq_event *e = pi_reserve(sizeof(*e), PI_EV_SYSCALL_SEQ);
 	if (!e)
 		return;
-	pi_fill_hdr(&e->hdr, PI_EV_SYSCALL_SEQ, task);
+	if (task) {
+		pi_fill_hdr(&e->hdr, PI_EV_SYSCALL_SEQ, task);
+	} else {
+		e->hdr.type = PI_EV_SYSCALL_SEQ;
+		e->hdr.cpu = bpf_get_smp_processor_id();
+		e->hdr.pid = t->pid;
+		e->hdr.tgid = t->tgid;
+		e->hdr.ts_ns = now;
+		bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	}
 	e->first = end - len;
 	e->len = len;
 	e->partial = partial;
@@ -172,24 +326,69 @@ static __always_inline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 le
 	pi_submit(e, sizeof(*e), PI_WAKE_LATER); /* a batch every N syscalls: nobody waits for one */
 }
 
-static __always_inline void count_call(__u32 pid, __u32 tgid, __u32 nr, long ret, __u64 latency, int timed)
+/* A new sc_fast entry for syscall nr of the slot's thread, at pos[at]; NULL when sc_fast is full. */
+static __noinline struct pi_sc_stat *new_fast(struct pi_sc_slot *s, __u32 at, __u32 nr)
 {
-	struct pi_sc_key k = { .pid = pid, .nr = nr };
-	struct pi_sc_stat *s = pi_lookup_or_init(&sc_stats, &k, &zero_stat, PI_LOST_SC_STATS_FULL);
+	__u32 zero = 0;
+	struct pi_sc_ctl *ctl = bpf_map_lookup_elem(&sc_ctl, &zero);
 
-	if (!s)
-		return;
-	s->tgid = tgid;
-	s->count++;
+	if (!ctl || ctl->fast_next >= PI_SC_FAST || at >= PI_SC_POS)
+		return 0;
+	__u32 idx = __sync_fetch_and_add(&ctl->fast_next, 1);
+	struct pi_sc_stat *st = bpf_map_lookup_elem(&sc_fast, &idx);
+	if (!st)
+		return 0; /* past the end: another CPU took the last one */
+	__builtin_memset(st, 0, sizeof(*st));
+	st->tgid = s->t.tgid;
+	st->pid = s->t.pid;
+	st->nr = nr;
+	asm volatile("" ::: "memory");
+	s->pos[at] = idx + 1;
+	return st;
+}
+
+/* The sc_fast entry of syscall nr of the slot's thread, made if need be; NULL: use sc_stats. */
+static __always_inline struct pi_sc_stat *fast_stat(struct pi_sc_slot *s, __u32 nr)
+{
+#pragma unroll
+	for (__u32 i = 0; i < PI_SC_PROBES; i++) {
+		__u32 at = (nr + i) & (PI_SC_POS - 1);
+		__u32 idx = s->pos[at];
+		if (!idx)
+			return new_fast(s, at, nr);
+		idx--;
+		struct pi_sc_stat *st = bpf_map_lookup_elem(&sc_fast, &idx);
+		if (st && st->nr == nr)
+			return st;
+	}
+	return 0;
+}
+
+/* One call of syscall nr counted (and timed, and its error), through the slot s if the thread has one. */
+static __always_inline void count_call(struct pi_sc_slot *s, __u32 pid, __u32 tgid, __u32 nr, long ret,
+				       __u64 latency, int timed)
+{
+	struct pi_sc_stat *st = s ? fast_stat(s, nr) : 0;
+
+	if (!st) {
+		struct pi_sc_key k = { .pid = pid, .nr = nr };
+		st = pi_lookup_or_init(&sc_stats, &k, &zero_stat, PI_LOST_SC_STATS_FULL);
+		if (!st)
+			return;
+		st->tgid = tgid;
+		st->pid = pid;
+		st->nr = nr;
+	}
+	st->count++;
 	if (timed) {
-		s->timed++;
-		s->total_ns += latency;
-		if (latency > s->max_ns)
-			s->max_ns = latency;
-		pi_log2_add(s->slots, latency);
+		st->timed++;
+		st->total_ns += latency;
+		if (latency > st->max_ns)
+			st->max_ns = latency;
+		pi_log2_add(st->slots, latency);
 	}
 	if (ret < 0 && ret >= -4095) {
-		s->errors++;
+		st->errors++;
 		struct pi_sc_errno_key ek = { .pid = pid, .nr = nr, .err = -ret };
 		static const __u64 zero;
 		__u64 *n = pi_lookup_or_init(&sc_errnos, &ek, &zero, PI_LOST_SC_ERRNOS_FULL);
@@ -198,47 +397,41 @@ static __always_inline void count_call(__u32 pid, __u32 tgid, __u32 nr, long ret
 	}
 }
 
-static __always_inline void syscall_entered(const struct pi_policy *p, __u32 pid, __u32 tgid, long id, __u64 now)
+static __always_inline void syscall_entered(struct pi_sc_slot *s, __u32 seq_len, long id, __u64 now)
 {
-	struct pi_sc_thread *t = pi_lookup_or_init(&sc_threads, &pid, &zero_thread, PI_LOST_SC_THREADS_FULL);
-
-	if (!t)
-		return;
-	if (t->exited) {
-		/* a recycled pid, before user space deleted the last owner's entry: start afresh */
-		t->count = 0;
-		t->emitted = 0;
-		t->exited = 0;
-	}
+	struct pi_sc_thread *t = &s->t;
 	__u32 nr = id; /* exact, whatever it is: only array indexes need bounds (count_system) */
 	__u64 k = t->count;
-	t->tgid = tgid;
+
 	t->nr = nr;
 	t->enter_ns = now;
 	t->ring[k & (PI_SC_RING - 1)] = nr;
 	t->count = k + 1;
-	if (k == 0)
-		bpf_get_current_comm(t->comm, sizeof(t->comm));
 	if (id == __NR_exit || id == __NR_exit_group) {
 		/* they never return: counted here, untimed */
-		count_call(pid, tgid, nr, 0, 0, 0);
+		count_call(s, t->pid, t->tgid, nr, 0, 0, 0);
 		t->enter_ns = 0;
 	}
-	__u32 n = p->syscall_seq_len;
-	if (n && k + 1 - t->emitted >= n)
-		emit_seq(t, k + 1, n, 0, bpf_get_current_task_btf());
+	if (seq_len && k + 1 - t->emitted >= seq_len)
+		emit_seq(t, k + 1, seq_len, 0, 0, now);
 }
 
-static __always_inline void syscall_exited(struct pt_regs *regs, __u32 pid, __u32 tgid, long ret, __u64 now)
+static __always_inline void syscall_exited(struct pi_sc_slot *s, struct pt_regs *regs, long ret)
 {
-	struct pi_sc_thread *t = bpf_map_lookup_elem(&sc_threads, &pid);
+	struct pi_sc_thread *t = &s->t;
 
-	if (t && t->enter_ns) {
+	if (t->enter_ns) {
 		/* the number saved at entry: rt_sigreturn, for one, leaves orig_ax at -1 */
-		count_call(pid, tgid, t->nr, ret, now - t->enter_ns, 1);
+		__u32 nr = t->nr;
+		count_call(s, t->pid, t->tgid, nr, ret, bpf_ktime_get_ns() - t->enter_ns, 1);
 		t->enter_ns = 0;
-		if (ret == 0 && (t->nr == __NR_execve || t->nr == __NR_execveat))
+		if (ret == 0 && (nr == __NR_execve || nr == __NR_execveat)) {
 			bpf_get_current_comm(t->comm, sizeof(t->comm)); /* the new program's name */
+			/* a thread other than the leader that execs takes the leader's pid */
+			__u64 pt = bpf_get_current_pid_tgid();
+			t->pid = pt;
+			t->tgid = pt >> 32;
+		}
 		return;
 	}
 	/* entered before activation (counted, as syscount does, but untimed), or a new task's first return */
@@ -251,60 +444,54 @@ static __always_inline void syscall_exited(struct pt_regs *regs, __u32 pid, __u3
 		return;
 	if (ret == 0 && (nr == __NR_clone || nr == __NR_clone3 || nr == __NR_fork || nr == __NR_vfork))
 		return; /* the child's return from fork/clone: not a call the child made */
-	count_call(pid, tgid, nr, ret, 0, 0);
+	count_call(s, t->pid, t->tgid, nr, ret, 0, 0);
 }
 
 /*
- * What a target's syscall entry and exit do, as subprograms of their own (__noinline): the path of
- * everyone else then stays a few instructions long, without the spills the target's work would make
- * the compiler put in front of it. They look the policy up themselves: the cache spared the caller.
+ * A target without a slot (every slot taken, or lock without syscall on a kernel without the futex
+ * syscall's own tracepoints): what can be done by pid, the slow way.
  */
-static __noinline int target_entered(struct pt_regs *regs, long id)
+static __noinline void slotless_entered(struct pt_regs *regs, long id, __u32 cats)
 {
-	const struct pi_policy *p = pi_active_policy();
-
-	if (!p)
-		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 pid = pt, tgid = pt >> 32;
-	__u64 now = bpf_ktime_get_ns();
-	__u32 cats = p->categories;
 
-	if (cats & PI_CAT_SYSCALL)
-		syscall_entered(p, pid, tgid, id, now);
 	if ((cats & PI_CAT_LOCK) && id == __NR_futex)
-		futex_entered(regs->di, regs->si, pid, now);
-	return 0;
+		futex_entered(regs->di, regs->si, pt, bpf_ktime_get_ns());
 }
 
-static __noinline int target_exited(struct pt_regs *regs, long ret)
+static __noinline void slotless_exited(struct pt_regs *regs, long ret, __u32 cats)
 {
-	const struct pi_policy *p = pi_active_policy();
-
-	if (!p)
-		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 pid = pt, tgid = pt >> 32;
-	__u64 now = bpf_ktime_get_ns();
-	__u32 cats = p->categories;
+	__u32 nr = regs->orig_ax;
 
-	if (cats & PI_CAT_SYSCALL)
-		syscall_exited(regs, pid, tgid, ret, now);
-	if ((cats & PI_CAT_LOCK) && regs->orig_ax == __NR_futex)
-		futex_exited(pid, tgid, ret, now);
-	return 0;
+	if ((cats & PI_CAT_SYSCALL) && nr != (__u32)-1 &&
+	    !(ret == 0 && (nr == __NR_clone || nr == __NR_clone3 || nr == __NR_fork || nr == __NR_vfork)))
+		count_call(0, pt, pt >> 32, nr, ret, 0, 0);
+	if ((cats & PI_CAT_LOCK) && nr == __NR_futex)
+		futex_exited(pt, pt >> 32, ret, bpf_ktime_get_ns());
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 {
-	__u32 cats;
-
 	if (id == __NR_uretprobe)
 		return 0;
-	if (current_is_target(regs, &cats))
-		target_entered(regs, id);
-	if (cats & PI_CAT_SYSCALL)
+	struct target_cache *c = current_cache(regs);
+	if (!c)
+		return 0;
+	if (c->target) {
+		__u32 slot = c->slot;
+		struct pi_sc_slot *s = bpf_map_lookup_elem(&sc_slots, &slot);
+		if (s) {
+			__u64 now = bpf_ktime_get_ns();
+			syscall_entered(s, c->seq_len, id, now);
+			if ((c->categories & PI_CAT_LOCK) && id == __NR_futex)
+				futex_entered(regs->di, regs->si, s->t.pid, now);
+		} else {
+			slotless_entered(regs, id, c->categories);
+		}
+	}
+	if (c->categories & PI_CAT_SYSCALL)
 		count_system(id);
 	return 0;
 }
@@ -312,12 +499,20 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
-	__u32 cats;
-
 	if (regs->orig_ax == __NR_uretprobe)
 		return 0;
-	if (current_is_target(regs, &cats))
-		target_exited(regs, ret);
+	struct target_cache *c = current_cache(regs);
+	if (!c || !c->target)
+		return 0;
+	__u32 slot = c->slot;
+	struct pi_sc_slot *s = bpf_map_lookup_elem(&sc_slots, &slot);
+	if (!s) {
+		slotless_exited(regs, ret, c->categories);
+		return 0;
+	}
+	syscall_exited(s, regs, ret);
+	if ((c->categories & PI_CAT_LOCK) && regs->orig_ax == __NR_futex)
+		futex_exited(s->t.pid, s->t.tgid, ret, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -370,15 +565,27 @@ int BPF_PROG(syscall_task_exit, struct task_struct *task)
 	if (!p)
 		return 0;
 	forget_task(task);
-	__u32 pid = task->pid;
-	struct pi_sc_thread *t = bpf_map_lookup_elem(&sc_threads, &pid);
-	if (t && !t->exited) {
-		__u64 pending = t->count - t->emitted;
-		if (pending && pending < PI_SC_RING)
-			emit_seq(t, t->count, pending, 1, task);
-		t->enter_ns = 0;
-		t->exited = 1;
+	struct sc_task_slot *ts = bpf_task_storage_get(&sc_task, task, 0, 0);
+	if (ts && ts->gen == p->generation && ts->slot != SC_NO_SLOT) {
+		__u32 slot = ts->slot;
+		struct pi_sc_slot *s = bpf_map_lookup_elem(&sc_slots, &slot);
+		if (s) {
+			struct pi_sc_thread *t = &s->t;
+			__u64 pending = t->count - t->emitted;
+			if (pending && pending < PI_SC_RING)
+				emit_seq(t, t->count, pending, 1, task, 0);
+			t->enter_ns = 0;
+			t->exited = 1;
+			__u32 pid = t->pid;
+			if (bpf_map_update_elem(&sc_exited, &pid, t, BPF_ANY))
+				pi_count_lost(PI_LOST_SC_THREADS_FULL);
+			t->pid = 0; /* empty to user space from now on */
+			asm volatile("" ::: "memory");
+			give_slot_back(slot);
+		}
+		ts->slot = SC_NO_SLOT;
 	}
+	__u32 pid = task->pid;
 	bpf_map_delete_elem(&futex_inflight, &pid);
 	return 0;
 }

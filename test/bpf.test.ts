@@ -146,6 +146,18 @@ describe('BpfMap', () => {
     expect([...h.keys()]).toHaveLength(2999);
   });
 
+  it('head: an array\'s first n values in key order, in batches of any size, n clipped to its length', () => {
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.load();
+    const a = obj.map('counts');
+    for (let i = 0; i < 8; i++) a.update(u32(i), u64(i * 3 + 1));
+    const read = (n: number, chunk?: number) => a.head(n, chunk).map(v => Number(v.readBigUInt64LE(0)));
+    expect(read(5, 2)).toEqual([1, 4, 7, 10, 13]); // three batches, the last one short
+    expect(read(8, 8)).toEqual([1, 4, 7, 10, 13, 16, 19, 22]);
+    expect(read(100)).toHaveLength(8);
+    expect(read(0)).toEqual([]);
+  });
+
   it('reads per-CPU values as one slot per possible CPU', () => {
     const obj = own(BpfObject.open(fixture('binding')));
     obj.load();

@@ -192,6 +192,52 @@ describe('syscall: numbers no table has', () => {
   });
 });
 
+describe('syscall: the kernel\'s tables under load', () => {
+  /** Per (pid, syscall name): the last (cumulative) thread-scope syscall_stat. */
+  const lastStats = (recs: Rec[]) => {
+    const last = new Map<string, Rec>();
+    for (const x of recs) if (x.type === 'syscall_stat' && x.scope === 'thread') last.set(`${x.pid}:${x.syscall}`, x);
+    return last;
+  };
+
+  it('numbers sharing their low bits: each counted and timed exactly, the ones past a thread\'s positions too', async () => {
+    // a thread's figures are found by nr % 64 and the next 3 positions (bpf/syscall.bpf.c): these six
+    // all start at 40, so the fifth and sixth are kept elsewhere (the sc_stats hash)
+    const nrs = [1000, 1064, 1128, 1192, 1256, 1320];
+    const r = await cli(['trace', '--json', '-s', '6', '--', workload('syscall_nrs'), '1', String(K), ...nrs.map(String)]);
+    expect(r.code, r.stderr).toBe(0);
+    // the workload's own count (its stdout goes to stderr with --json)
+    expect(JSON.parse(r.stderr.split('\n').find(l => l.startsWith('{"enosys"'))!)).toEqual({ enosys: K * nrs.length });
+    const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
+    const last = lastStats(recs);
+    const pid = [...last.values()].find(x => x.syscall === 'syscall_1000')!.pid;
+    for (const nr of nrs) {
+      const s = last.get(`${pid}:syscall_${nr}`);
+      expect(s, String(nr)).toMatchObject({ nr, count: K, errors: K, errno: 'ENOSYS', errno_count: K });
+      expect((s!.hist_log2_ns as number[]).reduce((a, b) => a + b, 0), String(nr)).toBe(K);
+    }
+    const seq = sequenceOf(recs, pid);
+    const start = seq.indexOf('syscall_1000');
+    expect(seq.slice(start, start + nrs.length * K)).toEqual(Array.from({ length: K }, () => nrs.map(n => `syscall_${n}`)).flat());
+    expect(r.stderr).toMatch(/lost +none/);
+  });
+
+  it('more (thread, syscall) pairs than the kernel\'s array holds: every one counted exactly', async () => {
+    // 200 threads x 50 numbers = 10000 pairs, past sc_fast's 8192 entries: the rest go to the hash
+    const nrs = Array.from({ length: 50 }, (_, i) => String(1000 + i));
+    const r = await cli(['trace', '--json', '-s', '10', '--', workload('syscall_nrs'), '200', '3', ...nrs]);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
+    const ours = [...lastStats(recs).values()].filter(x => (x.nr as number) >= 1000 && (x.nr as number) < 1050);
+    expect(ours).toHaveLength(200 * 50);
+    expect(ours.filter(x => x.count !== 3 || x.errors !== 3)).toEqual([]);
+    // every call fails (ENOSYS): 10000 (thread, syscall, errno) triples, past sc_errnos' 8192, whose
+    // loss is counted; nothing else may be lost
+    expect(r.stderr).toMatch(/lost +\d+ syscall_errnos_full/);
+    expect(r.stderr).not.toMatch(/syscall_stats_full|syscall_threads_full|ring_full/);
+  });
+});
+
 describe('syscall: threads come and go', () => {
   it('counts every thread exactly while another process\'s threads reuse the same kernel stacks', async () => {
     // the other process churns threads too: freed stacks go to whichever process creates a thread next

@@ -166,6 +166,23 @@ export class BpfMap {
   }
 
   /**
+   * The values of an array map's first n entries (keys 0 .. n-1), in key order: a few batched
+   * lookups (one per `chunk`) where a whole-map walk would read every entry of a large array.
+   */
+  head(n: number, chunk = 1024): Buffer[] {
+    const out: Buffer[] = [];
+    n = Math.min(n, this.info.maxEntries);
+    if (n <= 0) return out;
+    if (this.walk('lookup', chunk, true, (_k, v) => out.push(v), n) !== undefined) return out;
+    const key = Buffer.alloc(4);
+    for (let i = 0; i < n; i++) {
+      key.writeUInt32LE(i);
+      out.push(this.lookup(key) ?? Buffer.alloc(this.valueBytes));
+    }
+    return out;
+  }
+
+  /**
    * Every entry, each deleted as it is read: bpf_map_lookup_and_delete_batch where the map type has
    * it (hash maps: an entry is read and deleted under its bucket's lock, so no update falls in
    * between), else entries() then deleteBatch() (an update in between is lost with its entry).
@@ -265,7 +282,7 @@ export class BpfMap {
    * new buffers for every batch, for a caller that keeps the entries (else they are reused).
    */
   private walk(op: 'lookup' | 'lookup_and_delete', chunk: number, fresh: boolean,
-    each: (k: Buffer, v: Buffer) => void): number | undefined {
+    each: (k: Buffer, v: Buffer) => void, limit = Infinity): number | undefined {
     if (this.batchSupport(op) === false) return undefined;
     const fn = op === 'lookup' ? bpf.map_lookup_batch : bpf.map_lookup_and_delete_batch;
     const { keySize } = this.info;
@@ -276,15 +293,16 @@ export class BpfMap {
     let keys = Buffer.alloc(keySize * chunk), values = Buffer.alloc(vb * chunk);
     let total = 0;
     for (;;) {
-      const count = [chunk];
+      const asked = Math.min(chunk, limit - total);
+      const count = [asked];
       const r = fn(this.fd, inBatch, outBatch, keys, values, count, BATCH_OPTS) as number;
-      if (inBatch === null && this.refused(op, r, count[0], chunk)) return undefined;
+      if (inBatch === null && this.refused(op, r, count[0], asked)) return undefined;
       if (r < 0 && r !== -ENOENT) checkInt(`batch ${op.replace(/_/g, ' ')} in ${this.name}`, r);
       for (let i = 0; i < count[0]; i++) {
         each(keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * vb, (i + 1) * vb));
       }
       total += count[0];
-      if (r === -ENOENT) return total; // the last batch
+      if (r === -ENOENT || total >= limit) return total; // the last batch
       const next = inBatch ?? Buffer.alloc(tokenSize); // the token just written goes back in; the other takes the next
       inBatch = outBatch;
       outBatch = next;
