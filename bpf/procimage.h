@@ -411,15 +411,19 @@ struct pi_sc_errno_key {
 
 /*
  * syscall_seq: `len` consecutive syscalls of a thread, handed over when N (-s N) have accumulated,
- * or fewer when the thread exits. Syscall first + i is at ring[(first + i) % PI_SC_RING].
+ * or fewer when the thread exits. Syscall first + i is nrs[i]. The record is only as long as the
+ * smallest of 8, 16, 32 or 64 numbers that holds len (PI_SC_SEQ_SIZE): at -s 10, 120 bytes a batch
+ * to write into the ring and read back, not 312.
  */
 struct pi_syscall_seq_event {
 	struct pi_event_hdr hdr;
 	__u64 first;    /* index (since activation, in this thread) of the first syscall of the batch */
 	__u32 len;
 	__u32 partial;  /* 1: flushed at thread exit before N had accumulated */
-	__u32 ring[PI_SC_RING];
+	__u32 nrs[PI_SC_RING];
 };
+
+#define PI_SC_SEQ_SIZE(cap) (__builtin_offsetof(struct pi_syscall_seq_event, nrs) + 4 * (cap))
 
 /* ---- lock (bpf/lock.bpf.c; futex waits: bpf/futex.bpf.h, run by syscall.bpf.c's programs) ---- */
 

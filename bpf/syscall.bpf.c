@@ -298,15 +298,43 @@ static __always_inline void count_system(long id)
 		*n += 1;
 }
 
-/*
- * Hands over syscalls [end - len, end) of the thread as one syscall_seq record, stamped `now` (the
- * entry of the last of them) for the current task, else at the moment for `task` (its exit).
- */
-static __always_inline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 len, __u32 partial,
-				     struct task_struct *task, __u64 now)
+/* A syscall_seq record for len numbers, of the smallest size that holds them (*size). */
+static __always_inline struct pi_syscall_seq_event *reserve_seq(__u32 len, __u64 *size)
 {
+	/* bpf_ringbuf_reserve takes a constant size: one of four */
+	if (len <= 8)
+		*size = PI_SC_SEQ_SIZE(8);
+	else if (len <= 16)
+		*size = PI_SC_SEQ_SIZE(16);
+	else if (len <= 32)
+		*size = PI_SC_SEQ_SIZE(32);
+	else
+		*size = PI_SC_SEQ_SIZE(PI_SC_RING);
+	switch (*size) {
+	case PI_SC_SEQ_SIZE(8):
+		return pi_reserve(PI_SC_SEQ_SIZE(8), PI_EV_SYSCALL_SEQ);
+	case PI_SC_SEQ_SIZE(16):
+		return pi_reserve(PI_SC_SEQ_SIZE(16), PI_EV_SYSCALL_SEQ);
+	case PI_SC_SEQ_SIZE(32):
+		return pi_reserve(PI_SC_SEQ_SIZE(32), PI_EV_SYSCALL_SEQ);
+	}
+	return pi_reserve(PI_SC_SEQ_SIZE(PI_SC_RING), PI_EV_SYSCALL_SEQ);
+}
+
+/*
+ * Hands over syscalls [end - len, end) of the thread as one syscall_seq record: a full batch from the
+ * entry path, stamped `now` (the entry of its last syscall), or at `task`'s exit what is left, fewer
+ * than N (partial), stamped then. Once every N syscalls: a subprogram of its own, out of the entry
+ * path (which is why partial is told by task: subprograms take five arguments).
+ */
+static __noinline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 len, struct task_struct *task, __u64 now)
+{
+	__u64 size;
+
 	t->emitted = end; /* a batch the ring cannot take is lost, and counted as such by pi_reserve */
-	struct pi_syscall_seq_event *e = pi_reserve(sizeof(*e), PI_EV_SYSCALL_SEQ);
+	if (!len || len > PI_SC_RING)
+		return;
+	struct pi_syscall_seq_event *e = reserve_seq(len, &size);
 	if (!e)
 		return;
 	if (task) {
@@ -319,11 +347,16 @@ static __always_inline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 le
 		e->hdr.ts_ns = now;
 		bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
 	}
-	e->first = end - len;
+	__u64 first = end - len;
+	e->first = first;
 	e->len = len;
-	e->partial = partial;
-	__builtin_memcpy(e->ring, t->ring, sizeof(e->ring));
-	pi_submit(e, sizeof(*e), PI_WAKE_LATER); /* a batch every N syscalls: nobody waits for one */
+	e->partial = task ? 1 : 0;
+	for (__u32 i = 0; i < PI_SC_RING; i++) {
+		if (i >= len || PI_SC_SEQ_SIZE(i + 1) > size)
+			break;
+		e->nrs[i] = t->ring[(first + i) & (PI_SC_RING - 1)];
+	}
+	pi_submit(e, size, PI_WAKE_LATER); /* a batch every N syscalls: nobody waits for one */
 }
 
 /* A new sc_fast entry for syscall nr of the slot's thread, at pos[at]; NULL when sc_fast is full. */
@@ -413,7 +446,7 @@ static __always_inline void syscall_entered(struct pi_sc_slot *s, __u32 seq_len,
 		t->enter_ns = 0;
 	}
 	if (seq_len && k + 1 - t->emitted >= seq_len)
-		emit_seq(t, k + 1, seq_len, 0, 0, now);
+		emit_seq(t, k + 1, seq_len, 0, now);
 }
 
 static __always_inline void syscall_exited(struct pi_sc_slot *s, struct pt_regs *regs, long ret)
@@ -573,7 +606,7 @@ int BPF_PROG(syscall_task_exit, struct task_struct *task)
 			struct pi_sc_thread *t = &s->t;
 			__u64 pending = t->count - t->emitted;
 			if (pending && pending < PI_SC_RING)
-				emit_seq(t, t->count, pending, 1, task, 0);
+				emit_seq(t, t->count, pending, task, 0);
 			t->enter_ns = 0;
 			t->exited = 1;
 			__u32 pid = t->pid;

@@ -111,7 +111,7 @@ describe('syscall decoders', () => {
     if (r && !isRaw(r)) recs.push(r);
   });
 
-  it('decodes a syscall_seq batch that wraps around the ring, in order, by name', () => {
+  it('decodes a syscall_seq batch from a record sized to it, in order, by name', () => {
     expect(recs).toEqual([{
       type: 'syscall_seq', ts_ns: 5000, pid: 102, tgid: 100, comm: 'worker-thread-1', first: 62,
       syscalls: ['read', 'write', 'exit_group', 'syscall_1000', 'syscall_-1'], nrs: [0, 1, 231, 1000, -1], partial: true,

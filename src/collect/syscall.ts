@@ -13,7 +13,7 @@ import type { Policy } from './policy.js';
 import type { ProcRecord, SyscallSeqRecord, SyscallStatRecord, SyscallThreadRecord } from './records.js';
 import { errnoName, syscallName } from './syscall-names.js';
 
-const RING = pi_syscall_seq_event.LEN.ring / 4;
+const RING = pi_sc_thread.LEN.ring / 4;
 const E = pi_syscall_seq_event.OFF, T = pi_sc_thread.OFF, S = pi_sc_stat.OFF;
 const SLOTS = pi_sc_stat.LEN.slots / 8;
 
@@ -33,11 +33,13 @@ function fromRing(u32: Uint32Array, at: number, first: number, len: number): num
 
 const u32view = (b: Buffer) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
 
-const decodeSeq: Decoder = (b, off, _len, clock): SyscallSeqRecord => {
+const decodeSeq: Decoder = (b, off, len, clock): SyscallSeqRecord => {
   const u = b.u32;
   const { ts_ns, pid, tgid, comm } = readHeader(b, off, clock);
   const first = u64(u, off + E.first);
-  const nrs = fromRing(u, off + E.ring, first, Math.min(u[(off + E.len) >>> 2], RING));
+  // the record holds 8, 16, 32 or 64 numbers, in order: as many as its length says, at most
+  const n = Math.min(u[(off + E.len) >>> 2], Math.floor((len - E.nrs) / 4));
+  const nrs = Array.from({ length: Math.max(0, n) }, (_, i) => u[((off + E.nrs) >>> 2) + i] | 0);
   return { type: 'syscall_seq', ts_ns, pid, tgid, comm, first, syscalls: nrs.map(syscallName), nrs,
     partial: u[(off + E.partial) >>> 2] !== 0 };
 };
