@@ -1,6 +1,7 @@
 // The syscall category (-s N) on the real kernel, against a workload whose syscalls are known
 // exactly (workloads/syscall_pattern.c) and against libbpf-tools' syscount watching the same run.
 import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Attach, GatedChild, cli, waitFor, workload } from './helpers.js';
 
@@ -111,6 +112,10 @@ describe('syscall: a known pattern, against syscount', () => {
   it('counts only the target: another process making the same calls is in the system counts only', async () => {
     const other = spawn(workload('syscalls'), ['100000000']);
     try {
+      // in its loop of getppid calls before the trace starts (it has run a few ms of CPU), however
+      // quickly the trace starts and ends: else the system's count may not have one of its calls yet
+      const ticks = () => { try { const f = readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); } catch { return 0; } };
+      await waitFor(() => ticks() >= 2, 'the other process to be calling getppid');
       const r = await cli(['trace', '--json', '-s', '10', '--', workload('syscall_pattern'), '50']);
       expect(r.code).toBe(0);
       const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Rec[];
