@@ -6,9 +6,11 @@
  *
  * sys_enter and sys_exit are the hottest hooks there are: once attached, these programs run for
  * every syscall of every process. So a non-target's path is one per-CPU cache of the target test
- * (below) and one per-CPU counter (the system's counts); everything else happens for targets only
- * (docs/performance.md has the measured cost). They are also the only procimage programs on those
- * hooks: lock's futex-wait tracking (futex.bpf.h) runs inside them when the policy has the lock bit.
+ * (below) and one per-CPU counter (the system's counts); everything else happens for targets only,
+ * and a target's path reads the clock twice (its latency) and otherwise finds everything through
+ * that cache with inlined array lookups (docs/performance.md has the measured cost). They are also
+ * the only procimage programs on those hooks: lock's futex-wait tracking (futex.bpf.h) runs inside
+ * them when the policy has the lock bit.
  */
 #include "common.bpf.h"
 #include "maps.bpf.h"
