@@ -6,9 +6,11 @@
  *
  * sys_enter and sys_exit are the hottest hooks there are: once attached, these programs run for
  * every syscall of every process. So a non-target's path is one per-CPU cache of the target test
- * (below) and one per-CPU counter (the system's counts); everything else happens for targets only
- * (docs/performance.md has the measured cost). They are also the only procimage programs on those
- * hooks: lock's futex-wait tracking (futex.bpf.h) runs inside them when the policy has the lock bit.
+ * (below) and one per-CPU counter (the system's counts); everything else happens for targets only,
+ * and a target's path reads the clock twice (its latency) and otherwise finds everything through
+ * that cache with inlined array lookups (docs/performance.md has the measured cost). They are also
+ * the only procimage programs on those hooks: lock's futex-wait tracking (futex.bpf.h) runs inside
+ * them when the policy has the lock bit.
  */
 #include "common.bpf.h"
 #include "maps.bpf.h"
@@ -161,7 +163,22 @@ struct {
 	__type(value, struct target_caches);
 } sc_tcache SEC(".maps");
 
-/* Bit `bit` of a free-slot word taken: its slot, else SC_NO_SLOT (another CPU took it first). */
+/* The index of the lowest set bit of v (!= 0), by de Bruijn multiplication: no branch for the verifier to follow. */
+static const __u8 debruijn64[64] = {
+	0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39,
+	33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40,
+	15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6,
+};
+
+static __always_inline __u32 lowest_bit(__u64 v)
+{
+	return debruijn64[((v & -v) * 0x03f79d71b4cb0a89ULL) >> 58];
+}
+
+/*
+ * bpf_loop's callback over the free-slot words: takes a free slot of word i into *slot and stops, or
+ * goes on to the next word (none free, or another CPU changed this one first: one try each).
+ */
 static long take_from_word(__u32 i, __u32 *slot)
 {
 	__u32 zero = 0;
@@ -169,17 +186,14 @@ static long take_from_word(__u32 i, __u32 *slot)
 
 	if (!ctl || i >= PI_SC_THREADS / 64)
 		return 1;
-	for (int tries = 0; tries < 4; tries++) {
-		__u64 v = *(volatile __u64 *)&ctl->free[i];
-		if (!v)
-			return 0; /* the next word */
-		__u64 bit = v & -v;
-		if (__sync_val_compare_and_swap(&ctl->free[i], v, v & ~bit) == v) {
-			*slot = i * 64 + pi_log2(bit);
-			return 1;
-		}
-	}
-	return 0; /* contended: on to the next word */
+	__u64 v = *(volatile __u64 *)&ctl->free[i];
+	if (!v)
+		return 0;
+	__u64 bit = v & -v;
+	if (__sync_val_compare_and_swap(&ctl->free[i], v, v & ~bit) != v)
+		return 0;
+	*slot = i * 64 + lowest_bit(v);
+	return 1;
 }
 
 /*
@@ -272,21 +286,30 @@ static __always_inline struct target_cache *current_cache(struct pt_regs *regs)
 	return c->regs ? c : 0;
 }
 
-/* An exiting task's cache entries, on every CPU: its stack may be a new task's soon. */
+/* bpf_loop's callback: clears CPU cpu's cache entries of the task whose registers are at *regs. */
+static long forget_on_cpu(__u32 cpu, __u64 *regs)
+{
+	__u32 zero = 0;
+	struct target_caches *cs = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
+
+	if (!cs)
+		return 1; /* past the last possible CPU */
+	if (cs->way[0].regs == *regs)
+		cs->way[0].regs = 0;
+	if (cs->way[1].regs == *regs)
+		cs->way[1].regs = 0;
+	return 0;
+}
+
+/*
+ * An exiting task's cache entries, on every CPU: its stack may be a new task's soon. Through
+ * bpf_loop, which the verifier checks once, not once per CPU of PI_MAX_CPUS.
+ */
 static __always_inline void forget_task(struct task_struct *task)
 {
 	__u64 regs = (__u64)bpf_task_pt_regs(task);
-	__u32 zero = 0;
 
-	for (__u32 cpu = 0; cpu < PI_MAX_CPUS; cpu++) {
-		struct target_caches *cs = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
-		if (!cs)
-			break; /* past the last possible CPU */
-		if (cs->way[0].regs == regs)
-			cs->way[0].regs = 0;
-		if (cs->way[1].regs == regs)
-			cs->way[1].regs = 0;
-	}
+	bpf_loop(PI_MAX_CPUS, forget_on_cpu, &regs, 0);
 }
 
 static __always_inline void count_system(long id)
@@ -322,50 +345,61 @@ static __always_inline struct pi_syscall_seq_event *reserve_seq(__u32 len, __u64
 }
 
 /*
- * Hands over syscalls [end - len, end) of the thread as one syscall_seq record: a full batch from the
- * entry path, stamped `now` (the entry of its last syscall), or at `task`'s exit what is left, fewer
- * than N (partial), stamped then. Once every N syscalls: a subprogram of its own, out of the entry
- * path (which is why partial is told by task: subprograms take five arguments).
+ * The subprograms below are global (not static): the verifier checks a global one once, on its own,
+ * where a static one is checked again at every call site with the caller's state. The cold paths of
+ * the target's hooks (a record every N syscalls, a new (thread, syscall) entry) are called from
+ * several inlined places: as static subprograms, syscall_enter took 13,200 instructions to verify,
+ * 4,600 as global ones (the object loads in ~40 ms, where loading is start-up time: issue 16).
+ * A global subprogram returns a scalar and takes pointers to memory that may be NULL.
  */
-static __noinline void emit_seq(struct pi_sc_thread *t, __u64 end, __u32 len, struct task_struct *task, __u64 now)
+
+/*
+ * Hands over syscalls [end - len, end) of the current thread as one syscall_seq record stamped `now`:
+ * from the entry path, a full batch (`now` the entry of its last syscall); at the thread's exit
+ * (partial), what is left, fewer than N. The current task is the thread in both (sched_process_exit
+ * runs in the exiting task).
+ */
+__noinline int sc_emit_seq(struct pi_sc_thread *t, __u64 end, __u32 len, __u64 now, __u32 partial)
 {
 	__u64 size;
 
+	if (!t)
+		return 0;
 	t->emitted = end; /* a batch the ring cannot take is lost, and counted as such by pi_reserve */
 	if (!len || len > PI_SC_RING)
-		return;
+		return 0;
 	struct pi_syscall_seq_event *e = reserve_seq(len, &size);
 	if (!e)
-		return;
-	if (task) {
-		pi_fill_hdr(&e->hdr, PI_EV_SYSCALL_SEQ, task);
-	} else {
-		e->hdr.type = PI_EV_SYSCALL_SEQ;
-		e->hdr.cpu = bpf_get_smp_processor_id();
-		e->hdr.pid = t->pid;
-		e->hdr.tgid = t->tgid;
-		e->hdr.ts_ns = now;
-		bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	}
+		return 0;
+	e->hdr.type = PI_EV_SYSCALL_SEQ;
+	e->hdr.cpu = bpf_get_smp_processor_id();
+	e->hdr.pid = t->pid;
+	e->hdr.tgid = t->tgid;
+	e->hdr.ts_ns = now;
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
 	__u64 first = end - len;
 	e->first = first;
 	e->len = len;
-	e->partial = task ? 1 : 0;
+	e->partial = partial;
 	for (__u32 i = 0; i < PI_SC_RING; i++) {
 		if (i >= len || PI_SC_SEQ_SIZE(i + 1) > size)
 			break;
 		e->nrs[i] = t->ring[(first + i) & (PI_SC_RING - 1)];
 	}
 	pi_submit(e, size, PI_WAKE_LATER); /* a batch every N syscalls: nobody waits for one */
+	return 0;
 }
 
-/* A new sc_fast entry for syscall nr of the slot's thread, at pos[at]; NULL when sc_fast is full. */
-static __noinline struct pi_sc_stat *new_fast(struct pi_sc_slot *s, __u32 at, __u32 nr)
+/*
+ * A new sc_fast entry for syscall nr of the slot's thread, at pos[at]: 1 + its index, or 0 when
+ * sc_fast is full.
+ */
+__noinline __u32 sc_new_fast(struct pi_sc_slot *s, __u32 at, __u32 nr)
 {
 	__u32 zero = 0;
 	struct pi_sc_ctl *ctl = bpf_map_lookup_elem(&sc_ctl, &zero);
 
-	if (!ctl || ctl->fast_next >= PI_SC_FAST || at >= PI_SC_POS)
+	if (!s || !ctl || ctl->fast_next >= PI_SC_FAST || at >= PI_SC_POS)
 		return 0;
 	__u32 idx = __sync_fetch_and_add(&ctl->fast_next, 1);
 	struct pi_sc_stat *st = bpf_map_lookup_elem(&sc_fast, &idx);
@@ -377,7 +411,7 @@ static __noinline struct pi_sc_stat *new_fast(struct pi_sc_slot *s, __u32 at, __
 	st->nr = nr;
 	asm volatile("" ::: "memory");
 	s->pos[at] = idx + 1;
-	return st;
+	return idx + 1;
 }
 
 /* The sc_fast entry of syscall nr of the slot's thread, made if need be; NULL: use sc_stats. */
@@ -387,11 +421,12 @@ static __always_inline struct pi_sc_stat *fast_stat(struct pi_sc_slot *s, __u32 
 	for (__u32 i = 0; i < PI_SC_PROBES; i++) {
 		__u32 at = (nr + i) & (PI_SC_POS - 1);
 		__u32 idx = s->pos[at];
-		if (!idx)
-			return new_fast(s, at, nr);
+		int fresh = !idx;
+		if (fresh && !(idx = sc_new_fast(s, at, nr)))
+			return 0;
 		idx--;
 		struct pi_sc_stat *st = bpf_map_lookup_elem(&sc_fast, &idx);
-		if (st && st->nr == nr)
+		if (fresh || (st && st->nr == nr))
 			return st;
 	}
 	return 0;
@@ -446,7 +481,7 @@ static __always_inline void syscall_entered(struct pi_sc_slot *s, __u32 seq_len,
 		t->enter_ns = 0;
 	}
 	if (seq_len && k + 1 - t->emitted >= seq_len)
-		emit_seq(t, k + 1, seq_len, 0, now);
+		sc_emit_seq(t, k + 1, seq_len, now, 0);
 }
 
 static __always_inline void syscall_exited(struct pi_sc_slot *s, struct pt_regs *regs, long ret)
@@ -606,7 +641,7 @@ int BPF_PROG(syscall_task_exit, struct task_struct *task)
 			struct pi_sc_thread *t = &s->t;
 			__u64 pending = t->count - t->emitted;
 			if (pending && pending < PI_SC_RING)
-				emit_seq(t, t->count, pending, task, 0);
+				sc_emit_seq(t, t->count, pending, bpf_ktime_get_ns(), 1);
 			t->enter_ns = 0;
 			t->exited = 1;
 			__u32 pid = t->pid;
