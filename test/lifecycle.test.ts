@@ -1,9 +1,10 @@
 // The two-phase lifecycle (SPEC "Two-phase use") on the real kernel: attach pins and waits attached to
 // nothing; ctl activates, deactivates and finishes; a killed attach leaves pins the next one cleans.
-import { existsSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProg, pinnedProgId, testPinDir, waitFor } from './helpers.js';
+import { Attach, CLI, GatedChild, attachedProgIds, cli, pinnedFiles, pinnedProg, pinnedProgId, testPinDir, waitFor } from './helpers.js';
 
 const live: Attach[] = [];
 async function attach(args: string[], pinDir?: string): Promise<Attach> {
@@ -245,4 +246,90 @@ describe('ctl', () => {
     expect(r.stderr).toMatch(/^procimage: no procimage attach is running for .*; start one first: procimage attach -a --pin-dir/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('`attach & ctl -a` (no sleep): ctl waits for the starting attach, says so once, and activates', async () => {
+    const sleeper = spawn('sleep', ['30']);
+    // started, not waited for: ctl runs while the attach loads, before its control socket listens
+    const a = new Attach(testPinDir(), ['-a', '--json']);
+    live.push(a);
+    try {
+      const r = await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '0']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^activated: process \d+ and the processes it starts/);
+      // at most the one line saying it waited (a fast attach may have been ready already), and nothing else
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines.length).toBeLessThanOrEqual(1);
+      for (const l of lines) expect(l).toBe(`procimage: waiting for the procimage attach of ${a.pinDir} (pid ${a.proc.pid}), which is starting (up to 10 s)`);
+      expect(JSON.parse((await a.ctl(['--status'])).stdout).active.target).toEqual({ kind: 'tgid', tgid: sleeper.pid });
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('waits a bounded time for an attach that does not come up, and names it', async () => {
+    const pinDir = testPinDir();
+    // a process whose command line is that of an attach of pinDir, which never listens
+    const fake = spawn('sh', ['-c', 'sleep 30; :', 'procimage', 'attach', '-k', '--pin-dir', pinDir]);
+    try {
+      const r = await cli(['ctl', '--status', '--pin-dir', pinDir], { env: { ...process.env, PROCIMAGE_CTL_WAIT_MS: '600' } });
+      expect(r.code).toBe(1);
+      const lines = r.stderr.split('\n');
+      expect(lines).toHaveLength(3); // two lines and the last newline
+      expect(lines[0]).toBe(`procimage: waiting for the procimage attach of ${pinDir} (pid ${fake.pid}), which is starting (up to 0.6 s)`);
+      expect(lines[1]).toMatch(new RegExp(`^procimage: the procimage attach of ${pinDir} \\(pid ${fake.pid}\\) did not listen on ` +
+        '/run/procimage/\\w+\\.sock within 0\\.6 s of starting; see its output$'));
+      // one that exits while ctl waits: ctl stops waiting at once
+      const waiting = spawn(CLI, ['ctl', '--status', '--pin-dir', pinDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      waiting.stderr!.on('data', d => { err += d; });
+      const waited = new Promise<number | null>(resolve => waiting.on('close', code => resolve(code)));
+      await waitFor(() => err.includes('which is starting'), 'ctl to wait');
+      fake.kill('SIGKILL');
+      expect(await waited).toBe(1);
+      expect(err.trim().split('\n')).toEqual([expect.stringMatching(/waiting for/),
+        `procimage: the procimage attach of ${pinDir} exited while starting; see its output`]);
+    } finally {
+      fake.kill('SIGKILL');
+    }
+  });
+
+  it('a SIGKILLed attach\'s control socket is removed by the next attach, and by ctl; a live attach\'s stays', async () => {
+    const liveOne = await attach(['-k']);
+    const dead = await attach(['-k']);
+    const deadSock = socketOf(dead.pinDir);
+    dead.proc.kill('SIGKILL');
+    await dead.exited;
+    expect(existsSync(deadSock)).toBe(true); // nothing removes it at the death
+    // a temporary cache file of a process that died while writing it
+    const tmp = `/run/procimage/features.json.${deadPid()}`;
+    writeFileSync(tmp, '{}', { mode: 0o600 });
+    const next = await attach(['-k']);
+    expect(existsSync(deadSock)).toBe(false);
+    expect(existsSync(tmp)).toBe(false);
+    expect(next.stderr).toMatch(new RegExp(`warning: removed \\d+ stale files? from /run/procimage .*left by procimage processes that did not exit cleanly`));
+    expect(existsSync(socketOf(liveOne.pinDir))).toBe(true);
+    expect((await liveOne.ctl(['--status'])).code).toBe(0);
+
+    // ctl, finding no attach, removes the dead one's socket too
+    const again = await attach(['-k']);
+    const againSock = socketOf(again.pinDir);
+    again.proc.kill('SIGKILL');
+    await again.exited;
+    const r = await again.ctl(['--status']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^procimage: no procimage attach is running for /);
+    expect(existsSync(againSock)).toBe(false);
+    expect(existsSync(socketOf(liveOne.pinDir))).toBe(true);
+    expect((await liveOne.ctl(['--status'])).code).toBe(0);
+  });
 });
+
+/** The control socket of the attach of pinDir (src/control/protocol.ts). */
+function socketOf(pinDir: string): string {
+  return `/run/procimage/${createHash('sha256').update(pinDir).digest('hex').slice(0, 16)}.sock`;
+}
+
+/** A pid no process has (a child that has exited and been reaped). */
+function deadPid(): number {
+  return spawnSync('true').pid!;
+}

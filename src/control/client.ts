@@ -2,7 +2,9 @@
 import { connect, type Socket } from 'node:net';
 import { UserError } from '../sys/errors.js';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
+import { checkControlTargets, startingAttach } from './ctlcheck.js';
 import { socketPath, type Request, type Response } from './protocol.js';
+import { removeStaleRunFiles } from './rundir.js';
 
 /**
  * A connection to the attach owning pinDir, made before there is a request to send: ctl connects as
@@ -10,57 +12,112 @@ import { socketPath, type Request, type Response } from './protocol.js';
  * ctl another 2-15 ms, its event loop's first turns), and so that the attach learns early that a
  * request is coming (Session.prepare).
  */
+/**
+ * How long ctl waits for an attach that is starting (`attach -a & ctl -a ...`): loading and verifying
+ * every category takes 0.5-1 s here, several seconds on a cold or loaded machine.
+ * PROCIMAGE_CTL_WAIT_MS changes it (tests of the bound itself).
+ */
+export const STARTING_WAIT_MS = Number(process.env.PROCIMAGE_CTL_WAIT_MS) > 0 ? Number(process.env.PROCIMAGE_CTL_WAIT_MS) : 10_000;
+
 export class ControlConnection {
   /** Resolves once connected; rejects with the one line that says why not. */
   readonly ready: Promise<void>;
-  private readonly sock: Socket;
+  private sock: Socket | undefined;
   private readonly timer: NodeJS.Timeout;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
   private answer: { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
+  private buf = '';
+  private connected!: () => void;
+  private readonly path: string;
+  private readonly dirFlag: string;
+  /** Until when a starting attach is waited for; set at the first sign of one. */
+  private waitUntil: number | undefined;
 
   private constructor(readonly pinDir: string, timeoutMs: number) {
-    const path = socketPath(pinDir);
-    const dirFlag = pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${pinDir}`;
-    this.sock = connect(path);
-    let buf = '';
-    let connected: () => void, notConnected: (e: Error) => void;
-    this.ready = new Promise((resolve, reject) => { connected = resolve; notConnected = reject; });
+    this.path = socketPath(pinDir);
+    this.dirFlag = pinDir === DEFAULT_PIN_DIR ? '' : ` --pin-dir ${pinDir}`;
+    this.ready = new Promise((resolve, reject) => { this.connected = resolve; this.notConnected = reject; });
     this.ready.catch(() => undefined); // surfaced where it is awaited: a flag error may come first
-    const fail = (e: Error) => {
-      clearTimeout(this.timer);
-      this.failure ??= e;
-      notConnected(e);
-      this.answer?.reject(e);
-    };
     this.timer = setTimeout(() => {
-      this.sock.destroy();
-      fail(new UserError(buf.includes('\n')
+      this.sock?.destroy();
+      this.fail(new UserError(this.buf.includes('\n')
         ? `the procimage attach of ${pinDir} answered but had not exited after ${timeoutMs / 1000} s`
         : `the procimage attach of ${pinDir} did not answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
-    this.sock.setEncoding('utf8');
-    this.sock.on('connect', () => connected());
-    this.sock.on('data', d => { buf += d; });
-    this.sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
-        fail(new UserError(`no procimage attach is running for ${pinDir}; start one first: procimage attach -a${dirFlag}`));
+    this.attempt();
+  }
+
+  private notConnected!: (e: Error) => void;
+
+  private fail(e: Error): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.retry);
+    this.failure ??= e;
+    this.notConnected(e);
+    this.answer?.reject(e);
+  }
+
+  /** One try at connecting: checked first, each time (what is there may change while an attach starts). */
+  private attempt(): void {
+    if (this.closed || this.failure) return;
+    try {
+      checkControlTargets(this.pinDir, this.path);
+    } catch (e) {
+      return this.fail(e as Error);
+    }
+    const sock = this.sock = connect(this.path);
+    let isConnected = false;
+    sock.setEncoding('utf8');
+    sock.on('connect', () => { isConnected = true; this.connected(); });
+    sock.on('data', d => { this.buf += d; });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (!isConnected && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')) {
+        void this.noListener();
       } else if (e.code === 'EACCES') {
-        fail(new UserError(`permission denied on ${path}: procimage ctl needs root`));
+        this.fail(new UserError(`permission denied on ${this.path}: procimage ctl needs root`));
       } else {
-        fail(new UserError(`control socket ${path}: ${e.message}`));
+        this.fail(new UserError(`control socket ${this.path}: ${e.message}`));
       }
     });
-    this.sock.on('end', () => {
+    sock.on('end', () => {
       clearTimeout(this.timer);
       let res: Response;
       try {
-        res = JSON.parse(buf.trim()) as Response;
+        res = JSON.parse(this.buf.trim()) as Response;
       } catch {
-        return fail(new UserError(`the procimage attach of ${pinDir} closed the connection without an answer`));
+        return this.fail(new UserError(`the procimage attach of ${this.pinDir} closed the connection without an answer`));
       }
       if (!res.ok) this.answer?.reject(new UserError(res.error));
       else this.answer?.resolve(res);
     });
+  }
+
+  /**
+   * Nothing listens on the socket: an attach that is starting is waited for (a bounded time, said
+   * once on stderr); otherwise what dead attaches left is removed and ctl says no attach runs.
+   */
+  private async noListener(): Promise<void> {
+    if (this.closed || this.failure) return;
+    const starting = startingAttach(this.pinDir);
+    if (starting !== undefined) {
+      if (this.waitUntil === undefined) {
+        this.waitUntil = Date.now() + STARTING_WAIT_MS;
+        process.stderr.write(`procimage: waiting for the procimage attach of ${this.pinDir} (pid ${starting}), which is starting ` +
+          `(up to ${STARTING_WAIT_MS / 1000} s)\n`);
+      }
+      if (Date.now() < this.waitUntil) {
+        this.retry = setTimeout(() => this.attempt(), 50);
+        return;
+      }
+      return this.fail(new UserError(`the procimage attach of ${this.pinDir} (pid ${starting}) did not listen on ${this.path} ` +
+        `within ${STARTING_WAIT_MS / 1000} s of starting; see its output`));
+    }
+    await removeStaleRunFiles();
+    this.fail(new UserError(this.waitUntil !== undefined
+      ? `the procimage attach of ${this.pinDir} exited while starting; see its output`
+      : `no procimage attach is running for ${this.pinDir}; start one first: procimage attach -a${this.dirFlag}`));
   }
 
   static open(pinDir: string, timeoutMs = 30_000): ControlConnection {
@@ -77,13 +134,15 @@ export class ControlConnection {
     return new Promise((resolve, reject) => {
       this.answer = { resolve, reject };
       if (this.failure) return reject(this.failure);
-      this.sock.write(JSON.stringify(req) + '\n');
+      this.sock!.write(JSON.stringify(req) + '\n');
     });
   }
 
   /** Drops the connection without a request (ctl found its flags wrong after connecting). */
   close(): void {
+    this.closed = true;
     clearTimeout(this.timer);
-    this.sock.destroy();
+    clearTimeout(this.retry);
+    this.sock?.destroy();
   }
 }

@@ -59,8 +59,8 @@ export async function startMetrics(f: MetricsFlags, session: Session): Promise<M
   return { state, page, close: async () => { routes!.close(); await server.close(); stats?.close(); } };
 }
 
-/** One line, for an address other machines may reach. */
+/** One line, for an address other machines may reach: what they will see there. */
 export function warnExposed(host: string): void {
-  note(`warning: serving on ${host}, not loopback: anyone who can reach it sees the page, with the command lines, paths and ` +
-    'stacks of what is traced (bind 127.0.0.1, and reach it through ssh -L, to keep it to yourself)');
+  note(`warning: serving on ${host}, not loopback: anyone who can reach it sees the page and /metrics, with the comm, ` +
+    'command lines, paths and stacks of what is traced (bind 127.0.0.1, and reach it through ssh -L, to keep it to yourself)');
 }

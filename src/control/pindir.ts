@@ -10,24 +10,19 @@
 // else in it, a directory inside or around another attach's, or the bpffs root itself, is refused
 // before anything is touched.
 import {
-  closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmdirSync,
-  statSync, symlinkSync, unlinkSync,
+  closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, rmdirSync,
+  symlinkSync, unlinkSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pinnedKind, type PinnedKind } from '../bpf/index.js';
 import { UserError } from '../sys/errors.js';
 import { tryLockExclusive } from '../sys/libc.js';
+import { fileKey, flockHolders, lockHolder } from '../sys/flocks.js';
+import { MARKER, MARKER_TARGET, readMarker } from './pinmarker.js';
 import { fsTypeOf, mounts } from '../sys/mounts.js';
 import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 
-/**
- * DIR/procimage -> "procimage-attach progs/keytime_exec ... maps/pi_events ...": says "an attach made
- * this directory, and pins (or pinned) these here". A symlink, because bpffs holds nothing but
- * directories, symlinks and pinned objects; no other BPF tool makes one of this name and target, and
- * it costs no kernel object.
- */
-export const MARKER = 'procimage';
-export const MARKER_TARGET = 'procimage-attach';
+export { MARKER, MARKER_TARGET } from './pinmarker.js';
 /** The subdirectories an attach pins into (Session.pin), and what each holds. */
 const LAYOUT: Record<string, PinnedKind> = { progs: 'prog', maps: 'map' };
 
@@ -193,18 +188,6 @@ function foreignEntries(dir: string, entry: string, manifest: Set<string> | unde
     .filter(r => !manifest.has(r) || !lstatSync(join(dir, r)).isFile() || pinnedKind(join(dir, r)) !== kind);
 }
 
-/** The manifest of the procimage marker at path; undefined if there is none. */
-function readMarker(path: string): Set<string> | undefined {
-  let target: string;
-  try {
-    if (!lstatSync(path).isSymbolicLink()) return undefined;
-    target = readlinkSync(path);
-  } catch {
-    return undefined;
-  }
-  const [head, ...entries] = target.split(' ');
-  return head === MARKER_TARGET ? new Set(entries) : undefined;
-}
 
 /** Everything under dir that is not a directory with something in it, relative to dir. */
 function leaves(dir: string, rel = ''): string[] {
@@ -221,29 +204,3 @@ function rmdirIfEmpty(path: string): void {
 
 const describe = (entries: string[]) =>
   entries.slice(0, 3).join(', ') + (entries.length > 3 ? ` and ${entries.length - 3} more` : '');
-
-/** "maj:min:ino" of path, as /proc/locks names a file (major and minor in hex there). */
-function fileKey(path: string): string {
-  const { dev, ino } = statSync(path, { bigint: true });
-  // the kernel's new_encode_dev: minor in bits 0-7 and 20-31, major in bits 8-19
-  const major = (dev >> 8n) & 0xfffn;
-  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xfff00n);
-  return `${major}:${minor}:${ino}`;
-}
-
-/** Every flock on the host, by file ("1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<ino> ..."). */
-function flockHolders(): Map<string, number> {
-  const held = new Map<string, number>();
-  for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== 'FLOCK') continue; // "-> FLOCK" lines are waiters
-    const [maj, min, ino] = f[5]?.split(':') ?? [];
-    if (ino !== undefined) held.set(`${parseInt(maj, 16)}:${parseInt(min, 16)}:${ino}`, Number(f[4]));
-  }
-  return held;
-}
-
-/** The pid holding an flock on path. */
-export function lockHolder(path: string): number | undefined {
-  return flockHolders().get(fileKey(path));
-}

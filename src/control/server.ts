@@ -54,7 +54,13 @@ export class ControlServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', e => reject(new UserError(`control socket ${path}: ${e.message}`)));
-      server.listen(path, () => resolve());
+      // made 0600 from the start (not chmod-ed after): ctl may look at it the moment it appears
+      const umask = process.umask(0o177);
+      try {
+        server.listen(path, () => resolve());
+      } finally {
+        process.umask(umask);
+      }
     });
     chmodSync(path, 0o600);
     return new ControlServer(server, path);

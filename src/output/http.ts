@@ -17,9 +17,9 @@ export function parseListen(s: string): ListenAddress {
   return { host, port };
 }
 
-/** Loopback addresses: only this machine can reach them. */
+/** Loopback addresses: only this machine can reach them (an IPv4-mapped 127.x too). */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || /^(?:::ffff:)?127\./i.test(host);
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
