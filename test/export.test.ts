@@ -53,7 +53,8 @@ describe('--perfetto', () => {
     for (const s of sleeps) {
       expect(s).toMatchObject({ pid: exec.tgid, tid: exec.pid, name: 'sleeping · do_nanosleep' });
       expect(ns(s.dur!)).toBeGreaterThanOrEqual(1e9);
-      expect(ns(s.dur!)).toBeLessThan(5e9);
+      // no more than the life of the process (how much over 1 s depends on the machine's load)
+      expect(ns(s.dur!)).toBeLessThan((sleepRecs.find(x => x.type === 'exit' && x.pid === exec.pid)!.ts_ns as number) - (exec.ts_ns as number));
       expect(s.args!.kstack).toEqual(expect.arrayContaining([expect.stringMatching(/^do_nanosleep\+/)]));
       expect((s.args!.ustack as string[]).some(f => /^main\+/.test(f))).toBe(true);
     }

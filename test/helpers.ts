@@ -43,6 +43,40 @@ export async function waitFor<T>(fn: () => T | undefined | null | false | Promis
   }
 }
 
+/** /proc/PID/stat's state letter and /proc/PID/comm, or undefined once the process is gone. */
+export function procState(pid: number): { state: string; comm: string; wchan: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return {
+      state: stat.slice(stat.lastIndexOf(') ') + 2)[0], comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
+      wchan: readFileSync(`/proc/${pid}/wchan`, 'utf8'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the process runs comm (its exec is done) and sleeps in a nanosleep: what a fixed
+ * sleep of the test would only hope for on a slow or loaded machine.
+ */
+export function waitAsleep(pid: number, comm: string): Promise<unknown> {
+  return waitFor(() => { const s = procState(pid); return s?.comm === comm && s.state === 'S' && /nanosleep/.test(s.wchan); },
+    `${comm} (${pid}) to sleep in nanosleep`);
+}
+
+/** Waits until the process runs comm and one of its threads is running or runnable. */
+export function waitRunning(pid: number, comm: string): Promise<unknown> {
+  return waitFor(() => {
+    if (procState(pid)?.comm !== comm) return false;
+    try {
+      return readdirSync(`/proc/${pid}/task`).some(t => procState(Number(t))?.state === 'R');
+    } catch {
+      return false;
+    }
+  }, `${comm} (${pid}) to run`);
+}
+
 /** A `procimage attach` running in the background, with its output collected. */
 export class Attach {
   readonly proc: ChildProcess;
