@@ -287,7 +287,7 @@ describe('ctl', () => {
       fake.kill('SIGKILL');
       expect(await waited).toBe(1);
       expect(err.trim().split('\n')).toEqual([expect.stringMatching(/waiting for/),
-        `procimage: the procimage attach of ${pinDir} exited while starting; see its output`]);
+        `procimage: the procimage attach of ${pinDir} (pid ${fake.pid}) exited without listening; see its output`]);
     } finally {
       fake.kill('SIGKILL');
     }

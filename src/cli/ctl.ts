@@ -78,8 +78,10 @@ async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlF
     const recs = Object.values(res.records as Record<string, number>).reduce((a, b) => a + b, 0);
     const lost = Object.values(res.lost as Record<string, number>).reduce((a, b) => a + b, 0);
     console.log(`deactivated after ${((res.duration_ns as number) / 1e9).toFixed(3)} s: ${recs} records, ${lost} lost; ready again`);
-    const rec = res.recording as { path: string; records: number; bytes: number; error?: string } | undefined;
-    if (rec) {
+    const rec = res.recording as { path: string; records: number; bytes: number; error?: string; gone?: boolean } | undefined;
+    if (rec?.gone) {
+      console.log(`  recording ${rec.path} lost: the file was deleted while it was written (with the ${rec.records} records written to it)`);
+    } else if (rec) {
       console.log(`  recorded ${rec.records} records to ${rec.path} (${rec.bytes} bytes)${rec.error ? `, incomplete: ${rec.error}` : ''}; ` +
         `read it with: procimage report ${rec.path}`);
     }

@@ -33,7 +33,24 @@ class AttachDaemon {
 
   constructor(private readonly session: Session, private readonly dir: PinDir, private readonly o: AttachOptions) {}
 
-  async handle(req: Request): Promise<Response> {
+  /**
+   * Requests that change the state run one after the other, in the order they came: two `ctl -a` at
+   * once, a `ctl -f` or `ctl -d` (or a signal, or -t's expiry) while an activation is still attaching
+   * its hooks, each sees the state the one before it left. status answers at once.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+  serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  handle(req: Request): Promise<Response> {
+    return req.op === 'status' ? this.handleNow(req) : this.serialized(() => this.handleNow(req));
+  }
+
+  private async handleNow(req: Request): Promise<Response> {
+    if (this.finishing && req.op !== 'finish') return { ok: false, error: `the attach of ${this.o.pinDir} is finishing (ctl -f or a signal)` };
     switch (req.op) {
       case 'activate': return this.activate(req.policy, BigInt(req.issuedNs), req.record);
       case 'deactivate': {
@@ -77,10 +94,11 @@ class AttachDaemon {
     }
     this.recorder = recording;
     if (policy.maxSeconds > 0) {
-      this.limitTimer = setTimeout(() => {
+      const timer = this.limitTimer = setTimeout(() => void this.serialized(async () => {
+        if (this.limitTimer !== timer) return; // ended meanwhile by a request queued before this
         note(`-t ${policy.maxSeconds}: time is up, back to the ready state`);
-        void this.deactivate();
-      }, policy.maxSeconds * 1000);
+        await this.deactivate();
+      }), policy.maxSeconds * 1000);
     }
     note(`activated: ${describePolicy(policy)} (attached ${a.hooks.join(', ') || 'no program'})`);
     for (const n of a.notes) note(n);
@@ -95,6 +113,7 @@ class AttachDaemon {
 
   private async deactivate(): Promise<{ summary: SessionSummary | undefined; recording?: RecordingStats }> {
     clearTimeout(this.limitTimer);
+    this.limitTimer = undefined;
     const summary = await this.session.deactivate();
     this.metrics?.page.end(summary);
     printSummary(this.o.json, summary);
@@ -161,7 +180,7 @@ export async function runAttach(o: AttachOptions): Promise<number> {
     daemon.done = () => resolve(0);
     const onSignal = (sig: NodeJS.Signals) => {
       note(`${sig}: finishing`);
-      void daemon.finish();
+      void daemon.serialized(() => daemon.finish());
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

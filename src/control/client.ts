@@ -34,6 +34,7 @@ export class ControlConnection {
   private readonly dirFlag: string;
   /** Until when a starting attach is waited for; set at the first sign of one. */
   private waitUntil: number | undefined;
+  private waitedFor: number | undefined;
 
   private constructor(readonly pinDir: string, timeoutMs: number) {
     this.path = socketPath(pinDir);
@@ -104,6 +105,7 @@ export class ControlConnection {
     if (starting !== undefined) {
       if (this.waitUntil === undefined) {
         this.waitUntil = Date.now() + STARTING_WAIT_MS;
+        this.waitedFor = starting;
         process.stderr.write(`procimage: waiting for the procimage attach of ${this.pinDir} (pid ${starting}), which is starting ` +
           `(up to ${STARTING_WAIT_MS / 1000} s)\n`);
       }
@@ -116,7 +118,7 @@ export class ControlConnection {
     }
     await removeStaleRunFiles();
     this.fail(new UserError(this.waitUntil !== undefined
-      ? `the procimage attach of ${this.pinDir} exited while starting; see its output`
+      ? `the procimage attach of ${this.pinDir} (pid ${this.waitedFor}) exited without listening; see its output`
       : `no procimage attach is running for ${this.pinDir}; start one first: procimage attach -a${this.dirFlag}`));
   }
 

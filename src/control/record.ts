@@ -25,7 +25,8 @@ export class Recording {
   /** Ends the file with the summary and says where it is. */
   async finish(summary: SessionSummary | undefined): Promise<RecordingStats> {
     const s = await this.writer.finish(summary);
-    if (!this.quiet) note(`recorded ${s.records} records to ${s.path} (${bytes(s.bytes)}B${s.error ? `; incomplete: ${s.error}, ${s.dropped} records not written` : ''}); ` +
+    if (s.gone) note(`recording ${s.path} lost: the file was deleted while it was written (with the ${s.records} records written to it)`);
+    else if (!this.quiet) note(`recorded ${s.records} records to ${s.path} (${bytes(s.bytes)}B${s.error ? `; incomplete: ${s.error}, ${s.dropped} records not written` : ''}); ` +
       `read it with: procimage report ${s.path}`);
     return s;
   }

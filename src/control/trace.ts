@@ -10,6 +10,7 @@ import { UserError } from '../sys/errors.js';
 import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
 import { preflight } from '../sys/preflight.js';
+import { watchTaskExit } from '../sys/taskexit.js';
 import { mark } from '../sys/timing.js';
 import { note, printSummary, recordSink } from './outputs.js';
 import type { Recording } from './record.js';
@@ -125,8 +126,12 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
     throw e;
   }
 
-  const stop = await new Promise<'child' | 'duration' | NodeJS.Signals>(resolve => {
+  let unwatch = () => undefined as void;
+  const stop = await new Promise<'child' | 'duration' | 'target' | NodeJS.Signals>(resolve => {
     childExit?.then(() => resolve('child'));
+    // a running target (-p, -P): its end is the end of the trace, as a command's is
+    const t = o.target;
+    if (t?.kind === 'tgid' || t?.kind === 'pid') unwatch = watchTaskExit(t.kind === 'tgid' ? t.tgid : t.pid, () => resolve('target'));
     // counted from when collection runs: the activation's last steps (the ring not read until kallsyms
     // is) are part of the collection
     const left = (o.durationSec ?? 0) * 1000 - Number(process.hrtime.bigint() - collectingNs) / 1e6;
@@ -135,6 +140,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   mark('stop');
+  unwatch();
   if (child && stop !== 'child' && stop !== 'duration') {
     // Ctrl-C reached CMD too (same process group): give it a moment so its exit is recorded
     await Promise.race([childExit, new Promise(r => setTimeout(r, CHILD_GRACE_MS).unref())]);
@@ -149,6 +155,10 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
   const recorded = await recording?.finish(summary);
   if (recorded && wantsExport(o.exports)) await (await import('./report.js')).exportRecording(recorded.path, o.exports!);
   if (stop === 'SIGINT' || stop === 'SIGTERM') note(`${stop}: stopped`);
+  if (stop === 'target') {
+    const t = o.target as Extract<Target, { kind: 'tgid' | 'pid' }>;
+    note(`${t.kind === 'tgid' ? `process ${t.tgid}` : `thread ${t.pid}`} exited: stopped`);
+  }
   if (child && child.exitCode === null && child.signalCode === null) {
     note(`${o.command![0]} (pid ${child.pid}) is still running; no longer traced`);
     return stop === 'SIGINT' ? 130 : stop === 'SIGTERM' ? 143 : 0;

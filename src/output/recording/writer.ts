@@ -10,7 +10,7 @@
 // written after the chunks before it; nothing is kept for the file beyond the chunk being filled
 // and the chunks on their way to the disk, and when the disk falls behind the session stops
 // draining the ring (backedUp) rather than holding more.
-import { fdatasync, unlinkSync, write, close } from 'node:fs';
+import { fdatasync, fstatSync, unlinkSync, write, close } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
 import type { Clock } from '../../collect/clock.js';
@@ -36,6 +36,9 @@ const MAX_PENDING = 32 << 20;
  */
 const LEVEL = 1;
 
+/** The error of a recording whose file was removed while it was written. */
+const DELETED = 'the file was deleted while it was written';
+
 const gzipAsync = promisify(gzip);
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
@@ -51,6 +54,8 @@ export interface RecordingStats {
   /** Why writing stopped early (a full disk...), and the records that could not be written after it. */
   error?: string;
   dropped: number;
+  /** The file was deleted while it was written: nothing of it remains. */
+  gone?: boolean;
 }
 
 /** The chunk being filled: its lines, encoded, and what its header will say. */
@@ -191,6 +196,7 @@ export class RecordingWriter implements Sink {
           return;
         }
         const b = await member;
+        if (this.deleted()) throw new Error(DELETED);
         for (let off = 0; off < b.length;) {
           const { bytesWritten } = await writeAsync(this.fd, b, off, b.length - off, this.position);
           off += bytesWritten;
@@ -209,11 +215,25 @@ export class RecordingWriter implements Sink {
     });
   }
 
+  /**
+   * Someone removed the file (rm, a cleanup job) while it was written: what is written goes to an
+   * inode nobody can open again. Asked once a chunk (at most every second), and at the end.
+   */
+  private deleted(): boolean {
+    try {
+      return fstatSync(this.fd).nlink === 0;
+    } catch {
+      return false;
+    }
+  }
+
   private fail(e: NodeJS.ErrnoException): void {
     if (this.error !== undefined) return;
     this.error = e.errno ? describeErrno(e.errno) : e.message;
-    this.onError(`recording ${this.path}: ${this.error}: the recording ends after ${this.position} bytes ` +
-      '(procimage report reads it up to there); the other outputs go on');
+    this.onError(this.error === DELETED
+      ? `recording ${this.path}: ${DELETED}: nothing more is written to it, and what was is gone with it; the other outputs go on`
+      : `recording ${this.path}: ${this.error}: the recording ends after ${this.position} bytes ` +
+        '(procimage report reads it up to there); the other outputs go on');
     // what is being filled will not be written: its compressor's memory goes now
     if (this.chunk) {
       this.dropped += this.chunk.lines;
@@ -235,11 +255,13 @@ export class RecordingWriter implements Sink {
         else this.seal(ChunkKind.Records);
       }
       await this.queue;
+      if (this.error === undefined && this.deleted()) this.fail(new Error(DELETED));
       if (this.error === undefined) await fdatasyncAsync(this.fd).catch(e => this.fail(e as NodeJS.ErrnoException));
       await closeAsync(this.fd).catch(() => undefined);
       this.fd = -1;
     }
-    return { path: this.path, bytes: this.position, records: this.records - this.dropped, chunks: this.seq, error: this.error, dropped: this.dropped };
+    return { path: this.path, bytes: this.position, records: this.records - this.dropped, chunks: this.seq, error: this.error, dropped: this.dropped,
+      ...(this.error === DELETED ? { gone: true } : {}) };
   }
 
   /** Gives up the file without a summary (the activation it was for failed to start): removed. */
