@@ -30,6 +30,15 @@ async function serve(args: (port: number) => string[]): Promise<{ url: string; p
   return { url: `http://127.0.0.1:${port}/`, proc, err: () => err };
 }
 
+/**
+ * A tooltip of a nanosleep of at least ms milliseconds ("sleeping (S) for 1.004 s ..."): a sleep lasts
+ * what was asked and more, by as much as the machine's load delays the wake-up, in ms or s.
+ */
+function sleptAtLeast(text: string, ms: number): boolean {
+  const m = /^sleeping \(S\) for (\d+(?:\.\d+)?) (ms|s)/.exec(text); // the tooltip runs on with no space
+  return !!m && Number(m[1]) * (m[2] === 's' ? 1000 : 1) >= ms && /do_nanosleep/.test(text);
+}
+
 /** Records a run (trace --record), for report --listen and --html. */
 async function record(name: string, args: string[]): Promise<string> {
   const rec = join(dir, `${name}.rec`);
@@ -78,7 +87,7 @@ describe('the page', () => {
     await page.getByTestId('timeline').press('s');
     await page.waitForTimeout(800);
     const segs = await hoverLane(page, /runsleep \d+/);
-    const sleeps = segs.filter(h => /^sleeping \(S\) for 1\.0\d+ s/.test(h.text));
+    const sleeps = segs.filter(h => sleptAtLeast(h.text, 1000));
     expect(sleeps.map(h => h.text.slice(0, 40)), segs.map(h => h.text).join('\n')).toHaveLength(5);
     for (const h of sleeps) expect(h.text).toMatch(/runsleep \d+.*waited in do_nanosleep/);
     // a click: its stacks, the user one down to main
@@ -89,7 +98,8 @@ describe('the page', () => {
     expect(await page.getByTestId('interval-kind').textContent()).toBe('S sleeping');
     // the flame graph of runsleep: its heaviest stack is that one
     const first = page.getByTestId('heaviest').locator('li').first();
-    await expect.poll(() => first.textContent()).toMatch(/^[\d.]+ s \(9\d\.\d%\) runsleep → _start → .*main → a → b → .*do_nanosleep \[k\]/);
+    // most of its off-CPU time (how much of the rest its start-up takes depends on the machine)
+    await expect.poll(() => first.textContent()).toMatch(/^[\d.]+ s \([5-9]\d\.\d%\) runsleep → _start → .*main → a → b → .*do_nanosleep \[k\]/);
     expect(await page.getByTestId('run-state').textContent()).toBe('live');
     expect(problems).toEqual([]);
     await page.close();
@@ -178,8 +188,8 @@ describe('the page', () => {
     await expect.poll(() => page.locator('nav.tree .row', { hasText: 'runsleep' }).count()).toBe(1);
     await page.locator('nav.tree .row', { hasText: 'runsleep' }).click();
     const segs = await hoverLane(page, /runsleep \d+/);
-    const sleeps = segs.filter(h => /^sleeping \(S\) for 30\d\.\d+ ms/.test(h.text));
-    expect(sleeps).toHaveLength(3);
+    const sleeps = segs.filter(h => sleptAtLeast(h.text, 300));
+    expect(sleeps, segs.map(h => h.text).join('\n')).toHaveLength(3);
     const box = (await page.getByTestId('timeline-canvas').boundingBox())!;
     await page.mouse.click(sleeps[0].x, box.y + 26 + 10);
     await expect.poll(() => page.getByTestId('ustack').textContent()).toMatch(/main\+0x/);
