@@ -77,6 +77,19 @@ export function waitRunning(pid: number, comm: string): Promise<unknown> {
   }, `${comm} (${pid}) to run`);
 }
 
+/** Waits until n children of pid (stress-ng's workers) are running or runnable. */
+export function waitChildrenRunning(pid: number, n: number): Promise<unknown> {
+  return waitFor(() => {
+    let kids: string[];
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      return false;
+    }
+    return kids.filter(k => procState(Number(k))?.state === 'R').length >= n;
+  }, `${n} children of ${pid} to run`);
+}
+
 /** A `procimage attach` running in the background, with its output collected. */
 export class Attach {
   readonly proc: ChildProcess;

@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, stealMeter, GATE, GatedChild, cli, idlestCpu, tempDir, waitAsleep, waitFor, waitRunning, workload } from './helpers.js';
+import { Attach, stealMeter, GATE, GatedChild, cli, idlestCpu, tempDir, waitAsleep, waitChildrenRunning, waitFor, waitRunning, workload } from './helpers.js';
 import { duration } from '../src/output/format.js';
 import { BpfObject, Codec } from '../src/bpf/index.js';
 import { defaultPolicy, encodePolicy } from '../src/collect/policy.js';
@@ -277,7 +278,7 @@ describe('a short life loses nothing', () => {
   it('a 60 ms command under one CPU hog per core: its exec, every interval and its exit', async () => {
     const hogs = spawn('stress-ng', ['-c', '0', '-t', '60', '--quiet'], { stdio: 'ignore', detached: true });
     try {
-      await new Promise(r => setTimeout(r, 300));
+      await waitChildrenRunning(hogs.pid!, cpus().length);
       for (let i = 0; i < 3; i++) {
         // sh forks the 60 ms program after activation: its whole life is observed
         const steal = stealMeter();
@@ -315,7 +316,7 @@ describe("an exit's own work", () => {
     const cpu = String(await idlestCpu());
     const hog = spawn('taskset', ['-c', cpu, workload('spin'), '1', '60'], { stdio: 'ignore', detached: true });
     try {
-      await new Promise(r => setTimeout(r, 200));
+      await waitRunning(hog.pid!, 'spin');
       // a child touches 256 MB in small pages and exits: its exit unmaps 65536 pages, ~20 ms of work
       // here, preempted every slice (~4 ms) by the hog; its parent reads /proc/CHILD/schedstat of the zombie
       const steal = stealMeter([Number(cpu)]);

@@ -2,7 +2,8 @@
 // histograms, larger under one CPU hog per core than idle, through trace and through attach + ctl.
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attach, cli, idlestCpu, waitFor, workload } from './helpers.js';
+import { cpus } from 'node:os';
+import { Attach, cli, idlestCpu, waitChildrenRunning, waitFor, workload } from './helpers.js';
 
 type Sched = { type: 'sched'; pid: number; tgid: number; comm: string; scope: string; cpu: number | null; count: number;
   total_ns: number; avg_ns: number | null; min_ns: number | null; max_ns: number | null; hist_log2_ns: number[] };
@@ -28,7 +29,7 @@ function consistent(r: Sched): void {
 async function delayOf(loaded: boolean, argv: string[]): Promise<{ thread: Sched; system: Sched }> {
   const hogs = loaded ? spawn('stress-ng', ['-c', '0', '-t', '60', '--quiet'], { stdio: 'ignore', detached: true }) : undefined;
   try {
-    if (hogs) await new Promise(r => setTimeout(r, 300));
+    if (hogs) await waitChildrenRunning(hogs.pid!, cpus().length); // the load is there before the trace
     const r = await cli(['trace', '--json', '-S', '--interval', '0.5', '--', workload(argv[0]), ...argv.slice(1)]);
     expect(r.code).toBe(0);
     const recs = scheds(r.stdout);

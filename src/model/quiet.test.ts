@@ -1,15 +1,27 @@
 // QuietThreads against real threads: one asleep throughout, one that keeps switching, one seen.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { QuietThreads } from './quiet.js';
 
 const pause = (ms: number) => new Promise(r => setTimeout(r, ms));
+const read = (path: string) => { try { return readFileSync(path, 'utf8'); } catch { return ''; } };
+
+/** Polls until ok() holds: what a fixed pause would only hope for on a slow or loaded machine. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 10_000; !ok(); await pause(10)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
+/** The process has exec'd comm and sleeps in a nanosleep. */
+const asleep = (pid: number, comm: string) => until(() => read(`/proc/${pid}/comm`).trim() === comm && /nanosleep/.test(read(`/proc/${pid}/wchan`)),
+  `${comm} to sleep`);
+/** Switch-ins the kernel counted for a thread (/proc/TID/schedstat's third field). */
+const switchIns = (pid: number) => Number(read(`/proc/${pid}/schedstat`).split(' ')[2] ?? 0);
 
 describe('QuietThreads', () => {
   it('reports a thread that did not switch as off CPU throughout, in its state now', async () => {
     const p = spawn('sleep', ['10'], { stdio: 'ignore' });
     try {
-      await pause(100);
+      await asleep(p.pid!, 'sleep');
       const q = QuietThreads.atActivation({ kind: 'pid', pid: p.pid! });
       await pause(50);
       expect(q.finish(new Set(), true, 42)).toMatchObject([{
@@ -27,9 +39,10 @@ describe('QuietThreads', () => {
   it('reports nothing for a thread whose switch-ins the kernel counted meanwhile (its records were lost)', async () => {
     const p = spawn('perl', ['-e', 'select(undef, undef, undef, 0.005) while 1'], { stdio: 'ignore' });
     try {
-      await pause(100);
+      await until(() => read(`/proc/${p.pid!}/comm`).trim() === 'perl', 'perl to run');
       const q = QuietThreads.atActivation({ kind: 'tgid', tgid: p.pid! });
-      await pause(100);
+      const before = switchIns(p.pid!);
+      await until(() => switchIns(p.pid!) >= before + 2, 'perl to switch');
       expect(q.finish(new Set(), true, 1)).toEqual([]);
     } finally {
       p.kill('SIGKILL');
@@ -38,7 +51,7 @@ describe('QuietThreads', () => {
 
   it('reports nothing for a thread that is gone, nor with no selector', async () => {
     const p = spawn('sleep', ['10'], { stdio: 'ignore' });
-    await pause(100);
+    await asleep(p.pid!, 'sleep');
     const q = QuietThreads.atActivation({ kind: 'pid', pid: p.pid! });
     p.kill('SIGKILL');
     await new Promise(r => p.once('exit', r));

@@ -9,7 +9,11 @@ describe('SystemSymbolizer: user addresses', () => {
   it('names a process\'s function from its mapped file, and still does after the process is gone', async () => {
     const p = spawn(paths.workload('syscalls'), ['0', '5000'], { stdio: 'ignore' });
     try {
-      await new Promise(r => setTimeout(r, 100));
+      // exec'd: its maps hold the workload (polled: a fixed pause is only a hope on a loaded machine)
+      for (const end = Date.now() + 10_000; !readMaps(p.pid!)?.some(x => x.path === paths.workload('syscalls'));) {
+        if (Date.now() > end) throw new Error('the workload did not exec');
+        await new Promise(r => setTimeout(r, 10));
+      }
       const maps = readMaps(p.pid!)!;
       const exe = ElfFile.open(paths.workload('syscalls'));
       const main = exe.function('main')!;
