@@ -105,7 +105,7 @@ describe('ctl refuses what root\'s procimage did not make, in one line, touching
     made.push(pinDir);
     symlinkSync('procimage-attach', join(pinDir, 'procimage'));
     chownSync(pinDir, NOBODY, NOBODY);
-    await refused(pinDir, new RegExp(`^procimage: refusing \\S+: owned by uid ${NOBODY}, not by this user: procimage did not make it$`));
+    await refused(pinDir, new RegExp(`^procimage: refusing \\S+: owned by uid ${NOBODY}, not by root: procimage did not make it$`));
   });
 
   it('a control socket another user owns: never connected to', async () => {
@@ -116,7 +116,7 @@ describe('ctl refuses what root\'s procimage did not make, in one line, touching
     await new Promise<void>(r => server.listen(path, r));
     try {
       chownSync(path, NOBODY, NOBODY);
-      await refused(pinDir, new RegExp(`^procimage: refusing ${path}: owned by uid ${NOBODY}, not by this user: procimage did not make it$`));
+      await refused(pinDir, new RegExp(`^procimage: refusing ${path}: owned by uid ${NOBODY}, not by root: procimage did not make it$`));
       expect(connections).toBe(0);
     } finally {
       server.close();

@@ -9,6 +9,8 @@ import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { MARKER, readMarker } from './pinmarker.js';
 
 const me = () => process.geteuid?.() ?? 0;
+/** Root's, or this user's: what a ctl may trust (a ctl without root then fails on permissions, and says it needs root). */
+const trusted = (uid: number) => uid === 0 || uid === me();
 
 /**
  * Refuses (one line) a pin directory that procimage did not make or that another user owns, and a
@@ -20,7 +22,7 @@ export function checkControlTargets(pinDir: string, socket: string): void {
   const dir = lstatOrUndefined(pinDir);
   if (dir) {
     if (!dir.isDirectory()) throw new UserError(`${pinDir} is not a directory: not a procimage pin directory`);
-    if (dir.uid !== me()) throw new UserError(`refusing ${pinDir}: owned by uid ${dir.uid}, not by this user: procimage did not make it`);
+    if (!trusted(dir.uid)) throw new UserError(`refusing ${pinDir}: owned by uid ${dir.uid}, not by root: procimage did not make it`);
     // a starting attach makes the directory, then takes its lock, then marks it
     if (!readMarker(join(pinDir, MARKER)) && startingAttach(pinDir) === undefined) {
       throw new UserError(`refusing ${pinDir}: not a procimage pin directory (no ${MARKER} mark in it): procimage did not make it`);
@@ -28,7 +30,7 @@ export function checkControlTargets(pinDir: string, socket: string): void {
   }
   const run = lstatOrUndefined(dirname(socket));
   if (run) {
-    if (!run.isDirectory() || run.uid !== me() || (run.mode & 0o022) !== 0) {
+    if (!run.isDirectory() || !trusted(run.uid) || (run.mode & 0o022) !== 0) {
       throw new UserError(`refusing ${dirname(socket)}: ${run.isDirectory() ? '' : 'not a directory, '}owned by uid ${run.uid}, ` +
         `mode ${(run.mode & 0o777).toString(8)}: procimage makes it root's, 0700`);
     }
@@ -36,7 +38,7 @@ export function checkControlTargets(pinDir: string, socket: string): void {
   const sock = lstatOrUndefined(socket);
   if (sock) {
     if (!sock.isSocket()) throw new UserError(`refusing ${socket}: not a socket: procimage did not make it`);
-    if (sock.uid !== me()) throw new UserError(`refusing ${socket}: owned by uid ${sock.uid}, not by this user: procimage did not make it`);
+    if (!trusted(sock.uid)) throw new UserError(`refusing ${socket}: owned by uid ${sock.uid}, not by root: procimage did not make it`);
   }
 }
 
