@@ -306,7 +306,7 @@ describe('ctl', () => {
     const next = await attach(['-k']);
     expect(existsSync(deadSock)).toBe(false);
     expect(existsSync(tmp)).toBe(false);
-    expect(next.stderr).toMatch(new RegExp(`warning: removed \\d+ stale files? from /run/procimage .*left by procimage processes that did not exit cleanly`));
+    expect(next.stderr).not.toMatch(/warning/); // another directory's leftovers: removed without a word
     expect(existsSync(socketOf(liveOne.pinDir))).toBe(true);
     expect((await liveOne.ctl(['--status'])).code).toBe(0);
 

@@ -4,7 +4,7 @@ import { possibleCpus } from '../bpf/index.js';
 import { describePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
 import { Session, type Activation, type SessionSummary } from '../model/session.js';
 import { preflight } from '../sys/preflight.js';
-import { DEFAULT_PIN_DIR, RUN_DIR } from '../sys/paths.js';
+import { DEFAULT_PIN_DIR } from '../sys/paths.js';
 import { PinDir } from './pindir.js';
 import { socketPath, type Request, type Response } from './protocol.js';
 import { note, printSummary, recordSink } from './outputs.js';
@@ -145,12 +145,10 @@ export async function runAttach(o: AttachOptions): Promise<number> {
   metricsModule?.checkListen(o);
   preflight();
   const dir = PinDir.acquire(o.pinDir, m => note(`warning: ${m}`));
-  // what attaches that died without finishing left in /run/procimage (their pins: PinDir.acquire)
-  const stale = await removeStaleRunFiles();
-  if (stale.length) {
-    note(`warning: removed ${stale.length} stale file${stale.length > 1 ? 's' : ''} from ${RUN_DIR} (${stale.slice(0, 3).join(', ')}` +
-      `${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}), left by procimage processes that did not exit cleanly`);
-  }
+  // what procimage processes that died without finishing left in /run/procimage (their pins:
+  // PinDir.acquire, with a warning, as they are this directory's): other directories' sockets and
+  // temporary files, removed without a word (on a shared machine any start would otherwise say so)
+  await removeStaleRunFiles();
   let session: Session | undefined;
   let daemon: AttachDaemon;
   try {
