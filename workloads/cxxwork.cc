@@ -4,11 +4,16 @@
 //               (default 3) MS ms (default 100)
 //   MODE lock   two threads take one std::mutex N times each in ns::Worker::locked(int) and hold it
 //               MS ms (sleeping), so each finds it held by the other: contended pthread_mutex_lock
-//               calls from a C++ method, and futex waits under it
+//               calls from a C++ method, and futex waits under it. The second thread to start
+//               takes its first turn only once the first holds the lock (and the first starts
+//               only once both are there): a busy machine that runs the threads one after the
+//               other still makes them contend.
 // Built like the C workloads (g++ -O2, no frame pointers): only DWARF unwinding finds main.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 #include <time.h>
 
@@ -24,6 +29,8 @@ private:
 	void pause();
 	int ms_;
 	std::mutex mu_;
+	std::atomic<int> arrived_{0};
+	std::atomic<bool> held_{false};
 };
 
 __attribute__((noinline)) void Worker::pause()
@@ -43,8 +50,15 @@ __attribute__((noinline)) void Worker::run(int n)
 
 __attribute__((noinline)) void Worker::locked(int n)
 {
+	if (arrived_.fetch_add(1) == 1)
+		while (!held_.load()) /* the other holds it: this thread's first lock call is contended */
+			sched_yield();
+	else
+		while (arrived_.load() < 2) /* not done before the other has even started */
+			sched_yield();
 	for (int i = 0; i < n; i++) {
 		std::lock_guard<std::mutex> hold(mu_);
+		held_.store(true);
 		pause();
 	}
 	__asm__ volatile("" ::: "memory");
