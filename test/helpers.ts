@@ -216,6 +216,16 @@ export async function idlestCpu(): Promise<number> {
 }
 
 /**
+ * The idle time (/proc/stat ticks, 10 ms) a CPU has had since the meter was made: whether its idle
+ * task ran at all, which a loaded machine may not let it do for seconds.
+ */
+export function idleMeter(cpu: number): () => number {
+  const read = () => Number(readFileSync('/proc/stat', 'utf8').split('\n').find(l => l.startsWith(`cpu${cpu} `))!.trim().split(/\s+/)[4]);
+  const a = read();
+  return () => read() - a;
+}
+
+/**
  * How much of the CPUs' time the hypervisor took (steal) since the meter was made, as a fraction,
  * from /proc/stat (10 ms ticks): the host running someone else on our vCPUs. The scheduler leaves it
  * out of a task's run time (clock_task) while bpf_ktime, and so every interval, counts it, so tests

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cpus } from 'node:os';
-import { Attach, cli, idlestCpu, waitChildrenRunning, waitFor, workload } from './helpers.js';
+import { Attach, cli, idleMeter, idlestCpu, waitChildrenRunning, waitFor, workload } from './helpers.js';
 
 type Sched = { type: 'sched'; pid: number; tgid: number; comm: string; scope: string; cpu: number | null; count: number;
   total_ns: number; avg_ns: number | null; min_ns: number | null; max_ns: number | null; hist_log2_ns: number[] };
@@ -98,11 +98,15 @@ describe('scheduling delay', () => {
 
   it("follows a CPU's idle task with -c", async () => {
     const cpu = await idlestCpu();
+    const idled = idleMeter(cpu);
     const r = await cli(['trace', '--json', '-S', '-c', String(cpu), '--duration', '1.2', '--interval', '0.4']);
     expect(r.code).toBe(0);
-    const idle = last(scheds(r.stdout), x => x.scope === 'thread')!;
+    const idle = last(scheds(r.stdout), x => x.scope === 'thread');
+    // a machine busy enough may not let the CPU idle at all (its idle ticks say so): then there is
+    // no delay of the idle task to report, and none may be made up
+    if (idled() < 2 && !idle) return;
     expect(idle).toMatchObject({ pid: 0, cpu });
-    expect(idle.count).toBeGreaterThan(0);
-    consistent(idle);
+    expect(idle!.count).toBeGreaterThan(0);
+    consistent(idle!);
   });
 });
