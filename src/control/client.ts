@@ -7,18 +7,18 @@ import { socketPath, type Request, type Response } from './protocol.js';
 import { removeStaleRunFiles } from './rundir.js';
 
 /**
- * A connection to the attach owning pinDir, made before there is a request to send: ctl connects as
- * it starts, so that issuing an activation is one write (connecting once it had decided to send took
- * ctl another 2-15 ms, its event loop's first turns), and so that the attach learns early that a
- * request is coming (Session.prepare).
- */
-/**
  * How long ctl waits for an attach that is starting (`attach -a & ctl -a ...`): loading and verifying
  * every category takes 0.5-1 s here, several seconds on a cold or loaded machine.
  * PROCIMAGE_CTL_WAIT_MS changes it (tests of the bound itself).
  */
 export const STARTING_WAIT_MS = Number(process.env.PROCIMAGE_CTL_WAIT_MS) > 0 ? Number(process.env.PROCIMAGE_CTL_WAIT_MS) : 10_000;
 
+/**
+ * A connection to the attach owning pinDir, made before there is a request to send: ctl connects as
+ * it starts, so that issuing an activation is one write (connecting once it had decided to send took
+ * ctl another 2-15 ms, its event loop's first turns), and so that the attach learns early that a
+ * request is coming (Session.prepare).
+ */
 export class ControlConnection {
   /** Resolves once connected; rejects with the one line that says why not. */
   readonly ready: Promise<void>;
