@@ -293,7 +293,8 @@ describe("an exit's own work", () => {
       // a child touches 256 MB in small pages and exits: its exit unmaps 65536 pages, ~20 ms of work
       // here, preempted every slice (~4 ms) by the hog; its parent reads /proc/CHILD/schedstat of the zombie
       const steal = stealMeter([Number(cpu)]);
-      const r = await cli(['trace', '--json', '-k', '1', '--', 'taskset', '-c', cpu, workload('exitmap'), '256']);
+      // every interval one by one (--offcpu-min 0): the tiling below is of single intervals
+      const r = await cli(['trace', '--json', '-k', '1', '--offcpu-min', '0', '--', 'taskset', '-c', cpu, workload('exitmap'), '256']);
       const stolen = steal();
       expect(r.code, r.stderr).toBe(0);
       const m = /exitmap child (\d+) oncpu_ns (\d+)/.exec(r.stderr)!;
