@@ -69,7 +69,7 @@ describe('--offcpu-min', () => {
     // first switch is recorded, so every stack is unwound in the kernel
     const child = spawn('taskset', ['-c', '0', workload('futexpong'), '1000000000'], { stdio: 'ignore' });
     try {
-      await waitFor(() => existsSync(`/proc/${child.pid}/task`) && readdirSync(`/proc/${child.pid}/task`).length === 2);
+      await waitFor(() => existsSync(`/proc/${child.pid}/task`) && readdirSync(`/proc/${child.pid}/task`).length === 2, 'futexpong\'s two threads');
       const r = await cli(['trace', '--json', '-k', '0', '--offcpu-min', '1s', '-P', String(child.pid), '--duration', '1']);
       expect(r.code, r.stderr).toBe(0);
       const aggs = parse(r.stdout).filter(x => x.type === 'offcpu_agg' && x.state === 'S' && /futex/.test(frames(x.kstack)));
