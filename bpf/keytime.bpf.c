@@ -66,6 +66,8 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	if (!pi_is_target(p, task->pid, task->tgid, cpu) && !pi_is_target(p, old_pid, task->tgid, cpu))
 		return 0;
 	unwind_forget(task->tgid);
+	unwind_forget_thread(task->pid);
+	unwind_forget_thread(old_pid);
 
 	struct pi_exec_event *e = pi_reserve(sizeof(*e), PI_EV_EXEC);
 	if (!e)
@@ -573,8 +575,12 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 	}
 	__u64 off_start = s->off_ns;
 	__u32 state = s->off_state, preempt = s->off_preempt;
-	/* short, and its stacks were sent before: counted, not sent */
-	int counted = off_start && !s->out_sent && now - off_start < p->offcpu_min_ns && offcpu_aggregate(next, s, now);
+	/*
+	 * short, after a short on-CPU interval (-k 1: a long one is worth its record), and its stacks
+	 * were sent before: counted, not sent
+	 */
+	int long_on = p->keytime_mode == 1 && s->on_prev && off_start - s->on_prev >= p->offcpu_min_ns;
+	int counted = off_start && !s->out_sent && !long_on && now - off_start < p->offcpu_min_ns && offcpu_aggregate(next, s, now);
 	s->off_ns = 0;
 	s->on_ns = now;
 	s->exec_in = next->se.exec_start; /* set by pick_next_task just before: the rq's clock_task now */
@@ -658,6 +664,7 @@ static __noinline void keytime_last_switch(const struct pi_policy *p, struct tas
 	/* not only for targets: one whose bit a recycled pid cleared has an entry too */
 	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_exited(prev->pid, cpu);
+	unwind_forget_thread(prev->pid);
 	if (!group_gone(prev))
 		return;
 	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid))

@@ -169,6 +169,7 @@ export const keytime: Collector = {
     // a new activation: its processes send their stacks anew, and count from zero
     clearMap(obj.map('offcpu_agg'));
     clearMap(obj.map('stacks_seen'));
+    clearMap(obj.map('unwind_memos'));
   },
   decoders: new Map<number, Decoder>([
     [pi_event_type.PI_EV_FORK, decodeFork],
