@@ -540,12 +540,9 @@ static __always_inline int offcpu_aggregate(struct task_struct *t, const struct 
 	if (!a) {
 		struct pi_offcpu_agg zero = {};
 		__builtin_memcpy(zero.comm, t->comm, sizeof(zero.comm));
-		zero.first_ns = s->off_ns;
 		long err = bpf_map_update_elem(&offcpu_agg, &k, &zero, BPF_NOEXIST);
-		if (err && err != -17 /* EEXIST */) {
-			pi_count_lost(PI_LOST_OFFCPU_AGG_FULL);
-			return 0;
-		}
+		if (err && err != -17 /* EEXIST */)
+			return 0; /* full (65536 thread-stack-state triples): sent one by one instead, nothing lost */
 		a = bpf_map_lookup_elem(&offcpu_agg, &k);
 		if (!a)
 			return 0;
@@ -556,7 +553,6 @@ static __always_inline int offcpu_aggregate(struct task_struct *t, const struct 
 	a->total_ns += d;
 	if (d > a->max_ns)
 		a->max_ns = d;
-	a->last_ns = now;
 	a->cpu = bpf_get_smp_processor_id();
 	if (s->on_prev) {
 		a->oncpu_count++;

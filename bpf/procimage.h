@@ -126,7 +126,6 @@ enum pi_lost_reason {
 	PI_LOST_MAP_ALLOC = 2,   /* an aggregate's new entry not made though its map had room: -ENOMEM, -EBUSY */
 	PI_LOST_TASK_STATE = 8,  /* no task storage for a target (allocation failed): an interval is lost */
 	PI_LOST_USTACK_BUDGET = 9, /* a user stack not copied: over the copy budget (bpf/unwind.bpf.h) */
-	PI_LOST_OFFCPU_AGG_FULL = 10, /* offcpu_agg full: a short interval sent one by one instead (nothing lost) */
 	PI_LOST_SCHED_THREADS = 12, /* pi_sched_threads full: a target thread's delays are not kept */
 	PI_LOST_SC_THREADS_FULL = 16, /* sc_slots (or sc_exited) full: a thread's sequence and latencies are not kept */
 	PI_LOST_SC_STATS_FULL = 17,   /* sc_fast and sc_stats full: a (thread, syscall) pair is not counted */
@@ -297,8 +296,6 @@ struct pi_offcpu_agg {
 	__u64 count;
 	__u64 total_ns;
 	__u64 max_ns;
-	__u64 first_ns;     /* the first interval's start */
-	__u64 last_ns;      /* the last one's end */
 	__u64 oncpu_count;  /* the on-CPU intervals each of them ended (known starts only) */
 	__u64 oncpu_ns;
 	__u32 cpu;          /* where the last one ended */

@@ -165,6 +165,10 @@ export function decodeTasksNow(buf: Buffer, clock: Clock): TaskNow[] {
 export const keytime: Collector = {
   category: 'keytime',
   object: 'keytime',
+  // the iterator read at deactivation (where each thread stands): loaded, attached only to be read
+  extraPrograms(policy: Policy) {
+    return policy.categories.includes('keytime') ? ['keytime_tasks'] : [];
+  },
   reset(obj) {
     // a new activation: its processes send their stacks anew, and count from zero
     clearMap(obj.map('offcpu_agg'));
@@ -180,8 +184,7 @@ export const keytime: Collector = {
     [pi_event_type.PI_EV_SWITCH_IN, decodeSwitchIn],
   ]),
   programs(policy: Policy) {
-    // keytime_tasks: an iterator, read at deactivation (attaching it hooks nothing)
-    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch', 'keytime_tasks'];
+    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch'];
     // not asked for, but a thread-group target still needs its children followed; a dead one's bit
     // goes at its final switch where keytime_switch runs, else when its pid is recycled (at fork)
     if (policy.target.kind === 'tgid') return ['keytime_fork'];
