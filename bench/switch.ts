@@ -39,6 +39,8 @@ const TARGETS: Target[] = [
 const ALL_MODES: Array<[string, string[] | undefined]> = [
   ['not traced', undefined],
   ['-k 1 --stack dwarf --json', ['-k', '1', '--stack', 'dwarf', '--json']],
+  // every interval one by one, with its stacks (the default before --offcpu-min)
+  ['-k 1 --stack dwarf --offcpu-min 0 --json', ['-k', '1', '--stack', 'dwarf', '--offcpu-min', '0', '--json']],
   ['-k 1 --stack dwarf-copy --json', ['-k', '1', '--stack', 'dwarf-copy', '--json']],
   ['-k 1 --stack fp --json', ['-k', '1', '--stack', 'fp', '--json']],
   ['-k 1 --stack none --json', ['-k', '1', '--stack', 'none', '--json']],

@@ -286,6 +286,9 @@ struct pi_btf_types {
 	struct pi_switch_out_event switch_out;
 	struct pi_switch_out_dwarf_event switch_out_dwarf;
 	struct pi_switch_in_event switch_in;
+	struct pi_task_now task_now;
+	struct pi_offcpu_agg_key offcpu_agg_key;
+	struct pi_offcpu_agg offcpu_agg;
 	struct pi_sched_stats sched_stats;
 	struct pi_sched_key sched_key;
 	struct pi_sched_thread sched_thread;

@@ -66,6 +66,8 @@ int BPF_PROG(keytime_exec, struct task_struct *task, pid_t old_pid, struct linux
 	if (!pi_is_target(p, task->pid, task->tgid, cpu) && !pi_is_target(p, old_pid, task->tgid, cpu))
 		return 0;
 	unwind_forget(task->tgid);
+	unwind_forget_thread(task->pid);
+	unwind_forget_thread(old_pid);
 
 	struct pi_exec_event *e = pi_reserve(sizeof(*e), PI_EV_EXEC);
 	if (!e)
@@ -258,7 +260,8 @@ static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf
 
 /* t got the CPU at `at`, ending the off-CPU interval it began at off_start (0: not in this activation). */
 static __always_inline void emit_switch_in(const struct pi_policy *p, struct task_struct *t, __u64 at,
-					   __u64 off_start, __u32 state, __u32 preempt, __u32 inferred)
+					   __u64 off_start, __u32 state, __u32 preempt, __u32 inferred,
+					   const struct pi_task_state *s)
 {
 	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
 	if (!e)
@@ -270,6 +273,13 @@ static __always_inline void emit_switch_in(const struct pi_policy *p, struct tas
 	e->preempt = preempt;
 	e->first_run = !off_start && t->start_time >= p->start_ns;
 	e->inferred = inferred;
+	/* the switch-out that began it sent nothing: its stacks by sig, and the on-CPU interval it ended */
+	e->out_sent = !off_start || s->out_sent;
+	e->out_cpu = s->off_cpu;
+	e->sig = s->off_sig;
+	e->oncpu_start_ns = e->out_sent ? 0 : s->on_prev;
+	e->oncpu_start_inferred = s->on_prev_inferred;
+	e->pad = 0;
 	pi_submit(e, sizeof(*e), PI_WAKE_LATER);
 }
 
@@ -302,8 +312,91 @@ static __noinline __u64 keytime_unseen_start(const struct pi_policy *p, struct t
 
 	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_ran(p, prev, s, at, bpf_get_smp_processor_id());
-	emit_switch_in(p, prev, at, s->off_ns, s->off_state, s->off_preempt, 1);
+	emit_switch_in(p, prev, at, s->off_ns, s->off_state, s->off_preempt, 1, s);
 	return at;
+}
+
+/*
+ * A switch-out's stacks before they are known to be worth a record: per CPU (sched_switch does not
+ * nest on a CPU), with their sig.
+ */
+struct out_stacks {
+	__u64 kstack[PI_KSTACK_MAX];
+	__u64 ustack[PI_USTACK_MAX];
+	__u32 kbytes, ubytes, ustop, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct out_stacks);
+} out_scratch SEC(".maps");
+
+/* The sigs each process has sent the stacks of (tgid, sig). LRU: a forgotten one is sent again. */
+struct seen_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 sig;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct seen_key);
+	__type(value, __u8);
+} stacks_seen SEC(".maps");
+
+/* Short intervals whose stacks were seen, per thread and stack: read (and emptied of ended threads) by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pi_offcpu_agg_key);
+	__type(value, struct pi_offcpu_agg);
+} offcpu_agg SEC(".maps");
+
+struct sig_ctx {
+	const __u64 *w;
+	__u32 n;
+	__u64 h;
+};
+
+static long sig_word(__u64 i, struct sig_ctx *c)
+{
+	if (i >= c->n || i >= PI_KSTACK_MAX)
+		return 1;
+	c->h = (c->h ^ c->w[i]) * 0x100000001b3ULL; /* FNV-1a over words */
+	c->h ^= c->h >> 29;
+	return 0;
+}
+
+/* The stacks' identity: both stacks' frames, how the user one ended, and the address space. */
+static __noinline __u64 stacks_sig(struct out_stacks *o, __u64 mm)
+{
+	if (!o)
+		return 0;
+	struct sig_ctx c = { .w = o->kstack, .n = o->kbytes / 8, .h = 0xcbf29ce484222325ULL ^ mm };
+
+	bpf_loop(PI_KSTACK_MAX, sig_word, &c, 0);
+	c.h = (c.h ^ 0xff) * 0x100000001b3ULL;
+	c.w = o->ustack;
+	c.n = o->ubytes / 8;
+	bpf_loop(PI_USTACK_MAX, sig_word, &c, 0);
+	c.h = (c.h ^ (o->ustop + 1)) * 0x100000001b3ULL;
+	return c.h ? c.h : 1;
+}
+
+/* Whether tgid has sent the stacks of sig already; if not, it now has (the caller sends them). */
+static __always_inline int sig_seen(__u32 tgid, __u64 sig)
+{
+	struct seen_key k = { .tgid = tgid, .sig = sig };
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&stacks_seen, &k))
+		return 1;
+	bpf_map_update_elem(&stacks_seen, &k, &one, BPF_ANY);
+	return 0;
 }
 
 /* A target leaves the CPU: its on-CPU interval ends, an off-CPU one begins; say why, with stacks. */
@@ -323,6 +416,11 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	s->off_ns = now;
 	s->off_state = state;
 	s->off_preempt = preempt;
+	s->off_cpu = bpf_get_smp_processor_id();
+	s->off_sig = 0;
+	s->out_sent = 1;
+	s->on_prev = on_start;
+	s->on_prev_inferred = inferred && on_start;
 
 	int dead = (state & PI_TASK_DEAD) != 0; /* its last switch: no off-CPU interval follows */
 	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : p->stack_mode;
@@ -348,7 +446,9 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		restore_uretprobe_returns(d, prev);
 		if (pi_unwind_check && st)
 			unwound_frames(e, st);
-	} else {
+		e->sig = 0;
+	} else if (dead || !p->offcpu_min_ns) {
+		/* every interval one by one, or the last switch: a record as before */
 		e = pi_reserve(sizeof(*e), PI_EV_SWITCH_OUT);
 		if (!e)
 			return;
@@ -356,6 +456,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		e->stack_bytes = 0;
 		e->stack_base = 0;
 		e->exe_ino = 0;
+		e->sig = 0;
 		if (dead) {
 			e->stack_mode = PI_STACK_NONE;
 			e->kstack_bytes = e->ustack_bytes = 0;
@@ -367,6 +468,56 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			if (skipped)
 				e->ustack_stop = PI_USTACK_NOT_TAKEN;
 		}
+	} else {
+		/*
+		 * The stacks are complete here: a record only if the process has not sent them before
+		 * (keytime_in decides about the interval when it ends).
+		 */
+		__u32 zero = 0;
+		struct out_stacks *o = bpf_map_lookup_elem(&out_scratch, &zero);
+		if (!o)
+			return;
+		long n = bpf_get_stack(ctx, o->kstack, sizeof(o->kstack), 0);
+		o->kbytes = n > 0 ? n : 0;
+		o->ubytes = 0;
+		o->ustop = skipped ? PI_USTACK_NOT_TAKEN : PI_USTACK_END;
+		if (skipped) {
+			/* the user stack not taken (over the copy budget): the kernel stack alone identifies it */
+		} else if (mode == PI_STACK_FP) {
+			n = bpf_get_stack(ctx, o->ustack, sizeof(o->ustack), BPF_F_USER_STACK);
+			o->ubytes = n > 0 ? n : 0;
+		} else if (st) {
+			__u32 k = st->n;
+			if (k > PI_USTACK_MAX)
+				k = PI_USTACK_MAX;
+			bpf_probe_read_kernel(o->ustack, sizeof(o->ustack), st->pcs);
+			o->ubytes = k * 8;
+			o->ustop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
+		}
+		__u64 mm = (__u64)BPF_CORE_READ(prev, mm); /* a scalar, not a pointer */
+		__u64 sig = stacks_sig(o, mm);
+		s->off_sig = sig;
+		if (sig_seen(prev->tgid, sig)) {
+			s->out_sent = 0;
+			return;
+		}
+		e = pi_reserve(sizeof(*e), PI_EV_SWITCH_OUT);
+		if (!e) {
+			struct seen_key k = { .tgid = prev->tgid, .sig = sig };
+			bpf_map_delete_elem(&stacks_seen, &k); /* not sent after all */
+			return;
+		}
+		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_OUT, prev);
+		e->stack_bytes = 0;
+		e->stack_base = 0;
+		e->stack_mode = skipped ? PI_STACK_NONE : mode;
+		e->exe_ino = BPF_CORE_READ(prev, mm, exe_file, f_inode, i_ino);
+		e->kstack_bytes = o->kbytes;
+		e->ustack_bytes = o->ubytes;
+		e->ustack_stop = o->ustop;
+		bpf_probe_read_kernel(e->kstack, sizeof(e->kstack), o->kstack);
+		bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), o->ustack);
+		e->sig = sig;
 	}
 	e->hdr.ts_ns = now;
 	e->oncpu_start_ns = on_start;
@@ -374,6 +525,40 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	e->state = state;
 	e->preempt = preempt;
 	pi_submit(e, copy ? sizeof(struct pi_switch_out_dwarf_event) : sizeof(*e), PI_WAKE_LATER);
+}
+
+/*
+ * A short interval whose switch-out sent no record: added to its thread's aggregate for its stacks.
+ * Returns 0 if the aggregate is full (the caller sends the interval instead).
+ */
+static __always_inline int offcpu_aggregate(struct task_struct *t, const struct pi_task_state *s, __u64 now)
+{
+	struct pi_offcpu_agg_key k = { .pid = t->pid, .tgid = t->tgid, .sig = s->off_sig,
+				       .state = s->off_state, .preempt = s->off_preempt };
+	struct pi_offcpu_agg *a = bpf_map_lookup_elem(&offcpu_agg, &k);
+
+	if (!a) {
+		struct pi_offcpu_agg zero = {};
+		__builtin_memcpy(zero.comm, t->comm, sizeof(zero.comm));
+		long err = bpf_map_update_elem(&offcpu_agg, &k, &zero, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST */)
+			return 0; /* full (65536 thread-stack-state triples): sent one by one instead, nothing lost */
+		a = bpf_map_lookup_elem(&offcpu_agg, &k);
+		if (!a)
+			return 0;
+	}
+	__u64 d = now - s->off_ns;
+	/* one writer: the thread's own switch-ins, one at a time; user space only reads (and deletes ended threads) */
+	a->count++;
+	a->total_ns += d;
+	if (d > a->max_ns)
+		a->max_ns = d;
+	a->cpu = bpf_get_smp_processor_id();
+	if (s->on_prev) {
+		a->oncpu_count++;
+		a->oncpu_ns += s->off_ns - s->on_prev;
+	}
+	return 1;
 }
 
 /* A target gets the CPU: its off-CPU interval ends, an on-CPU one begins. */
@@ -386,6 +571,12 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 	}
 	__u64 off_start = s->off_ns;
 	__u32 state = s->off_state, preempt = s->off_preempt;
+	/*
+	 * short, after a short on-CPU interval (-k 1: a long one is worth its record), and its stacks
+	 * were sent before: counted, not sent
+	 */
+	int long_on = p->keytime_mode == 1 && s->on_prev && off_start - s->on_prev >= p->offcpu_min_ns;
+	int counted = off_start && !s->out_sent && !long_on && now - off_start < p->offcpu_min_ns && offcpu_aggregate(next, s, now);
 	s->off_ns = 0;
 	s->on_ns = now;
 	s->exec_in = next->se.exec_start; /* set by pick_next_task just before: the rq's clock_task now */
@@ -395,7 +586,32 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 		c->ktime = now;
 		c->clock_task = s->exec_in;
 	}
-	emit_switch_in(p, next, now, off_start, state, preempt, 0);
+	if (!counted)
+		emit_switch_in(p, next, now, off_start, state, preempt, 0, s);
+}
+
+/* Every task keytime keeps state for: where it stands (pi_task_now), read once at deactivation. */
+SEC("iter/task")
+int keytime_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+
+	if (!t)
+		return 0;
+	struct pi_task_state *s = bpf_task_storage_get(&pi_task, t, 0, 0);
+	if (!s || (!s->on_ns && !s->off_ns))
+		return 0;
+	struct pi_task_now n = {
+		.pid = t->pid, .tgid = t->tgid, .gen = s->gen, .off_state = s->off_state, .off_preempt = s->off_preempt,
+		.off_cpu = s->off_cpu, .out_sent = s->out_sent, .on_ns = s->on_ns, .off_ns = s->off_ns, .off_sig = s->off_sig,
+	};
+	if (!n.off_ns) {
+		__u32 cpu = BPF_CORE_READ(t, thread_info.cpu); /* running: where */
+		n.off_cpu = cpu;
+	}
+	BPF_CORE_READ_STR_INTO(&n.comm, t, comm);
+	bpf_seq_write(ctx->meta->seq, &n, sizeof(n));
+	return 0;
 }
 
 /*
@@ -444,6 +660,7 @@ static __noinline void keytime_last_switch(const struct pi_policy *p, struct tas
 	/* not only for targets: one whose bit a recycled pid cleared has an entry too */
 	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_exited(prev->pid, cpu);
+	unwind_forget_thread(prev->pid);
 	if (!group_gone(prev))
 		return;
 	if (p->target_kind == PI_TARGET_TGID && pi_followed(prev->tgid))

@@ -154,6 +154,12 @@ struct pi_policy {
 	__u32 generation;     /* activation number: per-task state of an earlier activation is stale */
 	__u32 pad;
 	__u64 start_ns;       /* when this activation began: a task created after it has no "before" */
+	/*
+	 * --offcpu-min: an off-CPU interval at least this long is reported one by one with its stacks;
+	 * a shorter one is too if it is the first of its stack (per process), else it is added to its
+	 * thread's aggregate for that stack (offcpu_agg). 0: every interval one by one (as before).
+	 */
+	__u64 offcpu_min_ns;
 };
 
 /* Common head of every ring-buffer record. `pid` is the thread id, `tgid` the process id. */
@@ -221,6 +227,12 @@ struct pi_switch_out_event {
 	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
 	__u64 kstack[PI_KSTACK_MAX];
 	__u64 ustack[PI_USTACK_MAX];
+	/*
+	 * The stacks' identity within the process (a hash of both stacks' frames and the address space):
+	 * switch-ins and aggregates of later intervals with the same stacks name it instead of sending
+	 * them. 0: none (a stack copy, for user space to unwind, or no stacks).
+	 */
+	__u64 sig;
 };
 
 struct pi_switch_out_dwarf_event {
@@ -236,6 +248,59 @@ struct pi_switch_in_event {
 	__u32 preempt;
 	__u32 first_run;       /* 1: the task's first run (created after activation): no off-CPU interval */
 	__u32 inferred;        /* 1: the kernel reported no such switch; ts_ns is the task's sched_info arrival */
+	/*
+	 * out_sent 0: the switch-out that began this interval sent no record (its stacks were seen
+	 * before): the interval's stacks are those of an earlier switch-out of the process with the same
+	 * sig, and the on-CPU interval it ended is given here (oncpu_*, on out_cpu).
+	 */
+	__u32 out_sent;
+	__u32 out_cpu;
+	__u64 sig;
+	__u64 oncpu_start_ns;        /* 0: not known */
+	__u32 oncpu_start_inferred;
+	__u32 pad;
+};
+
+/*
+ * The off-CPU intervals of a thread shorter than policy.offcpu_min_ns whose stacks (sig) had been
+ * seen: counted here instead of sent one by one (bpf/keytime.bpf.c keytime_in), read by user space.
+ */
+/*
+ * keytime_tasks (iter/task) at deactivation: where each thread keytime followed stands, since not
+ * every switch sent a record (--offcpu-min): running since on_ns, or off the CPU since off_ns.
+ */
+struct pi_task_now {
+	__u32 pid;
+	__u32 tgid;
+	__u32 gen;
+	__u32 off_state;
+	__u32 off_preempt;
+	__u32 off_cpu;
+	__u32 out_sent;
+	__u32 pad;
+	__u64 on_ns;
+	__u64 off_ns;
+	__u64 off_sig;
+	char comm[PI_COMM_LEN];
+};
+
+struct pi_offcpu_agg_key {
+	__u32 pid;
+	__u32 tgid;
+	__u64 sig;
+	__u32 state;
+	__u32 preempt;
+};
+
+struct pi_offcpu_agg {
+	__u64 count;
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 oncpu_count;  /* the on-CPU intervals each of them ended (known starts only) */
+	__u64 oncpu_ns;
+	__u32 cpu;          /* where the last one ended */
+	__u32 pad;
+	char comm[PI_COMM_LEN];
 };
 
 /* Scheduling delay (wakeup or preemption -> running again), log2 histogram of ns. */

@@ -24,7 +24,11 @@ struct pi_task_state {
 	__u64 off_ns;     /* keytime: its current off-CPU interval began; 0: unknown */
 	__u64 exec_in;    /* keytime: se.exec_start when on_ns was stamped (the scheduler's clock then) */
 	__u32 off_preempt;
-	__u32 pad;
+	__u32 off_cpu;    /* keytime: where the current off-CPU interval began */
+	__u64 off_sig;    /* keytime: its stacks' sig (0: none) */
+	__u64 on_prev;    /* keytime: when the on-CPU interval its switch-out ended began (0: unknown) */
+	__u32 out_sent;   /* keytime: that switch-out sent a record */
+	__u32 on_prev_inferred;
 };
 
 /* Task storage: allocated for a task on first use, freed with it; no pid reuse to get wrong. */
@@ -62,7 +66,8 @@ static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t
 	if (s && s->gen != gen) {
 		s->gen = gen;
 		s->queued_ns = s->on_ns = s->off_ns = s->exec_in = 0;
-		s->off_state = s->off_preempt = 0;
+		s->off_state = s->off_preempt = s->off_cpu = s->out_sent = s->on_prev_inferred = 0;
+		s->off_sig = s->on_prev = 0;
 	}
 	return s;
 }

@@ -51,7 +51,8 @@ describe('stacks the kernel cannot unwind', () => {
     // no .eh_frame_hdr: no table for the program's own frames, so every stack is a copy. 3000 round
     // trips are 6000 switch-outs, more than any CPU's budget (200 per 100 ms) unless they take
     // seconds, and 12,000 records: fewer than the ring holds, so none is lost whatever the reader's pace
-    const r = await cli(['trace', '-k', '0', '--json', '--', 'taskset', '-c', '0', workload('futexpong-nohdr'), '3000'], { timeoutMs: 120_000 });
+    // every interval one by one (--offcpu-min 0): each one not given its user stack is counted below
+    const r = await cli(['trace', '-k', '0', '--json', '--offcpu-min', '0', '--', 'taskset', '-c', '0', workload('futexpong-nohdr'), '3000'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^kernel +(\d+) records sent, \1 received, 0 dropped$/m);
     const skipped = Number(/^(?:lost)? +(\d+) ustack_budget: /m.exec(r.stderr)?.[1] ?? 0);

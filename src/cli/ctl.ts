@@ -1,7 +1,7 @@
 // `procimage ctl`: change the policy of a running `attach` from another shell. Deliberately light
 // (no libbpf, no koffi): its start-up time is part of what a user waits for.
 import { performance } from 'node:perf_hooks';
-import { CATEGORIES, TOP_DEFAULT, defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
+import { CATEGORIES, OFFCPU_MIN_DEFAULT_NS, TOP_DEFAULT, defaultPolicy, validatePolicy, type Policy } from '../collect/policy.js';
 import { ControlConnection } from '../control/client.js';
 import { UserError } from '../sys/errors.js';
 import { categoriesOf, checkTargetExists, checkTop, targetOf, type PolicyFlags } from './options.js';
@@ -23,7 +23,7 @@ export async function runCtl(f: CtlFlags, early?: ControlConnection): Promise<nu
   if (ops.length !== 1) throw new UserError('give exactly one of -a (activate), -d (deactivate), -f (finish), --status');
   const op = ops[0];
   const policyGiven = targetOf(f) !== undefined || categoriesOf(f).length > 0 || f.myproc || f.time !== undefined ||
-    f.interval !== undefined || f.stack !== undefined || f.top !== undefined;
+    f.interval !== undefined || f.stack !== undefined || f.top !== undefined || f.offcpuMin !== undefined;
   if (op !== 'activate' && policyGiven) throw new UserError(`targets and categories go with -a, not with ${op === 'status' ? '--status' : `-${op[0]}`}`);
   if (op !== 'activate' && f.record !== undefined) throw new UserError('--record goes with -a: the attach records that activation');
 
@@ -47,7 +47,7 @@ async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlF
     checkTargetExists(target);
     const policy: Policy = { ...defaultPolicy(target, categoriesOf(f)), keytimeMode: (f.keytime ?? 0) as 0 | 1,
       syscallSeqLen: f.syscall ?? 10, myproc: !!f.myproc, maxSeconds: f.time ?? 0, intervalSec: f.interval ?? 1,
-      stackMode: f.stack ?? 'dwarf', topN: f.top ?? TOP_DEFAULT };
+      stackMode: f.stack ?? 'dwarf', topN: f.top ?? TOP_DEFAULT, offcpuMinNs: f.offcpuMin ?? OFFCPU_MIN_DEFAULT_NS };
     // the attach fills in "every category it loaded" when none is given; everything else is
     // checked here, so that a bad value is refused before it reaches the attach
     validatePolicy(policy.categories.length ? policy : { ...policy, categories: [...CATEGORIES] }, cpus().length);

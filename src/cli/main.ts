@@ -112,7 +112,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
   .passThroughOptions()
   .action(run(async (command: string[], o: PolicyFlags & MetricsFlags & { json?: boolean; stacks?: boolean; duration?: number; ringSize: number;
     resourceSource: ResourceSourceOption; record?: string; perfetto?: string; pprof?: string; folded?: string }) => {
-    const { CATEGORIES, TOP_DEFAULT } = await import('../collect/policy.js');
+    const { CATEGORIES, TOP_DEFAULT, OFFCPU_MIN_DEFAULT_NS } = await import('../collect/policy.js');
     const { implemented } = await import('../collect/registry.js');
     const asked = categoriesOf(o);
     const categories = o.all || asked.length === 0 ? CATEGORIES.filter(c => implemented(c)) : asked;
@@ -126,7 +126,7 @@ addMetricsOptions(addPolicyOptions(program.command('trace')
       ...o,
       target, categories, keytimeMode: (o.keytime ?? 0) as 0 | 1, syscallSeqLen: o.syscall ?? 10,
       myproc: !!o.myproc, intervalSec: o.interval ?? 1, stackMode: o.stack ?? 'dwarf', topN: o.top ?? TOP_DEFAULT,
-      json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
+      offcpuMinNs: o.offcpuMin ?? OFFCPU_MIN_DEFAULT_NS, json: !!o.json, stacks: !!o.stacks, durationSec: o.duration, command, ringBytes: o.ringSize << 20,
       exports: { perfetto: o.perfetto, pprof: o.pprof, folded: o.folded },
     });
   }));

@@ -2,7 +2,7 @@
 // the original tool's short flags.
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CATEGORIES, MIN_INTERVAL_SEC, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
+import { CATEGORIES, MIN_INTERVAL_SEC, OFFCPU_MIN_DEFAULT_NS, OFFCPU_MIN_MAX_NS, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { RESOURCE_SOURCES } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
 
@@ -32,6 +32,21 @@ function intervalArg(v: string): number {
   return n;
 }
 
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9 };
+
+/** "1ms", "250us", "0.5s", "0": a duration in whole ns, from 0 to an hour. */
+export function durationNsArg(name: string) {
+  return (v: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)?\s*$/.exec(v);
+    if (!m || (m[2] === undefined && Number(m[1]) !== 0)) {
+      throw new InvalidArgumentError(`${name} must be a duration such as 1ms, 250us or 0, got '${v}'`);
+    }
+    const ns = Math.round(Number(m[1]) * UNIT_NS[m[2] ?? 'ns']);
+    if (ns > OFFCPU_MIN_MAX_NS) throw new InvalidArgumentError(`${name} must be at most 1h, got '${v}'`);
+    return ns;
+  };
+}
+
 const ID_MAX = 0x3fffffff; // PID_MAX_LIMIT is 2^22; anything near 2^30 is a typo
 
 /** "12,13": thread or process ids, each checked like -p's. */
@@ -55,6 +70,8 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('--interval <SEC>', 'how often aggregates (schedule, syscall, lock, resource) are reported (default 1)', intervalArg)
     .addOption(new Option('--stack <MODE>', 'user stacks of off-CPU intervals: dwarf (.eh_frame, through code without frame pointers: unwound in the kernel from tables of each file, else from 12 KiB of stack copied at the switch), dwarf-copy (always the copy, unwound by procimage: deeper stacks are marked truncated; ~3 µs a switch-out in the kernel), fp (frame pointers only), none')
       .choices(['dwarf', 'dwarf-copy', 'fp', 'none']))
+    .option('--offcpu-min <DURATION>', `off-CPU intervals at least this long are reported one by one with their stacks, as is the first of each distinct stack of a process; the shorter ones after it are counted per thread and stack (offcpu_agg records). 0: every interval one by one (default ${OFFCPU_MIN_DEFAULT_NS / 1e6}ms)`,
+      durationNsArg('--offcpu-min'))
     .option('--top <N>', `every process (no -p/-P/-c): resource reports the top N by each resource (default ${TOP_DEFAULT})`,
       intIn('--top N', 1, TOP_MAX));
 }
@@ -62,7 +79,7 @@ export function addPolicyOptions(cmd: Command): Command {
 export interface PolicyFlags {
   pid?: number; tgid?: number; cpuid?: number;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
-  myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode; top?: number;
+  myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode; top?: number; offcpuMin?: number;
 }
 
 /** The target the flags select; undefined when none (every thread). */

@@ -4,9 +4,10 @@ import type { Clock } from './clock.js';
 import type { Collector, Decoder } from './collector.js';
 import { cstring, cstrings, u64 } from './decode.js';
 import { readHeader } from './event.js';
+import { clearMap } from './maps.js';
 import {
   pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event, pi_switch_in_event, pi_switch_out_dwarf_event,
-  pi_switch_out_event, pi_stack_mode, pi_ustack_stop,
+  pi_switch_out_event, pi_stack_mode, pi_task_now, pi_ustack_stop,
 } from './layout.js';
 import type { Policy } from './policy.js';
 import type { ExecRecord, ExitRecord, ForkRecord, SwitchIn, SwitchOut } from './records.js';
@@ -69,6 +70,11 @@ export function truncationNote(mode: 'dwarf' | 'fp' | 'none'): string {
 }
 const MODES = { [pi_stack_mode.PI_STACK_NONE]: 'none', [pi_stack_mode.PI_STACK_FP]: 'fp', [pi_stack_mode.PI_STACK_DWARF]: 'dwarf' } as const;
 
+/** A u64 as a bigint (a sig: all 64 bits matter). */
+export function big64(u: Uint32Array, off: number): bigint {
+  return BigInt(u[off >>> 2]) | (BigInt(u[(off >>> 2) + 1]) << 32n);
+}
+
 /** A kernel instant that is 0 when unknown. */
 function instant(u: Uint32Array, off: number, clock: Clock): number | null {
   return u[off >>> 2] === 0 && u[(off >>> 2) + 1] === 0 ? null : clock.at(u, off);
@@ -99,6 +105,7 @@ const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {
     exe_ino: u64(u, off + O.exe_ino),
     ustack: u64s(b, off + O.ustack, u[(off + O.ustack_bytes) >>> 2]),
     ustack_more: u[(off + O.ustack_stop) >>> 2] === pi_ustack_stop.PI_USTACK_MAX_FRAMES,
+    sig: big64(u, off + O.sig),
   };
   if (u[(off + O.hdr) >>> 2] === pi_event_type.PI_EV_SWITCH_OUT_DWARF && mode === 'dwarf') {
     const bytes = Math.min(u[(off + O.stack_bytes) >>> 2], pi_switch_out_dwarf_event.LEN.stack);
@@ -121,12 +128,53 @@ const decodeSwitchIn: Decoder = (b, off, _len, clock): SwitchIn => {
     preempt: u[(off + I.preempt) >>> 2] !== 0,
     first_run: u[(off + I.first_run) >>> 2] !== 0,
     inferred: u[(off + I.inferred) >>> 2] !== 0,
+    out_sent: u[(off + I.out_sent) >>> 2] !== 0,
+    out_cpu: u[(off + I.out_cpu) >>> 2],
+    sig: big64(u, off + I.sig),
+    oncpu_start_ts_ns: instant(u, off + I.oncpu_start_ns, clock),
+    oncpu_start_inferred: u[(off + I.oncpu_start_inferred) >>> 2] !== 0,
   };
 };
+
+/** Where a thread keytime followed stands at deactivation (keytime_tasks; struct pi_task_now). */
+export interface TaskNow {
+  pid: number; tgid: number; gen: number; comm: string;
+  cpu: number; // off the CPU: the one it left; running: its CPU
+  on_ns: number | null; off_ns: number | null;
+  state: number; preempt: boolean; out_sent: boolean; sig: bigint;
+}
+
+const N = pi_task_now.OFF;
+
+export function decodeTasksNow(buf: Buffer, clock: Clock): TaskNow[] {
+  const out: TaskNow[] = [];
+  const aligned = Buffer.from(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length)); // 4-aligned for the u32 view
+  const u = new Uint32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 4));
+  for (let off = 0; off + pi_task_now.SIZE <= aligned.length; off += pi_task_now.SIZE) {
+    out.push({
+      pid: u[(off + N.pid) >>> 2], tgid: u[(off + N.tgid) >>> 2], gen: u[(off + N.gen) >>> 2],
+      comm: cstring(aligned, off + N.comm, pi_task_now.LEN.comm), cpu: u[(off + N.off_cpu) >>> 2],
+      on_ns: instant(u, off + N.on_ns, clock), off_ns: instant(u, off + N.off_ns, clock),
+      state: u[(off + N.off_state) >>> 2], preempt: u[(off + N.off_preempt) >>> 2] !== 0,
+      out_sent: u[(off + N.out_sent) >>> 2] !== 0, sig: big64(u, off + N.off_sig),
+    });
+  }
+  return out;
+}
 
 export const keytime: Collector = {
   category: 'keytime',
   object: 'keytime',
+  // the iterator read at deactivation (where each thread stands): loaded, attached only to be read
+  extraPrograms(policy: Policy) {
+    return policy.categories.includes('keytime') ? ['keytime_tasks'] : [];
+  },
+  reset(obj) {
+    // a new activation: its processes send their stacks anew, and count from zero
+    clearMap(obj.map('offcpu_agg'));
+    clearMap(obj.map('stacks_seen'));
+    clearMap(obj.map('unwind_memos'));
+  },
   decoders: new Map<number, Decoder>([
     [pi_event_type.PI_EV_FORK, decodeFork],
     [pi_event_type.PI_EV_EXEC, decodeExec],

@@ -39,16 +39,24 @@ export interface Policy {
   intervalSec: number;   // --interval SEC: how often in-kernel aggregates are read and reported
   stackMode: StackMode;  // --stack: user stacks of off-CPU intervals, by DWARF unwinding or frame pointers
   topN: number;          // --top N: with every process as target, resource reports the top N by each resource
+  /**
+   * --offcpu-min: off-CPU intervals at least this long (ns) are reported one by one with their stacks,
+   * and so is the first of each distinct stack of a process; the other, shorter ones are counted per
+   * thread and stack (offcpu_agg). 0: every interval one by one.
+   */
+  offcpuMinNs: number;
 }
 
 export const SYSCALL_SEQ_MAX = 50;
 export const MIN_INTERVAL_SEC = 0.1;
 export const TOP_MAX = 10000;
 export const TOP_DEFAULT = 10;
+export const OFFCPU_MIN_DEFAULT_NS = 1_000_000;
+export const OFFCPU_MIN_MAX_NS = 3600e9;
 
 export function defaultPolicy(target: Target, categories: Category[]): Policy {
   return { target, categories, keytimeMode: 0, syscallSeqLen: 10, myproc: false, maxSeconds: 0, intervalSec: 1, stackMode: 'dwarf',
-    topN: TOP_DEFAULT };
+    topN: TOP_DEFAULT, offcpuMinNs: OFFCPU_MIN_DEFAULT_NS };
 }
 
 const isId = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -74,6 +82,8 @@ export function validatePolicy(p: Policy, cpus: number): void {
   if (!(p.stackMode in STACK_MODES)) throw new UserError(`--stack takes dwarf, dwarf-copy, fp or none, got ${p.stackMode}`);
   if (typeof p.intervalSec !== 'number' || !(p.intervalSec >= MIN_INTERVAL_SEC) || !Number.isFinite(p.intervalSec))
     throw new UserError(`--interval takes a number of seconds >= ${MIN_INTERVAL_SEC}, got ${p.intervalSec}`);
+  if (!Number.isInteger(p.offcpuMinNs) || p.offcpuMinNs < 0 || p.offcpuMinNs > OFFCPU_MIN_MAX_NS)
+    throw new UserError(`--offcpu-min takes a duration from 0 to 1h, got ${p.offcpuMinNs} ns`);
   if (!Number.isInteger(p.topN) || p.topN < 1 || p.topN > TOP_MAX)
     throw new UserError(`--top takes a number of processes from 1 to ${TOP_MAX}, got ${p.topN}`);
 }
@@ -104,6 +114,7 @@ export function encodePolicy(p: Policy, generation = 1, startNs = 0n): Buffer {
   b.writeUInt32LE(STACK_MODES[p.stackMode], o.stack_mode);
   b.writeUInt32LE(generation, o.generation);
   b.writeBigUInt64LE(startNs, o.start_ns);
+  b.writeBigUInt64LE(BigInt(p.offcpuMinNs), o.offcpu_min_ns);
   return b;
 }
 

@@ -92,6 +92,31 @@ export interface OffCpuRecord extends RecordBase {
   switch_in_inferred: boolean;
 }
 
+/**
+ * offcpu_agg: a thread's off-CPU intervals shorter than --offcpu-min with the same stacks and state,
+ * after the first of those stacks went out as an `offcpu` record: how many ended since the thread's
+ * previous offcpu_agg record for them (since_ts_ns .. ts_ns), their total time, and the on-CPU time
+ * each ended. Summed over the records, with the `offcpu` records, they are every interval.
+ */
+export interface OffCpuAggRecord extends RecordBase {
+  type: 'offcpu_agg';
+  cpu: number;         // where the last of them ended
+  since_ts_ns: number; // the previous report of this thread's aggregates (or activation)
+  count: number;
+  total_ns: number;
+  max_ns: number;      // the longest one since activation
+  oncpu_count: number; // -k 1: the on-CPU intervals they ended whose start is known (-k 0: 0)
+  oncpu_ns: number;
+  below_ns: number;    // each was shorter than this (--offcpu-min)
+  state: string;
+  state_name: string;
+  kstack: readonly string[];
+  ustack: readonly string[];
+  ustack_locs: readonly string[];
+  ustack_mode: 'dwarf' | 'fp' | 'none';
+  ustack_truncated: boolean;
+}
+
 /** Scheduling delay of one target thread, or of the whole system (scope), since activation. */
 export interface SchedRecord extends RecordBase {
   type: 'sched';
@@ -281,7 +306,7 @@ export interface ResourceSystemRecord extends RecordBase {
   context_switches: number;
 }
 
-export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | SchedRecord | LostRecord |
+export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | OffCpuAggRecord | SchedRecord | LostRecord |
   ResourceRecord | ResourceSystemRecord | SyscallSeqRecord | SyscallStatRecord | SyscallThreadRecord | LockRecord |
   ModuleRecord;
 export type RecordType = ProcRecord['type'];
@@ -309,6 +334,8 @@ export interface SwitchOut extends RecordBase {
   ustack_more: boolean;
   /** dwarf mode, where the kernel's tables could not unwind the stack (or dwarf-copy): the copy to unwind. */
   dwarf?: { regs: BigUint64Array; base: bigint; stack: Uint8Array };
+  /** The stacks' identity in the process: later intervals with them name it (0n: none). */
+  sig: bigint;
 }
 
 export interface SwitchIn extends RecordBase {
@@ -319,6 +346,12 @@ export interface SwitchIn extends RecordBase {
   preempt: boolean;
   first_run: boolean;
   inferred: boolean; // no switch was reported: ts_ns is the arrival the scheduler stamped (sched_info)
+  /** false: the switch-out that began this interval sent no record; its stacks are those of sig, and: */
+  out_sent: boolean;
+  out_cpu: number;
+  sig: bigint;
+  oncpu_start_ts_ns: number | null; // the on-CPU interval that switch-out ended
+  oncpu_start_inferred: boolean;
 }
 
 export type RawRecord = SwitchOut | SwitchIn;

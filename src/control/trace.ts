@@ -29,6 +29,7 @@ export interface TraceOptions extends MetricsFlags {
   intervalSec: number;
   stackMode: StackMode;
   topN: number;
+  offcpuMinNs: number;
   json: boolean;
   stacks: boolean; // text: full stacks under each off-CPU interval
   durationSec?: number;
@@ -169,7 +170,7 @@ async function traceWith(o: TraceOptions, recording: Recording | undefined, star
 function policyFor(o: TraceOptions, target: Target): Policy {
   return { ...defaultPolicy(target, o.categories), keytimeMode: o.keytimeMode,
     syscallSeqLen: o.syscallSeqLen, myproc: o.myproc, maxSeconds: o.durationSec ?? 0, intervalSec: o.intervalSec,
-    stackMode: o.stackMode, topN: o.topN };
+    stackMode: o.stackMode, topN: o.topN, offcpuMinNs: o.offcpuMinNs };
 }
 
 /** A shell's convention: a command killed by signal N "exits" 128 + N. */

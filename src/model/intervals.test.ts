@@ -14,12 +14,28 @@ const out = (ts: number, onStart: number | null, inferred = false): SwitchOut =>
 } as unknown as SwitchOut);
 const inn = (ts: number, offStart: number | null, inferred = false): SwitchIn => ({
   type: 'switch_in', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 1, offcpu_start_ts_ns: offStart, state: 1,
-  preempt: false, first_run: false, inferred,
+  preempt: false, first_run: false, inferred, out_sent: true, out_cpu: 0, sig: 0n, oncpu_start_ts_ns: null, oncpu_start_inferred: false,
 });
 const brief = (rs: ProcRecord[]) => rs.map(r => r.type === 'oncpu' || r.type === 'offcpu'
   ? [r.type, r.start_ts_ns, r.end_ts_ns, r.began_before_activation, r.switch_in_inferred] : [r.type]);
 
 describe('IntervalBuilder', () => {
+  it('gives an interval whose switch-out sent nothing the stacks of its sig, and the on-CPU interval before it', () => {
+    const stacks = { kernel: () => ['futex_wait+0x1'], user: () => ({ frames: ['main'], locs: ['1+0x10'], truncated: false }) } as unknown as StackResolver;
+    const b = new IntervalBuilder({ keytimeMode: 1 } as Policy, stacks);
+    const first = { ...out(100, null), sig: 5n } as SwitchOut; // the process's first switch-out with these stacks
+    const unsent: SwitchIn = { ...inn(300, 200), out_sent: false, out_cpu: 1, sig: 5n, oncpu_start_ts_ns: 150 };
+    const rs = [first, inn(150, 100), unsent].flatMap(r => b.process(r));
+    expect(brief(rs)).toEqual([
+      ['oncpu', null, 100, true, false],
+      ['offcpu', 100, 150, false, false],
+      ['oncpu', 150, 200, false, false], // ended by the switch-out that sent nothing
+      ['offcpu', 200, 300, false, false],
+    ]);
+    const off = rs.at(-1)!;
+    expect(off).toMatchObject({ cpu: 1, kstack: ['futex_wait+0x1'], ustack: ['main'], ustack_locs: ['1+0x10'] });
+  });
+
   it('pairs switch-outs and switch-ins into alternating intervals', () => {
     const b = builder();
     const rs = [out(100, null), inn(150, 100), out(180, 150), inn(300, 180)].flatMap(r => b.process(r));

@@ -1,6 +1,6 @@
 // Off-CPU time by stack, as offcputime reports it: what the summary shows to say why a target was
 // off the CPU, at a glance. Bounded: a stack seen after the table is full is counted as "other".
-import type { OffCpuRecord } from '../collect/records.js';
+import type { OffCpuAggRecord, OffCpuRecord } from '../collect/records.js';
 
 export interface StackTotal {
   comm: string;
@@ -40,19 +40,22 @@ export class OffCpuStacks {
     return id;
   }
 
-  observe(r: OffCpuRecord): void {
-    if (r.duration_ns === null) return;
+  /** An interval, or the short ones an offcpu_agg record counts. */
+  observe(r: OffCpuRecord | OffCpuAggRecord): void {
+    const agg = r.type === 'offcpu_agg';
+    const total = agg ? r.total_ns : r.duration_ns, count = agg ? r.count : 1, max = agg ? r.max_ns : r.duration_ns;
+    if (total === null || max === null) return;
     const key = `${r.comm}\n${r.state}\n${this.idOf(r.kstack)}\n${this.idOf(r.ustack)}${r.ustack_truncated ? '…' : ''}`;
     let t = this.byKey.get(key);
     if (!t) {
-      if (this.byKey.size >= LIMIT) { this.other_ns += r.duration_ns; return; }
+      if (this.byKey.size >= LIMIT) { this.other_ns += total; return; }
       t = { comm: r.comm, state: r.state, kstack: r.kstack, ustack: r.ustack, ustack_mode: r.ustack_mode,
         ustack_truncated: r.ustack_truncated, count: 0, total_ns: 0, max_ns: 0 };
       this.byKey.set(key, t);
     }
-    t.count++;
-    t.total_ns += r.duration_ns;
-    if (r.duration_ns > t.max_ns) t.max_ns = r.duration_ns;
+    t.count += count;
+    t.total_ns += total;
+    if (max > t.max_ns) t.max_ns = max;
   }
 
   /** The n stacks with the most off-CPU time. */

@@ -4,7 +4,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus, supported,
+  BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus, readIter, supported,
   type Batch, type BpfMap, type Link,
 } from '../bpf/index.js';
 import { Clock } from '../collect/clock.js';
@@ -18,6 +18,7 @@ import { UserError } from '../sys/errors.js';
 import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { mark } from '../sys/timing.js';
+import { decodeTasksNow, type TaskNow } from '../collect/keytime.js';
 import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
@@ -430,6 +431,9 @@ export class Session {
 
   private async activateNow(policy: Policy, makeSink: (startNs: number) => Sink): Promise<Activation> {
     validatePolicy(policy, possibleCpus());
+    // the short intervals counted in the kernel need the iterator that tells, at the end, where each
+    // thread stands: without it every interval goes one by one
+    if (policy.offcpuMinNs && policy.categories.includes('keytime') && !supported('iter_task')) policy = { ...policy, offcpuMinNs: 0 };
     const missing = policy.categories.filter(c => !this.categories.includes(c));
     if (missing.length) {
       throw new UserError(`${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not attached (attached: ` +
@@ -465,7 +469,7 @@ export class Session {
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
       if (policy.categories.includes('keytime')) {
-        this.intervals = new IntervalBuilder(policy, this.stacks!);
+        this.intervals = new IntervalBuilder(policy, this.stacks!, startNs);
         this.startUnwinding(policy);
       }
       this.attach(policy);
@@ -627,7 +631,7 @@ export class Session {
     cur.processes.observe(r);
     if (this.tables && this.stacks?.tables) this.tablesFor(r);
     this.intervals?.observe(r);
-    if (r.type === 'offcpu') cur.stacks.observe(r);
+    if (r.type === 'offcpu' || r.type === 'offcpu_agg') cur.stacks.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
   }
@@ -676,7 +680,28 @@ export class Session {
       if (!c.poll) continue;
       for (const r of c.poll({ ...ctx, obj: this.objectOf(c) })) this.emit(cur, r);
     }
+    this.pollAggregates(cur, ctx.now);
     cur.sink.flush?.();
+  }
+
+  /** keytime's short off-CPU intervals counted in the kernel since the last poll (--offcpu-min). */
+  private pollAggregates(cur: Current, now: number): void {
+    if (!this.intervals || !cur.policy.offcpuMinNs) return;
+    for (const r of this.intervals.pollAggregates(this.objects.get('keytime')!.map('offcpu_agg'), now)) this.emit(cur, r);
+  }
+
+  /**
+   * Where each thread keytime followed stands (the iterator keytime_tasks), at deactivation; undefined
+   * when every switch sent its records (--offcpu-min 0), which then tell it.
+   */
+  private tasksNow(cur: Current): { now: TaskNow[]; generation: number } | undefined {
+    if (!this.intervals || !cur.policy.offcpuMinNs) return undefined;
+    const link = this.objects.get('keytime')!.program('keytime_tasks').attach();
+    try {
+      return { now: decodeTasksNow(readIter(link), this.clock), generation: this.generation };
+    } finally {
+      link.close();
+    }
   }
 
   private pollContext(cur: Current, final: boolean): PollContext {
@@ -738,8 +763,12 @@ export class Session {
     this.sharedMap('pi_policy').update(Buffer.alloc(4), INACTIVE_POLICY);
     this.reader!.drainNow(dispatch);
     const endNs = this.clock.now();
+    // the last short intervals counted, and where each thread stands (both tell threads apart from
+    // the quiet ones, which made no switch at all)
+    this.pollAggregates(cur, endNs);
+    const ongoing = this.intervals?.finish(endNs, this.tasksNow(cur)) ?? [];
     const quiet = this.intervals && this.quiet?.finish(this.intervals.seen, cur.policy.keytimeMode === 1, endNs);
-    for (const r of [...this.intervals?.finish(endNs) ?? [], ...quiet ?? []]) this.emit(cur, r);
+    for (const r of [...ongoing, ...quiet ?? []]) this.emit(cur, r);
     this.intervals = undefined;
     this.quiet = undefined;
     this.sideband?.close();

@@ -41,6 +41,13 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       return `off CPU ${r.cpu} ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}${how}` +
         (withStacks ? stackLines(r.kstack, r.ustack, r.ustack_truncated ? truncationNote(r.ustack_mode) : undefined) : '');
     }
+    case 'offcpu_agg': {
+      // the short intervals of one stack since the thread's last such line (--offcpu-min)
+      const why = whyAndWhere(r.kstack, r.ustack);
+      return `off CPU ${r.count}x under ${duration(r.below_ns)}, ${duration(r.total_ns)} in all · ${r.state} ${r.state_name}` +
+        `${why ? ` · ${why}` : ''}` +
+        (withStacks ? stackLines(r.kstack, r.ustack, r.ustack_truncated ? truncationNote(r.ustack_mode) : undefined) : '');
+    }
     case 'lost':
       return `${r.count} lost (${r.reason})`;
     case 'resource':

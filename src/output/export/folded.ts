@@ -16,11 +16,13 @@ export class FoldedExport implements Exporter {
   constructor(private readonly file: string) {}
 
   record(r: ProcRecord): void {
-    if (r.type !== 'offcpu' || r.duration_ns === null) return;
+    // an offcpu_agg record: the short intervals of one stack, counted in the kernel
+    const ns = r.type === 'offcpu' ? r.duration_ns : r.type === 'offcpu_agg' ? r.total_ns : null;
+    if ((r.type !== 'offcpu' && r.type !== 'offcpu_agg') || ns === null) return;
     let key = clean(r.comm);
     for (let i = r.ustack.length - 1; i >= 0; i--) key += `;${clean(userFrameName(r.ustack[i]))}`;
     for (let i = r.kstack.length - 1; i >= 0; i--) key += `;${clean(kernelFrameName(r.kstack[i]))}_[k]`;
-    this.totals.set(key, (this.totals.get(key) ?? 0) + r.duration_ns);
+    this.totals.set(key, (this.totals.get(key) ?? 0) + ns);
   }
 
   async finish(_summary: SessionSummary | undefined): Promise<string> {

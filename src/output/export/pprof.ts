@@ -12,7 +12,7 @@
 import { gzipSync } from 'node:zlib';
 import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import { parseFrame } from '../../collect/frames.js';
-import type { LockRecord, ModuleRecord, OffCpuRecord, ProcRecord } from '../../collect/records.js';
+import type { LockRecord, ModuleRecord, OffCpuAggRecord, OffCpuRecord, ProcRecord } from '../../collect/records.js';
 import type { SessionSummary } from '../../model/session.js';
 import { VERSION } from '../../sys/version.js';
 import { describePolicy } from '../../collect/policy.js';
@@ -114,14 +114,16 @@ export class PprofExport implements Exporter {
 
   record(r: ProcRecord): void {
     if (r.type === 'module') this.module(r);
-    else if (r.type === 'offcpu') this.offcpu(r);
+    else if (r.type === 'offcpu' || r.type === 'offcpu_agg') this.offcpu(r);
     else if (r.type === 'lock') this.locks.set(`${r.source}|${r.kind}|${r.mode}|${r.addr}|${r.pid}`, r);
   }
 
-  private offcpu(r: OffCpuRecord): void {
-    if (r.duration_ns === null) return;
+  /** An interval, or the short ones of a stack an offcpu_agg record counts. */
+  private offcpu(r: OffCpuRecord | OffCpuAggRecord): void {
+    const [n, ns] = r.type === 'offcpu_agg' ? [r.count, r.total_ns] : [1, r.duration_ns];
+    if (ns === null) return;
     const locations = [...this.kernelLocations(r.kstack), ...this.userLocations(r.ustack, r.ustack_locs)];
-    const values = this.withLocks ? [1, r.duration_ns, 0, 0] : [1, r.duration_ns];
+    const values = this.withLocks ? [n, ns, 0, 0] : [n, ns];
     this.add(locations, [['thread', r.comm], ['tid', r.pid], ['pid', r.tgid], ['state', `${r.state} ${r.state_name}`]], values);
   }
 

@@ -153,6 +153,12 @@ export class PageModel {
         if (off && off.duration_ns !== null) this.offcpu.add({ tid: r.pid, tgid: r.tgid, comm: r.comm, state: off.state, kstack, ustack }, off.duration_ns);
         break;
       }
+      case 'offcpu_agg': {
+        // short intervals counted in the kernel: in the flame graph by stack, not on the timeline
+        const kstack = this.stacks.id(r.kstack), ustack = this.stacks.id(r.ustack);
+        this.offcpu.add({ tid: r.pid, tgid: r.tgid, comm: r.comm, state: r.state, kstack, ustack }, r.total_ns);
+        break;
+      }
       case 'lost': this.lost[r.reason] = (this.lost[r.reason] ?? 0) + r.count; break;
       case 'resource': this.resources.observe(r); break;
       case 'sched': this.sched.observe(r); break;

@@ -144,7 +144,7 @@ export class MetricsState implements Sink {
   write(r: ProcRecord): void {
     // an event of a live task with the id of a dropped target: the id was reused (the aggregates a
     // final poll reports again are no such sign)
-    if ((r.type === 'fork' || r.type === 'exec' || r.type === 'oncpu' || r.type === 'offcpu') && this.gone.size) this.gone.delete(this.key(r));
+    if ((r.type === 'fork' || r.type === 'exec' || r.type === 'oncpu' || r.type === 'offcpu' || r.type === 'offcpu_agg') && this.gone.size) this.gone.delete(this.key(r));
     switch (r.type) {
       case 'fork':
         this.target(r).forks[r.thread ? 'thread' : 'process']++;
@@ -169,13 +169,16 @@ export class MetricsState implements Sink {
       case 'oncpu':
         if (r.duration_ns !== null) this.target(r).oncpuNs += r.duration_ns;
         break;
-      case 'offcpu': {
-        if (r.duration_ns === null) break;
+      case 'offcpu': case 'offcpu_agg': {
+        // an offcpu_agg record: the short intervals counted in the kernel (and the on-CPU time they ended)
+        const [n, ns] = r.type === 'offcpu_agg' ? [r.count, r.total_ns] : [1, r.duration_ns];
+        if (ns === null) break;
         const t = this.target(r);
         const o = t.offcpu.get(r.state) ?? { ns: 0, n: 0 };
-        o.ns += r.duration_ns;
-        o.n++;
+        o.ns += ns;
+        o.n += n;
         t.offcpu.set(r.state, o);
+        if (r.type === 'offcpu_agg') t.oncpuNs += r.oncpu_ns;
         break;
       }
       case 'lost':

@@ -20,7 +20,7 @@ export class SummaryBuilder {
   observe(r: ProcRecord): void {
     this.counts.set(r.type, (this.counts.get(r.type) ?? 0) + 1);
     this.processes.observe(r);
-    if (r.type === 'offcpu') this.stacks.observe(r);
+    if (r.type === 'offcpu' || r.type === 'offcpu_agg') this.stacks.observe(r);
     if (r.type === 'lost') this.lost.set(r.reason, (this.lost.get(r.reason) ?? 0) + r.count);
     if (r.ts_ns > this.lastTs) this.lastTs = r.ts_ns;
   }
