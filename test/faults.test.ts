@@ -165,7 +165,7 @@ describe('what is under a running attach changes', () => {
     expect(existsSync(a.pinDir)).toBe(false);
     const next = await attach(['-k'], a.pinDir);
     expect(next.stderr).not.toMatch(/warning/);
-    expect(pinnedFiles(next.pinDir, 'progs')).toHaveLength(4);
+    expect(pinnedFiles(next.pinDir, 'progs')).toEqual(expect.arrayContaining(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']));
   });
 
   it('attach --listen on a port taken: one line, and no pin, no socket left behind', async () => {

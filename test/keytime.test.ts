@@ -467,9 +467,10 @@ describe('activation in the middle of a life', () => {
   it('reports an interval that began before activation as such, with no made-up start', async () => {
     const a = await Attach.start(['-k', '--json']);
     live.push(a);
-    const sleeper = spawn(workload('runsleep'), ['2', '400'], { stdio: 'ignore' });
+    // sleeps of 1.5 s: ctl's own start-up (up to a second on a loaded machine) lands in the first
+    const sleeper = spawn(workload('runsleep'), ['2', '1500'], { stdio: 'ignore' });
     try {
-      await waitAsleep(sleeper.pid!, 'runsleep'); // asleep in its first 400 ms nanosleep
+      await waitAsleep(sleeper.pid!, 'runsleep'); // asleep in its first nanosleep
       expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '1'])).code).toBe(0);
       const first = await waitFor(() => a.records().find(x => x.type === 'offcpu' && x.pid === sleeper.pid), 'first offcpu');
       expect(first).toMatchObject({ began_before_activation: true, start_ts_ns: null, duration_ns: null, state: '?' });
@@ -477,7 +478,7 @@ describe('activation in the middle of a life', () => {
       expect(firstOn.began_before_activation).toBe(false);
       const later = await waitFor(() => a.records().find(x => x.type === 'offcpu' && x.pid === sleeper.pid && x.state === 'S'), 'a sleep');
       expect(later.began_before_activation).toBe(false);
-      expect(later.duration_ns as number).toBeGreaterThan(0.39e9);
+      expect(later.duration_ns as number).toBeGreaterThan(1.49e9);
     } finally {
       sleeper.kill('SIGKILL');
     }
@@ -486,12 +487,13 @@ describe('activation in the middle of a life', () => {
   it('deactivation reports the intervals still open as ongoing', async () => {
     const a = await Attach.start(['-k', '--json']);
     live.push(a);
-    // asleep 800 ms, up ~20 ms, asleep 800 ms again: deactivated during the second sleep
-    const sleeper = spawn(workload('runsleep'), ['2', '800'], { stdio: 'ignore' });
+    // asleep 1.5 s, up ~20 ms, asleep 1.5 s again: deactivated during the second sleep (ctl's own
+    // start-up, up to a second on a loaded machine, lands in it)
+    const sleeper = spawn(workload('runsleep'), ['2', '1500'], { stdio: 'ignore' });
     try {
       await waitAsleep(sleeper.pid!, 'runsleep');
       expect((await a.ctl(['-a', '-P', String(sleeper.pid), '-k', '1'])).code).toBe(0);
-      await waitFor(() => a.records().find(x => x.type === 'oncpu' && x.pid === sleeper.pid), 'the run between sleeps', 3000);
+      await waitFor(() => a.records().find(x => x.type === 'oncpu' && x.pid === sleeper.pid), 'the run between sleeps', 5000);
       await waitAsleep(sleeper.pid!, 'runsleep'); // in the second sleep
       expect((await a.ctl(['-d'])).code).toBe(0);
       const open = a.records().filter(x => x.pid === sleeper.pid && x.ongoing);
