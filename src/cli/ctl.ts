@@ -59,13 +59,14 @@ async function send(op: 'activate' | 'deactivate' | 'finish' | 'status', f: CtlF
     const res = await conn.send({ op, policy, issuedNs: issuedNs.toString(), ...(record !== undefined ? { record } : {}) });
     if (f.json) {
       const { ok: _, ...rest } = res;
-      console.log(JSON.stringify({ ...rest, issued_ns: issuedNs.toString(), ctl_startup_ms: startupMs }));
+      console.log(JSON.stringify({ ...rest, issued_ns: issuedNs.toString(), ctl_startup_ms: startupMs, ctl_waited_ms: conn.waitedMs }));
       return 0;
     }
     console.log(`activated: ${res.description}`);
     if (record !== undefined) console.log(`  recording to ${record} (ended with the summary at ctl -d)`);
     console.log(`  collecting ${ms(res.collecting_after_issue_ns as number)} after ctl issued it ` +
-      `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms); attached: ${(res.hooks as string[]).join(', ')}`);
+      `(ctl's own start-up before that: ${startupMs.toFixed(0)} ms${conn.waitedMs ? `, ${conn.waitedMs} ms of it waiting for the attach to start` : ''}); ` +
+      `attached: ${(res.hooks as string[]).join(', ')}`);
     for (const n of (res.notes as string[] | undefined) ?? []) console.log(`  note: ${n}`);
     return 0;
   }

@@ -35,6 +35,9 @@ export class ControlConnection {
   /** Until when a starting attach is waited for; set at the first sign of one. */
   private waitUntil: number | undefined;
   private waitedFor: number | undefined;
+  private waitStart: number | undefined;
+  /** How long ctl waited for a starting attach before it connected (ms; 0 if it did not). */
+  waitedMs = 0;
 
   private constructor(readonly pinDir: string, timeoutMs: number) {
     this.path = socketPath(pinDir);
@@ -71,7 +74,11 @@ export class ControlConnection {
     const sock = this.sock = connect(this.path);
     let isConnected = false;
     sock.setEncoding('utf8');
-    sock.on('connect', () => { isConnected = true; this.connected(); });
+    sock.on('connect', () => {
+      isConnected = true;
+      if (this.waitStart !== undefined) this.waitedMs = Date.now() - this.waitStart;
+      this.connected();
+    });
     sock.on('data', d => { this.buf += d; });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       if (!isConnected && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')) {
@@ -104,7 +111,8 @@ export class ControlConnection {
     const starting = startingAttach(this.pinDir);
     if (starting !== undefined) {
       if (this.waitUntil === undefined) {
-        this.waitUntil = Date.now() + STARTING_WAIT_MS;
+        this.waitStart = Date.now();
+        this.waitUntil = this.waitStart + STARTING_WAIT_MS;
         this.waitedFor = starting;
         process.stderr.write(`procimage: waiting for the procimage attach of ${this.pinDir} (pid ${starting}), which is starting ` +
           `(up to ${STARTING_WAIT_MS / 1000} s)\n`);
