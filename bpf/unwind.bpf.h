@@ -76,7 +76,7 @@ struct uw_memo {
 	__u32 n;
 	__u32 status;
 	__u32 need_bp; /* the walk used the starting rbp (a frame's CFA from it before any was restored) */
-	__u32 pad;
+	__u32 span;    /* bytes from sp that hold every word read: all a recall needs to copy */
 	__u16 off[UW_MEMO_READS];
 };
 
@@ -132,6 +132,7 @@ struct uw_state {
 	__u32 memo_ok;
 	/* rbp is still the starting one (no frame restored it yet), and whether the walk used it */
 	__u32 bp_start, bp_used;
+	__u32 memo_span, memo_pad; /* bytes from sp up to the end of the furthest word read */
 	/* uw_recall's progress: here, not on the BPF stack, where the verifier would track each value
 	 * and walk every iteration of its loop apart */
 	__u64 recall_h;
@@ -168,6 +169,8 @@ static __always_inline long uw_read(struct uw_state *st, __u64 addr, __u64 *out,
 		__u32 i = st->memo_n;
 		if (i < UW_MEMO_READS) {
 			st->memo_off[i & (UW_MEMO_READS - 1)] = off | ra;
+			if (off + 8 > st->memo_span)
+				st->memo_span = off + 8;
 			st->memo_hash = uw_mix(st->memo_hash, *out);
 			st->memo_n = i + 1;
 		} else {
@@ -317,6 +320,14 @@ static __always_inline int uw_recall(struct uw_state *st, __u32 pid, __u32 tgid,
 	/* rbp is often a plain register in -O2 code (a loop counter): compared only if the walk used it */
 	if (!m || m->tgid != tgid || m->ip != ip || m->sp != sp || (m->need_bp && m->bp != bp) || m->n > PI_USTACK_MAX)
 		return 0;
+	/* only the words it read: a few hundred bytes, not the 4 KiB a walk may need */
+	__u32 span = m->span;
+	if (span < 8 || span > UW_WINDOW)
+		return 0;
+	st->win_base = sp;
+	st->win_len = span;
+	if (bpf_probe_read_user(st->win, span, (void *)sp))
+		return 0;
 	struct uw_recall_ctx c = { .st = st, .m = m };
 	st->recall_h = 0xcbf29ce484222325ULL;
 	st->recall_k = 1;
@@ -349,7 +360,7 @@ static __always_inline void uw_remember(struct uw_state *st, __u32 pid, __u32 tg
 	m->n = st->n;
 	m->status = st->status;
 	m->need_bp = st->bp_used;
-	m->pad = 0;
+	m->span = st->memo_span;
 	__builtin_memcpy(m->off, st->memo_off, sizeof(m->off));
 	bpf_map_update_elem(&unwind_memos, &pid, m, BPF_ANY);
 }
@@ -367,6 +378,8 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 	st->pc = ip;
 	st->sp = sp;
 	st->bp = bp;
+	if (uw_recall(st, pid, tgid, ip, sp, bp))
+		return 1;
 	/* all or nothing: near the stack's top a whole window fails, then a quarter may not */
 	st->win_base = st->sp;
 	st->win_len = UW_WINDOW;
@@ -375,8 +388,6 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 		if (bpf_probe_read_user(st->win, UW_WINDOW / 4, (void *)st->sp))
 			st->win_len = 0;
 	}
-	if (uw_recall(st, pid, tgid, ip, sp, bp))
-		return 1;
 	st->n = 0;
 	st->status = UW_GOING;
 	st->phase = UW_FRAME;
@@ -385,6 +396,7 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 	st->memo_ok = 1;
 	st->bp_start = 1;
 	st->bp_used = 0;
+	st->memo_span = 0;
 	struct uw_ctx c = { .st = st, .proc = proc };
 	/* per frame: record it, find its mapping, halve 2^20 rows 20 times, step to the caller */
 	bpf_loop(PI_USTACK_MAX * (3 + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
