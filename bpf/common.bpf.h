@@ -286,6 +286,10 @@ struct pi_btf_types {
 	struct pi_switch_out_event switch_out;
 	struct pi_switch_out_dwarf_event switch_out_dwarf;
 	struct pi_switch_in_event switch_in;
+	struct pi_waker_event waker;
+	struct pi_waker_dwarf_event waker_dwarf;
+	struct pi_migrate_event migrate;
+	enum pi_waker_flags waker_flags;
 	struct pi_sched_stats sched_stats;
 	struct pi_sched_key sched_key;
 	struct pi_sched_thread sched_thread;

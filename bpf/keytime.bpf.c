@@ -13,6 +13,8 @@
 #include "sched.bpf.h"
 #include "resource_exit.bpf.h"
 #include "unwind.bpf.h"
+#include "waker.bpf.h"
+#include "migrate.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -257,8 +259,8 @@ static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf
 }
 
 /* t got the CPU at `at`, ending the off-CPU interval it began at off_start (0: not in this activation). */
-static __always_inline void emit_switch_in(const struct pi_policy *p, struct task_struct *t, __u64 at,
-					   __u64 off_start, __u32 state, __u32 preempt, __u32 inferred)
+static __always_inline void emit_switch_in(const struct pi_policy *p, struct task_struct *t, struct pi_task_state *s,
+					   __u64 at, __u64 off_start, __u32 state, __u32 preempt, __u32 inferred)
 {
 	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
 	if (!e)
@@ -270,6 +272,7 @@ static __always_inline void emit_switch_in(const struct pi_policy *p, struct tas
 	e->preempt = preempt;
 	e->first_run = !off_start && t->start_time >= p->start_ns;
 	e->inferred = inferred;
+	waker_fill(e, s, off_start, state, preempt);
 	pi_submit(e, sizeof(*e), PI_WAKE_LATER);
 }
 
@@ -302,7 +305,7 @@ static __noinline __u64 keytime_unseen_start(const struct pi_policy *p, struct t
 
 	if (pi_cats(p) & PI_CAT_SCHEDULE)
 		pi_sched_ran(p, prev, s, at, bpf_get_smp_processor_id());
-	emit_switch_in(p, prev, at, s->off_ns, s->off_state, s->off_preempt, 1);
+	emit_switch_in(p, prev, s, at, s->off_ns, s->off_state, s->off_preempt, 1);
 	return at;
 }
 
@@ -395,7 +398,7 @@ static __always_inline void keytime_in(const struct pi_policy *p, struct task_st
 		c->ktime = now;
 		c->clock_task = s->exec_in;
 	}
-	emit_switch_in(p, next, now, off_start, state, preempt, 0);
+	emit_switch_in(p, next, s, now, off_start, state, preempt, 0);
 }
 
 /*

@@ -111,6 +111,9 @@ enum pi_event_type {
 	PI_EV_SWITCH_OUT = 4,       /* a target left the CPU: ends an on-CPU interval, starts an off-CPU one */
 	PI_EV_SWITCH_OUT_DWARF = 5, /* the same, with registers and a stack copy for DWARF unwinding */
 	PI_EV_SWITCH_IN = 6,        /* a target got the CPU back: ends an off-CPU interval */
+	PI_EV_WAKER = 7,            /* a target asleep (S, D) was woken: who woke it, with its stacks */
+	PI_EV_MIGRATE = 8,          /* a target thread moved to another CPU */
+	PI_EV_WAKER_DWARF = 9,      /* a waker's record with its registers and a stack copy for DWARF unwinding */
 	PI_EV_SYSCALL_SEQ = 30,
 	PI_EV_LOCK_STACK = 40,
 };
@@ -236,6 +239,61 @@ struct pi_switch_in_event {
 	__u32 preempt;
 	__u32 first_run;       /* 1: the task's first run (created after activation): no off-CPU interval */
 	__u32 inferred;        /* 1: the kernel reported no such switch; ts_ns is the task's sched_info arrival */
+	/* the wake-up that ended the interval (S, D states); wake_ns 0: none seen (preempted, or not traced) */
+	__u64 wake_ns;         /* when it was woken (sched_waking): the same as the pi_waker_event's hdr.ts_ns */
+	__u32 waker_pid;       /* the task running where the wake-up happened (thread id; 0: the idle task) */
+	__u32 waker_tgid;
+	__u32 waker_flags;     /* enum pi_waker_flags */
+	__u32 pad2;
+};
+
+/* What the waker of a pi_waker_event / pi_switch_in_event was. */
+enum pi_waker_flags {
+	PI_WAKER_KTHREAD = 1 << 0, /* a kernel thread (or the idle task): no user stack */
+	PI_WAKER_TARGET = 1 << 1,  /* itself a target: its user stack is in the record */
+};
+
+/*
+ * A target sleeping (S or D) is being woken (tp_btf/sched_waking, in the waker's context). hdr is
+ * the waker (the task running on the CPU where the wake-up happens: in an interrupt, whoever it
+ * interrupted; user space tells from kstack which it was), hdr.ts_ns the wake-up. The wakee's
+ * switch-in carries the same wake_ns and waker: user space joins the two by (wakee, wake_ns).
+ * The record ends after kstack unless the waker is a target (PI_WAKER_TARGET): then ustack follows.
+ */
+struct pi_waker_event {
+	struct pi_event_hdr hdr;
+	__u32 wakee_pid;
+	__u32 wakee_tgid;
+	__u32 flags;          /* enum pi_waker_flags */
+	__u32 kstack_bytes;
+	__u32 ustack_bytes;
+	__u32 stack_mode;     /* enum pi_stack_mode of ustack: FP, or DWARF unwound in the kernel; NONE */
+	__u32 ustack_stop;    /* enum pi_ustack_stop */
+	__u32 pad;
+	__u64 exe_ino;        /* inode of the waker's executable (PI_WAKER_TARGET) */
+	__u64 kstack[PI_KSTACK_MAX];
+	__u64 ustack[PI_USTACK_MAX];
+};
+
+/*
+ * A waker that is a target, in DWARF mode, whose process the kernel has no tables for yet (or
+ * dwarf-copy): its user registers and the top of its stack, for user space to unwind (as a
+ * pi_switch_out_dwarf_event's). Copies are under the same per-CPU budget as the switch-outs'.
+ */
+struct pi_waker_dwarf_event {
+	struct pi_waker_event w;
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15; /* user registers, in the switch-out's order */
+	__u64 stack_base;     /* user address of the copy's first byte (sp rounded down to a page) */
+	__u32 stack_bytes;    /* valid bytes of the copy */
+	__u32 pad;
+	__u8 stack[PI_STACK_PAGES * PI_PAGE];
+};
+
+/* A target thread moved to another CPU (tp_btf/sched_migrate_task). hdr is the thread. */
+struct pi_migrate_event {
+	struct pi_event_hdr hdr;
+	__u32 from_cpu;
+	__u32 to_cpu;
 };
 
 /* Scheduling delay (wakeup or preemption -> running again), log2 histogram of ns. */

@@ -25,6 +25,12 @@ struct pi_task_state {
 	__u64 exec_in;    /* keytime: se.exec_start when on_ns was stamped (the scheduler's clock then) */
 	__u32 off_preempt;
 	__u32 pad;
+	/* keytime's wakers (waker.bpf.h): the latest wake-up of the task while it slept */
+	__u64 wake_ns;
+	__u32 waker_pid;
+	__u32 waker_tgid;
+	__u32 waker_flags;
+	__u32 pad2;
 };
 
 /* Task storage: allocated for a task on first use, freed with it; no pid reuse to get wrong. */
@@ -63,6 +69,7 @@ static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t
 		s->gen = gen;
 		s->queued_ns = s->on_ns = s->off_ns = s->exec_in = 0;
 		s->off_state = s->off_preempt = 0;
+		s->wake_ns = 0;
 	}
 	return s;
 }

@@ -3,10 +3,11 @@
 // switch-out also carries the stacks, which this keeps until the thread comes back and its off-CPU
 // interval is complete. `-k 0` drops the on-CPU intervals; `-k 1` keeps them.
 import type { Policy } from '../collect/policy.js';
-import type { OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut } from '../collect/records.js';
+import type { OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut, Waker } from '../collect/records.js';
 import { isDead, taskState } from '../collect/taskstate.js';
 import { NO_FRAMES } from './stackcache.js';
 import type { StackResolver } from './stacks.js';
+import { wakerOfRecord, wakerOfSwitchIn, type WakerSeen } from './wakers.js';
 
 interface Away {
   tgid: number;
@@ -33,10 +34,19 @@ export class IntervalBuilder {
   readonly dying = new Set<number>();
   /** Every thread a switch record named since activation (QuietThreads reports the others). */
   readonly seen = new Set<number>();
+  /**
+   * The latest wake-up of each sleeping thread, by thread id, until its switch-in says whether it
+   * ended its interval (the waker record is in the ring before the switch-in: it was reserved first).
+   */
+  private readonly woken = new Map<number, WakerSeen>();
 
   constructor(private readonly policy: Policy, private readonly stacks: StackResolver) {}
 
   process(r: RawRecord): ProcRecord[] {
+    if (r.type === 'waker') {
+      this.woken.set(r.wakee_pid, wakerOfRecord(r, this.stacks));
+      return [];
+    }
     this.seen.add(r.pid);
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
   }
@@ -66,6 +76,7 @@ export class IntervalBuilder {
     }
     if (isDead(r.state)) { // its last switch: no off-CPU interval follows
       this.away.delete(r.pid);
+      this.woken.delete(r.pid);
       this.dying.delete(r.pid);
       return out;
     }
@@ -81,6 +92,7 @@ export class IntervalBuilder {
     this.running.set(r.pid, { tgid: r.tgid, comm: r.comm, cpu: r.cpu, since: r.ts_ns, inferred: r.inferred });
     const a = this.away.get(r.pid);
     this.away.delete(r.pid);
+    const waker = this.wakerOf(r);
     if (r.first_run) return []; // created after activation: it had never run, nothing was interrupted
     // the switch-out's stacks belong to this interval only if it is the same one (none was lost)
     const mine = a && r.offcpu_start_ts_ns !== null && a.ts === r.offcpu_start_ts_ns ? a : undefined;
@@ -92,12 +104,21 @@ export class IntervalBuilder {
         start_ts_ns: null, end_ts_ns: r.ts_ns, duration_ns: null, state: '?', state_name: 'unknown (before activation)',
         kstack: NO_FRAMES, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false,
         began_before_activation: true, ongoing: false,
-        switch_in_inferred: r.inferred,
+        switch_in_inferred: r.inferred, waker: null,
       }];
     }
     const left: Away = mine ?? { tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: start, state: r.state, preempt: r.preempt,
       kstack: NO_FRAMES, ustack: NO_FRAMES, locs: NO_FRAMES, mode: 'none', truncated: false }; // its switch-out record was lost: the kernel kept the rest
-    return [this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred)];
+    return [{ ...this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred), waker }];
+  }
+
+  /** The waker of the interval a switch-in ends, if a wake-up ended it. */
+  private wakerOf(r: SwitchIn): Waker | null {
+    const seen = this.woken.get(r.pid);
+    this.woken.delete(r.pid);
+    if (r.wake_ts_ns === null) return null;
+    const w = seen && seen.wake_ts_ns === r.wake_ts_ns ? seen : wakerOfSwitchIn(r);
+    return { ...w, wake_delay_ns: r.ts_ns - r.wake_ts_ns };
   }
 
   /** The off-CPU interval that began when `a` left; end null: it came back at a time not known. */
@@ -108,6 +129,7 @@ export class IntervalBuilder {
       start_ts_ns: a.ts, end_ts_ns: end, duration_ns: end === null ? null : end - a.ts,
       ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_locs: a.locs, ustack_mode: a.mode,
       ustack_truncated: a.truncated, began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
+      waker: null,
     };
   }
 
@@ -128,6 +150,7 @@ export class IntervalBuilder {
       for (const [pid, r] of this.running) out.push(this.oncpu(pid, r.tgid, r.comm, r.cpu, r.since, null, r.since === null, r.inferred, now));
     }
     this.away.clear();
+    this.woken.clear();
     this.running.clear();
     this.dying.clear();
     return out;

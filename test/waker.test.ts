@@ -1,0 +1,84 @@
+// Wakers on the real kernel (bpf/waker.bpf.h): who ended each sleep of a target, with the waker's
+// stacks, on workloads whose wake-ups are known (workloads/wakechain.c).
+import { describe, expect, it } from 'vitest';
+import { cli, workload } from './helpers.js';
+
+type Rec = Record<string, unknown> & { type: string; pid: number; tgid: number; comm: string };
+type Waker = { pid: number; tgid: number; comm: string | null; context: string; target: boolean; wake_ts_ns: number;
+  wake_delay_ns: number; kstack: string[]; ustack: string[]; ustack_mode: string };
+const parse = (out: string): Rec[] => out.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
+const waits = (recs: Rec[], pid: number, kernelFn: RegExp) => recs.filter(r => r.type === 'offcpu' && r.pid === pid &&
+  r.state === 'S' && (r.kstack as string[]).some(f => kernelFn.test(f)));
+
+describe('wakers', () => {
+  it('a ping-pong over pipes: each read of one side is woken by the other, with its user stack at the write', async () => {
+    for (const mode of ['dwarf', 'fp']) {
+      const r = await cli(['trace', '--json', '-k', '0', '--stack', mode, '--', workload('wakechain'), 'pingpong', '20']);
+      expect(r.code, r.stderr).toBe(0);
+      const recs = parse(r.stdout);
+      const a = recs.find(x => x.type === 'exec')!.pid;
+      const b = recs.find(x => x.type === 'fork' && x.pid === a)!.child_pid as number;
+      for (const [me, other, fn] of [[a, b, /^pong[.+]/], [b, a, /^ping[.+]/]] as const) {
+        const ws = waits(recs, me, /^anon_pipe_read\+|^pipe_read\+/);
+        expect(ws.length, `${me}`).toBeGreaterThan(0);
+        for (const w of ws) {
+          const k = w.waker as Waker;
+          expect(k, JSON.stringify(w)).toMatchObject({ pid: other, tgid: other, comm: 'wakechain', context: 'task', target: true });
+          // the wake-up fell in the interval, and its delay is the rest of it
+          expect(k.wake_ts_ns).toBeGreaterThanOrEqual(w.start_ts_ns as number);
+          expect(k.wake_delay_ns).toBe((w.end_ts_ns as number) - k.wake_ts_ns);
+          expect(k.kstack.some(f => /^(anon_)?pipe_write\+/.test(f)), k.kstack.join('\n')).toBe(true);
+          if (mode === 'dwarf') { // gcc -O2 without frame pointers: only DWARF gets past libc's write
+            expect(k.ustack_mode).toBe('dwarf');
+            expect(k.ustack[0], k.ustack.join('\n')).toMatch(/write.*\(libc\.so\.6\)/);
+            expect(k.ustack.some(f => fn.test(f)), k.ustack.join('\n')).toBe(true);
+            expect(k.ustack.some(f => /^main\+/.test(f)), k.ustack.join('\n')).toBe(true);
+          } else {
+            expect(k.ustack_mode).toBe('fp');
+            expect(k.ustack[0], k.ustack.join('\n')).toMatch(/write.*\(libc\.so\.6\)/);
+          }
+        }
+      }
+    }
+  });
+
+  it('says so in the text line of the interval', async () => {
+    const r = await cli(['trace', '-k', '0', '--', workload('wakechain'), 'pingpong', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/offcpu +off CPU \d for .* · S sleeping · (anon_)?pipe_read ← main \(wakechain\.c:\d+\) · woken by wakechain\[\d+\]$/m);
+    expect(r.stdout).toMatch(/ · S sleeping · do_nanosleep ← \w+ \(wakechain\.c:\d+\) · woken by interrupt$/m);
+  });
+
+  it('a consumer waiting on a condition variable: every wait is ended by the producer', async () => {
+    const r = await cli(['trace', '--json', '-k', '0', '--', workload('wakechain'), 'condvar', '20']);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = parse(r.stdout);
+    const producer = recs.find(x => x.type === 'exec')!.pid;
+    const consumer = recs.find(x => x.type === 'fork' && x.pid === producer)!.child_pid as number;
+    const ws = waits(recs, consumer, /^futex_wait/);
+    expect(ws.length).toBeGreaterThan(0);
+    for (const w of ws) {
+      const k = w.waker as Waker;
+      expect(k, JSON.stringify(w)).toMatchObject({ pid: producer, comm: 'producer', context: 'task', target: true });
+      // pthread_cond_signal, or the unlock of the mutex the woken consumer then waited for
+      expect(k.ustack.some(f => /^(pthread_cond_signal|__pthread_cond_signal|__GI___lll_lock_wake|__lll_lock_wake)/.test(f)),
+        k.ustack.join('\n')).toBe(true);
+    }
+    // preempted intervals were not woken: nothing names a waker for them
+    for (const w of recs.filter(x => x.type === 'offcpu' && x.state === 'R')) expect(w.waker).toBeNull();
+  });
+});
+
+describe('migrations', () => {
+  it('a thread moved between two CPUs N times: exactly N migrate records, each from the CPU it was on', async () => {
+    const r = await cli(['trace', '--json', '-k', '0', '--', workload('wakechain'), 'migrate', '12']);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = parse(r.stdout);
+    const main = recs.find(x => x.type === 'exec')!.pid;
+    const mover = recs.find(x => x.type === 'fork' && x.pid === main && x.thread)!.child_pid as number;
+    const moves = recs.filter(x => x.type === 'migrate' && x.pid === mover);
+    // it starts on CPU 0 (its parent's, and the only one allowed) and goes 1, 0, 1, ...
+    expect(moves.map(m => [m.from_cpu, m.to_cpu])).toEqual(Array.from({ length: 12 }, (_, i) => i % 2 ? [1, 0] : [0, 1]));
+    for (const m of moves) expect(m.tgid).toBe(main);
+  });
+});
