@@ -69,6 +69,22 @@ describe('wakers', () => {
   });
 });
 
+describe('the summary', () => {
+  it('a chain: A waits on a pipe for B, B on a mutex C holds while it sleeps 100 ms: A <- B <- C <- the timer', async () => {
+    const r = await cli(['trace', '-k', '0', '--', workload('wakechain'), 'chain']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout + r.stderr;
+    const chain = /^ +(?:×\d+ )?chain-a\[(\d+)\] S ([\d.]+) ms ← chain-b\[\d+\] S [\d.]+ ms ← chain-c\[\d+\] S ([\d.]+) ms ← (interrupt|softirq)$/m.exec(out);
+    expect(chain, out).not.toBeNull();
+    // A waited at least for C's sleep, and C slept its 100 ms
+    expect(Number(chain![2])).toBeGreaterThanOrEqual(100);
+    expect(Number(chain![3])).toBeGreaterThanOrEqual(100);
+    // the table by waker: A's wait is B's doing, B's C's
+    expect(out).toMatch(/^ +[\d.]+ ms +\d+ +[\d.]+ ms +\d+  chain-a +chain-b\[\d+\]$/m);
+    expect(out).toMatch(/^ +[\d.]+ ms +\d+ +[\d.]+ ms +\d+  chain-b +chain-c\[\d+\]$/m);
+  });
+});
+
 describe('migrations', () => {
   it('a thread moved between two CPUs N times: exactly N migrate records, each from the CPU it was on', async () => {
     const r = await cli(['trace', '--json', '-k', '0', '--', workload('wakechain'), 'migrate', '12']);
@@ -80,5 +96,7 @@ describe('migrations', () => {
     // it starts on CPU 0 (its parent's, and the only one allowed) and goes 1, 0, 1, ...
     expect(moves.map(m => [m.from_cpu, m.to_cpu])).toEqual(Array.from({ length: 12 }, (_, i) => i % 2 ? [1, 0] : [0, 1]));
     for (const m of moves) expect(m.tgid).toBe(main);
+    // and the summary's count of them
+    expect(r.stderr).toMatch(new RegExp(`^ +${mover} +${main}  \\S+ +12$`, 'm'));
   });
 });
