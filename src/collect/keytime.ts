@@ -173,6 +173,12 @@ const decodeMigrate: Decoder = (b, off, _len, clock): MigrateRecord => ({
   to_cpu: b.u32[(off + M.to_cpu) >>> 2],
 });
 
+/**
+ * PROCIMAGE_WAKERS=0 leaves the waker and migration hooks detached (bench/wakers.ts measures what
+ * they cost against keytime without them); offcpu records then have no waker, and no migrate record comes.
+ */
+const WAKERS = process.env.PROCIMAGE_WAKERS !== '0';
+
 export const keytime: Collector = {
   category: 'keytime',
   object: 'keytime',
@@ -189,7 +195,7 @@ export const keytime: Collector = {
   ]),
   programs(policy: Policy) {
     if (policy.categories.includes('keytime')) {
-      return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch', 'keytime_waking', 'keytime_migrate'];
+      return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch', ...(WAKERS ? ['keytime_waking', 'keytime_migrate'] : [])];
     }
     // not asked for, but a thread-group target still needs its children followed; a dead one's bit
     // goes at its final switch where keytime_switch runs, else when its pid is recycled (at fork)
