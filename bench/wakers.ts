@@ -11,7 +11,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BpfObject, type Link } from '../src/bpf/index.js';
-import { BackgroundAttach, CLI, benchObject, fmt, median, quantile, run, sleep, table, workload } from './lib.js';
+import { BackgroundAttach, CLI, GATE, benchObject, fmt, median, quantile, run, sleep, table, waitFor, workload } from './lib.js';
+import { interrupt, start } from './oracles.js';
 
 const ROUNDS = Number(process.env.WAKERS_ROUNDS ?? 7);
 const TRIPS = '100000';
@@ -160,6 +161,72 @@ async function target(): Promise<string> {
     table(['mode', 'ns per round trip (median)', 'min-max', 'vs not traced (median)', 'each round', 'kernel records (last round)'], rows) + '\n';
 }
 
+/**
+ * wakeuptime's output: blocked µs by (target comm, waker comm, the waker's kernel stack), summed here
+ * by (target, waker). It stamps the sleep at sched_switch and its end at sched_wakeup, as `current`
+ * there: the same span as procimage's switch-out to wake-up.
+ */
+function wakeuptimeTotals(out: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const b of out.split(/\n\s*\n/)) {
+    const t = /target:\s+(\S+)/.exec(b), w = /waker:\s+(\S+)\s*\n\s*(\d+)/.exec(b);
+    if (t && w) m.set(`${t[1]} <- ${w[1]}`, (m.get(`${t[1]} <- ${w[1]}`) ?? 0) + Number(w[2]));
+  }
+  return m;
+}
+
+const ORACLE_ITEMS = '1000';
+
+/** Against libbpf-tools' wakeuptime -p on the same run: blocked time by (sleeper, waker). */
+async function oracle(): Promise<string> {
+  const target = spawn(GATE, ['3', workload('wakechain'), 'condvar', ORACLE_ITEMS], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const pid = target.pid!;
+  const exited = new Promise(r => target.once('exit', r));
+  const pi = start(CLI, ['trace', '--json', '-k', '0', '--stack', 'none', '-P', String(pid)]);
+  let wt: ReturnType<typeof start> | undefined;
+  try {
+    await waitFor(() => pi.err.includes('collecting') || pi.out.includes('{'), 'procimage', 20_000).catch(() => sleep(2000));
+    wt = start('wakeuptime', ['-p', String(pid)]);
+    await sleep(3000); // it prints nothing we can wait for
+    (target.stdio[3] as NodeJS.WritableStream).end('g');
+    await exited;
+    await sleep(500);
+    await interrupt(wt);
+    await interrupt(pi);
+  } finally {
+    target.kill('SIGKILL');
+  }
+  const recs = pi.out.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as {
+    type: string; tgid: number; comm: string; duration_ns: number | null;
+    waker: { comm: string | null; context: string; wake_delay_ns: number } | null;
+  });
+  // procimage: blocked until the wake-up (the interval less its scheduling delay), by (sleeper, waker comm)
+  const mine = new Map<string, { us: number; n: number }>();
+  for (const r of recs) {
+    if (r.type !== 'offcpu' || r.tgid !== pid || !r.waker || r.duration_ns === null) continue;
+    const k = `${r.comm} <- ${r.waker.comm ?? '?'}`;
+    const t = mine.get(k) ?? { us: 0, n: 0 };
+    t.us += (r.duration_ns - r.waker.wake_delay_ns) / 1e3;
+    t.n++;
+    mine.set(k, t);
+  }
+  const theirs = wakeuptimeTotals(wt!.out);
+  const keys = [...new Set([...mine.keys(), ...theirs.keys()])].filter(k => /^(producer|consumer) </.test(k))
+    .sort((a, b) => (theirs.get(b) ?? 0) - (theirs.get(a) ?? 0));
+  const rows = keys.map(k => {
+    const a = mine.get(k), b = theirs.get(k);
+    return [k, a ? String(a.n) : '-', a ? fmt(a.us / 1e3, 3) : '-', b === undefined ? '-' : fmt(b / 1e3, 3),
+      a && b ? `${fmt(((a.us - b) / b) * 100, 2)}%` : '-'];
+  });
+  return `### Against wakeuptime -p: \`workloads/wakechain condvar ${ORACLE_ITEMS}\` (a producer hands an item every 2 ms to a consumer), blocked time by sleeper and waker\n\n` +
+    table(['sleeper <- waker (comm)', 'procimage wake-ups', 'procimage blocked ms', 'wakeuptime blocked ms', 'difference'], rows) + '\n';
+}
+
 export async function wakersBench(): Promise<string> {
-  return `${await nonTarget()}\n${await target()}`;
+  const parts = (process.env.WAKERS_PARTS ?? 'nontarget,target,oracle').split(',');
+  const out: string[] = [];
+  if (parts.includes('nontarget')) out.push(await nonTarget());
+  if (parts.includes('target')) out.push(await target());
+  if (parts.includes('oracle')) out.push(await oracle());
+  return out.join('\n');
 }

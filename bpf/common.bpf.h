@@ -309,6 +309,8 @@ struct pi_btf_types {
 	struct pi_lock_key lock_key;
 	struct pi_lock_stat lock_stat;
 	struct pi_lock_call lock_call;
+	struct pi_lock_owner_key lock_owner_key;
+	struct pi_lock_owner lock_owner;
 	struct pi_thread_addr thread_addr;
 	struct pi_lock_hold lock_hold;
 	enum pi_lock_kind lock_kind;

@@ -560,6 +560,25 @@ struct pi_lock_call {
 	__u64 start_ns;
 	__u32 op;        /* enum pi_lock_op */
 	__u32 contended; /* the lock was held when the call began */
+	__u32 owner;     /* pthread mutex: the thread that held it then (glibc's __owner); 0: not known */
+	__u32 pad;
+};
+
+/*
+ * Key of lk_owners and futex_wakers: a waiter's waits on one lock that one other thread caused —
+ * the owner of a pthread mutex when the wait began, the thread whose wake-up ended a futex wait.
+ */
+struct pi_lock_owner_key {
+	__u64 addr;
+	__u32 tgid;
+	__u32 pid;   /* the waiter */
+	__u32 owner; /* the holder (pthread mutex) or the waker (futex) */
+	__u32 kind;  /* enum pi_lock_kind */
+};
+
+struct pi_lock_owner {
+	__u64 count;   /* waits */
+	__u64 wait_ns; /* their time */
 };
 
 /* Key of lk_holds and lk_kwaits: one lock, one thread. */

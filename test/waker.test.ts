@@ -69,6 +69,30 @@ describe('wakers', () => {
   });
 });
 
+describe('lock owners', () => {
+  it("a mutex held 2 ms by X while Y waits: Y's lock record names X as the owner, and its futex waits X's wake-up", async () => {
+    const r = await cli(['trace', '--json', '-k', '0', '-l', '--', workload('wakechain'), 'holder', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = parse(r.stdout);
+    const x = recs.find(v => v.type === 'exec')!.pid;
+    const y = recs.find(v => v.type === 'fork' && v.pid === x)!.child_pid as number;
+    const last = (source: string) => recs.filter(v => v.type === 'lock' && v.pid === y && v.source === source).at(-1)!;
+    type Owner = { pid: number; comm: string | null; count: number; wait_ns: number };
+    const mutex = last('pthread');
+    expect(mutex.contended).toBe(5); // the holder waits until the waiter is in the lock each time
+    const owners = mutex.owners as Owner[];
+    expect(owners.map(o => [o.pid, o.count]), JSON.stringify(mutex)).toEqual([[x, 5]]);
+    // the wait it caused is the waits' whole time, each at least the 2 ms held after the waiter came
+    expect(owners[0].wait_ns).toBe(mutex.wait_total_ns);
+    expect(owners[0].wait_ns).toBeGreaterThanOrEqual(5 * 2e6);
+    // its futex waits on the same word were ended by the holder's unlock
+    const futex = recs.filter(v => v.type === 'lock' && v.pid === y && v.source === 'futex' && v.addr === mutex.addr).at(-1)!;
+    const woke = futex.owners as Owner[];
+    expect(woke.map(o => o.pid)).toEqual([x]);
+    expect(woke[0].count).toBe(futex.contended as number - (futex.failed as number));
+  });
+});
+
 describe('the summary', () => {
   it('a chain: A waits on a pipe for B, B on a mutex C holds while it sleeps 100 ms: A <- B <- C <- the timer', async () => {
     const r = await cli(['trace', '-k', '0', '--', workload('wakechain'), 'chain']);

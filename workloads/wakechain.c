@@ -6,6 +6,8 @@
 //               it sleeps 100 ms: A waits for B, which waits for C, which waits for its timer.
 //   migrate N   a thread moves between CPU 0 and CPU 1 N times (sched_setaffinity), pinned to one CPU
 //               before it starts: exactly N migrations of that thread.
+//   holder N    a thread (holder) takes a mutex, lets another (waiter) ask for it, and holds it 2 ms
+//               more once the waiter is blocked in it (the mutex word says so), N times.
 //   condvar N   a producer hands N items to a consumer through a pthread mutex + condition variable,
 //               one every 2 ms: each wait of the consumer is ended by the producer.
 #define _GNU_SOURCE
@@ -188,6 +190,47 @@ static int condvar(long n)
 	return 0;
 }
 
+static int hold_pipe[2];
+
+static void *waiter(void *arg)
+{
+	long n = *(long *)arg;
+	char x;
+
+	for (long i = 0; i < n; i++) {
+		if (read(hold_pipe[0], &x, 1) != 1)
+			exit(1);
+		pthread_mutex_lock(&mu); /* the holder has it */
+		pthread_mutex_unlock(&mu);
+	}
+	return NULL;
+}
+
+static int holder(long n)
+{
+	pthread_t t;
+	char x = 0;
+
+	pthread_setname_np(pthread_self(), "holder");
+	if (pipe(hold_pipe))
+		return 1;
+	pthread_create(&t, NULL, waiter, &n);
+	pthread_setname_np(t, "waiter");
+	for (long i = 0; i < n; i++) {
+		pthread_mutex_lock(&mu);
+		if (write(hold_pipe[1], &x, 1) != 1)
+			return 1;
+		/* glibc's __lock: 2 once a waiter has marked it contended on its way to sleep in it */
+		while (__atomic_load_n(&mu.__data.__lock, __ATOMIC_ACQUIRE) != 2)
+			sleep_ms(1);
+		sleep_ms(2);
+		pthread_mutex_unlock(&mu);
+		sleep_ms(1);
+	}
+	pthread_join(t, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -201,6 +244,8 @@ int main(int argc, char **argv)
 		return migrate(n);
 	if (!strcmp(mode, "condvar"))
 		return condvar(n);
-	fprintf(stderr, "usage: wakechain pingpong|chain|migrate|condvar [N]\n");
+	if (!strcmp(mode, "holder"))
+		return holder(n);
+	fprintf(stderr, "usage: wakechain pingpong|chain|migrate|condvar|holder [N]\n");
 	return 2;
 }

@@ -209,6 +209,20 @@ export interface LockRecord extends RecordBase {
   ustack_locs: string[] | null;  // parallel to ustack, as offcpu's
   kstack_addrs: string[] | null; // kernel: the waiter's kernel stack at its longest wait
   kstack: string[] | null;
+  /**
+   * Who the waits were for, the most wait first: pthread mutex, the thread that held it when each
+   * contended wait began (glibc's __owner); futex, the thread whose wake-up ended each wait (with
+   * keytime collecting: its waker hook). null for kernel locks; [] where none is known.
+   */
+  owners?: LockOwner[] | null;
+}
+
+/** One thread the waits of a `lock` record were for, and how much of them. */
+export interface LockOwner {
+  pid: number;         // thread id
+  comm: string | null; // its name, if it was still there to read
+  count: number;       // waits
+  wait_ns: number;     // their time
 }
 
 /**
