@@ -176,6 +176,12 @@ function wakeuptimeTotals(out: string): Map<string, number> {
 }
 
 const ORACLE_ITEMS = '1000';
+/**
+ * wakeuptime keys its totals by the waker's kernel stack id from a stack map (1024 slots by default,
+ * no BPF_F_REUSE_STACKID): a stack whose bucket another holds gets no id, and its whole total is
+ * dropped at print ("missed kernel stack"). A larger map keeps such collisions rare.
+ */
+const WT_STACKS = 65536;
 
 /** Against libbpf-tools' wakeuptime -p on the same run: blocked time by (sleeper, waker). */
 async function oracle(): Promise<string> {
@@ -186,7 +192,7 @@ async function oracle(): Promise<string> {
   let wt: ReturnType<typeof start> | undefined;
   try {
     await waitFor(() => pi.err.includes('collecting') || pi.out.includes('{'), 'procimage', 20_000).catch(() => sleep(2000));
-    wt = start('wakeuptime', ['-p', String(pid)]);
+    wt = start('wakeuptime', ['-p', String(pid), '--stack-storage-size', String(WT_STACKS)]);
     await sleep(3000); // it prints nothing we can wait for
     (target.stdio[3] as NodeJS.WritableStream).end('g');
     await exited;
