@@ -104,10 +104,13 @@ static __always_inline void waker_target_event(void *ctx, const struct pi_policy
 	struct uw_state *st = mode == PI_STACK_DWARF ? unwind_user(w) : NULL;
 	int copy = (mode == PI_STACK_DWARF && !st) || mode == PI_STACK_DWARF_COPY;
 
-	if (copy && !unwind_may_copy(now)) {
+	/*
+	 * Over the copy budget the waker's record goes without a user stack (stack_mode DWARF, no
+	 * frames, PI_USTACK_NOT_TAKEN: user space shows it as none). Not counted in PI_LOST_USTACK_BUDGET,
+	 * which counts the intervals without theirs.
+	 */
+	if (copy && !unwind_may_copy(now))
 		copy = 0;
-		pi_count_lost(PI_LOST_USTACK_BUDGET);
-	}
 	if (copy) {
 		struct pi_waker_dwarf_event *d = pi_reserve(sizeof(*d), PI_EV_WAKER_DWARF);
 		if (!d)

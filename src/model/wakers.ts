@@ -31,7 +31,8 @@ export function wakerOfRecord(r: WakerRaw, stacks: StackResolver): WakerSeen {
   return {
     pid: r.pid, tgid: r.tgid, comm: r.comm, context, target: r.target, wake_ts_ns: r.ts_ns, kstack,
     ustack: user?.frames ?? NO_FRAMES, ustack_locs: user?.locs ?? NO_FRAMES,
-    ustack_mode: user ? r.stack_mode : 'none', ustack_truncated: user?.truncated ?? false,
+    // no frames: none taken (a copy over the budget, a process without tables in dwarf-copy mode)
+    ustack_mode: user?.frames.length ? r.stack_mode : 'none', ustack_truncated: user?.truncated ?? false,
   };
 }
 
