@@ -256,10 +256,14 @@ enum pi_waker_flags {
 /*
  * A target sleeping (S or D) is being woken (tp_btf/sched_waking, in the waker's context). hdr is
  * the waker (the task running on the CPU where the wake-up happens: in an interrupt, whoever it
- * interrupted; user space tells from kstack which it was), hdr.ts_ns the wake-up. The wakee's
- * switch-in carries the same wake_ns and waker: user space joins the two by (wakee, wake_ns).
- * The record ends after kstack unless the waker is a target (PI_WAKER_TARGET): then ustack follows.
+ * interrupted; user space tells from the kernel stack which it was), hdr.ts_ns the wake-up. The
+ * wakee's switch-in carries the same wake_ns and waker: user space joins the two by (wakee, wake_ns).
+ * frames holds kstack_bytes of kernel frames, then ustack_bytes of user frames (a waker that is a
+ * target); the record is only as long as the smallest of 16, 32, 64 or 128 frames that holds them
+ * (PI_WAKER_SIZE): a wake-up's kernel stack is a dozen frames, not PI_KSTACK_MAX.
  */
+#define PI_WAKER_FRAMES (PI_KSTACK_MAX + PI_USTACK_MAX)
+
 struct pi_waker_event {
 	struct pi_event_hdr hdr;
 	__u32 wakee_pid;
@@ -267,13 +271,14 @@ struct pi_waker_event {
 	__u32 flags;          /* enum pi_waker_flags */
 	__u32 kstack_bytes;
 	__u32 ustack_bytes;
-	__u32 stack_mode;     /* enum pi_stack_mode of ustack: FP, or DWARF unwound in the kernel; NONE */
+	__u32 stack_mode;     /* enum pi_stack_mode of the user frames: FP, or DWARF unwound in the kernel; NONE */
 	__u32 ustack_stop;    /* enum pi_ustack_stop */
 	__u32 pad;
 	__u64 exe_ino;        /* inode of the waker's executable (PI_WAKER_TARGET) */
-	__u64 kstack[PI_KSTACK_MAX];
-	__u64 ustack[PI_USTACK_MAX];
+	__u64 frames[PI_WAKER_FRAMES];
 };
+
+#define PI_WAKER_SIZE(cap) (__builtin_offsetof(struct pi_waker_event, frames) + 8 * (cap))
 
 /*
  * A waker that is a target, in DWARF mode, whose process the kernel has no tables for yet (or

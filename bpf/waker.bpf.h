@@ -22,8 +22,16 @@
 #include "sched.bpf.h"
 #include "unwind.bpf.h"
 
-/* Everything of the record but the user stack: the size of a record of a waker that is no target. */
-#define PI_WAKER_SHORT __builtin_offsetof(struct pi_waker_event, ustack)
+/*
+ * The record is assembled here, then copied into the ring at the size its frames need: the kernel
+ * stack's depth is known only once it is taken. Per CPU: the program runs with interrupts off.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pi_waker_event);
+} waker_scratch SEC(".maps");
 
 static __always_inline void waker_head(void *ctx, struct pi_waker_event *e, struct task_struct *w,
 				       struct task_struct *t, __u64 now, __u32 flags)
@@ -37,32 +45,74 @@ static __always_inline void waker_head(void *ctx, struct pi_waker_event *e, stru
 	e->wakee_pid = t->pid;
 	e->wakee_tgid = t->tgid;
 	e->flags = flags;
-	long n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+	long n = bpf_get_stack(ctx, e->frames, PI_KSTACK_MAX * 8, 0);
 	e->kstack_bytes = n > 0 ? n : 0;
 	e->ustack_bytes = 0;
 	e->stack_mode = PI_STACK_NONE;
 	e->ustack_stop = PI_USTACK_END;
+	e->pad = 0;
 	e->exe_ino = 0;
+}
+
+/* Where the user frames go: right after the kernel's (a bounded index, for the verifier). */
+static __always_inline __u32 waker_ufirst(const struct pi_waker_event *e)
+{
+	__u32 k = e->kstack_bytes / 8;
+
+	if (k > PI_KSTACK_MAX)
+		k = PI_KSTACK_MAX;
+	barrier_var(k);
+	return k;
 }
 
 /* The waker's user stack as the kernel unwound it (st), or by frame pointers. */
 static __always_inline void waker_ustack(void *ctx, struct pi_waker_event *e, struct task_struct *w, __u32 mode,
 					 struct uw_state *st)
 {
+	__u32 k = waker_ufirst(e);
+
 	e->exe_ino = BPF_CORE_READ(w, mm, exe_file, f_inode, i_ino);
 	e->stack_mode = mode;
 	if (mode == PI_STACK_FP) {
-		long n = bpf_get_stack(ctx, e->ustack, sizeof(e->ustack), BPF_F_USER_STACK);
+		long n = bpf_get_stack(ctx, &e->frames[k], PI_USTACK_MAX * 8, BPF_F_USER_STACK);
 		e->ustack_bytes = n > 0 ? n : 0;
 	} else if (st) {
 		__u32 n = st->n;
 		if (n > PI_USTACK_MAX)
 			n = PI_USTACK_MAX;
-		bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), st->pcs);
+		bpf_probe_read_kernel(&e->frames[k], PI_USTACK_MAX * 8, st->pcs);
 		e->ustack_bytes = n * 8;
 		e->ustack_stop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
 	} else if (mode == PI_STACK_DWARF) {
 		e->ustack_stop = PI_USTACK_NOT_TAKEN; /* no tables, and no copy (over the budget) */
+	}
+}
+
+/* Sends the assembled record at the smallest size that holds its frames. */
+static __always_inline void waker_send(const struct pi_waker_event *sc)
+{
+	__u32 n = (sc->kstack_bytes + sc->ustack_bytes) / 8;
+	void *e;
+
+	/* one reserve per size: the ring wants a constant */
+	if (n <= 16) {
+		if ((e = pi_reserve(PI_WAKER_SIZE(16), PI_EV_WAKER))) {
+			bpf_probe_read_kernel(e, PI_WAKER_SIZE(16), sc);
+			pi_submit(e, PI_WAKER_SIZE(16), PI_WAKE_LATER);
+		}
+	} else if (n <= 32) {
+		if ((e = pi_reserve(PI_WAKER_SIZE(32), PI_EV_WAKER))) {
+			bpf_probe_read_kernel(e, PI_WAKER_SIZE(32), sc);
+			pi_submit(e, PI_WAKER_SIZE(32), PI_WAKE_LATER);
+		}
+	} else if (n <= 64) {
+		if ((e = pi_reserve(PI_WAKER_SIZE(64), PI_EV_WAKER))) {
+			bpf_probe_read_kernel(e, PI_WAKER_SIZE(64), sc);
+			pi_submit(e, PI_WAKER_SIZE(64), PI_WAKE_LATER);
+		}
+	} else if ((e = pi_reserve(sizeof(*sc), PI_EV_WAKER))) {
+		bpf_probe_read_kernel(e, sizeof(*sc), sc);
+		pi_submit(e, sizeof(*sc), PI_WAKE_LATER);
 	}
 }
 
@@ -72,6 +122,7 @@ static __always_inline void waker_copy(struct pi_waker_dwarf_event *d, struct ta
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(w);
 	__u32 pages = 0;
 
+	d->w.hdr.type = PI_EV_WAKER_DWARF;
 	d->w.stack_mode = PI_STACK_DWARF;
 	d->w.exe_ino = BPF_CORE_READ(w, mm, exe_file, f_inode, i_ino);
 	d->ip = BPF_CORE_READ(regs, ip);
@@ -96,9 +147,9 @@ static __always_inline void waker_copy(struct pi_waker_dwarf_event *d, struct ta
 	d->stack_bytes = pages * PI_PAGE;
 }
 
-/* A waker that is a target: its record with its user stack, unwound here or copied. */
-static __always_inline void waker_target_event(void *ctx, const struct pi_policy *p, struct task_struct *w,
-					       struct task_struct *t, __u64 now, __u32 flags)
+/* A waker that is a target: its user stack, unwound here, by frame pointers, or copied. */
+static __always_inline void waker_target_event(void *ctx, const struct pi_policy *p, struct pi_waker_event *sc,
+					       struct task_struct *w, __u64 now)
 {
 	__u32 mode = p->stack_mode;
 	struct uw_state *st = mode == PI_STACK_DWARF ? unwind_user(w) : NULL;
@@ -115,18 +166,13 @@ static __always_inline void waker_target_event(void *ctx, const struct pi_policy
 		struct pi_waker_dwarf_event *d = pi_reserve(sizeof(*d), PI_EV_WAKER_DWARF);
 		if (!d)
 			return;
-		waker_head(ctx, &d->w, w, t, now, flags);
-		d->w.hdr.type = PI_EV_WAKER_DWARF;
+		bpf_probe_read_kernel(&d->w, sizeof(d->w), sc);
 		waker_copy(d, w);
 		pi_submit(d, sizeof(*d), PI_WAKE_LATER);
 		return;
 	}
-	struct pi_waker_event *e = pi_reserve(sizeof(*e), PI_EV_WAKER);
-	if (!e)
-		return;
-	waker_head(ctx, e, w, t, now, flags);
-	waker_ustack(ctx, e, w, mode == PI_STACK_DWARF_COPY ? PI_STACK_NONE : mode, st);
-	pi_submit(e, sizeof(*e), PI_WAKE_LATER);
+	waker_ustack(ctx, sc, w, mode == PI_STACK_DWARF_COPY ? PI_STACK_NONE : mode, st);
+	waker_send(sc);
 }
 
 SEC("tp_btf/sched_waking")
@@ -152,15 +198,15 @@ int BPF_PROG(keytime_waking, struct task_struct *t)
 	s->waker_tgid = w->tgid;
 	s->waker_flags = flags;
 
-	if (flags & PI_WAKER_TARGET) {
-		waker_target_event(ctx, p, w, t, now, flags);
+	__u32 zero = 0;
+	struct pi_waker_event *sc = bpf_map_lookup_elem(&waker_scratch, &zero);
+	if (!sc)
 		return 0;
-	}
-	struct pi_waker_event *e = pi_reserve(PI_WAKER_SHORT, PI_EV_WAKER);
-	if (!e)
-		return 0;
-	waker_head(ctx, e, w, t, now, flags);
-	pi_submit(e, PI_WAKER_SHORT, PI_WAKE_LATER);
+	waker_head(ctx, sc, w, t, now, flags);
+	if (flags & PI_WAKER_TARGET)
+		waker_target_event(ctx, p, sc, w, now);
+	else
+		waker_send(sc);
 	return 0;
 }
 

@@ -81,7 +81,7 @@ describe('lock owners', () => {
     const mutex = last('pthread');
     // the holder waits until the waiter is in the lock each time: every acquisition of the waiter is
     // contended (one whose uprobe the kernel skipped, another BPF program running there, is not seen)
-    expect(mutex.contended).toBe(mutex.acquisitions);
+    expect(mutex.contended, JSON.stringify(mutex)).toBe(mutex.acquisitions);
     expect(mutex.contended as number).toBeGreaterThan(0);
     const owners = mutex.owners as Owner[];
     expect(owners.map(o => [o.pid, o.count]), JSON.stringify(mutex)).toEqual([[x, mutex.contended]]);
@@ -91,8 +91,8 @@ describe('lock owners', () => {
     // its futex waits on the same word were ended by the holder's unlock
     const futex = recs.filter(v => v.type === 'lock' && v.pid === y && v.source === 'futex' && v.addr === mutex.addr).at(-1)!;
     const woke = futex.owners as Owner[];
-    expect(woke.map(o => o.pid)).toEqual([x]);
-    expect(woke[0].count).toBe(futex.contended as number - (futex.failed as number));
+    expect(woke.map(o => o.pid), JSON.stringify(futex)).toEqual([x]);
+    expect(woke[0].count, JSON.stringify(futex)).toBe(futex.contended as number - (futex.failed as number));
   });
 });
 

@@ -133,18 +133,21 @@ const W = pi_waker_event.OFF;
 const decodeWaker: Decoder = (b, off, len, clock): WakerRaw => {
   const u = b.u32;
   const flags = u[(off + W.flags) >>> 2];
-  const short = len < pi_waker_event.SIZE; // a waker that is no target: the record ends before ustack
+  // the frames: the kernel's, then the user's, as far as the record (sized to them) goes
+  const room = Math.max(0, len - W.frames);
+  const kBytes = Math.min(u[(off + W.kstack_bytes) >>> 2], room, pi_waker_event.LEN.frames / 2) & ~7;
+  const uBytes = Math.min(u[(off + W.ustack_bytes) >>> 2], room - kBytes, pi_waker_event.LEN.frames / 2) & ~7;
   return {
     type: 'waker', ...readHeader(b, off, clock),
     wakee_pid: u[(off + W.wakee_pid) >>> 2],
     wakee_tgid: u[(off + W.wakee_tgid) >>> 2],
     kthread: (flags & pi_waker_flags.PI_WAKER_KTHREAD) !== 0,
     target: (flags & pi_waker_flags.PI_WAKER_TARGET) !== 0,
-    kstack: u64s(b, off + W.kstack, u[(off + W.kstack_bytes) >>> 2]),
-    stack_mode: short ? 'none' : MODES[u[(off + W.stack_mode) >>> 2] as 0 | 1 | 2] ?? 'none',
+    kstack: u64s(b, off + W.frames, kBytes),
+    stack_mode: MODES[u[(off + W.stack_mode) >>> 2] as 0 | 1 | 2] ?? 'none',
     exe_ino: u64(u, off + W.exe_ino),
-    ustack: u64s(b, off + W.ustack, short ? 0 : u[(off + W.ustack_bytes) >>> 2]),
-    ustack_more: !short && u[(off + W.ustack_stop) >>> 2] === pi_ustack_stop.PI_USTACK_MAX_FRAMES,
+    ustack: u64s(b, off + W.frames + kBytes, uBytes),
+    ustack_more: u[(off + W.ustack_stop) >>> 2] === pi_ustack_stop.PI_USTACK_MAX_FRAMES,
   };
 };
 
