@@ -87,6 +87,7 @@ static void *chain_c(void *arg)
 {
 	char x = 0;
 
+	pthread_setname_np(pthread_self(), "chain-c"); /* itself, before its first sleep */
 	pthread_mutex_lock(&mu);
 	if (write(c_holds[1], &x, 1) != 1)
 		exit(1);
@@ -107,6 +108,7 @@ static void *chain_b(void *arg)
 {
 	char x;
 
+	pthread_setname_np(pthread_self(), "chain-b");
 	if (read(c_holds[0], &x, 1) != 1)
 		exit(1);
 	pthread_mutex_lock(&mu); /* C has it, and sleeps 100 ms */
@@ -124,10 +126,8 @@ static int chain(void)
 		return 1;
 	pthread_setname_np(pthread_self(), "chain-a");
 	pthread_create(&b, NULL, chain_b, NULL);
-	pthread_setname_np(b, "chain-b");
 	sleep_ms(10); /* B waits for C's word before C exists */
 	pthread_create(&c, NULL, chain_c, NULL);
-	pthread_setname_np(c, "chain-c");
 	if (read(chain_pipe[0], &x, 1) != 1) /* A waits for B */
 		return 1;
 	pthread_join(b, NULL);
@@ -139,6 +139,7 @@ static void *mover(void *arg)
 {
 	long n = *(long *)arg;
 
+	pthread_setname_np(pthread_self(), "mover");
 	for (long i = 0; i < n; i++)
 		pin(i % 2 == 0 ? 1 : 0);
 	return NULL;
@@ -150,7 +151,6 @@ static int migrate(long n)
 
 	pin(0); /* the thread starts where its parent is, and may only be there */
 	pthread_create(&t, NULL, mover, &n);
-	pthread_setname_np(t, "mover");
 	pthread_join(t, NULL);
 	return 0;
 }
@@ -160,6 +160,7 @@ static long items, taken, total;
 
 static void *consumer(void *arg)
 {
+	pthread_setname_np(pthread_self(), "consumer");
 	pthread_mutex_lock(&mu);
 	while (taken < total) {
 		while (items == 0)
@@ -178,7 +179,6 @@ static int condvar(long n)
 	total = n;
 	pthread_setname_np(pthread_self(), "producer");
 	pthread_create(&t, NULL, consumer, NULL);
-	pthread_setname_np(t, "consumer");
 	for (long i = 0; i < n; i++) {
 		sleep_ms(2);
 		pthread_mutex_lock(&mu);
@@ -190,18 +190,21 @@ static int condvar(long n)
 	return 0;
 }
 
-static int hold_pipe[2];
+static int hold_pipe[2], done_pipe[2];
 
 static void *waiter(void *arg)
 {
 	long n = *(long *)arg;
-	char x;
+	char x = 0;
 
+	pthread_setname_np(pthread_self(), "waiter");
 	for (long i = 0; i < n; i++) {
 		if (read(hold_pipe[0], &x, 1) != 1)
 			exit(1);
 		pthread_mutex_lock(&mu); /* the holder has it */
 		pthread_mutex_unlock(&mu);
+		if (write(done_pipe[1], &x, 1) != 1) /* the next round waits for this one's end */
+			exit(1);
 	}
 	return NULL;
 }
@@ -212,10 +215,9 @@ static int holder(long n)
 	char x = 0;
 
 	pthread_setname_np(pthread_self(), "holder");
-	if (pipe(hold_pipe))
+	if (pipe(hold_pipe) || pipe(done_pipe))
 		return 1;
 	pthread_create(&t, NULL, waiter, &n);
-	pthread_setname_np(t, "waiter");
 	for (long i = 0; i < n; i++) {
 		pthread_mutex_lock(&mu);
 		if (write(hold_pipe[1], &x, 1) != 1)
@@ -225,7 +227,8 @@ static int holder(long n)
 			sleep_ms(1);
 		sleep_ms(2);
 		pthread_mutex_unlock(&mu);
-		sleep_ms(1);
+		if (read(done_pipe[0], &x, 1) != 1) /* the waiter took it and let it go: no round overlaps the next */
+			return 1;
 	}
 	pthread_join(t, NULL);
 	return 0;
