@@ -131,7 +131,7 @@ describe('a stack deeper than the copy', () => {
 describe('text output', () => {
   it('gives each off-CPU interval one line saying why and where, full stacks with --stacks, and a by-stack table', async () => {
     const plain = await cli(['trace', '-k', '0', '--', workload('runsleep'), '2', '100']);
-    expect(plain.stdout).toMatch(/offcpu +off CPU \d+ for 100\.\d+ ms · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)$/m);
+    expect(plain.stdout).toMatch(/offcpu +off CPU \d+ for 100\.\d+ ms · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)( · woken by .+)?$/m);
     expect(plain.stdout).not.toMatch(/^ +__schedule\+/m);
     // the launcher's wait that began before activation, if it shows: since when, nothing made up
     expect(plain.stdout).not.toMatch(/began before activation|unknown \(before activation\)/);
