@@ -23,16 +23,16 @@ const ROUNDS = '40', SLEEP_MS = '30';
 const RQDELAY_BT = join(ROOT, 'bench', 'oracles', 'rqdelay.bt');
 const TOP_STACKS = 6;
 
-interface Tool { p: ChildProcess; out: string; err: string }
+export interface Tool { p: ChildProcess; out: string; err: string }
 
-function start(cmd: string, args: string[]): Tool {
+export function start(cmd: string, args: string[]): Tool {
   const t: Tool = { p: spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }), out: '', err: '' };
   t.p.stdout!.setEncoding('utf8').on('data', d => { t.out += d; });
   t.p.stderr!.setEncoding('utf8').on('data', d => { t.err += d; });
   return t;
 }
 
-async function interrupt(t: Tool): Promise<void> {
+export async function interrupt(t: Tool): Promise<void> {
   if (t.p.exitCode !== null) return;
   const done = new Promise(r => t.p.once('close', r));
   t.p.kill('SIGINT');

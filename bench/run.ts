@@ -1,8 +1,9 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [peers]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [wakers] [peers]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { switchBench } from './switch.js';
+import { wakersBench } from './wakers.js';
 import { pageBench } from './page.js';
 import { peersBench } from './peers.js';
 import { disturbBench } from './disturb.js';
@@ -20,7 +21,7 @@ import { release } from 'node:os';
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
   resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: () => unixmixBench(), 'unixmix-floor': () => unixmixBench(['floor']), disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
-  startup: startupBench,
+  startup: startupBench, wakers: wakersBench,
 };
 // not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`)
 const extra = { peers: peersBench };

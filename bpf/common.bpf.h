@@ -289,6 +289,10 @@ struct pi_btf_types {
 	struct pi_task_now task_now;
 	struct pi_offcpu_agg_key offcpu_agg_key;
 	struct pi_offcpu_agg offcpu_agg;
+	struct pi_waker_event waker;
+	struct pi_waker_dwarf_event waker_dwarf;
+	struct pi_migrate_event migrate;
+	enum pi_waker_flags waker_flags;
 	struct pi_sched_stats sched_stats;
 	struct pi_sched_key sched_key;
 	struct pi_sched_thread sched_thread;
@@ -308,6 +312,8 @@ struct pi_btf_types {
 	struct pi_lock_key lock_key;
 	struct pi_lock_stat lock_stat;
 	struct pi_lock_call lock_call;
+	struct pi_lock_owner_key lock_owner_key;
+	struct pi_lock_owner lock_owner;
 	struct pi_thread_addr thread_addr;
 	struct pi_lock_hold lock_hold;
 	enum pi_lock_kind lock_kind;

@@ -10,6 +10,7 @@
 #define FUTEX_BPF_H
 
 #include "lockstat.bpf.h"
+#include "sched.bpf.h"
 
 /* include/uapi/linux/futex.h: the operations that put the caller to sleep */
 #define FUTEX_WAIT 0
@@ -35,6 +36,18 @@ struct {
 	__type(key, struct pi_lock_key);
 	__type(value, struct pi_lock_stat);
 } futex_waits SEC(".maps");
+
+/*
+ * Futex waits by (futex word, waiter, the thread whose wake-up ended them): the wake-up keytime's
+ * waker hook kept in the waiter's task storage (bpf/waker.bpf.h), when keytime collects.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 8192);
+	__type(key, struct pi_lock_owner_key);
+	__type(value, struct pi_lock_owner);
+} futex_wakers SEC(".maps");
 
 /* A target thread enters futex(uaddr, op, ...): remember a wait (only the operations that sleep). */
 static __always_inline void futex_entered(__u64 uaddr, __u64 futex_op, __u32 pid, __u64 now)
@@ -66,6 +79,13 @@ static __always_inline void futex_exited(__u32 pid, __u32 tgid, long ret, __u64 
 	if (ret < 0)
 		s->failed++;
 	pi_lock_wait(s, wait);
+
+	/* a wake-up since the wait began ended it (not a timeout or a signal's: those have no waker task) */
+	struct pi_task_state *t = bpf_task_storage_get(&pi_task, bpf_get_current_task_btf(), 0, 0);
+	if (t && t->wake_ns >= now - wait && t->waker_pid && t->waker_pid != pid && !(t->waker_flags & PI_WAKER_KTHREAD)) {
+		struct pi_lock_owner_key ok = { .addr = k.addr, .tgid = tgid, .pid = pid, .owner = t->waker_pid, .kind = PI_LK_FUTEX };
+		pi_lock_owner_add(&futex_wakers, &ok, wait);
+	}
 }
 
 #endif /* FUTEX_BPF_H */

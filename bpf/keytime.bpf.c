@@ -13,6 +13,8 @@
 #include "sched.bpf.h"
 #include "resource_exit.bpf.h"
 #include "unwind.bpf.h"
+#include "waker.bpf.h"
+#include "migrate.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -261,7 +263,7 @@ static __always_inline void restore_uretprobe_returns(struct pi_switch_out_dwarf
 /* t got the CPU at `at`, ending the off-CPU interval it began at off_start (0: not in this activation). */
 static __always_inline void emit_switch_in(const struct pi_policy *p, struct task_struct *t, __u64 at,
 					   __u64 off_start, __u32 state, __u32 preempt, __u32 inferred,
-					   const struct pi_task_state *s)
+					   struct pi_task_state *s)
 {
 	struct pi_switch_in_event *e = pi_reserve(sizeof(*e), PI_EV_SWITCH_IN);
 	if (!e)
@@ -280,6 +282,7 @@ static __always_inline void emit_switch_in(const struct pi_policy *p, struct tas
 	e->oncpu_start_ns = e->out_sent ? 0 : s->on_prev;
 	e->oncpu_start_inferred = s->on_prev_inferred;
 	e->pad = 0;
+	waker_fill(e, s, off_start, state, preempt);
 	pi_submit(e, sizeof(*e), PI_WAKE_LATER);
 }
 
@@ -533,13 +536,17 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
  */
 static __always_inline int offcpu_aggregate(struct task_struct *t, const struct pi_task_state *s, __u64 now)
 {
+	/* as waker_fill: the wake-up ended this interval if it came after it began (a sleep, not a preemption) */
+	int woken = s->off_ns && s->off_state != PI_TASK_RUNNING && !s->off_preempt && s->wake_ns >= s->off_ns;
 	struct pi_offcpu_agg_key k = { .pid = t->pid, .tgid = t->tgid, .sig = s->off_sig,
-				       .state = s->off_state, .preempt = s->off_preempt };
+				       .state = s->off_state, .preempt = s->off_preempt,
+				       .waker_pid = woken ? s->waker_pid : 0, .waker_flags = woken ? s->waker_flags | PI_AGG_WOKEN : 0 };
 	struct pi_offcpu_agg *a = bpf_map_lookup_elem(&offcpu_agg, &k);
 
 	if (!a) {
 		struct pi_offcpu_agg zero = {};
 		__builtin_memcpy(zero.comm, t->comm, sizeof(zero.comm));
+		zero.waker_tgid = woken ? s->waker_tgid : 0;
 		long err = bpf_map_update_elem(&offcpu_agg, &k, &zero, BPF_NOEXIST);
 		if (err && err != -17 /* EEXIST */)
 			return 0; /* full (65536 thread-stack-state triples): sent one by one instead, nothing lost */

@@ -44,6 +44,15 @@ struct {
 	__type(value, struct pi_lock_stat);
 } lk_stats SEC(".maps");
 
+/* Contended mutex waits by (lock, waiter, the thread that held it when the wait began). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10240);
+	__type(key, struct pi_lock_owner_key);
+	__type(value, struct pi_lock_owner);
+} lk_owners SEC(".maps");
+
 /* Kernel contentions in progress, by (lock, thread): they nest when an interrupt contends too. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -159,6 +168,12 @@ static __always_inline void entered(struct pt_regs *ctx, __u32 op, __u64 addr, _
 			capture_ustack(ctx, s);
 	}
 	struct pi_lock_call c = { .addr = addr, .op = op, .contended = busy };
+	/*
+	 * glibc's mutex keeps its owner's tid in __data.__owner, after __lock and __count (the same in
+	 * every mutex type; a robust or PI mutex's __lock holds the tid too): who the wait is for.
+	 */
+	if (busy && kind_of(op) == PI_LK_MUTEX)
+		bpf_probe_read_user(&c.owner, sizeof(c.owner), (void *)(addr + 8));
 	c.start_ns = bpf_ktime_get_ns(); /* last: the work above is not the lock's wait */
 	if (bpf_map_update_elem(&lk_calls, &pid, &c, BPF_ANY))
 		pi_count_lost(PI_LOST_LOCK_CALLS_FULL);
@@ -187,6 +202,10 @@ static __always_inline void returned(long ret, __u32 pid, __u32 tgid, __u64 now)
 	if (c.contended)
 		s->contended++;
 	pi_lock_wait(s, now - c.start_ns);
+	if (c.contended && c.owner && c.owner != pid) {
+		struct pi_lock_owner_key ok = { .addr = c.addr, .tgid = tgid, .pid = pid, .owner = c.owner, .kind = kind };
+		pi_lock_owner_add(&lk_owners, &ok, now - c.start_ns);
+	}
 
 	struct pi_thread_addr hk = { .addr = c.addr, .pid = pid };
 	struct pi_lock_hold *h = bpf_map_lookup_elem(&lk_holds, &hk);

@@ -38,4 +38,16 @@ static __always_inline void pi_lock_wait(struct pi_lock_stat *s, __u64 d)
 	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, d);
 }
 
+/* A wait of d ns on key's lock that key's owner caused (lk_owners, futex_wakers). */
+static __always_inline void pi_lock_owner_add(void *map, const struct pi_lock_owner_key *key, __u64 d)
+{
+	static const struct pi_lock_owner zero;
+	struct pi_lock_owner *o = pi_lookup_or_init(map, key, &zero, PI_LOST_LOCK_STATS_FULL);
+
+	if (!o)
+		return;
+	o->count++;
+	o->wait_ns += d;
+}
+
 #endif /* LOCKSTAT_BPF_H */

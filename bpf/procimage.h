@@ -111,6 +111,9 @@ enum pi_event_type {
 	PI_EV_SWITCH_OUT = 4,       /* a target left the CPU: ends an on-CPU interval, starts an off-CPU one */
 	PI_EV_SWITCH_OUT_DWARF = 5, /* the same, with registers and a stack copy for DWARF unwinding */
 	PI_EV_SWITCH_IN = 6,        /* a target got the CPU back: ends an off-CPU interval */
+	PI_EV_WAKER = 7,            /* a target asleep (S, D) was woken: who woke it, with its stacks */
+	PI_EV_MIGRATE = 8,          /* a target thread moved to another CPU */
+	PI_EV_WAKER_DWARF = 9,      /* a waker's record with its registers and a stack copy for DWARF unwinding */
 	PI_EV_SYSCALL_SEQ = 30,
 	PI_EV_LOCK_STACK = 40,
 };
@@ -259,12 +262,68 @@ struct pi_switch_in_event {
 	__u64 oncpu_start_ns;        /* 0: not known */
 	__u32 oncpu_start_inferred;
 	__u32 pad;
+	/* the wake-up that ended the interval (S, D states); wake_ns 0: none seen (preempted, or not traced) */
+	__u64 wake_ns;         /* when it was woken (sched_waking): the same as the pi_waker_event's hdr.ts_ns */
+	__u32 waker_pid;       /* the task running where the wake-up happened (thread id; 0: the idle task) */
+	__u32 waker_tgid;
+	__u32 waker_flags;     /* enum pi_waker_flags */
+	__u32 pad2;
+};
+
+/* What the waker of a pi_waker_event / pi_switch_in_event was. */
+enum pi_waker_flags {
+	PI_WAKER_KTHREAD = 1 << 0, /* a kernel thread (or the idle task): no user stack */
+	PI_WAKER_TARGET = 1 << 1,  /* itself a target: its user stack is in the record */
 };
 
 /*
- * The off-CPU intervals of a thread shorter than policy.offcpu_min_ns whose stacks (sig) had been
- * seen: counted here instead of sent one by one (bpf/keytime.bpf.c keytime_in), read by user space.
+ * A target sleeping (S or D) is being woken (tp_btf/sched_waking, in the waker's context). hdr is
+ * the waker (the task running on the CPU where the wake-up happens: in an interrupt, whoever it
+ * interrupted; user space tells from the kernel stack which it was), hdr.ts_ns the wake-up. The
+ * wakee's switch-in carries the same wake_ns and waker: user space joins the two by (wakee, wake_ns).
+ * frames holds kstack_bytes of kernel frames, then ustack_bytes of user frames (a waker that is a
+ * target); the record is only as long as the smallest of 16, 32, 64 or 128 frames that holds them
+ * (PI_WAKER_SIZE): a wake-up's kernel stack is a dozen frames, not PI_KSTACK_MAX.
  */
+#define PI_WAKER_FRAMES (PI_KSTACK_MAX + PI_USTACK_MAX)
+
+struct pi_waker_event {
+	struct pi_event_hdr hdr;
+	__u32 wakee_pid;
+	__u32 wakee_tgid;
+	__u32 flags;          /* enum pi_waker_flags */
+	__u32 kstack_bytes;
+	__u32 ustack_bytes;
+	__u32 stack_mode;     /* enum pi_stack_mode of the user frames: FP, or DWARF unwound in the kernel; NONE */
+	__u32 ustack_stop;    /* enum pi_ustack_stop */
+	__u32 pad;
+	__u64 exe_ino;        /* inode of the waker's executable (PI_WAKER_TARGET) */
+	__u64 frames[PI_WAKER_FRAMES];
+};
+
+#define PI_WAKER_SIZE(cap) (__builtin_offsetof(struct pi_waker_event, frames) + 8 * (cap))
+
+/*
+ * A waker that is a target, in DWARF mode, whose process the kernel has no tables for yet (or
+ * dwarf-copy): its user registers and the top of its stack, for user space to unwind (as a
+ * pi_switch_out_dwarf_event's). Copies are under the same per-CPU budget as the switch-outs'.
+ */
+struct pi_waker_dwarf_event {
+	struct pi_waker_event w;
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15; /* user registers, in the switch-out's order */
+	__u64 stack_base;     /* user address of the copy's first byte (sp rounded down to a page) */
+	__u32 stack_bytes;    /* valid bytes of the copy */
+	__u32 pad;
+	__u8 stack[PI_STACK_PAGES * PI_PAGE];
+};
+
+/* A target thread moved to another CPU (tp_btf/sched_migrate_task). hdr is the thread. */
+struct pi_migrate_event {
+	struct pi_event_hdr hdr;
+	__u32 from_cpu;
+	__u32 to_cpu;
+};
+
 /*
  * keytime_tasks (iter/task) at deactivation: where each thread keytime followed stands, since not
  * every switch sent a record (--offcpu-min): running since on_ns, or off the CPU since off_ns.
@@ -284,13 +343,21 @@ struct pi_task_now {
 	char comm[PI_COMM_LEN];
 };
 
+/*
+ * The off-CPU intervals of a thread shorter than policy.offcpu_min_ns whose stacks (sig) had been
+ * seen: counted here instead of sent one by one (bpf/keytime.bpf.c keytime_in), read by user space.
+ */
 struct pi_offcpu_agg_key {
 	__u32 pid;
 	__u32 tgid;
 	__u64 sig;
 	__u32 state;
 	__u32 preempt;
+	__u32 waker_pid;   /* the wake-up that ended them (0: none, preempted, or the idle task) */
+	__u32 waker_flags; /* enum pi_waker_flags | PI_AGG_WOKEN; 0: not ended by a wake-up */
 };
+
+#define PI_AGG_WOKEN 0x80000000u /* in pi_offcpu_agg_key.waker_flags: a wake-up ended them (waker_pid 0: the idle task) */
 
 struct pi_offcpu_agg {
 	__u64 count;
@@ -299,7 +366,7 @@ struct pi_offcpu_agg {
 	__u64 oncpu_count;  /* the on-CPU intervals each of them ended (known starts only) */
 	__u64 oncpu_ns;
 	__u32 cpu;          /* where the last one ended */
-	__u32 pad;
+	__u32 waker_tgid;
 	char comm[PI_COMM_LEN];
 };
 
@@ -567,6 +634,25 @@ struct pi_lock_call {
 	__u64 start_ns;
 	__u32 op;        /* enum pi_lock_op */
 	__u32 contended; /* the lock was held when the call began */
+	__u32 owner;     /* pthread mutex: the thread that held it then (glibc's __owner); 0: not known */
+	__u32 pad;
+};
+
+/*
+ * Key of lk_owners and futex_wakers: a waiter's waits on one lock that one other thread caused —
+ * the owner of a pthread mutex when the wait began, the thread whose wake-up ended a futex wait.
+ */
+struct pi_lock_owner_key {
+	__u64 addr;
+	__u32 tgid;
+	__u32 pid;   /* the waiter */
+	__u32 owner; /* the holder (pthread mutex) or the waker (futex) */
+	__u32 kind;  /* enum pi_lock_kind */
+};
+
+struct pi_lock_owner {
+	__u64 count;   /* waits */
+	__u64 wait_ns; /* their time */
 };
 
 /* Key of lk_holds and lk_kwaits: one lock, one thread. */

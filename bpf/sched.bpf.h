@@ -29,6 +29,12 @@ struct pi_task_state {
 	__u64 on_prev;    /* keytime: when the on-CPU interval its switch-out ended began (0: unknown) */
 	__u32 out_sent;   /* keytime: that switch-out sent a record */
 	__u32 on_prev_inferred;
+	/* keytime's wakers (waker.bpf.h): the latest wake-up of the task while it slept */
+	__u64 wake_ns;
+	__u32 waker_pid;
+	__u32 waker_tgid;
+	__u32 waker_flags;
+	__u32 pad2;
 };
 
 /* Task storage: allocated for a task on first use, freed with it; no pid reuse to get wrong. */
@@ -68,6 +74,7 @@ static __always_inline struct pi_task_state *pi_task_state(struct task_struct *t
 		s->queued_ns = s->on_ns = s->off_ns = s->exec_in = 0;
 		s->off_state = s->off_preempt = s->off_cpu = s->out_sent = s->on_prev_inferred = 0;
 		s->off_sig = s->on_prev = 0;
+		s->wake_ns = 0;
 	}
 	return s;
 }

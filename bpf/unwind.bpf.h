@@ -75,10 +75,17 @@ struct uw_memo {
 	__u32 nreads;
 	__u32 n;
 	__u32 status;
+	__u32 need_bp; /* the walk used the starting rbp (a frame's CFA from it before any was restored) */
+	__u32 span;    /* bytes from sp that hold every word read: all a recall needs to copy */
 	__u16 off[UW_MEMO_READS];
 };
 
-/* By thread id (deleted at its exec and its end; emptied at each activation). */
+/*
+ * By thread id (deleted at its exec and its end; emptied at each activation); a thread's walks from
+ * another place than its switch-outs (a waker's, at its wake-up) use UW_MEMO_OTHER | tid, so that
+ * the two do not replace each other's memo.
+ */
+#define UW_MEMO_OTHER 0x80000000u
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -123,6 +130,9 @@ struct uw_state {
 	__u64 memo_hash;
 	__u32 memo_n;
 	__u32 memo_ok;
+	/* rbp is still the starting one (no frame restored it yet), and whether the walk used it */
+	__u32 bp_start, bp_used;
+	__u32 memo_span, memo_pad; /* bytes from sp up to the end of the furthest word read */
 	/* uw_recall's progress: here, not on the BPF stack, where the verifier would track each value
 	 * and walk every iteration of its loop apart */
 	__u64 recall_h;
@@ -159,6 +169,8 @@ static __always_inline long uw_read(struct uw_state *st, __u64 addr, __u64 *out,
 		__u32 i = st->memo_n;
 		if (i < UW_MEMO_READS) {
 			st->memo_off[i & (UW_MEMO_READS - 1)] = off | ra;
+			if (off + 8 > st->memo_span)
+				st->memo_span = off + 8;
 			st->memo_hash = uw_mix(st->memo_hash, *out);
 			st->memo_n = i + 1;
 		} else {
@@ -177,12 +189,16 @@ static __always_inline long uw_step(struct uw_state *st, const struct pi_unwind_
 		return uw_stop(st, UW_END);
 	if (r->cfa_reg != PI_CFA_RSP && r->cfa_reg != PI_CFA_RBP)
 		return uw_stop(st, UW_FAIL);
+	if (r->cfa_reg == PI_CFA_RBP && st->bp_start)
+		st->bp_used = 1; /* code compiled with a frame pointer, before its caller's rbp is restored */
 	__u64 cfa = (r->cfa_reg == PI_CFA_RSP ? st->sp : st->bp) + (__s64)r->cfa_off;
 	__u64 ra = 0, bp = st->bp;
 	if (uw_read(st, cfa - 8, &ra, UW_MEMO_RA))
 		return uw_stop(st, UW_FAIL);
 	if (r->rbp_off && uw_read(st, cfa + (__s64)r->rbp_off, &bp, 0))
 		return uw_stop(st, UW_FAIL);
+	if (r->rbp_off)
+		st->bp_start = 0; /* from here on rbp is a word read (in the memo), not the register */
 	if (ra == 0) /* a zeroed return address ends some chains (a thread's start without CFI saying so) */
 		return uw_stop(st, UW_END);
 	st->pc = ra;
@@ -301,7 +317,16 @@ static __always_inline int uw_recall(struct uw_state *st, __u32 pid, __u32 tgid,
 {
 	const struct uw_memo *m = bpf_map_lookup_elem(&unwind_memos, &pid);
 
-	if (!m || m->tgid != tgid || m->ip != ip || m->sp != sp || m->bp != bp || m->n > PI_USTACK_MAX)
+	/* rbp is often a plain register in -O2 code (a loop counter): compared only if the walk used it */
+	if (!m || m->tgid != tgid || m->ip != ip || m->sp != sp || (m->need_bp && m->bp != bp) || m->n > PI_USTACK_MAX)
+		return 0;
+	/* only the words it read: a few hundred bytes, not the 4 KiB a walk may need */
+	__u32 span = m->span;
+	if (span < 8 || span > UW_WINDOW)
+		return 0;
+	st->win_base = sp;
+	st->win_len = span;
+	if (bpf_probe_read_user(st->win, span, (void *)sp))
 		return 0;
 	struct uw_recall_ctx c = { .st = st, .m = m };
 	st->recall_h = 0xcbf29ce484222325ULL;
@@ -334,10 +359,13 @@ static __always_inline void uw_remember(struct uw_state *st, __u32 pid, __u32 tg
 	m->nreads = st->memo_n;
 	m->n = st->n;
 	m->status = st->status;
+	m->need_bp = st->bp_used;
+	m->span = st->memo_span;
 	__builtin_memcpy(m->off, st->memo_off, sizeof(m->off));
 	bpf_map_update_elem(&unwind_memos, &pid, m, BPF_ANY);
 }
 
+/* memo: the key of the thread's memo (its tid, or UW_MEMO_OTHER | tid) */
 __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64 bp)
 {
 	__u32 zero = 0;
@@ -350,6 +378,8 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 	st->pc = ip;
 	st->sp = sp;
 	st->bp = bp;
+	if (uw_recall(st, pid, tgid, ip, sp, bp))
+		return 1;
 	/* all or nothing: near the stack's top a whole window fails, then a quarter may not */
 	st->win_base = st->sp;
 	st->win_len = UW_WINDOW;
@@ -358,14 +388,15 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 		if (bpf_probe_read_user(st->win, UW_WINDOW / 4, (void *)st->sp))
 			st->win_len = 0;
 	}
-	if (uw_recall(st, pid, tgid, ip, sp, bp))
-		return 1;
 	st->n = 0;
 	st->status = UW_GOING;
 	st->phase = UW_FRAME;
 	st->memo_hash = 0xcbf29ce484222325ULL;
 	st->memo_n = 0;
 	st->memo_ok = 1;
+	st->bp_start = 1;
+	st->bp_used = 0;
+	st->memo_span = 0;
 	struct uw_ctx c = { .st = st, .proc = proc };
 	/* per frame: record it, find its mapping, halve 2^20 rows 20 times, step to the caller */
 	bpf_loop(PI_USTACK_MAX * (3 + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
@@ -380,22 +411,28 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
  * the state with status UW_END (complete) or UW_MAX (PI_USTACK_MAX frames, it goes on), or NULL if
  * the tables could not take it all the way.
  */
-static __always_inline struct uw_state *unwind_user(struct task_struct *task)
+static __always_inline struct uw_state *unwind_user_memo(struct task_struct *task, __u32 memo)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u32 zero = 0;
 
-	if (!unwind_user_regs(task->tgid, task->pid, BPF_CORE_READ(regs, ip), BPF_CORE_READ(regs, sp), BPF_CORE_READ(regs, bp)))
+	if (!unwind_user_regs(task->tgid, memo, BPF_CORE_READ(regs, ip), BPF_CORE_READ(regs, sp), BPF_CORE_READ(regs, bp)))
 		return NULL;
 	return bpf_map_lookup_elem(&unwind_scratch, &zero);
+}
+
+/* At its switch-out: the memo of the thread's switch-outs. */
+static __always_inline struct uw_state *unwind_user(struct task_struct *task)
+{
+	return unwind_user_memo(task, task->pid);
 }
 
 /*
  * Copies are the exception once a process has tables, but a new busy process switches tens of
  * thousands of times before user space has read its files' tables (a few hundred ms), and at 13 KiB
  * a copy, 1300 of them fill a 16 MiB ring: every record, intervals too, would then be lost until
- * the reader caught up. So each CPU may copy UW_COPY_BUDGET stacks per UW_COPY_WINDOW_NS; past
- * that a switch-out goes without its user stack (counted: PI_LOST_USTACK_BUDGET), never without
+ * the reader caught up. So each CPU may copy UW_COPY_BUDGET stacks per UW_COPY_WINDOW_NS, and none
+ * into a ring a quarter full; past that a switch-out goes without its user stack (counted: PI_LOST_USTACK_BUDGET), never without
  * its interval or kernel stack. 2,000 copies a second per CPU is ~27 MB/s into the ring.
  */
 #define UW_COPY_WINDOW_NS 100000000ULL
@@ -428,6 +465,12 @@ static __always_inline int unwind_may_copy(__u64 now)
 	}
 	if (b->used >= UW_COPY_BUDGET)
 		return 0;
+	/*
+	 * and never into a ring a quarter full: a reader slower than the copies (a loaded machine) would
+	 * otherwise lose whole records, intervals with them, to 13 KiB copies
+	 */
+	if (bpf_ringbuf_query(&pi_events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&pi_events, BPF_RB_RING_SIZE) / 4)
+		return 0;
 	b->used++;
 	return 1;
 }
@@ -449,7 +492,10 @@ static __always_inline void unwind_forget(__u32 tgid)
 /* A thread exec'd or ended: its memo names another image's frames. */
 static __always_inline void unwind_forget_thread(__u32 pid)
 {
+	__u32 other = pid | UW_MEMO_OTHER;
+
 	bpf_map_delete_elem(&unwind_memos, &pid);
+	bpf_map_delete_elem(&unwind_memos, &other);
 }
 
 #endif /* UNWIND_BPF_H */

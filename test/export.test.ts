@@ -117,6 +117,30 @@ describe('--perfetto', () => {
       expect(into[0]).toBe(first);
     }
   });
+
+  it("draws a flow from the waker's slice at each wake-up between targets to the wakee's next slice", async () => {
+    const rec = join(dir, 'pingpong.rec'), out = join(dir, 'pingpong.json');
+    const r = await cli(['trace', '--json', '--record', rec, '--perfetto', out, '-k', '1', '--', workload('wakechain'), 'pingpong', '10']);
+    expect(r.code, r.stderr).toBe(0);
+    const woken = parse(r.stdout).filter(x => x.type === 'offcpu' && (x.waker as { target?: boolean; context?: string } | null)?.target &&
+      (x.waker as { context: string }).context === 'task');
+    expect(woken.length).toBeGreaterThan(0);
+    const ev = (JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: Array<TraceEvent & { id?: number }> }).traceEvents;
+    const starts = ev.filter(e => e.ph === 's' && e.cat === 'wakeup'), ends = ev.filter(e => e.ph === 'f' && e.cat === 'wakeup');
+    expect(starts).toHaveLength(woken.length);
+    expect(ends).toHaveLength(woken.length);
+    const slices = ev.filter(e => e.ph === 'X' && (e.cat === 'oncpu' || e.cat === 'offcpu'));
+    for (const s of starts) {
+      // the waker was on a CPU when it woke: the flow leaves its running slice
+      const around = slices.filter(x => x.tid === s.tid && x.cat === 'oncpu' && ns(x.ts) <= ns(s.ts) && ns(s.ts) <= ns(x.ts) + ns(x.dur!));
+      expect(around, JSON.stringify(s)).toHaveLength(1);
+      // and arrives where the wakee runs again: a slice of it begins there
+      const f = ends.find(e => e.id === s.id)!;
+      expect(f.tid).not.toBe(s.tid);
+      expect(slices.some(x => x.tid === f.tid && x.cat === 'oncpu' && ns(x.ts) === ns(f.ts)), JSON.stringify(f)).toBe(true);
+    }
+    expect(slices.find(x => x.cat === 'offcpu' && x.args!.woken_by)!.args!.woken_by).toMatch(/^wakechain\[\d+\]$|^interrupt$|^softirq$|\]$/);
+  });
 });
 
 describe('--pprof and --folded', () => {

@@ -107,7 +107,7 @@ describe('C++ frames', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/ S  cxxwork +do_nanosleep ← ns::Worker::run \(cxxwork\.cc:\d+\)$/m);
     expect(text.stdout).toMatch(/ns::Worker::run \(cxxwork\.cc:\d+\) ← ns::drive<ns::Worker> \(cxxwork\.cc:\d+\) ←/);
-    expect(text.stdout).toMatch(/ · S sleeping · do_nanosleep ← ns::Worker::run \(cxxwork\.cc:\d+\)$/m);
+    expect(text.stdout).toMatch(/ · S sleeping · do_nanosleep ← ns::Worker::run \(cxxwork\.cc:\d+\)( · woken by .+)?$/m);
   });
 
   it('are demangled in the user stack of a contended pthread lock, with locations in the same modules as off-CPU stacks', async () => {

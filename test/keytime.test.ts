@@ -140,7 +140,7 @@ describe('text output', () => {
   it('gives each off-CPU interval one line saying why and where, full stacks with --stacks, and a by-stack table', async () => {
     const plain = await cli(['trace', '-k', '0', '--', workload('runsleep'), '2', '100']);
     // a 100 ms sleep: 100 ms and more (how much more is the machine's load), in ms or, past a second, s
-    const sleepLines = [...plain.stdout.matchAll(/offcpu +off CPU \d+ for (\d+\.\d+) (ms|s) · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)$/gm)];
+    const sleepLines = [...plain.stdout.matchAll(/offcpu +off CPU \d+ for (\d+\.\d+) (ms|s) · S sleeping · do_nanosleep ← b \(runsleep\.c:\d+\)( · woken by .+)?$/gm)];
     expect(sleepLines).toHaveLength(2);
     for (const m of sleepLines) expect(Number(m[1]) * (m[2] === 's' ? 1000 : 1)).toBeGreaterThanOrEqual(100);
     expect(plain.stdout).not.toMatch(/^ +__schedule\+/m);

@@ -37,7 +37,7 @@ describe('attach', () => {
     expect(pinnedFiles(a.pinDir, 'maps')).toEqual(expect.arrayContaining(['pi_events', 'pi_follow', 'pi_lost', 'pi_policy']));
     if (flag === '-k') {
       // (keytime_tasks: a task iterator, read at deactivation, never a hook)
-      expect(progs).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch', 'keytime_tasks']);
+      expect(progs).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_migrate', 'keytime_switch', 'keytime_tasks', 'keytime_waking']);
     } else {
       // every category's programs: BTF tracepoints, uprobes, classic tracepoints, the task iterator
       expect(progs).toEqual(expect.arrayContaining(['keytime_switch', 'lock_uprobe', 'futex_enter', 'resource_iter', 'syscall_enter', 'schedule_wakeup']));
@@ -74,9 +74,9 @@ describe('attach', () => {
     expect(act.code).toBe(0);
     expect(act.stdout).toMatch(/activated: process \d+ and the processes it starts: keytime \(-k 0\)/);
     expect(act.stdout).toMatch(/collecting [\d.]+ ms after ctl issued it/);
-    // active: exactly keytime's hooks are attached (fork, exec, exit, sched_switch)
+    // active: exactly keytime's hooks are attached (fork, exec, exit, sched_switch, sched_waking, sched_migrate_task)
     const attached = attachedProgIds();
-    expect(procimageProgIds(a).filter(id => attached.has(id))).toHaveLength(4);
+    expect(procimageProgIds(a).filter(id => attached.has(id))).toHaveLength(6);
 
     child.open();
     await child.exited;
@@ -206,10 +206,10 @@ describe('attach', () => {
     const first = await attach(['-k'], pinDir);
     first.proc.kill('SIGKILL');
     await first.exited;
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(5); // pins outlive a killed process
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(7); // pins outlive a killed process
     const second = await attach(['-k'], pinDir);
     expect(second.stderr).toMatch(/warning: removed stale pins from .*did not exit cleanly/);
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(5);
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(7);
     expect((await second.ctl(['-f'])).code).toBe(0);
     expect(existsSync(pinDir)).toBe(false);
   });
@@ -221,7 +221,7 @@ describe('attach', () => {
     expect(r.stderr.trim()).toBe(`procimage: ${first.pinDir} is in use by a running procimage attach (pid ${first.proc.pid}); ` +
       `stop it with: procimage ctl -f --pin-dir ${first.pinDir}`);
     // and the first one is untouched
-    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(5);
+    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(7);
   });
 
   it("refuses procimage's own process as a target unless -m", async () => {

@@ -79,8 +79,10 @@ describe('trace --record, then report', () => {
       return Object.fromEntries(m);
     };
     expect(shape(b)).toEqual(shape(a));
-    expect(new Set(b.map(x => x.type))).toEqual(new Set(a.map(x => x.type)));
-    for (const t of new Set(a.map(x => x.type))) {
+    // migrations are the scheduler's choice, run by run: one of the two may have none
+    const types = (rs: Rec[]) => new Set(rs.map(x => x.type).filter(t => t !== 'migrate'));
+    expect(types(b)).toEqual(types(a));
+    for (const t of types(a)) {
       expect(Object.keys(b.find(x => x.type === t)!).sort(), t).toEqual(Object.keys(a.find(x => x.type === t)!).sort());
     }
     expect(b.filter(x => x.type === 'exit').map(x => x.exit_code).sort()).toEqual(a.filter(x => x.type === 'exit').map(x => x.exit_code).sort());

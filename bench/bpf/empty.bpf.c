@@ -36,3 +36,15 @@ int BPF_PROG(empty_sched_wakeup_new, struct task_struct *p)
 {
 	return 0;
 }
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(empty_sched_waking, struct task_struct *p)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(empty_sched_migrate_task, struct task_struct *p, int dest_cpu)
+{
+	return 0;
+}

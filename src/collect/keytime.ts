@@ -7,10 +7,10 @@ import { readHeader } from './event.js';
 import { clearMap } from './maps.js';
 import {
   pi_event_type, pi_exec_event, pi_exit_event, pi_fork_event, pi_switch_in_event, pi_switch_out_dwarf_event,
-  pi_switch_out_event, pi_stack_mode, pi_task_now, pi_ustack_stop,
+  pi_switch_out_event, pi_stack_mode, pi_task_now, pi_ustack_stop, pi_waker_event, pi_waker_dwarf_event, pi_waker_flags, pi_migrate_event,
 } from './layout.js';
 import type { Policy } from './policy.js';
-import type { ExecRecord, ExitRecord, ForkRecord, SwitchIn, SwitchOut } from './records.js';
+import type { ExecRecord, ExitRecord, ForkRecord, MigrateRecord, SwitchIn, SwitchOut, WakerRaw } from './records.js';
 import { decodeWaitStatus, signalName } from './signals.js';
 
 const F = pi_fork_event.OFF, E = pi_exec_event.OFF, X = pi_exit_event.OFF;
@@ -133,6 +133,10 @@ const decodeSwitchIn: Decoder = (b, off, _len, clock): SwitchIn => {
     sig: big64(u, off + I.sig),
     oncpu_start_ts_ns: instant(u, off + I.oncpu_start_ns, clock),
     oncpu_start_inferred: u[(off + I.oncpu_start_inferred) >>> 2] !== 0,
+    wake_ts_ns: instant(u, off + I.wake_ns, clock),
+    waker_pid: u[(off + I.waker_pid) >>> 2],
+    waker_tgid: u[(off + I.waker_tgid) >>> 2],
+    waker_flags: u[(off + I.waker_flags) >>> 2],
   };
 };
 
@@ -162,6 +166,60 @@ export function decodeTasksNow(buf: Buffer, clock: Clock): TaskNow[] {
   return out;
 }
 
+const W = pi_waker_event.OFF;
+
+const decodeWaker: Decoder = (b, off, len, clock): WakerRaw => {
+  const u = b.u32;
+  const flags = u[(off + W.flags) >>> 2];
+  // the frames: the kernel's, then the user's, as far as the record (sized to them) goes
+  const room = Math.max(0, len - W.frames);
+  const kBytes = Math.min(u[(off + W.kstack_bytes) >>> 2], room, pi_waker_event.LEN.frames / 2) & ~7;
+  const uBytes = Math.min(u[(off + W.ustack_bytes) >>> 2], room - kBytes, pi_waker_event.LEN.frames / 2) & ~7;
+  return {
+    type: 'waker', ...readHeader(b, off, clock),
+    wakee_pid: u[(off + W.wakee_pid) >>> 2],
+    wakee_tgid: u[(off + W.wakee_tgid) >>> 2],
+    kthread: (flags & pi_waker_flags.PI_WAKER_KTHREAD) !== 0,
+    target: (flags & pi_waker_flags.PI_WAKER_TARGET) !== 0,
+    kstack: u64s(b, off + W.frames, kBytes),
+    stack_mode: MODES[u[(off + W.stack_mode) >>> 2] as 0 | 1 | 2] ?? 'none',
+    exe_ino: u64(u, off + W.exe_ino),
+    ustack: u64s(b, off + W.frames + kBytes, uBytes),
+    ustack_more: u[(off + W.ustack_stop) >>> 2] === pi_ustack_stop.PI_USTACK_MAX_FRAMES,
+  };
+};
+
+const WD = pi_waker_dwarf_event.OFF;
+
+/** A waker whose user stack was copied for user space to unwind (its process had no tables yet). */
+const decodeWakerDwarf: Decoder = (b, off, len, clock): WakerRaw => {
+  const u = b.u32;
+  const r = decodeWaker(b, off, len, clock) as WakerRaw;
+  const bytes = Math.min(u[(off + WD.stack_bytes) >>> 2], pi_waker_dwarf_event.LEN.stack);
+  const stack = off + WD.stack;
+  r.stack_mode = 'dwarf';
+  r.dwarf = {
+    regs: u64s(b, off + WD.ip, 64),
+    base: BigInt(u[(off + WD.stack_base) >>> 2]) | (BigInt(u[(off + WD.stack_base + 4) >>> 2]) << 32n),
+    stack: b.buf.subarray(stack, stack + bytes),
+  };
+  return r;
+};
+
+const M = pi_migrate_event.OFF;
+
+const decodeMigrate: Decoder = (b, off, _len, clock): MigrateRecord => ({
+  type: 'migrate', ...readHeader(b, off, clock),
+  from_cpu: b.u32[(off + M.from_cpu) >>> 2],
+  to_cpu: b.u32[(off + M.to_cpu) >>> 2],
+});
+
+/**
+ * PROCIMAGE_WAKERS=0 leaves the waker and migration hooks detached (bench/wakers.ts measures what
+ * they cost against keytime without them); offcpu records then have no waker, and no migrate record comes.
+ */
+const WAKERS = process.env.PROCIMAGE_WAKERS !== '0';
+
 export const keytime: Collector = {
   category: 'keytime',
   object: 'keytime',
@@ -182,9 +240,14 @@ export const keytime: Collector = {
     [pi_event_type.PI_EV_SWITCH_OUT, decodeSwitchOut],
     [pi_event_type.PI_EV_SWITCH_OUT_DWARF, decodeSwitchOut],
     [pi_event_type.PI_EV_SWITCH_IN, decodeSwitchIn],
+    [pi_event_type.PI_EV_WAKER, decodeWaker],
+    [pi_event_type.PI_EV_WAKER_DWARF, decodeWakerDwarf],
+    [pi_event_type.PI_EV_MIGRATE, decodeMigrate],
   ]),
   programs(policy: Policy) {
-    if (policy.categories.includes('keytime')) return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch'];
+    if (policy.categories.includes('keytime')) {
+      return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch', ...(WAKERS ? ['keytime_waking', 'keytime_migrate'] : [])];
+    }
     // not asked for, but a thread-group target still needs its children followed; a dead one's bit
     // goes at its final switch where keytime_switch runs, else when its pid is recycled (at fork)
     if (policy.target.kind === 'tgid') return ['keytime_fork'];

@@ -11,10 +11,10 @@ import type { Collector, Decoder, PollContext } from './collector.js';
 import { pi_event_hdr, pi_event_type } from './layout.js';
 import { readMaps, type Mapping } from '../sys/procmaps.js';
 import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
-import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
+import { decodeLockEntry, decodeOwnerEntry, entryKey, entrySignature, toRecord, type LockEntry, type OwnerEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
-import type { ProcRecord } from './records.js';
+import type { LockOwner, ProcRecord } from './records.js';
 import { resetSyscallHooks } from './syscall.js';
 
 const KERNEL_PROGRAMS = ['lock_contention_begin', 'lock_contention_end'];
@@ -23,8 +23,8 @@ const FUTEX_PROGRAMS = ['futex_enter', 'futex_exit'];
 /** ... or, where the kernel has no per-syscall tracepoints, the syscall category's programs. */
 const SYSCALL_PROGRAMS = ['syscall_enter', 'syscall_exit'];
 const UPROBE_PROGRAMS = ['lock_uprobe', 'lock_uretprobe'];
-const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits'];
-const FUTEX_MAPS = ['futex_inflight', 'futex_waits'];
+const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits', 'lk_owners'];
+const FUTEX_MAPS = ['futex_inflight', 'futex_waits', 'futex_wakers'];
 
 /** Whether this kernel has lock:contention_begin/end (decided when the object is configured). */
 let kernelContention = true;
@@ -74,6 +74,19 @@ function longestHolders(entries: LockEntry[]): Map<string, { pid: number; ns: nu
     const cur = out.get(k);
     if (!cur || e.holdMax > cur.ns) out.set(k, { pid: e.pid, ns: e.holdMax });
   }
+  return out;
+}
+
+/** Per (lock, waiter), the threads its waits were for, the most wait first. */
+function ownersOf(entries: OwnerEntry[]): Map<string, LockOwner[]> {
+  const out = new Map<string, LockOwner[]>();
+  for (const o of entries) {
+    const k = `${o.kind.source}:${o.tgid}:${o.pid}:${o.addr}`;
+    const list = out.get(k) ?? [];
+    list.push({ pid: o.owner, comm: commOf(o.tgid, o.owner) || null, count: o.count, wait_ns: o.waitNs });
+    out.set(k, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => b.wait_ns - a.wait_ns || a.pid - b.pid);
   return out;
 }
 
@@ -177,6 +190,8 @@ export const lock: Collector = {
     const entries = [...ctx.obj.map('lk_stats').entries(POLL_CHUNK), ...sc.map('futex_waits').entries(POLL_CHUNK)]
       .map(([k, v]) => decodeLockEntry(k, v));
     const longest = longestHolders(entries);
+    const owners = ownersOf([...ctx.obj.map('lk_owners').entries(POLL_CHUNK), ...sc.map('futex_wakers').entries(POLL_CHUNK)]
+      .map(([k, v]) => decodeOwnerEntry(k, v)));
     const out: ProcRecord[] = [];
     for (const e of entries) {
       const key = entryKey(e), sig = entrySignature(e);
@@ -184,7 +199,8 @@ export const lock: Collector = {
       // a first contended stack whose acquisition has not returned yet is reported with it, next time
       if (e.acquisitions === 0 && e.contended === 0 && e.failed === 0 && e.holdCount === 0) continue;
       if (!ctx.snapshot) reported.set(key, sig); // a scrape reads everything and changes nothing
-      out.push(toRecord(e, ctx.now, e.comm || commOf(e.tgid, e.pid), ctx.symbols, longest.get(`${e.tgid}:${e.addr}`)));
+      out.push(toRecord(e, ctx.now, e.comm || commOf(e.tgid, e.pid), ctx.symbols, longest.get(`${e.tgid}:${e.addr}`),
+        owners.get(`${e.kind.source}:${e.tgid}:${e.pid}:${e.addr}`)));
     }
     if (ctx.final) {
       // calls, holds and waits still in flight belong to this activation: none may leak into the next

@@ -2,7 +2,7 @@
 // lk_stats and futex_waits) into `lock` records. The three sources share one layout; what each
 // field means per source is in docs/ndjson.md.
 import { cstring, log2Slots, u64 } from './decode.js';
-import { pi_lock_key, pi_lock_kind, pi_lock_stat } from './layout.js';
+import { pi_lock_key, pi_lock_kind, pi_lock_owner, pi_lock_owner_key, pi_lock_stat } from './layout.js';
 import type { LockRecord } from './records.js';
 import { hexAddr, type Symbolizer } from './symbols.js';
 
@@ -74,6 +74,20 @@ export function decodeLockEntry(key: Buffer, value: Buffer): LockEntry {
   };
 }
 
+/** The waits of one waiter on one lock that one other thread caused (lk_owners, futex_wakers). */
+export interface OwnerEntry { addr: bigint; tgid: number; pid: number; owner: number; kind: Kind; count: number; waitNs: number }
+
+const OK = pi_lock_owner_key.OFF, OV = pi_lock_owner.OFF;
+
+export function decodeOwnerEntry(key: Buffer, value: Buffer): OwnerEntry {
+  const u = new Uint32Array(value.buffer, value.byteOffset, value.length >>> 2);
+  return {
+    addr: key.readBigUInt64LE(OK.addr), tgid: key.readUInt32LE(OK.tgid), pid: key.readUInt32LE(OK.pid),
+    owner: key.readUInt32LE(OK.owner), kind: kindOf(key.readUInt32LE(OK.kind), 0),
+    count: u64(u, OV.count), waitNs: u64(u, OV.wait_ns),
+  };
+}
+
 /** A key that tells (lock, thread, kind) entries apart across polls. */
 export const entryKey = (e: LockEntry) => `${e.kind.source}:${e.kind.kind}:${e.kind.mode}:${e.tgid}:${e.pid}:${e.addr}`;
 
@@ -102,7 +116,7 @@ function userStack(e: LockEntry, sym: Symbolizer): Pick<LockRecord, 'ustack' | '
 }
 
 export function toRecord(e: LockEntry, ts: number, comm: string, sym: Symbolizer,
-  longest?: { pid: number; ns: number }): LockRecord {
+  longest?: { pid: number; ns: number }, owners?: LockRecord['owners']): LockRecord {
   const pthread = e.kind.source === 'pthread', kernel = e.kind.source === 'kernel';
   const waits = pthread ? e.acquisitions : e.contended;
   const holds = e.holdCount;
@@ -125,5 +139,6 @@ export function toRecord(e: LockEntry, ts: number, comm: string, sym: Symbolizer
     longest_holder_pid: pthread ? longest?.pid ?? null : null, longest_hold_ns: pthread ? longest?.ns ?? null : null,
     ...userStack(e, sym),
     kstack_addrs: kstackAddrs?.map(hexAddr) ?? null, kstack,
+    owners: kernel ? null : owners ?? [],
   };
 }

@@ -9,7 +9,7 @@ export const LOST_REASONS: Record<string, string> = {
   follow_full: "child processes not followed: their pid is beyond the follow bitmap (pid_max grew)",
   map_alloc: "aggregate entries not made though their map had room: the kernel's BPF allocator had none at hand, or the map was busy on that CPU",
   task_state: 'intervals not measured: no task storage could be allocated for a thread',
-  ustack_budget: "off-CPU user stacks not taken (the interval and its kernel stack are): a process without unwind tables yet (its first moments) copied more stacks than a CPU's budget",
+  ustack_budget: "off-CPU user stacks not taken (the interval and its kernel stack are): a process without unwind tables yet (its first moments) had more stacks to copy than a CPU's budget, or the ring was a quarter full",
   sched_threads: "target threads whose scheduling delay is not kept: the per-thread table is full",
   oversize: 'records larger than a drain batch',
   syscall_threads_full: 'threads whose syscall sequence and latencies were not kept: sc_slots (or sc_exited) was full',

@@ -90,6 +90,38 @@ export interface OffCpuRecord extends RecordBase {
   began_before_activation: boolean;
   ongoing: boolean;
   switch_in_inferred: boolean;
+  /** Who woke it (a sleep, S or D, that a wake-up ended); null: preempted, or no wake-up was seen. */
+  waker?: Waker | null;
+}
+
+/**
+ * The wake-up that ended an off-CPU interval (tp_btf/sched_waking, in the waker's context). pid/tid/comm
+ * are the task running where the wake-up happened: in an interrupt or softirq, whoever it interrupted
+ * (context says which). Where the waker is a target, its on-CPU slice is the one of `pid` that holds
+ * wake_ts_ns: the two intervals are linked by (pid, wake_ts_ns).
+ */
+export interface Waker {
+  pid: number;          // the waker's thread id (as every record's pid)
+  tgid: number;         // its process id
+  comm: string | null;  // null: the record with its name and stacks was lost (the ring was full)
+  /** task: a thread in its own (syscall) context; kthread: a kernel thread; hardirq/softirq: an interrupt's work. */
+  context: 'task' | 'kthread' | 'hardirq' | 'softirq';
+  target: boolean;      // the waker is itself a target: its user stack is there
+  wake_ts_ns: number;   // when it was woken
+  wake_delay_ns: number; // from the wake-up to running again: the interval's scheduling delay
+  kstack: readonly string[]; // the waker's kernel stack at the wake-up, innermost first
+  ustack: readonly string[]; // the waker's user stack (targets only): at the call that woke
+  ustack_locs: readonly string[];
+  ustack_mode: 'dwarf' | 'fp' | 'none';
+  ustack_truncated: boolean;
+}
+
+/** A target thread moved from one CPU to another (tp_btf/sched_migrate_task). */
+export interface MigrateRecord extends RecordBase {
+  type: 'migrate';
+  cpu: number;      // the CPU where the move was decided (the waker's, the balancer's, the caller's)
+  from_cpu: number;
+  to_cpu: number;
 }
 
 /**
@@ -115,7 +147,12 @@ export interface OffCpuAggRecord extends RecordBase {
   ustack_locs: readonly string[];
   ustack_mode: 'dwarf' | 'fp' | 'none';
   ustack_truncated: boolean;
+  /** Who woke them (the key includes the waker: one record per waker); null: not ended by a wake-up. */
+  waker: AggWaker | null;
 }
+
+/** A waker as an aggregate knows it: no wake-up time or stacks (the intervals were counted, not sent). */
+export type AggWaker = Pick<Waker, 'pid' | 'tgid' | 'comm' | 'context' | 'target'>;
 
 /** Scheduling delay of one target thread, or of the whole system (scope), since activation. */
 export interface SchedRecord extends RecordBase {
@@ -202,6 +239,20 @@ export interface LockRecord extends RecordBase {
   ustack_locs: string[] | null;  // parallel to ustack, as offcpu's
   kstack_addrs: string[] | null; // kernel: the waiter's kernel stack at its longest wait
   kstack: string[] | null;
+  /**
+   * Who the waits were for, the most wait first: pthread mutex, the thread that held it when each
+   * contended wait began (glibc's __owner); futex, the thread whose wake-up ended each wait (with
+   * keytime collecting: its waker hook). null for kernel locks; [] where none is known.
+   */
+  owners?: LockOwner[] | null;
+}
+
+/** One thread the waits of a `lock` record were for, and how much of them. */
+export interface LockOwner {
+  pid: number;         // thread id
+  comm: string | null; // its name, if it was still there to read
+  count: number;       // waits
+  wait_ns: number;     // their time
 }
 
 /**
@@ -308,7 +359,7 @@ export interface ResourceSystemRecord extends RecordBase {
 
 export type ProcRecord = ForkRecord | ExecRecord | ExitRecord | OnCpuRecord | OffCpuRecord | OffCpuAggRecord | SchedRecord | LostRecord |
   ResourceRecord | ResourceSystemRecord | SyscallSeqRecord | SyscallStatRecord | SyscallThreadRecord | LockRecord |
-  ModuleRecord;
+  ModuleRecord | MigrateRecord;
 export type RecordType = ProcRecord['type'];
 
 /*
@@ -352,7 +403,30 @@ export interface SwitchIn extends RecordBase {
   sig: bigint;
   oncpu_start_ts_ns: number | null; // the on-CPU interval that switch-out ended
   oncpu_start_inferred: boolean;
+  /** The wake-up that ended its sleep (null: none: preempted, or before the waker hook ran). */
+  wake_ts_ns: number | null;
+  waker_pid: number;  // thread id
+  waker_tgid: number;
+  waker_flags: number; // enum pi_waker_flags
 }
 
-export type RawRecord = SwitchOut | SwitchIn;
-export const isRaw = (r: ProcRecord | RawRecord): r is RawRecord => r.type === 'switch_out' || r.type === 'switch_in';
+/** A sleeping target was woken: by whom, with the waker's stacks (its pid/tgid/comm in the header). */
+export interface WakerRaw extends RecordBase {
+  type: 'waker';
+  cpu: number;
+  wakee_pid: number;
+  wakee_tgid: number;
+  kthread: boolean;
+  target: boolean;
+  kstack: BigUint64Array;
+  stack_mode: 'dwarf' | 'fp' | 'none';
+  exe_ino: number;
+  ustack: BigUint64Array;
+  ustack_more: boolean;
+  /** A copy to unwind (as a switch-out's): DWARF mode, where the kernel had no tables for the waker's process. */
+  dwarf?: { regs: BigUint64Array; base: bigint; stack: Uint8Array };
+}
+
+export type RawRecord = SwitchOut | SwitchIn | WakerRaw;
+export const isRaw = (r: ProcRecord | RawRecord): r is RawRecord =>
+  r.type === 'switch_out' || r.type === 'switch_in' || r.type === 'waker';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../collect/policy.js';
-import type { ProcRecord, SwitchIn, SwitchOut } from '../collect/records.js';
+import type { OffCpuRecord, ProcRecord, SwitchIn, SwitchOut, WakerRaw } from '../collect/records.js';
 import { IntervalBuilder } from './intervals.js';
 import type { StackResolver } from './stacks.js';
 
@@ -12,9 +12,15 @@ const out = (ts: number, onStart: number | null, inferred = false): SwitchOut =>
   oncpu_start_inferred: inferred, state: 1, preempt: false,
   kstack: new BigUint64Array(0), ustack: new BigUint64Array(0), stack_mode: 'none', exe_ino: 0,
 } as unknown as SwitchOut);
-const inn = (ts: number, offStart: number | null, inferred = false): SwitchIn => ({
+const inn = (ts: number, offStart: number | null, inferred = false, wake: number | null = null): SwitchIn => ({
   type: 'switch_in', ts_ns: ts, pid: 7, tgid: 7, comm: 'w', cpu: 1, offcpu_start_ts_ns: offStart, state: 1,
   preempt: false, first_run: false, inferred, out_sent: true, out_cpu: 0, sig: 0n, oncpu_start_ts_ns: null, oncpu_start_inferred: false,
+  wake_ts_ns: wake, waker_pid: wake === null ? 0 : 9, waker_tgid: wake === null ? 0 : 8,
+  waker_flags: 0,
+});
+const waker = (ts: number, wakee = 7): WakerRaw => ({
+  type: 'waker', ts_ns: ts, pid: 9, tgid: 8, comm: 'b', cpu: 0, wakee_pid: wakee, wakee_tgid: wakee, kthread: false,
+  target: false, kstack: new BigUint64Array(0), stack_mode: 'none', exe_ino: 0, ustack: new BigUint64Array(0), ustack_more: false,
 });
 const brief = (rs: ProcRecord[]) => rs.map(r => r.type === 'oncpu' || r.type === 'offcpu'
   ? [r.type, r.start_ts_ns, r.end_ts_ns, r.began_before_activation, r.switch_in_inferred] : [r.type]);
@@ -34,6 +40,21 @@ describe('IntervalBuilder', () => {
     ]);
     const off = rs.at(-1)!;
     expect(off).toMatchObject({ cpu: 1, kstack: ['futex_wait+0x1'], ustack: ['main'], ustack_locs: ['1+0x10'] });
+  });
+
+  it("names the waker of a sleep from the waker's record, matched by the wake-up's time", () => {
+    const b = builder();
+    const rs = [out(100, null), waker(120), inn(150, 100, false, 120), out(180, 150), inn(300, 180, false, 250)]
+      .flatMap(r => b.process(r)).filter((r): r is OffCpuRecord => r.type === 'offcpu');
+    expect(rs[0].waker).toMatchObject({ pid: 9, tgid: 8, comm: 'b', context: 'task', wake_ts_ns: 120, wake_delay_ns: 30 });
+    // its record lost (or another wake-up's): the switch-in still says who, the name from the waker's earlier record
+    expect(rs[1].waker).toMatchObject({ pid: 9, tgid: 8, comm: 'b', wake_ts_ns: 250, wake_delay_ns: 50, kstack: [] });
+  });
+
+  it('names no waker for an interval no wake-up ended', () => {
+    const b = builder();
+    const rs = [out(100, null), waker(90), inn(150, 100)].flatMap(r => b.process(r));
+    expect(rs.find(r => r.type === 'offcpu')).toMatchObject({ waker: null });
   });
 
   it('pairs switch-outs and switch-ins into alternating intervals', () => {

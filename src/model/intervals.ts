@@ -10,13 +10,15 @@
 import type { BpfMap } from '../bpf/index.js';
 import { u64 } from '../collect/decode.js';
 import type { TaskNow } from '../collect/keytime.js';
-import { pi_offcpu_agg, pi_offcpu_agg_key } from '../collect/layout.js';
+import { pi_offcpu_agg, pi_offcpu_agg_key, pi_waker_flags } from '../collect/layout.js';
+import { readComm } from '../collect/maps.js';
 import type { Policy } from '../collect/policy.js';
-import type { OffCpuAggRecord, OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut } from '../collect/records.js';
+import type { AggWaker, OffCpuAggRecord, OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut, Waker } from '../collect/records.js';
 import { isDead, taskState } from '../collect/taskstate.js';
 import { cstring as cstringOf } from '../collect/decode.js';
 import { NO_FRAMES } from './stackcache.js';
 import type { StackResolver } from './stacks.js';
+import { wakerOfRecord, wakerOfSwitchIn, type WakerSeen } from './wakers.js';
 
 /** The stacks of a switch-out, symbolized. */
 interface Stacks {
@@ -42,6 +44,8 @@ interface Away extends Stacks {
 interface Reported { count: number; total: number; oncpuCount: number; oncpu: number; at: number }
 
 const AK = pi_offcpu_agg_key.OFF, AV = pi_offcpu_agg.OFF;
+/** In an aggregate key's waker_flags: a wake-up ended its intervals (PI_AGG_WOKEN in bpf/procimage.h). */
+const PI_AGG_WOKEN = 0x80000000;
 
 interface Running { tgid: number; comm: string; cpu: number; since: number | null; inferred: boolean }
 
@@ -61,10 +65,22 @@ export class IntervalBuilder {
   private readonly endedProcs = new Set<number>();
   /** Each aggregate (by its key's bytes) as last reported. */
   private readonly reported = new Map<string, Reported>();
+  /**
+   * The latest wake-up of each sleeping thread, by thread id, until its switch-in says whether it
+   * ended its interval (the waker record is in the ring before the switch-in: it was reserved first).
+   */
+  private readonly woken = new Map<number, WakerSeen>();
+  /** Wakers' names by thread id, from their records, for the aggregates (which name only the thread). */
+  private readonly wakerComms = new Map<number, string>();
 
   constructor(private readonly policy: Policy, private readonly stacks: StackResolver, private readonly startNs = 0) {}
 
   process(r: RawRecord): ProcRecord[] {
+    if (r.type === 'waker') {
+      this.woken.set(r.wakee_pid, wakerOfRecord(r, this.stacks));
+      this.wakerComms.set(r.pid, r.comm);
+      return [];
+    }
     this.seen.add(r.pid);
     return r.type === 'switch_out' ? this.out(r) : this.in(r);
   }
@@ -97,6 +113,7 @@ export class IntervalBuilder {
     }
     if (isDead(r.state)) { // its last switch: no off-CPU interval follows
       this.away.delete(r.pid);
+      this.woken.delete(r.pid);
       this.dying.delete(r.pid);
       this.ended.add(r.pid);
       return out;
@@ -137,6 +154,7 @@ export class IntervalBuilder {
     this.running.set(r.pid, { tgid: r.tgid, comm: r.comm, cpu: r.cpu, since: r.ts_ns, inferred: r.inferred });
     const a = this.away.get(r.pid);
     this.away.delete(r.pid);
+    const waker = this.wakerOf(r);
     if (r.first_run) return []; // created after activation: it had never run, nothing was interrupted
     // the switch-out's stacks belong to this interval only if it is the same one (none was lost)
     const mine = a && r.offcpu_start_ts_ns !== null && a.ts === r.offcpu_start_ts_ns ? a : undefined;
@@ -148,12 +166,22 @@ export class IntervalBuilder {
         start_ts_ns: null, end_ts_ns: r.ts_ns, duration_ns: null, state: '?', state_name: 'unknown (before activation)',
         kstack: NO_FRAMES, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false,
         began_before_activation: true, ongoing: false,
-        switch_in_inferred: r.inferred,
+        switch_in_inferred: r.inferred, waker: null,
       }];
     }
     const left: Away = mine ?? { tgid: r.tgid, comm: r.comm, cpu: r.cpu, ts: start, state: r.state, preempt: r.preempt,
       kstack: NO_FRAMES, ustack: NO_FRAMES, locs: NO_FRAMES, mode: 'none', truncated: false }; // its switch-out record was lost: the kernel kept the rest
-    return [this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred)];
+    return [{ ...this.offcpu(r.pid, left, r.ts_ns, r.cpu, r.inferred), waker }];
+  }
+
+  /** The waker of the interval a switch-in ends, if a wake-up ended it. */
+  private wakerOf(r: SwitchIn): Waker | null {
+    const seen = this.woken.get(r.pid);
+    this.woken.delete(r.pid);
+    if (r.wake_ts_ns === null) return null;
+    // no record of this wake-up (lost; or not sent, --offcpu-min): its name from an earlier one of the waker's
+    const w = seen && seen.wake_ts_ns === r.wake_ts_ns ? seen : { ...wakerOfSwitchIn(r), comm: this.wakerComms.get(r.waker_pid) ?? null };
+    return { ...w, wake_delay_ns: r.ts_ns - r.wake_ts_ns };
   }
 
   /** The off-CPU interval that began when `a` left; end null: it came back at a time not known. */
@@ -164,6 +192,7 @@ export class IntervalBuilder {
       start_ts_ns: a.ts, end_ts_ns: end, duration_ns: end === null ? null : end - a.ts,
       ...taskState(a.state, a.preempt), kstack: a.kstack, ustack: a.ustack, ustack_locs: a.locs, ustack_mode: a.mode,
       ustack_truncated: a.truncated, began_before_activation: false, ongoing: false, switch_in_inferred: inferred,
+      waker: null,
     };
   }
 
@@ -201,6 +230,7 @@ export class IntervalBuilder {
           oncpu_count: on ? oncpuCount - was.oncpuCount : 0, oncpu_ns: on ? oncpu - was.oncpu : 0, below_ns: this.policy.offcpuMinNs,
           ...taskState(k.readUInt32LE(AK.state), k.readUInt32LE(AK.preempt) !== 0),
           kstack: st.kstack, ustack: st.ustack, ustack_locs: st.locs, ustack_mode: st.mode, ustack_truncated: st.truncated,
+          waker: this.aggWaker(k.readUInt32LE(AK.waker_pid), v.readUInt32LE(AV.waker_tgid), k.readUInt32LE(AK.waker_flags)),
         });
         if (!keep) this.reported.set(id, { count, total, oncpuCount, oncpu, at: now });
       }
@@ -216,6 +246,14 @@ export class IntervalBuilder {
     }
     out.sort((a, b) => a.tgid - b.tgid || a.pid - b.pid);
     return out;
+  }
+
+  /** The waker of an aggregate, from its key: pid, flags (PI_AGG_WOKEN: a wake-up ended them). */
+  private aggWaker(pid: number, tgid: number, flags: number): AggWaker | null {
+    if (!(flags & PI_AGG_WOKEN)) return null;
+    const kthread = (flags & pi_waker_flags.PI_WAKER_KTHREAD) !== 0;
+    const comm = this.wakerComms.get(pid) ?? (pid ? readComm(tgid, pid) ?? null : 'swapper');
+    return { pid, tgid, comm, context: kthread ? 'kthread' : 'task', target: (flags & pi_waker_flags.PI_WAKER_TARGET) !== 0 };
   }
 
   /**
@@ -246,6 +284,7 @@ export class IntervalBuilder {
       for (const [pid, r] of this.running) out.push(this.oncpu(pid, r.tgid, r.comm, r.cpu, r.since, null, r.since === null, r.inferred, now));
     }
     this.away.clear();
+    this.woken.clear();
     this.running.clear();
     this.dying.clear();
     return out;

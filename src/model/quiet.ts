@@ -107,5 +107,5 @@ export class QuietThreads {
 function offcpu(base: Omit<OffCpuRecord, 'type' | 'cpu_in' | 'state' | 'state_name' | 'kstack' | 'ustack' | 'ustack_locs' | 'ustack_mode' | 'ustack_truncated'>,
   state: string, stateName: string, kstack: string[] = []): OffCpuRecord {
   // its user stack was not captured: the switch-out happened before activation
-  return { type: 'offcpu', ...base, cpu_in: null, state, state_name: stateName, kstack, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false };
+  return { type: 'offcpu', ...base, cpu_in: null, state, state_name: stateName, kstack, ustack: NO_FRAMES, ustack_locs: NO_FRAMES, ustack_mode: 'none', ustack_truncated: false, waker: null };
 }

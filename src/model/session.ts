@@ -23,6 +23,7 @@ import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
 import { OffCpuStacks, type StackTotal } from './offcpustacks.js';
+import { WakeChains, type MigrationCount, type WakeChain, type WakerTotal } from './wakechains.js';
 import { ModuleTable } from './modules.js';
 import { ProcessTable, type ProcessInfo } from './processes.js';
 import { StackResolver } from './stacks.js';
@@ -85,11 +86,29 @@ export interface SessionSummary {
   offcpu_stacks_distinct: number;
   /** --stack dwarf: user stacks the kernel unwound from tables, and those copied for procimage to unwind. */
   user_stacks?: { kernel: number; copied: number };
+  /** Off-CPU time by waker, the largest first (keytime): who made each process wait. */
+  wakers?: WakerTotal[];
+  /** Distinct (process, waker) rows behind `wakers`. */
+  wakers_distinct?: number;
+  /** The longest chains of waits (A waited for B, which waited for C...), the longest first. */
+  wake_chains?: WakeChain[];
+  /** CPU migrations per target thread, the most first. */
+  migrations?: MigrationCount[];
   /**
    * A summary made afterwards from part of the records (procimage report): what it covers, and that
    * what only the kernel counted is of the whole collection, or unknown.
    */
   partial?: string;
+}
+
+/** The summary's waker tables, chains and migrations (absent where keytime saw none). */
+export function wakeSummary(c: WakeChains): Pick<SessionSummary, 'wakers' | 'wakers_distinct' | 'wake_chains' | 'migrations'> {
+  const wakers = c.topWakers(SUMMARY_WAKERS), chains = c.topChains(SUMMARY_CHAINS), migrations = c.migrationCounts();
+  return {
+    ...(wakers.length ? { wakers, wakers_distinct: c.distinct } : {}),
+    ...(chains.length ? { wake_chains: chains } : {}),
+    ...(migrations.length ? { migrations } : {}),
+  };
 }
 
 /** The object that declares the pi_* maps alone (bpf/shared.bpf.c). */
@@ -100,6 +119,9 @@ const DEFAULT_RING_BYTES = 16 << 20;
 const DYING_WAIT_MS = 200;
 /** Stacks the summary lists by off-CPU time. */
 const SUMMARY_STACKS = 5;
+/** Rows of off-CPU time by waker, and chains, the summary lists. */
+const SUMMARY_WAKERS = 10;
+const SUMMARY_CHAINS = 5;
 /** Ready this long after a deactivation before the C heap's free memory is handed back (tidyUp). */
 const RELEASE_AFTER_MS = 1000;
 
@@ -115,6 +137,7 @@ interface Current {
   lostBefore: Map<number, number>;
   processes: ProcessTable;
   stacks: OffCpuStacks;
+  chains: WakeChains;
   timers: NodeJS.Timeout[];
 }
 
@@ -464,7 +487,7 @@ export class Session {
     let collectingNs = 0n;
     try {
       this.current = {
-        policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), timers: [],
+        policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), chains: new WakeChains(), timers: [],
         delivered: new Map(),
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
@@ -632,6 +655,7 @@ export class Session {
     if (this.tables && this.stacks?.tables) this.tablesFor(r);
     this.intervals?.observe(r);
     if (r.type === 'offcpu' || r.type === 'offcpu_agg') cur.stacks.observe(r);
+    cur.chains.observe(r);
     for (const c of this.collectors) c.observe?.(r);
     cur.sink.write(r);
   }
@@ -798,6 +822,7 @@ export class Session {
       kernel_records: kernel,
       offcpu_stacks: cur.stacks.top(SUMMARY_STACKS),
       offcpu_stacks_distinct: cur.stacks.distinct,
+      ...wakeSummary(cur.chains),
       ...(unwound && unwound.kernel + unwound.copied > 0 ? { user_stacks: unwound } : {}),
     };
     this.lostThisActivation = new Map();

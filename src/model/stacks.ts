@@ -51,6 +51,10 @@ export function formatFrame(f: Frame, pc: bigint, fileOffset: number | undefined
   return fileOffset === undefined ? hex(pc) : `${base}+0x${fileOffset.toString(16)}${line}`;
 }
 
+/** What a user stack capture holds: a switch-out's, or a waker's (frames unwound in the kernel only). */
+export type UserCapture = Pick<SwitchOut, 'stack_mode' | 'ustack' | 'ustack_more' | 'tgid' | 'pid' | 'ts_ns' | 'exe_ino'> &
+  Partial<Pick<SwitchOut, 'dwarf'>>;
+
 export class StackResolver {
   private readonly unwinder = new Unwinder();
   readonly spaces: AddressSpaces;
@@ -96,7 +100,7 @@ export class StackResolver {
    * (the stack copy is only valid during dispatch). Symbolized once per distinct (space, version,
    * pcs), and then handed out as the same two frozen arrays, frames and locations (StackCache).
    */
-  user(r: SwitchOut): UserStack {
+  user(r: UserCapture): UserStack {
     const copy = r.stack_mode === 'dwarf' ? r.dwarf : undefined; // else the kernel's frames, in ustack
     const first = copy ? copy.regs[0] : r.ustack[0];
     if (r.stack_mode === 'none' || first === undefined) return NO_STACK;

@@ -40,8 +40,16 @@ function arrayJson(v: unknown[]): string {
 export function toNdjson(r: ProcRecord, clock: Clock): string {
   // --json and --record both write each record: made once
   if (r === last.r && clock === last.clock) return last.line;
+  const s = objectJson(r as unknown as Record<string, unknown>, clock);
+  last.r = r;
+  last.clock = clock;
+  last.line = s;
+  return s;
+}
+
+/** An object's JSON, its instants absolute; objects in it the same way (an offcpu record's `waker`). */
+function objectJson(rec: Record<string, unknown>, clock: Clock): string {
   let s = '{';
-  const rec = r as unknown as Record<string, unknown>;
   for (const k in rec) {
     const v = rec[k];
     if (v === undefined) continue;
@@ -51,15 +59,11 @@ export function toNdjson(r: ProcRecord, clock: Clock): string {
       case 'number': val = !Number.isFinite(v) ? 'null' : key.instant ? clock.toAbsoluteString(v) : String(v); break;
       case 'string': val = JSON.stringify(v); break;
       case 'boolean': val = v ? 'true' : 'false'; break;
-      default: val = v === null ? 'null' : Array.isArray(v) ? arrayJson(v) : JSON.stringify(v);
+      default: val = v === null ? 'null' : Array.isArray(v) ? arrayJson(v) : objectJson(v as Record<string, unknown>, clock);
     }
     s += (s.length > 1 ? ',' : '') + key.json + val;
   }
-  s += '}';
-  last.r = r;
-  last.clock = clock;
-  last.line = s;
-  return s;
+  return s + '}';
 }
 
 const last: { r: ProcRecord | undefined; clock: Clock | undefined; line: string } = { r: undefined, clock: undefined, line: '' };

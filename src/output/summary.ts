@@ -75,6 +75,34 @@ export function summaryText(s: SessionSummary, width = 120): string {
       }
     }
   }
+  lines.push(...wakerLines(s, width));
   if (s.processes_untracked) lines.push(`  … and ${s.processes_untracked} more processes (only the first ${procs.length} are listed)`);
   return lines.join('\n') + '\n';
+}
+
+/** Off-CPU time by waker, the chains of waits, and migrations (keytime). */
+function wakerLines(s: SessionSummary, width: number): string[] {
+  const lines: string[] = [];
+  if (s.wakers?.length) {
+    lines.push(`off-CPU time by waker (top ${s.wakers.length} of ${s.wakers_distinct ?? s.wakers.length}): who made each process wait`);
+    lines.push(`  ${'TOTAL'.padStart(12)} ${'COUNT'.padStart(6)} ${'MAX'.padStart(12)}  ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} WOKEN BY`);
+    for (const w of s.wakers) {
+      lines.push(`  ${duration(w.total_ns).padStart(12)} ${String(w.count).padStart(6)} ${duration(w.max_ns).padStart(12)}  ` +
+        `${String(w.tgid).padStart(7)}  ${w.comm.padEnd(16)} ${w.waker}`);
+    }
+  }
+  if (s.wake_chains?.length) {
+    lines.push(`wait chains (longest ${s.wake_chains.length}): each waited for the next, which was waiting itself`);
+    for (const c of s.wake_chains) {
+      const frames = [...c.links.map(l => `${l.comm}[${l.pid}] ${l.state} ${duration(l.duration_ns)}`), c.end];
+      lines.push(...wrapChain(`  ${c.count > 1 ? `×${c.count} ` : ''}`, frames, Math.max(width, 60)));
+    }
+  }
+  if (s.migrations?.length) {
+    const shown = s.migrations.slice(0, 10);
+    lines.push(`CPU migrations (${s.migrations.reduce((a, m) => a + m.count, 0)} of ${s.migrations.length} threads${shown.length < s.migrations.length ? `, top ${shown.length}` : ''})`);
+    lines.push(`  ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'COUNT'.padStart(6)}`);
+    for (const m of shown) lines.push(`  ${String(m.pid).padStart(7)} ${String(m.tgid).padStart(7)}  ${m.comm.padEnd(16)} ${String(m.count).padStart(6)}`);
+  }
+  return lines;
 }

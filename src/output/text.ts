@@ -9,6 +9,7 @@ import { shortFrame, waitedIn, whyAndWhere } from './stackline.js';
 
 export { shortFrame, waitedIn, whyAndWhere };
 import { TABLES } from './tables.js';
+import { wakerName } from '../model/wakers.js';
 import './tables/schedule.js';
 import './tables/resource.js'; // registers the resource table
 import './tables/lock.js';
@@ -38,7 +39,8 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       const why = whyAndWhere(r.kstack, r.ustack);
       // one that left before activation: how and why are not known (no switch-out was seen)
       const how = r.state === '?' ? '' : ` · ${r.state} ${r.state_name}${why ? ` · ${why}` : ''}`;
-      return `off CPU ${r.cpu} ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}${how}` +
+      const woken = r.waker ? ` · woken by ${wakerName(r.waker)}` : '';
+      return `off CPU ${r.cpu} ${span(r.duration_ns, r.began_before_activation, r.ongoing, r.switch_in_inferred)}${how}${woken}` +
         (withStacks ? stackLines(r.kstack, r.ustack, r.ustack_truncated ? truncationNote(r.ustack_mode) : undefined) : '');
     }
     case 'offcpu_agg': {
@@ -56,6 +58,8 @@ export function details(r: ProcRecord, withStacks = false): string | undefined {
       // every syscall one by one would drown the terminal: text shows the rolling last N per thread
       // in the syscall_thread table instead; --json has the complete sequence
       return undefined;
+    case 'migrate':
+      return `CPU ${r.from_cpu} → ${r.to_cpu}`;
     case 'module':
       return undefined; // for tools that symbolize ustack_locs later: the frames already name their files
   }

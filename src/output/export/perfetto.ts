@@ -3,7 +3,8 @@
 // thread; each on-CPU and off-CPU interval a slice (off-CPU slices named by state and the kernel
 // function waited in, their stacks in the args); fork, exec and exit as instants on the thread, with a
 // flow from a fork to the child's first slice; counter tracks for the resource figures, scheduling
-// delay and lost records. Written as records come, in one pass: what is kept is per thread or process
+// delay and lost records; a flow from a waker's slice to the wakee's next slice for each wake-up
+// between targets. Written as records come, in one pass: what is kept is per thread or process
 // (names, the flows still open, the last scheduling totals), never per record.
 //
 // Times are absolute CLOCK_MONOTONIC, in µs as the format wants them. Perfetto turns a fractional µs
@@ -11,7 +12,8 @@
 // touch overlap by 1 ns (and nest): each instant is written so that Perfetto's reading of it is its
 // exact ns (see us()).
 import { basename } from 'node:path';
-import type { ExecRecord, ExitRecord, ForkRecord, OffCpuRecord, OnCpuRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord } from '../../collect/records.js';
+import type { ExecRecord, ExitRecord, ForkRecord, OffCpuRecord, OnCpuRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, Waker } from '../../collect/records.js';
+import { wakerName } from '../../model/wakers.js';
 import { describePolicy } from '../../collect/policy.js';
 import type { SessionSummary } from '../../model/session.js';
 import { VERSION } from '../../sys/version.js';
@@ -116,10 +118,24 @@ export class PerfettoExport implements Exporter {
     if (r.type === 'oncpu') return this.slice(r, 'oncpu', `running on CPU ${r.cpu}`, start, end - start, common);
     const why = waitedIn(r.kstack);
     const name = r.state === '?' ? 'off CPU (since before collection)' : `${r.state_name}${why ? ` · ${why}` : ''}`;
+    const w = r.waker;
     this.slice(r, 'offcpu', name, start, end - start, {
       state: r.state, state_name: r.state_name, ...common, cpu_in: r.cpu_in,
       kstack: r.kstack, ustack: r.ustack, ...(r.ustack_truncated ? { ustack_truncated: true } : {}),
+      ...(w ? { woken_by: wakerName(w), waker_pid: w.pid, waker_tgid: w.tgid, wake_delay_ns: w.wake_delay_ns } : {}),
     });
+    if (w?.target && w.context === 'task' && r.end_ts_ns !== null) this.wakeFlow(r, w, r.end_ts_ns);
+  }
+
+  /**
+   * A flow from the waker's slice at the wake-up (its on-CPU slice, with -k 1) to the wakee's next
+   * slice (the one that begins when it runs again): legacy flow events, which bind to those slices by
+   * time ('s' to the slice around it, 'f' to the next one), whenever the waker's slice is written.
+   */
+  private wakeFlow(r: OffCpuRecord, w: Waker, end: number): void {
+    const id = ++this.flowSeq;
+    this.emit(`{"ph":"s","cat":"wakeup","name":"wake-up","id":${id},"pid":${w.tgid},"tid":${w.pid},"ts":${this.ts(w.wake_ts_ns)}}`);
+    this.emit(`{"ph":"f","cat":"wakeup","name":"wake-up","id":${id},"pid":${r.tgid},"tid":${r.pid},"ts":${this.ts(end)}}`);
   }
 
   private fork(r: ForkRecord): void {

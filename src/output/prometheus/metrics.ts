@@ -35,6 +35,8 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       each(t => [...t.offcpu].map(([state, o]) => ({ labels: { ...t.labels, state }, value: o.ns / 1e9 })))),
     new ScrapeMetric('procimage_offcpu_intervals_total', 'Off-CPU intervals of targets, by state.', 'counter',
       each(t => [...t.offcpu].map(([state, o]) => ({ labels: { ...t.labels, state }, value: o.n })))),
+    new ScrapeMetric('procimage_offcpu_waker_seconds_total', 'Time targets spent asleep until a wake-up, by the waker\'s comm ((interrupt), (softirq); kernel threads without their instance).', 'counter',
+      each(t => [...t.wakers].map(([waker, ns]) => ({ labels: { ...t.labels, waker }, value: ns / 1e9 })))),
     new ScrapeMetric('procimage_sched_delay_seconds', 'Scheduling delay of targets: from wakeup or preemption until running again (log2 buckets from the kernel).', 'histogram',
       each(t => t.sched ? log2HistogramSamples(t.labels, t.sched.slots, t.sched.count, t.sched.totalNs) : [])),
     new ScrapeMetric('procimage_sched_delay_max_seconds', 'Longest scheduling delay of a target since activation.', 'gauge',

@@ -7,12 +7,12 @@ import { pi_lock_kind } from '../../collect/layout.js';
 import { syscallName } from '../../collect/syscall-names.js';
 import { taskState } from '../../collect/taskstate.js';
 import { ROOT } from '../../sys/paths.js';
-import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
+import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, SchedRecord, SyscallStatRecord, Waker } from '../../collect/records.js';
 import { parseListen } from '../http.js';
 import { endedStat } from './liveness.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
 import { procimageMetrics } from './metrics.js';
-import { MetricsState, type MetricsOptions } from './state.js';
+import { MetricsState, WAKER_LABELS, wakerComm, type MetricsOptions } from './state.js';
 
 /** Every task alive, whatever /proc says: these records are made up. */
 const living = () => true;
@@ -25,6 +25,10 @@ const exit = (pid: number, code: number | null, signal: string | null): ExitReco
 const off = (pid: number, tgid: number, ns: number, state = 'S'): OffCpuRecord => ({
   type: 'offcpu', ts_ns: 1, pid, tgid, comm: 'w', cpu: 0, cpu_in: 0, start_ts_ns: 0, end_ts_ns: ns, duration_ns: ns,
   state, state_name: '', kstack: [], ustack: [], ustack_locs: [], ustack_mode: 'none', ustack_truncated: false, began_before_activation: false, ongoing: false, switch_in_inferred: false,
+});
+const waker = (comm: string | null, context: Waker['context']): Waker => ({
+  pid: 1, tgid: 1, comm, context, target: false, wake_ts_ns: 0, wake_delay_ns: 0, kstack: [], ustack: [], ustack_locs: [],
+  ustack_mode: 'none', ustack_truncated: false,
 });
 const sched = (pid: number, tgid: number, slots: number[], scope: 'thread' | 'system' = 'thread'): SchedRecord => ({
   type: 'sched', ts_ns: 1, pid, tgid, comm: 'w', scope, cpu: null, count: slots.reduce((a, b) => a + b, 0), total_ns: 1000,
@@ -344,6 +348,23 @@ describe('syscalls and locks', () => {
   });
 });
 
+describe('off-CPU time by waker', () => {
+  it('adds up by waker comm, kernel threads without their instance, past the bound under (other)', () => {
+    const m = new MetricsState();
+    m.write({ ...off(11, 10, 2e9), waker: waker('nginx', 'task') });
+    m.write({ ...off(12, 10, 1e9), waker: waker('nginx', 'task') });
+    m.write({ ...off(12, 10, 1e9), waker: waker('kworker/u8:2', 'kthread') });
+    m.write({ ...off(12, 10, 5e8, 'R') });
+    const t = m.targets.get('10')!;
+    expect(Object.fromEntries(t.wakers)).toEqual({ nginx: 3e9, kworker: 1e9 });
+    for (let k = 0; k < WAKER_LABELS; k++) m.write({ ...off(11, 10, 1), waker: waker(`c${k}`, 'task') });
+    expect(t.wakers.size).toBe(WAKER_LABELS + 1);
+    expect(t.wakers.get('(other)')).toBe(2);
+    expect(wakerComm(waker('swapper/0', 'hardirq'))).toBe('(interrupt)');
+    expect(wakerComm(waker(null, 'task'))).toBe('(unknown)');
+  });
+});
+
 describe('the series bound of docs/metrics.md', () => {
   const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
   const formula = /^series ≤ \(targets \+ 1\) × \((\d+) \+ (\d+)\) \+ (\d+) \+ (\d+) × items \+ (\d+)$/m.exec(doc);
@@ -370,6 +391,9 @@ describe('the series bound of docs/metrics.md', () => {
       m.write({ ...base, type: 'exec' } as ProcRecord);
       m.write({ ...base, type: 'oncpu', duration_ns: 5 } as ProcRecord);
       for (const st of states) m.write(off(pid, pid, 5, st));
+      // more waker names than a target has label sets for, of every kind
+      for (let k = 0; k < WAKER_LABELS + 3; k++) m.write({ ...off(pid, pid, 5), waker: waker(`w${k}`, 'task') });
+      for (const context of ['kthread', 'hardirq', 'softirq'] as const) m.write({ ...off(pid, pid, 5), waker: waker('kworker/0:1', context) });
       m.write(res('process', pid, pid, 1));
       records.push(sched(pid, pid, [1]));
       // more syscalls and locks of every kind than the budget holds: each target overflows in each

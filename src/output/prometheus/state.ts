@@ -5,7 +5,7 @@
 // its end. An end is known from a keytime exit record, a resource record taken at the exit, or, for
 // every category, from /proc at a scrape (liveness.ts).
 import { LOST_REASONS } from '../../collect/lost.js';
-import type { LockRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
+import type { AggWaker, LockRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import type { Sink } from '../../model/session.js';
 import { ItemBudget, OTHER, addLock, addSyscall, lockName, type LockTotals, type SyscallTotals } from './items.js';
 import { procLiveness, type Liveness } from './liveness.js';
@@ -60,6 +60,8 @@ export interface Target {
   exits: Map<string, { code: string; signal: string; n: number }>;
   oncpuNs: number;
   offcpu: Map<string, { ns: number; n: number }>; // by state letter
+  /** Off-CPU ns of its woken sleeps by waker name (wakerComm): at most WAKER_LABELS, then "(other)". */
+  wakers: Map<string, number>;
   sched?: DelayTotals;
   /** The kernel's entries of its threads (by pid/cpu) at the last read, and those of threads that ended since. */
   schedThreads?: Map<string, DelayTotals>;
@@ -121,7 +123,7 @@ export class MetricsState implements Sink {
     }
     if (!t) {
       t = { labels: {}, pid: this.opts.perThread && !view ? r.pid : r.tgid, tgid: r.tgid, processView: view,
-        forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(), items: new Set(), alive: true };
+        forks: { thread: 0, process: 0 }, execs: 0, exits: new Map(), oncpuNs: 0, offcpu: new Map(), wakers: new Map(), items: new Set(), alive: true };
       this.targets.set(k, t);
     }
     const threadLabels = this.opts.perThread && !view;
@@ -179,6 +181,11 @@ export class MetricsState implements Sink {
         o.n += n;
         t.offcpu.set(r.state, o);
         if (r.type === 'offcpu_agg') t.oncpuNs += r.oncpu_ns;
+        if (r.waker) {
+          const name = wakerComm(r.waker);
+          const key = t.wakers.has(name) || t.wakers.size < WAKER_LABELS ? name : OTHER;
+          t.wakers.set(key, (t.wakers.get(key) ?? 0) + ns);
+        }
         break;
       }
       case 'lost':
@@ -356,4 +363,18 @@ function totalsOf(r: ResourceRecord): ResourceTotals {
     rss: r.rss_anon_bytes === null ? null : { anon: r.rss_anon_bytes, file: r.rss_file_bytes ?? 0, shmem: r.rss_shmem_bytes ?? 0 },
     vmBytes: r.vm_bytes, swapBytes: r.swap_bytes,
   };
+}
+
+/** Waker names a target has series of its own for; the rest add up under "(other)" (docs/metrics.md). */
+export const WAKER_LABELS = 16;
+
+/**
+ * A waker as the metric's label: its comm; a kernel thread's without its instance ("kworker/0:1",
+ * "kworker/u8:2" are "kworker"), interrupts and softirqs as "(interrupt)" and "(softirq)".
+ */
+export function wakerComm(w: AggWaker): string {
+  if (w.context === 'hardirq') return '(interrupt)';
+  if (w.context === 'softirq') return '(softirq)';
+  if (w.comm === null) return '(unknown)';
+  return w.context === 'kthread' ? w.comm.replace(/\/.*$/, '') : w.comm;
 }

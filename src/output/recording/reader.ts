@@ -235,22 +235,32 @@ export class RecordingReader {
    */
   parseRecord(line: string): ProcRecord {
     const r = (Number.isNaN(this.epochNum) ? parseWithInstants(line, this.epoch) : JSON.parse(line)) as Record<string, unknown>;
-    for (const k in r) {
-      const v = r[k];
+    return this.relative(r, !Number.isNaN(this.epochNum)) ? r as unknown as ProcRecord : this.parseExact(line);
+  }
+
+  /**
+   * Instants of o (and of the objects in it: an offcpu record's `waker`) made relative if `shift`,
+   * stacks interned; false if an instant is past 2^53 (the caller parses the line exactly instead).
+   */
+  private relative(o: Record<string, unknown>, shift: boolean): boolean {
+    for (const k in o) {
+      const v = o[k];
       if (Array.isArray(v)) {
-        if (STACK_KEYS.has(k)) r[k] = this.intern(v as string[]);
-      } else if (typeof v === 'number' && isInstantKey(k) && !Number.isNaN(this.epochNum)) {
-        if (!Number.isSafeInteger(v)) return this.parseExact(line);
-        r[k] = v - this.epochNum;
+        if (STACK_KEYS.has(k)) o[k] = this.intern(v as string[]);
+      } else if (typeof v === 'number' && isInstantKey(k) && shift) {
+        if (!Number.isSafeInteger(v)) return false;
+        o[k] = v - this.epochNum;
+      } else if (v !== null && typeof v === 'object' && !this.relative(v as Record<string, unknown>, shift)) {
+        return false;
       }
     }
-    return r as unknown as ProcRecord;
+    return true;
   }
 
   /** A line whose instants are past 2^53: the subtraction on the digits. */
   private parseExact(line: string): ProcRecord {
     const r = parseWithInstants<Record<string, unknown>>(line, this.epoch);
-    for (const k of STACK_KEYS) if (Array.isArray(r[k])) r[k] = this.intern(r[k] as string[]);
+    this.relative(r, false); // the stacks, at any depth
     return r as unknown as ProcRecord;
   }
 

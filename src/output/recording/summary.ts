@@ -5,7 +5,8 @@ import type { Policy } from '../../collect/policy.js';
 import type { ProcRecord, RecordType } from '../../collect/records.js';
 import { OffCpuStacks } from '../../model/offcpustacks.js';
 import { ProcessTable } from '../../model/processes.js';
-import type { SessionSummary } from '../../model/session.js';
+import { wakeSummary, type SessionSummary } from '../../model/session.js';
+import { WakeChains } from '../../model/wakechains.js';
 
 /** Stacks the summary lists by off-CPU time (as the session's). */
 const SUMMARY_STACKS = 5;
@@ -13,6 +14,7 @@ const SUMMARY_STACKS = 5;
 export class SummaryBuilder {
   private readonly processes = new ProcessTable();
   private readonly stacks = new OffCpuStacks();
+  private readonly chains = new WakeChains();
   private readonly counts = new Map<RecordType, number>();
   private readonly lost = new Map<string, number>();
   private lastTs = 0;
@@ -21,6 +23,7 @@ export class SummaryBuilder {
     this.counts.set(r.type, (this.counts.get(r.type) ?? 0) + 1);
     this.processes.observe(r);
     if (r.type === 'offcpu' || r.type === 'offcpu_agg') this.stacks.observe(r);
+    this.chains.observe(r);
     if (r.type === 'lost') this.lost.set(r.reason, (this.lost.get(r.reason) ?? 0) + r.count);
     if (r.ts_ns > this.lastTs) this.lastTs = r.ts_ns;
   }
@@ -40,6 +43,7 @@ export class SummaryBuilder {
       kernel_records: recorded?.kernel_records ?? {},
       offcpu_stacks: this.stacks.top(SUMMARY_STACKS),
       offcpu_stacks_distinct: this.stacks.distinct,
+      ...wakeSummary(this.chains),
     };
   }
 }
