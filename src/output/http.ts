@@ -4,16 +4,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { UserError } from '../sys/errors.js';
+import { shown } from '../sys/printable.js';
 
 export interface ListenAddress { host: string; port: number }
 
 /** "HOST:PORT", "[::1]:PORT" or "PORT" (loopback); a clear error for anything else. */
 export function parseListen(s: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
-  if (!m) throw new UserError(`--listen takes HOST:PORT or PORT, got '${s}'`);
+  if (!m) throw new UserError(`--listen takes HOST:PORT or PORT, got '${shown(s)}'`);
   const host = m[1] || m[2] || '127.0.0.1', port = Number(m[3]);
-  if (host !== 'localhost' && !isIP(host)) throw new UserError(`--listen: '${host}' is not an IP address`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`--listen: port must be 1-65535, got ${m[3]}`);
+  if (host !== 'localhost' && !isIP(host)) throw new UserError(`--listen: '${shown(host)}' is not an IP address`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`--listen: port must be 1-65535, got ${shown(m[3])}`);
   return { host, port };
 }
 
