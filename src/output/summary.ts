@@ -5,6 +5,7 @@ import type { SessionSummary } from '../model/session.js';
 import { commandLine, duration, seconds9 } from './format.js';
 import { describeExit, shortFrame, whyAndWhere } from './text.js';
 import { truncationNote } from '../collect/keytime.js';
+import { safeForText } from './safetext.js';
 
 /** Column the `user:` chains under the by-stack table start at: under WHY ← WHERE. */
 const CHAIN_INDENT = 40;
@@ -54,7 +55,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
   if (procs.length) {
     lines.push('processes');
     lines.push(`  ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'END'.padEnd(24)} ${'LIFETIME'.padStart(14)}  COMMAND`);
-    for (const p of procs) {
+    for (const p of procs.map(safeForText)) {
       const end = p.exit_ts_ns === undefined ? 'still running'
         : describeExit({ exit_code: p.exit_code ?? null, signal_name: p.signal_name ?? null, core_dumped: p.core_dumped ?? false });
       const life = p.lifetime_ns === undefined ? '' : duration(p.lifetime_ns);
@@ -65,7 +66,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
   if (s.offcpu_stacks.length) {
     lines.push(`off-CPU time by stack (top ${s.offcpu_stacks.length} of ${s.offcpu_stacks_distinct})`);
     lines.push(`  ${'TOTAL'.padStart(12)} ${'COUNT'.padStart(6)} ${'MAX'.padStart(12)}  S  ${'COMM'.padEnd(16)} WHY ← WHERE`);
-    for (const t of s.offcpu_stacks) {
+    for (const t of s.offcpu_stacks.map(safeForText)) {
       lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
         `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
       if (t.ustack.length) {

@@ -2,9 +2,9 @@
 // on a terminal or in one-line output: every control character is shown, escaped, never passed
 // through. A newline would split a line a script parses; ESC would let a target's name move the
 // cursor, recolour or retitle the terminal of whoever reads the output (CVE-2003-0063's class:
-// xterm's window-title report). What is escaped is shown as C and JSON write it: \n \t \r \\ and
-// \xHH for the other C0/DEL, \u{HHHH} for the C1 controls, lone surrogates (invalid UTF-8 that was
-// decoded to U+FFFD stays U+FFFD: it is printable) and the Unicode line and paragraph separators.
+// xterm's window-title report). What is escaped is shown as C, JSON and bash's $'...' write it:
+// \n \t \r \\ and \xHH for the other C0/DEL, \uHHHH for the C1 controls, lone surrogates (invalid
+// UTF-8 that was decoded to U+FFFD stays U+FFFD: it is printable) and the line/paragraph separators.
 
 /** C0 controls, DEL, C1 controls, the line/paragraph separators, lone surrogates, and the backslash. */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
@@ -14,7 +14,13 @@ function escapeOne(c: string): string {
   const short = SHORT[c];
   if (short) return short;
   const code = c.charCodeAt(0);
-  return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/** Whether printable(s) would change s. */
+export function needsEscape(s: string): boolean {
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(s);
 }
 
 /**
