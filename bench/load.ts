@@ -6,6 +6,7 @@
 // attached once the attach is back in its ready state (0 expected).
 //   LOAD_SECONDS=60 npx tsx bench/run.ts load     (default 600: ten minutes)
 //   LOAD_STACK=none ...                            (ctl -a --stack MODE; default: procimage's own, dwarf)
+//   LOAD_LISTEN=0 ...                              (no --listen, no Prometheus: the collector alone)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -44,13 +45,15 @@ export async function loadBench(): Promise<string> {
   const port = await freePort();
   // every record as text to /dev/null: written synchronously, as to a file (a pipe would be the reader's speed)
   const devnull = openSync('/dev/null', 'w');
-  const attach = spawn(CLI, ['attach', '-a', '--listen', `127.0.0.1:${port}`, '--pin-dir', pinDir], { stdio: ['ignore', devnull, 'pipe'] });
+  const listen = process.env.LOAD_LISTEN !== '0';
+  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), '--pin-dir', pinDir],
+    { stdio: ['ignore', devnull, 'pipe'] });
   closeSync(devnull);
   let err = '';
   attach.stderr!.setEncoding('utf8').on('data', d => { err += d; });
   await waitFor(() => err.includes('ready:') || attach.exitCode !== null, 'attach ready', 60_000);
   if (attach.exitCode !== null) throw new Error(`attach failed: ${err}`);
-  const prom = await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`]));
+  const prom = listen ? await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`])) : undefined;
   const lines: string[] = [];
   try {
     const before = mapEntries(pinDir);
@@ -70,9 +73,10 @@ export async function loadBench(): Promise<string> {
     await stop(stress);
     await sleep(3000); // its threads have exited; their exits are drained
     const afterExit = mapEntries(pinDir);
-    const scrapes = await prom.query(`count_over_time(up{job="procimage"}[${seconds}s])`);
-    const scrapesUp = await prom.query(`sum_over_time(up{job="procimage"}[${seconds}s])`);
-    const scrapeMax = await prom.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`);
+    const none = Promise.resolve([] as Array<{ value: [number, string] }>);
+    const scrapes = await (prom?.query(`count_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapesUp = await (prom?.query(`sum_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapeMax = await (prom?.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
     // ctl -d in the background: the attach's RSS is sampled while it deactivates
     const tOff = Date.now();
     const ctl = spawn(CLI, ['ctl', '-d', '--json', '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,7 +109,8 @@ export async function loadBench(): Promise<string> {
     const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
     const records = Object.values(off.records).reduce((a, b) => a + b, 0);
     const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
-    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, scraped each second`, '');
+    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, ` +
+      `${listen ? 'scraped each second' : 'no --listen'}`, '');
     lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
     lines.push('');
     lines.push(`- RSS: ready ${fmt(rssReady / 1024)} MiB; after warm-up median ${fmt(median(warm) / 1024)} MiB, ` +
@@ -118,7 +123,7 @@ export async function loadBench(): Promise<string> {
       maps.map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-', afterReady[m] ?? '-'])));
     lines.push('', `- ctl -d took ${fmt(offSeconds, 1)} s; ready again: ${attachedReady} of its programs attached`);
   } finally {
-    await prom.stop();
+    await prom?.stop();
     if (attach.exitCode === null && attach.signalCode === null) {
       try { run(CLI, ['ctl', '-f', '--pin-dir', pinDir]); } catch { attach.kill('SIGKILL'); }
     }
