@@ -1,11 +1,12 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [wakers] [peers]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [wakers] [peers] [load]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { switchBench } from './switch.js';
 import { wakersBench } from './wakers.js';
 import { pageBench } from './page.js';
 import { peersBench } from './peers.js';
+import { loadBench } from './load.js';
 import { disturbBench } from './disturb.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
@@ -23,8 +24,9 @@ const all = {
   resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: () => unixmixBench(), 'unixmix-floor': () => unixmixBench(['floor']), disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
   startup: startupBench, wakers: wakersBench,
 };
-// not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`)
-const extra = { peers: peersBench };
+// not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`); the load
+// run holds both cores for LOAD_SECONDS (default 600)
+const extra = { peers: peersBench, load: loadBench };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 const every = { ...all, ...extra };
 

@@ -5,12 +5,13 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CATEGORIES, MIN_INTERVAL_SEC, OFFCPU_MIN_DEFAULT_NS, OFFCPU_MIN_MAX_NS, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { RESOURCE_SOURCES } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
+import { shown } from '../sys/printable.js';
 
 export function intIn(name: string, min: number, max: number) {
   return (v: string): number => {
-    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got '${v}'`);
+    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got '${shown(v)}'`);
     const n = Number(v);
-    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}, got ${v}`);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}, got ${shown(v)}`);
     return n;
   };
 }
@@ -18,7 +19,7 @@ export function intIn(name: string, min: number, max: number) {
 export function secondsArg(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds >= 0, got '${v}'`);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds >= 0, got '${shown(v)}'`);
     return n;
   };
 }
@@ -27,7 +28,7 @@ export function secondsArg(name: string) {
 function intervalArg(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n < MIN_INTERVAL_SEC) {
-    throw new InvalidArgumentError(`--interval must be a number of seconds >= ${MIN_INTERVAL_SEC}, got '${v}'`);
+    throw new InvalidArgumentError(`--interval must be a number of seconds >= ${MIN_INTERVAL_SEC}, got '${shown(v)}'`);
   }
   return n;
 }

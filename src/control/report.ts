@@ -6,7 +6,8 @@ import type { ProcRecord } from '../collect/records.js';
 import type { SessionSummary } from '../model/session.js';
 import { whenCaughtUp } from '../output/backpressure.js';
 import { filtering, selects, type RecordFilter } from '../output/recording/filter.js';
-import { RecordingReader, type Ending } from '../output/recording/reader.js';
+import { RecordingError, RecordingReader, type Ending } from '../output/recording/reader.js';
+import { UserError } from '../sys/errors.js';
 import { SummaryBuilder } from '../output/recording/summary.js';
 import { seconds9 } from '../output/format.js';
 import { TextSink } from '../output/text.js';
@@ -45,37 +46,47 @@ export const EXIT_INCOMPLETE = 3;
 export async function runReport(o: ReportOptions): Promise<number> {
   const reader = RecordingReader.open(o.file);
   try {
-    const filtered = filtering(o.filter);
-    const out = process.stdout;
-    let builder: SummaryBuilder | undefined;
-    if (o.listen !== undefined || o.html !== undefined) return await page(reader, o);
-    if (wantsExport(o.exports)) {
-      // every file is created before anything is read: a path that cannot be written is one line now
-      const exporters = makeExporters(o.exports!, { header: reader.header, clock: reader.clock });
-      builder = readAll(reader, o.filter, r => { for (const e of exporters) e.record(r); });
-      const summary = summaryOf(reader, builder, o.filter);
-      for (const e of exporters) note(await e.finish(summary));
-      if (o.summary) printSummary(false, summary);
-      return warnIfIncomplete(reader);
-    }
-    if (o.summary && !filtered) skipToEnd(reader);
-    else if (o.summary) builder = readAll(reader, o.filter, () => {});
-    else if (o.json) builder = await writeJson(reader, o.filter, out);
-    else builder = await writeText(reader, o.filter, out, o.stacks);
-    // the recorded summary where it covers what was asked; else one made of the records read
-    if (!builder && !reader.summary) {
-      const again = RecordingReader.open(reader.path);
-      try {
-        builder = readAll(again, o.filter, () => {});
-      } finally {
-        again.close();
-      }
-    }
-    printSummary(o.json, summaryOf(reader, builder, o.filter));
-    return warnIfIncomplete(reader);
+    return await reportOf(reader, o);
+  } catch (e) {
+    // the chunks' CRCs hold, yet a record cannot be shown (a crafted file, another procimage's):
+    // one line that says so, not a stack
+    if (e instanceof UserError || !(e instanceof Error)) throw e;
+    throw new RecordingError(`${reader.path}: a record this procimage cannot report (${e.message}): ` +
+      'the file is damaged, or not written by this version of procimage');
   } finally {
     reader.close();
   }
+}
+
+async function reportOf(reader: RecordingReader, o: ReportOptions): Promise<number> {
+  const filtered = filtering(o.filter);
+  const out = process.stdout;
+  let builder: SummaryBuilder | undefined;
+  if (o.listen !== undefined || o.html !== undefined) return await page(reader, o);
+  if (wantsExport(o.exports)) {
+    // every file is created before anything is read: a path that cannot be written is one line now
+    const exporters = makeExporters(o.exports!, { header: reader.header, clock: reader.clock });
+    builder = readAll(reader, o.filter, r => { for (const e of exporters) e.record(r); });
+    const summary = summaryOf(reader, builder, o.filter);
+    for (const e of exporters) note(await e.finish(summary));
+    if (o.summary) printSummary(false, summary);
+    return warnIfIncomplete(reader);
+  }
+  if (o.summary && !filtered) skipToEnd(reader);
+  else if (o.summary) builder = readAll(reader, o.filter, () => {});
+  else if (o.json) builder = await writeJson(reader, o.filter, out);
+  else builder = await writeText(reader, o.filter, out, o.stacks);
+  // the recorded summary where it covers what was asked; else one made of the records read
+  if (!builder && !reader.summary) {
+    const again = RecordingReader.open(reader.path);
+    try {
+      builder = readAll(again, o.filter, () => {});
+    } finally {
+      again.close();
+    }
+  }
+  printSummary(o.json, summaryOf(reader, builder, o.filter));
+  return warnIfIncomplete(reader);
 }
 
 /** The exports of a whole recording (trace --perfetto ... -- CMD): the files, a line each; no summary. */

@@ -4,8 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { defaultPolicy, type Category, type Policy, type StackMode, type Target } from '../collect/policy.js';
+import { defaultPolicy, validatePolicy, type Category, type Policy, type StackMode, type Target } from '../collect/policy.js';
 import { Session } from '../model/session.js';
+import { possibleCpus } from '../bpf/index.js';
+import { parseListen } from '../output/http.js';
 import { UserError } from '../sys/errors.js';
 import { findExecutable } from '../sys/executable.js';
 import { paths } from '../sys/paths.js';
@@ -44,12 +46,22 @@ export interface TraceOptions extends MetricsFlags {
 /** How long a traced command may take to exit after Ctrl-C before trace stops waiting for it. */
 const CHILD_GRACE_MS = 2000;
 
-export async function runTrace(o: TraceOptions): Promise<number> {
+/**
+ * What can be refused before anything is loaded or started, so that a bad flag is one line with
+ * nothing run (the policy too: else a CPU beyond the machine's is refused only once the objects are
+ * loaded). The CLI's tests drive it in-process (test/badinput.test.ts).
+ */
+export function checkTrace(o: TraceOptions): void {
   if (o.command?.length && o.target) throw new UserError('give either a target (-p, -P, -c) or a command after --, not both');
   if (o.command?.length) findExecutable(o.command[0]); // a CMD that cannot run is an error now, with nothing traced
+  if (o.listen !== undefined) parseListen(o.listen);
+  validatePolicy(policyFor(o, o.target ?? { kind: 'all' }), possibleCpus());
+}
+
+export async function runTrace(o: TraceOptions): Promise<number> {
+  checkTrace(o);
   // what only some runs use (the server and page, the recording, the exporters) is loaded only by them
   const metricsModule = o.listen !== undefined ? await import('./metrics.js') : undefined;
-  metricsModule?.checkListen(o);
   preflight();
   mark('preflight');
   // before anything is loaded: a path that cannot be written is refused with nothing started

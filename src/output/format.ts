@@ -1,5 +1,6 @@
 // Number formatting shared by the text outputs. Exact to the ns: no floating-point division of
 // large ns values.
+import { needsEscape, printable } from '../sys/printable.js';
 
 /** ns as seconds with nine decimals: 1234567890 -> "1.234567890". */
 export function seconds9(ns: number): string {
@@ -18,14 +19,23 @@ export function duration(ns: number): string {
   return `${(ns / 1e9).toFixed(6)} s`;
 }
 
-/** Quotes an argv word when a shell would need it. */
+/**
+ * Quotes an argv word when a shell would need it. A word holding control characters (a newline, a
+ * terminal escape: a target chooses its argv) is written as bash's $'...' with them escaped, so that
+ * it prints on one line, moves no cursor, and pastes back as the same word.
+ */
 export function shellWord(w: string): string {
-  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+  if (/^[\w@%+=:,./-]+$/.test(w)) return w;
+  if (needsEscape(w.replaceAll('\\', ''))) return `$'${printable(w).replace(/'/g, "\\'")}'`;
+  return `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
-export function commandLine(argv: string[], max = 120): string {
+export function commandLine(argv: readonly string[], max = 120): string {
   const s = argv.map(shellWord).join(' ');
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+  if (s.length <= max) return s;
+  // not inside an escape: "\x1" of "\x1b" would read as another character
+  const cut = s.slice(0, max - 1).replace(/\\(x[0-9a-f]?|u[0-9a-f]{0,3})?$/, '');
+  return cut + '…';
 }
 
 /** Bytes for people, in powers of 1024: "0", "512", "1.5K", "12.3M", "4.00G". */

@@ -26,10 +26,22 @@ function keyOf(k: string): Key {
 const frozenJson = new WeakMap<readonly unknown[], string>();
 
 function arrayJson(v: unknown[]): string {
-  if (!Object.isFrozen(v)) return JSON.stringify(v);
+  if (!Object.isFrozen(v)) return json(v);
   let s = frozenJson.get(v);
-  if (s === undefined) frozenJson.set(v, s = JSON.stringify(v));
+  if (s === undefined) frozenJson.set(v, s = json(v));
   return s;
+}
+
+/**
+ * JSON.stringify, with DEL, the C1 controls and U+2028/U+2029 escaped too (\u009b): JSON allows them
+ * raw, but a target's name holding them would reach the terminal of whoever reads the NDJSON there
+ * (U+009B is a CSI, an escape sequence's start, to many terminals). The same value to any JSON parser.
+ */
+const RAW_CONTROL = /[\u007f-\u009f\u2028\u2029]/;
+const RAW_CONTROLS = /[\u007f-\u009f\u2028\u2029]/g;
+function json(v: unknown): string {
+  const s = JSON.stringify(v);
+  return RAW_CONTROL.test(s) ? s.replace(RAW_CONTROLS, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : s;
 }
 
 /**
@@ -57,7 +69,7 @@ function objectJson(rec: Record<string, unknown>, clock: Clock): string {
     let val: string;
     switch (typeof v) {
       case 'number': val = !Number.isFinite(v) ? 'null' : key.instant ? clock.toAbsoluteString(v) : String(v); break;
-      case 'string': val = JSON.stringify(v); break;
+      case 'string': val = json(v); break;
       case 'boolean': val = v ? 'true' : 'false'; break;
       default: val = v === null ? 'null' : Array.isArray(v) ? arrayJson(v) : objectJson(v as Record<string, unknown>, clock);
     }

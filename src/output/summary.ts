@@ -5,6 +5,8 @@ import type { SessionSummary } from '../model/session.js';
 import { commandLine, duration, seconds9 } from './format.js';
 import { describeExit, shortFrame, whyAndWhere } from './text.js';
 import { truncationNote } from '../collect/keytime.js';
+import { safeForText } from './safetext.js';
+import { printable } from '../sys/printable.js';
 
 /** Column the `user:` chains under the by-stack table start at: under WHY ← WHERE. */
 const CHAIN_INDENT = 40;
@@ -54,7 +56,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
   if (procs.length) {
     lines.push('processes');
     lines.push(`  ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'END'.padEnd(24)} ${'LIFETIME'.padStart(14)}  COMMAND`);
-    for (const p of procs) {
+    for (const p of procs.map(safeForText)) {
       const end = p.exit_ts_ns === undefined ? 'still running'
         : describeExit({ exit_code: p.exit_code ?? null, signal_name: p.signal_name ?? null, core_dumped: p.core_dumped ?? false });
       const life = p.lifetime_ns === undefined ? '' : duration(p.lifetime_ns);
@@ -65,7 +67,7 @@ export function summaryText(s: SessionSummary, width = 120): string {
   if (s.offcpu_stacks.length) {
     lines.push(`off-CPU time by stack (top ${s.offcpu_stacks.length} of ${s.offcpu_stacks_distinct})`);
     lines.push(`  ${'TOTAL'.padStart(12)} ${'COUNT'.padStart(6)} ${'MAX'.padStart(12)}  S  ${'COMM'.padEnd(16)} WHY ← WHERE`);
-    for (const t of s.offcpu_stacks) {
+    for (const t of s.offcpu_stacks.map(safeForText)) {
       lines.push(`  ${duration(t.total_ns).padStart(12)} ${String(t.count).padStart(6)} ${duration(t.max_ns).padStart(12)}  ` +
         `${t.state}  ${t.comm.padEnd(16)} ${whyAndWhere(t.kstack, t.ustack)}`);
       if (t.ustack.length) {
@@ -86,7 +88,7 @@ function wakerLines(s: SessionSummary, width: number): string[] {
   if (s.wakers?.length) {
     lines.push(`off-CPU time by waker (top ${s.wakers.length} of ${s.wakers_distinct ?? s.wakers.length}): who made each process wait`);
     lines.push(`  ${'TOTAL'.padStart(12)} ${'COUNT'.padStart(6)} ${'MAX'.padStart(12)}  ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} WOKEN BY`);
-    for (const w of s.wakers) {
+    for (const w of s.wakers.map(safeForText)) { // the waker's name and the waiter's: a target's own
       lines.push(`  ${duration(w.total_ns).padStart(12)} ${String(w.count).padStart(6)} ${duration(w.max_ns).padStart(12)}  ` +
         `${String(w.tgid).padStart(7)}  ${w.comm.padEnd(16)} ${w.waker}`);
     }
@@ -94,7 +96,7 @@ function wakerLines(s: SessionSummary, width: number): string[] {
   if (s.wake_chains?.length) {
     lines.push(`wait chains (longest ${s.wake_chains.length}): each waited for the next, which was waiting itself`);
     for (const c of s.wake_chains) {
-      const frames = [...c.links.map(l => `${l.comm}[${l.pid}] ${l.state} ${duration(l.duration_ns)}`), c.end];
+      const frames = [...c.links.map(safeForText).map(l => `${l.comm}[${l.pid}] ${l.state} ${duration(l.duration_ns)}`), printable(c.end)];
       lines.push(...wrapChain(`  ${c.count > 1 ? `×${c.count} ` : ''}`, frames, Math.max(width, 60)));
     }
   }
@@ -102,7 +104,7 @@ function wakerLines(s: SessionSummary, width: number): string[] {
     const shown = s.migrations.slice(0, 10);
     lines.push(`CPU migrations (${s.migrations.reduce((a, m) => a + m.count, 0)} of ${s.migrations.length} threads${shown.length < s.migrations.length ? `, top ${shown.length}` : ''})`);
     lines.push(`  ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ${'COMM'.padEnd(16)} ${'COUNT'.padStart(6)}`);
-    for (const m of shown) lines.push(`  ${String(m.pid).padStart(7)} ${String(m.tgid).padStart(7)}  ${m.comm.padEnd(16)} ${String(m.count).padStart(6)}`);
+    for (const m of shown.map(safeForText)) lines.push(`  ${String(m.pid).padStart(7)} ${String(m.tgid).padStart(7)}  ${m.comm.padEnd(16)} ${String(m.count).padStart(6)}`);
   }
   return lines;
 }

@@ -6,6 +6,7 @@ import type { Sink } from '../model/session.js';
 import { whenCaughtUp } from './backpressure.js';
 import { commandLine, duration, seconds9, shellWord } from './format.js';
 import { shortFrame, waitedIn, whyAndWhere } from './stackline.js';
+import { safeForText } from './safetext.js';
 
 export { shortFrame, waitedIn, whyAndWhere };
 import { TABLES } from './tables.js';
@@ -94,7 +95,8 @@ export class TextSink implements Sink {
    */
   constructor(private readonly out: Writable, private readonly t0: number, private readonly stacks = false) {}
 
-  write(r: ProcRecord): void {
+  write(record: ProcRecord): void {
+    const r = safeForText(record); // a target's names, escaped: one line each, no terminal escapes
     if (TABLES[r.type]) {
       const list = this.tabular.get(r.type) ?? [];
       list.push(r);

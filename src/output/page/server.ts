@@ -40,6 +40,13 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 /** How often the event stream looks for changes, and says it is alive when there were none. */
 const EVENT_MS = 400;
 const HEARTBEAT_MS = 15_000;
+/**
+ * A stream's client that does not take its events (a paused tab, a script that never reads): while
+ * more than this is unsent nothing more is written (each event says only "the model moved": the next
+ * one after it catches up says as much); one stalled this long is closed (EventSource reconnects).
+ */
+export const STREAM_MAX_UNSENT = 16 << 10;
+export const STREAM_STALL_MS = 60_000;
 
 const ids = (s: string | null): number[] | undefined => {
   if (s === null || s === '') return undefined;
@@ -61,7 +68,13 @@ export class PageRoutes {
 
   /** Answers the page's requests; false for any other (someone else's: /metrics). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://x');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain', ...SECURITY }).end('procimage: not a URL\n');
+      return true;
+    }
     const path = url.pathname;
     if (path !== '/' && path !== '/index.html' && path !== '/page.js' && path !== '/page.css' && !path.startsWith('/api/')) return false;
     if (this.allowedHosts && !this.allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
@@ -141,9 +154,26 @@ export class PageRoutes {
     this.lastSent.set(res, { model: m, version: meta?.version ?? -1, at: Date.now() });
   }
 
+  /** Since when each stream's client has not taken what was written to it. */
+  private stalled = new WeakMap<ServerResponse, number>();
+
+  /** Whether res may be written to now; closes it when its client has not read for too long. */
+  private writable(res: ServerResponse, now: number): boolean {
+    if (res.writableLength <= STREAM_MAX_UNSENT) {
+      this.stalled.delete(res);
+      return true;
+    }
+    const since = this.stalled.get(res);
+    if (since === undefined) this.stalled.set(res, now);
+    else if (now - since > STREAM_STALL_MS) res.destroy();
+    return false;
+  }
+
   private tick(): void {
     const m = this.model();
+    const now = Date.now();
     for (const res of this.streams) {
+      if (!this.writable(res, now)) continue;
       const prev = this.lastSent.get(res);
       const moved = !prev || prev.model !== m || (m && (m.version !== prev.version || m.meta().live && !m.meta().ended));
       if (moved) this.send(res, m);

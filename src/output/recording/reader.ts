@@ -50,6 +50,13 @@ const MAX_STACKS = 50_000;
 
 /** A member more than this is not one procimage wrote (chunks are sealed at 1 MiB of NDJSON). */
 const MAX_MEMBER = 256 << 20;
+/**
+ * Nor one that inflates to more than this: a damaged or crafted member may say anything (a gzip
+ * "bomb" inflates 1000-fold), and inflating it whole would hold all of it in memory.
+ */
+const MAX_INFLATED = 64 << 20;
+/** A crash loses whole filesystem blocks: the zeros it leaves start at a multiple of this. */
+const BLOCK = 4096;
 
 export class RecordingReader {
   readonly header: RecordingHeader;
@@ -133,16 +140,36 @@ export class RecordingReader {
     return b.subarray(0, got);
   }
 
-  /** Nothing but zeros from `at` to the end: what a crash leaves where a file's end was never written. */
-  private zerosFrom(at: number): boolean {
-    for (let o = at; o < this.size; o += 1 << 20) if (this.read(o, 1 << 20).some(x => x !== 0)) return false;
-    return true;
+  /** Where the zeros that end the file start (its size if it does not end in zeros). */
+  private trailingZeros(): number {
+    let end = this.size;
+    while (end > 0) {
+      const from = Math.max(0, end - (64 << 10));
+      const b = this.read(from, end - from);
+      let i = b.length;
+      while (i > 0 && b[i - 1] === 0) i--;
+      if (i > 0) return from + i;
+      end = from;
+    }
+    return 0;
+  }
+
+  /**
+   * Where the zeros a crash left start, if the member at `at` (of `len` bytes) is damaged by them:
+   * nothing but zeros from the member's start, or from a block boundary inside it, to the end.
+   * (Not any zeros at the end: a gzip trailer's length ends in zero bytes.)
+   */
+  private crashZeros(at: number, len: number): number | undefined {
+    const z = this.trailingZeros();
+    if (z <= at) return at;
+    const block = Math.ceil(z / BLOCK) * BLOCK;
+    return block < Math.min(at + len, this.size) ? block : undefined;
   }
 
   /** The member at `at`: its info and text (with inflate false, none: not even checked), or why not. */
   private member(at: number, inflate: (info: ChunkInfo) => boolean = () => true):
     | { kind: 'ok'; info: ChunkInfo; text: string }
-    | { kind: 'bad'; why: string; notRecording?: boolean; truncated?: boolean } {
+    | { kind: 'bad'; why: string; notRecording?: boolean; truncated?: boolean; memberBytes?: number } {
     const head = this.read(at, Math.min(MAX_MEMBER_HEADER, 16 << 10));
     let h = parseMemberHeader(head);
     if (!h.ok && h.why === 'short' && head.length === 16 << 10) h = parseMemberHeader(this.read(at, MAX_MEMBER_HEADER));
@@ -164,11 +191,14 @@ export class RecordingReader {
     if (!inflate(info)) return { kind: 'ok', info, text: '' };
     let text: string;
     try {
-      text = gunzipSync(this.read(at, info.memberBytes)).toString('utf8');
+      text = gunzipSync(this.read(at, info.memberBytes), { maxOutputLength: MAX_INFLATED }).toString('utf8');
     } catch (e) {
       // the last chunk of a file cut short by a crash may be zeros: as truncated; earlier, damage
       const last = at + info.memberBytes === this.size;
-      return { kind: 'bad', why: `chunk ${info.seq} does not inflate (${(e as Error).message})`, truncated: last };
+      const why = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+        ? `chunk ${info.seq} inflates to more than ${MAX_INFLATED >> 20} MiB, more than procimage writes in one`
+        : `chunk ${info.seq} does not inflate (${(e as Error).message})`;
+      return { kind: 'bad', why, truncated: last && !why.includes('MiB'), memberBytes: info.memberBytes };
     }
     return { kind: 'ok', info, text };
   }
@@ -188,8 +218,9 @@ export class RecordingReader {
       const at = this.position;
       const m = this.member(at, info => info.kind === ChunkKind.End || want(info));
       if (m.kind === 'bad') {
-        if (m.truncated || this.zerosFrom(at)) {
-          this.ending = this.incomplete(m.truncated ? m.why : `zeros from byte ${at} on: the end of the file was never written`);
+        const zeros = m.truncated ? undefined : this.crashZeros(at, m.memberBytes ?? MAX_MEMBER_HEADER);
+        if (m.truncated || zeros !== undefined) {
+          this.ending = this.incomplete(m.truncated ? m.why : `zeros from byte ${zeros} on: the end of the file was never written`);
           return;
         }
         throw new RecordingError(`${this.path}: damaged at byte ${at}: ${m.why}`);
@@ -234,7 +265,15 @@ export class RecordingReader {
    * per stack array downstream (the text output's "why ← where") works on a report too.
    */
   parseRecord(line: string): ProcRecord {
-    const r = (Number.isNaN(this.epochNum) ? parseWithInstants(line, this.epoch) : JSON.parse(line)) as Record<string, unknown>;
+    let r: Record<string, unknown>;
+    try {
+      r = (Number.isNaN(this.epochNum) ? parseWithInstants(line, this.epoch) : JSON.parse(line)) as Record<string, unknown>;
+    } catch (e) {
+      throw new RecordingError(`${this.path}: damaged: a line that is not JSON (${(e as Error).message})`);
+    }
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || typeof r.type !== 'string') {
+      throw new RecordingError(`${this.path}: damaged: a line that is not a procimage record`);
+    }
     return this.relative(r, !Number.isNaN(this.epochNum)) ? r as unknown as ProcRecord : this.parseExact(line);
   }
 

@@ -1,0 +1,134 @@
+// Load: procimage following every thread of a machine under `stress-ng --fork 2 --switch 2 --cpu 2`
+// with every category active, its --listen scraped each second by a real Prometheus. Prints the RSS
+// of the attach every few seconds (the curve), the records collected and lost (its own count at
+// ctl -d), the scrapes Prometheus made and how many failed, the entries of the kernel's per-thread
+// maps before, at the end of the load and once its threads have ended, and the programs still
+// attached once the attach is back in its ready state (0 expected).
+//   LOAD_SECONDS=60 npx tsx bench/run.ts load     (default 600: ten minutes)
+//   LOAD_STACK=none ...                            (ctl -a --stack MODE; default: procimage's own, dwarf)
+//   LOAD_LISTEN=0 ...                              (no --listen, no Prometheus: the collector alone)
+// Not part of `make bench` nor CI: it holds both cores for its whole duration.
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Prometheus, freePort, scrapeJob } from '../test/prometheus.js';
+import { CLI, fmt, median, run, sleep, stop, table, waitFor } from './lib.js';
+
+const kib = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+const bpftool = <T>(args: string[]): T => JSON.parse(execFileSync('bpftool', ['-j', ...args], { maxBuffer: 1 << 28 }).toString() || 'null') as T;
+
+/** Entries of each hash map the attach pinned (per-thread and per-process state lives in them). */
+function mapEntries(pinDir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  let names: string[];
+  try { names = execFileSync('ls', [join(pinDir, 'maps')]).toString().split('\n').filter(Boolean); } catch { return out; }
+  for (const name of names) {
+    const path = join(pinDir, 'maps', name);
+    const info = bpftool<{ type: string; max_entries: number }>(['map', 'show', 'pinned', path]);
+    if (!/hash/.test(info.type)) continue;
+    out[name] = (bpftool<unknown[]>(['map', 'dump', 'pinned', path]) ?? []).length;
+  }
+  return out;
+}
+
+/** Programs of this pin directory attached to anything now (behind a link or a perf event). */
+function attachedOf(pinDir: string): number {
+  const ids = new Set(execFileSync('ls', [join(pinDir, 'progs')]).toString().split('\n').filter(Boolean)
+    .map(p => bpftool<{ id: number }>(['prog', 'show', 'pinned', join(pinDir, 'progs', p)]).id));
+  const attached = [...bpftool<Array<{ prog_id: number }>>(['link', 'list']) ?? [], ...bpftool<Array<{ prog_id: number }>>(['perf', 'list']) ?? []];
+  return attached.filter(l => ids.has(l.prog_id)).length;
+}
+
+export async function loadBench(): Promise<string> {
+  const seconds = Number(process.env.LOAD_SECONDS ?? 600);
+  const pinDir = `/sys/fs/bpf/procimage-load-${process.pid}`;
+  const port = await freePort();
+  // every record as text to /dev/null: written synchronously, as to a file (a pipe would be the reader's speed)
+  const devnull = openSync('/dev/null', 'w');
+  const listen = process.env.LOAD_LISTEN !== '0';
+  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), '--pin-dir', pinDir],
+    { stdio: ['ignore', devnull, 'pipe'] });
+  closeSync(devnull);
+  let err = '';
+  attach.stderr!.setEncoding('utf8').on('data', d => { err += d; });
+  await waitFor(() => err.includes('ready:') || attach.exitCode !== null, 'attach ready', 60_000);
+  if (attach.exitCode !== null) throw new Error(`attach failed: ${err}`);
+  const prom = listen ? await Prometheus.start(scrapeJob('procimage', [`127.0.0.1:${port}`])) : undefined;
+  const lines: string[] = [];
+  try {
+    const before = mapEntries(pinDir);
+    const rssReady = kib(attach.pid!);
+    const stack = process.env.LOAD_STACK;
+    run(CLI, ['ctl', '-a', ...(stack ? ['--stack', stack] : []), '--pin-dir', pinDir]); // every thread, every category loaded
+    const t0 = Date.now();
+    const stress = spawn('stress-ng', ['--fork', '2', '--switch', '2', '--cpu', '2', '-t', String(seconds), '--quiet'],
+      { stdio: 'ignore', detached: true });
+    const curve: Array<[number, number]> = [];
+    const every = Math.max(5, Math.round(seconds / 60)) * 1000;
+    while (Date.now() - t0 < seconds * 1000) {
+      await sleep(Math.min(every, seconds * 1000 - (Date.now() - t0)));
+      curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
+    }
+    const atEnd = mapEntries(pinDir);
+    await stop(stress);
+    await sleep(3000); // its threads have exited; their exits are drained
+    const afterExit = mapEntries(pinDir);
+    const none = Promise.resolve([] as Array<{ value: [number, string] }>);
+    const scrapes = await (prom?.query(`count_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapesUp = await (prom?.query(`sum_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapeMax = await (prom?.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
+    // ctl -d in the background: the attach's RSS is sampled while it deactivates
+    const tOff = Date.now();
+    const ctl = spawn(CLI, ['ctl', '-d', '--json', '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let ctlOut = '', ctlErr = '';
+    ctl.stdout!.setEncoding('utf8').on('data', d => { ctlOut += d; });
+    ctl.stderr!.setEncoding('utf8').on('data', d => { ctlErr += d; });
+    const ctlDone = new Promise<number | null>(r => ctl.once('close', r));
+    let ctlCode: number | null | undefined;
+    void ctlDone.then(c => { ctlCode = c; });
+    while (ctlCode === undefined) {
+      await sleep(Math.min(every, 5000));
+      if (ctlCode === undefined) curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
+    }
+    const offSeconds = (Date.now() - tOff) / 1000;
+    if (ctlCode !== 0) {
+      lines.push(`### load: ctl -d did not end the activation (${fmt(offSeconds, 1)} s): ${ctlErr.trim()}`, '');
+      lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]), '');
+      lines.push(table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)'],
+        Object.keys({ ...before, ...atEnd }).map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-'])));
+      lines.push('', `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+      attach.kill('SIGKILL');
+      await new Promise(r => attach.once('close', r));
+      return lines.join('\n') + '\n';
+    }
+    const off = JSON.parse(ctlOut) as { duration_ns: number; records: Record<string, number>; lost: Record<string, number> };
+    const afterReady = mapEntries(pinDir);
+    const attachedReady = attachedOf(pinDir);
+    const rssAfter = kib(attach.pid!);
+
+    const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
+    const records = Object.values(off.records).reduce((a, b) => a + b, 0);
+    const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
+    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, ` +
+      `${listen ? 'scraped each second' : 'no --listen'}`, '');
+    lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
+    lines.push('');
+    lines.push(`- RSS: ready ${fmt(rssReady / 1024)} MiB; after warm-up median ${fmt(median(warm) / 1024)} MiB, ` +
+      `min ${fmt(Math.min(...warm) / 1024)}, max ${fmt(Math.max(...warm) / 1024)}; ready again ${fmt(rssAfter / 1024)} MiB`);
+    lines.push(`- records: ${records} in ${fmt(off.duration_ns / 1e9, 1)} s (${fmt(records / (off.duration_ns / 1e9), 0)}/s); ` +
+      `lost: ${lost.length ? lost.map(([r, n]) => `${n} ${r}`).join(', ') : 'none'}`);
+    lines.push(`- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+    const maps = Object.keys({ ...before, ...atEnd });
+    lines.push('', table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)', 'ready again'],
+      maps.map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-', afterReady[m] ?? '-'])));
+    lines.push('', `- ctl -d took ${fmt(offSeconds, 1)} s; ready again: ${attachedReady} of its programs attached`);
+  } finally {
+    await prom?.stop();
+    if (attach.exitCode === null && attach.signalCode === null) {
+      try { run(CLI, ['ctl', '-f', '--pin-dir', pinDir]); } catch { attach.kill('SIGKILL'); }
+    }
+    await new Promise(r => (attach.exitCode !== null || attach.signalCode !== null ? r(undefined) : attach.once('close', r)));
+    rmSync(pinDir, { recursive: true, force: true }); // what a SIGKILLed attach leaves
+  }
+  return lines.join('\n') + '\n';
+}
