@@ -46,17 +46,24 @@ export function forEachRecord(b: Batch, fn: (off: number, len: number) => void):
 }
 
 export class RingReader {
-  #d: Ptr | null;
+  /**
+   * The drainer (libbpf's ring_buffer, mapping the whole ring): made when first needed and released
+   * between activations, so that a ready daemon does not map the ring — its 16 MiB of pages count in
+   * the process's RSS from the mmap on, read or not.
+   */
+  #d: Ptr | null = null;
+  private closed = false;
+  /** Records too large for a batch, counted by drainers released since. */
+  private oversizeBefore = 0;
   private readonly bufs: Batch[];
   private running = false;
   private inFlight = false;
   private stopWaiters: Array<() => void> = [];
   private run: object | undefined;
 
-  constructor(ring: BpfMap, maxRecord: number, private readonly opts: RingReaderOptions = {}) {
+  constructor(private readonly ring: BpfMap, private readonly maxRecord: number, private readonly opts: RingReaderOptions = {}) {
     const batchBytes = opts.batchBytes ?? 1 << 20;
     if (batchBytes < 8 + maxRecord) throw new Error(`ring batch of ${batchBytes} bytes cannot hold a ${maxRecord}-byte record`);
-    this.#d = checkPtr('ring_buffer__new', helper().drainer_new(ring.fd, maxRecord) as Ptr | null);
     this.bufs = [0, 1].map(() => {
       // not zeroed: a drain hands over only what it wrote, and untouched pages cost the ready daemon no memory
       const buf = Buffer.allocUnsafe(batchBytes);
@@ -65,12 +72,27 @@ export class RingReader {
   }
 
   private get d(): Ptr {
-    if (this.#d === null) throw new Error('ring reader is closed');
+    if (this.closed) throw new Error('ring reader is closed');
+    this.#d ??= checkPtr('ring_buffer__new', helper().drainer_new(this.ring.fd, this.maxRecord) as Ptr | null);
     return this.#d;
   }
 
   /** Records larger than a batch: they cannot be handed over and are counted here. */
-  get oversize(): number { return Number(helper().drainer_oversize(this.d)); }
+  get oversize(): number {
+    return this.oversizeBefore + (this.#d === null ? 0 : Number(helper().drainer_oversize(this.#d)));
+  }
+
+  /**
+   * Unmaps the ring until it is read again (the ready state): what the kernel writes meanwhile stays
+   * in the ring for the next drainer, which starts at the same consumer position.
+   */
+  release(): void {
+    if (this.running || this.inFlight) throw new Error('release while draining: await stop() first');
+    if (this.#d === null) return;
+    this.oversizeBefore += Number(helper().drainer_oversize(this.#d));
+    helper().drainer_free(this.#d);
+    this.#d = null;
+  }
 
   /**
    * Starts draining in the background; onBatch runs on the main thread for each non-empty batch. An
@@ -148,8 +170,7 @@ export class RingReader {
   }
 
   close(): void {
-    if (this.running || this.inFlight) throw new Error('close while draining: await stop() first');
-    if (this.#d !== null) helper().drainer_free(this.#d);
-    this.#d = null;
+    this.release();
+    this.closed = true;
   }
 }

@@ -801,6 +801,7 @@ export class Session {
     this.stopUnwinding();
     this.poll(true);
     this.reportLost();
+    this.reader!.release(); // the ready state maps no ring (16 MiB of RSS); the next activation maps it again
     mark('final-poll');
     if (cur.policy.target.kind === 'tgid') this.unfollowAll();
     const sent = readPerType(this.sharedMap('pi_sent')), lost = readPerType(this.sharedMap('pi_lost_type'));
