@@ -302,6 +302,7 @@ struct pi_btf_types {
 	struct pi_sc_errno_key sc_errno_key;
 	struct pi_syscall_seq_event syscall_seq;
 	struct pi_lock_stack_event lock_stack;
+	struct pi_lock_exec_event lock_exec;
 	struct pi_lock_key lock_key;
 	struct pi_lock_stat lock_stat;
 	struct pi_lock_call lock_call;

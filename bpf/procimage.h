@@ -113,6 +113,7 @@ enum pi_event_type {
 	PI_EV_SWITCH_IN = 6,        /* a target got the CPU back: ends an off-CPU interval */
 	PI_EV_SYSCALL_SEQ = 30,
 	PI_EV_LOCK_STACK = 40,
+	PI_EV_LOCK_EXEC = 41,       /* a followed process exec'd and is held (stopped) until its lock probes are in */
 };
 
 /*
@@ -494,6 +495,15 @@ struct pi_lock_stat {
  */
 struct pi_lock_stack_event {
 	struct pi_event_hdr hdr;
+};
+
+/*
+ * A process of a followed thread group exec'd with lock active (bpf/lock.bpf.c, lock_exec): it was
+ * sent SIGSTOP, and user space attaches the lock uprobes for the new program, then sends SIGCONT.
+ */
+struct pi_lock_exec_event {
+	struct pi_event_hdr hdr;
+	__u64 start_ns; /* the process's start (CLOCK_MONOTONIC): tells a recycled pid apart */
 };
 
 /* A pthread lock call in flight (lk_calls, by pid) or a futex wait in flight (futex_inflight). */

@@ -8,9 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { BpfError, UnsupportedFeatureError, probe, supported, type BpfObject, type Link } from '../bpf/index.js';
 import type { Collector, Decoder, PollContext } from './collector.js';
-import { pi_event_hdr, pi_event_type } from './layout.js';
+import { pi_event_hdr, pi_event_type, pi_lock_exec_event } from './layout.js';
 import { readMaps, type Mapping } from '../sys/procmaps.js';
-import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
+import { UPROBE_MULTI, attachLockUprobes, fileId, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
+import { ExecFollower } from './lockfollow.js';
+import { u64 } from './decode.js';
 import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import type { Policy } from './policy.js';
@@ -32,6 +34,8 @@ let kernelContention = true;
 let futexTracepoints = true;
 /** Whether the uprobe programs are loaded for uprobe_multi links (one link per program). */
 let multi = false;
+/** A thread-group target's children that exec: their probes (lockfollow.ts). */
+let follower: ExecFollower | undefined;
 /** What the last attachExtra could not do, for notes(). */
 let attachNotes: string[] = [];
 /** Mappings of processes read when a stack was captured in them, for the symbolizer at the next poll. */
@@ -87,6 +91,13 @@ export const lock: Collector = {
     const maps = readMaps(tgid);
     if (maps) pendingMaps.set(tgid, maps);
     return null;
+  }], [pi_event_type.PI_EV_LOCK_EXEC, (b, off) => {
+    // a followed process exec'd and is stopped: probe it, then let it go
+    const tgid = b.u32[(off + pi_event_hdr.OFF.tgid) >>> 2];
+    const startNs = u64(b.u32, off + pi_lock_exec_event.OFF.start_ns);
+    if (follower) follower.exec(tgid, startNs);
+    else ExecFollower.release(tgid);
+    return null;
   }]]),
 
   configure(obj: BpfObject) {
@@ -110,7 +121,9 @@ export const lock: Collector = {
     // third of what programs on sys_enter/sys_exit do (~40 ns against ~130: docs/performance.md)
     const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
-    return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+    // lock_exec: a followed process that execs is held until its new program's probes are in
+    const exec = policy.target.kind === 'tgid' && supported('uprobe') ? ['lock_exec'] : [];
+    return [...futex, 'syscall_task_exit', ...exec, ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
   extraPrograms(policy: Policy) {
@@ -123,6 +136,7 @@ export const lock: Collector = {
 
   async attachExtra(policy: Policy, obj: BpfObject): Promise<Link[]> {
     attachNotes = [];
+    follower = undefined;
     if (!policy.categories.includes('lock')) return [];
     const pid = targetProcess(policy);
     if (pid === undefined) {
@@ -144,7 +158,10 @@ export const lock: Collector = {
     try {
       const links = await attachLockUprobes(obj, plan, pid, multi);
       if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
-      return links;
+      if (policy.target.kind !== 'tgid') return links;
+      // the processes it starts are targets too: the follower probes each one that execs
+      follower = new ExecFollower(obj, multi, pid, plan, fileId(plan.openPath), links);
+      return [...links, follower.link]; // the set: those the follower makes later
     } catch (e) {
       const lib = plan;
       if (!(e instanceof BpfError) && !(e instanceof UnsupportedFeatureError)) throw e;
@@ -171,6 +188,7 @@ export const lock: Collector = {
 
   poll(ctx: PollContext): ProcRecord[] {
     if (!ctx.policy.categories.includes('lock')) return [];
+    follower?.forgetEnded();
     for (const [tgid, maps] of pendingMaps) ctx.symbols.addMaps(tgid, maps);
     pendingMaps.clear();
     const sc = ctx.object('syscall');
