@@ -97,6 +97,8 @@ enum pi_target_kind {
 	PI_TARGET_PID = 2,  /* one thread */
 	PI_TARGET_TGID = 3, /* one thread group, and every process it forks after activation */
 	PI_TARGET_CPU = 4,  /* the idle task (pid 0) of one CPU */
+	PI_TARGET_CGROUP = 5, /* every thread in a cgroup v2 (target_cgroup_id) or below it, as they come and go */
+	PI_TARGET_CONTAINERS = 6, /* every thread outside the root cgroup namespace (-o) */
 };
 
 /*
@@ -155,6 +157,9 @@ struct pi_policy {
 	__u32 generation;     /* activation number: per-task state of an earlier activation is stale */
 	__u32 pad;
 	__u64 start_ns;       /* when this activation began: a task created after it has no "before" */
+	__u64 target_cgroup_id; /* PI_TARGET_CGROUP: the cgroup's id (its kernfs node id, the directory's inode) */
+	__u32 target_cgroup_level; /* ... and its depth below the root (the root is 0) */
+	__u32 pad2;
 };
 
 /* Common head of every ring-buffer record. `pid` is the thread id, `tgid` the process id. */

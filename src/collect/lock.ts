@@ -141,7 +141,8 @@ export const lock: Collector = {
     const pid = targetProcess(policy);
     if (pid === undefined) {
       attachNotes.push('lock: pthread locks are traced in one process (-p or -P), not on ' +
-        `${policy.target.kind === 'all' ? 'every thread' : 'an idle task'}: futex waits and kernel contention only`);
+        `${policy.target.kind === 'all' ? 'every thread' : policy.target.kind === 'cpu' ? 'an idle task'
+          : policy.target.kind === 'cgroup' ? 'a cgroup' : 'containers'}: futex waits and kernel contention only`);
       return [];
     }
     if (!supported('uprobe')) {
