@@ -32,9 +32,10 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const p of procs) p.kill('SIGKILL');
-  await new Promise(r => setTimeout(r, 200));
-  for (const d of [join(cg, 'docker-' + 'ab12'.repeat(16) + '.scope'), cg]) {
+  // every workload ended and reaped: a cgroup with a zombie in it cannot be removed
+  await Promise.all(procs.map(p => (p.exitCode !== null || p.signalCode !== null ? undefined
+    : new Promise(res => { p.once('exit', res); p.kill('SIGKILL'); }))));
+  for (const d of [join(cg, 'docker-' + 'ab12'.repeat(16) + '.scope'), join(cg, 'sub'), cg]) {
     try { rmdirSync(d); } catch { /* not made */ }
   }
 });
@@ -57,6 +58,28 @@ describe('--cgroup', () => {
     const types = new Set(recs.map(x => x.type));
     for (const t of ['offcpu', 'syscall_seq', 'syscall_stat', 'sched', 'resource', 'lock']) expect(types, `no ${t} record`).toContain(t);
     expect(recs.some(x => x.type === 'lock' && x.source === 'futex')).toBe(true);
+    // every record of a task says its cgroup; the cgroup's scheduling delay is beside the system's
+    for (const x of recs) if (x.type !== 'module') expect(x.cgroup, JSON.stringify(x)).toBe(`/${name}`);
+    const all = parse(r.stdout);
+    expect(all.some(x => x.type === 'sched' && x.scope === 'cgroup' && x.cgroup === `/${name}` && (x.count as number) > 0)).toBe(true);
+    expect(all.some(x => x.type === 'sched' && x.scope === 'system')).toBe(true);
+  });
+
+  it('prints each thread\'s cgroup, and each cgroup\'s scheduling delay, in the text tables', async () => {
+    mkdirSync(join(cg, 'sub'));
+    const a = start([workload('runsleep'), '100000', '5'], cg), b = start([workload('runsleep'), '100000', '5'], join(cg, 'sub'));
+    await waitFor(() => a.pid && b.pid, 'the workloads');
+    await new Promise(r => setTimeout(r, 200));
+    const r = await cli(['trace', '--cgroup', name, '-S', '-s', '3', '--duration', '0.5'], { timeoutMs: 30_000 });
+    a.kill('SIGKILL');
+    b.kill('SIGKILL');
+    expect(r.code, r.stderr).toBe(0);
+    const sched = r.stdout.split('\n── ').find(t => t.startsWith('sched'))!;
+    expect(sched).toMatch(/PID +TGID +COMM +CGROUP +DELAYS/);
+    expect(sched).toMatch(new RegExp(`^ *${a.pid} +${a.pid} +runsleep +/${name} +\\d+`, 'm'));
+    expect(sched).toMatch(new RegExp(`^ *${b.pid} +${b.pid} +runsleep +/${name}/sub +\\d+`, 'm'));
+    expect(sched).toMatch(new RegExp(`^cgroup +/${name}/sub +\\d+`, 'm'));
+    expect(sched).toMatch(/^system +\d+/m);
   });
 
   it('takes a process moved in while it runs, and drops one moved out', async () => {

@@ -14,6 +14,7 @@ import { eventTypeName, readKernelLost, readPerType } from '../collect/lost.js';
 import { CATEGORY_BIT, CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, isMemberTarget, validatePolicy, type Category, type Policy, type Target } from '../collect/policy.js';
 import { isRaw, type LostRecord, type ProcRecord, type RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
+import { CgroupNames } from '../collect/cgroupnames.js';
 import { UserError } from '../sys/errors.js';
 import { INIT_CGROUP_NS, cgroup2Mount, cgroupNamespaceOf, cgroupOf, cgroupUnder, containerThreads, threadsUnder } from '../sys/cgroups.js';
 import { releaseFreeMemory } from '../sys/libc.js';
@@ -116,6 +117,8 @@ interface Current {
   processes: ProcessTable;
   stacks: OffCpuStacks;
   timers: NodeJS.Timeout[];
+  /** A cgroup or container target's: each record's thread's cgroup path (NDJSON `cgroup`). */
+  cgroups?: CgroupNames;
 }
 
 export class Session {
@@ -462,7 +465,7 @@ export class Session {
     try {
       this.current = {
         policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), timers: [],
-        delivered: new Map(),
+        delivered: new Map(), cgroups: isMemberTarget(t) ? new CgroupNames() : undefined,
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
       if (policy.categories.includes('keytime')) {
@@ -655,6 +658,7 @@ export class Session {
       cur.counts.set('module', (cur.counts.get('module') ?? 0) + modules.length);
     }
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
+    if (cur.cgroups && r.pid && r.type !== 'module' && r.cgroup === undefined) r.cgroup = cur.cgroups.of(r.pid);
     cur.processes.observe(r);
     if (this.tables && this.stacks?.tables) this.tablesFor(r);
     this.intervals?.observe(r);
@@ -702,6 +706,7 @@ export class Session {
   private poll(final: boolean): void {
     const cur = this.current;
     if (!cur) return;
+    cur.cgroups?.tick();
     const ctx = this.pollContext(cur, final);
     for (const c of this.collectors) {
       if (!c.poll) continue;
@@ -714,7 +719,7 @@ export class Session {
     return {
       obj: this.objectOf(CORE), object: (n: string) => this.objects.get(n) ?? missingObject(n),
       clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final, snapshot: false,
-      symbols: this.symbols,
+      symbols: this.symbols, cgroups: cur.cgroups,
     };
   }
 
