@@ -324,14 +324,15 @@ int BPF_PROG(lock_contention_end, void *lock, int ret)
  * it is held: stopped (the signal is delivered before its first user instruction) and announced;
  * user space attaches the probes for its pid on the library it will load, then continues it. No
  * record, no stop: a full ring never leaves a process stopped. Exec is rare next to what the other
- * hooks see; this is its own program, attached only with lock and a thread-group target.
+ * hooks see; this is its own program, attached only with lock and a thread-group, cgroup or
+ * container target.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lock_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	const struct pi_policy *p = pi_active_policy();
 
-	if (!p || !(pi_cats(p) & PI_CAT_LOCK) || p->target_kind != PI_TARGET_TGID)
+	if (!p || !(pi_cats(p) & PI_CAT_LOCK) || (p->target_kind != PI_TARGET_TGID && p->target_kind < PI_TARGET_CGROUP))
 		return 0;
 	if (!pi_is_target(p, task->pid, task->tgid, bpf_get_smp_processor_id()))
 		return 0;

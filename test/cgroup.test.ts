@@ -58,6 +58,8 @@ describe('--cgroup', () => {
     const types = new Set(recs.map(x => x.type));
     for (const t of ['offcpu', 'syscall_seq', 'syscall_stat', 'sched', 'resource', 'lock']) expect(types, `no ${t} record`).toContain(t);
     expect(recs.some(x => x.type === 'lock' && x.source === 'futex')).toBe(true);
+    // its pthread locks too: uprobes attached in each process of the cgroup
+    expect(recs.some(x => x.type === 'lock' && x.source === 'pthread' && x.kind === 'mutex' && (x.acquisitions as number) > 0), r.stderr).toBe(true);
     // every record of a task says its cgroup; the cgroup's scheduling delay is beside the system's
     for (const x of recs) if (x.type !== 'module') expect(x.cgroup, JSON.stringify(x)).toBe(`/${name}`);
     const all = parse(r.stdout);

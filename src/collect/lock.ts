@@ -15,7 +15,9 @@ import { ExecFollower } from './lockfollow.js';
 import { u64 } from './decode.js';
 import { decodeLockEntry, entryKey, entrySignature, toRecord, type LockEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
-import type { Policy } from './policy.js';
+import { isMemberTarget, type Policy } from './policy.js';
+import { cgroup2Mount, containerProcesses, processesUnder } from '../sys/cgroups.js';
+import { join } from 'node:path';
 import type { ProcRecord } from './records.js';
 import { resetSyscallHooks } from './syscall.js';
 
@@ -67,6 +69,46 @@ function targetProcess(policy: Policy): number | undefined {
   } catch {
     return t.pid;
   }
+}
+
+/** Processes of a cgroup or container target probed at activation, at most. */
+const MAX_MEMBER_PROCESSES = 256;
+
+/**
+ * A cgroup or container target: the pthread lock probes of each of its processes now (each one's own
+ * libc), and, through the follower, of what they exec and start from then on. A process moved into
+ * the cgroup later is not probed (its futex waits and kernel contention are collected).
+ */
+async function attachMembers(policy: Policy, obj: BpfObject): Promise<Link[]> {
+  if (!supported('uprobe')) {
+    const s = probe('uprobe');
+    attachNotes.push(`lock: pthread locks need uprobes, which this kernel lacks (${'reason' in s ? s.reason : ''})`);
+    return [];
+  }
+  const t = policy.target as Extract<Policy['target'], { kind: 'cgroup' | 'containers' }>;
+  const mount = t.kind === 'cgroup' ? cgroup2Mount() : undefined;
+  const all = (t.kind === 'cgroup' ? (mount ? processesUnder(join(mount, t.path)) : []) : containerProcesses())
+    .filter(pid => policy.myproc || pid !== process.pid);
+  const f = follower = new ExecFollower(obj, multi);
+  let probed = 0, failed = 0;
+  for (const pid of all.slice(0, MAX_MEMBER_PROCESSES)) {
+    const plan = findPthreadLibrary(pid);
+    if (!plan) continue;
+    try {
+      f.adopt(pid, plan, fileId(plan.openPath), await attachLockUprobes(obj, plan, pid, multi), true);
+      probed++;
+    } catch (e) {
+      if (!(e instanceof BpfError) && !(e instanceof UnsupportedFeatureError)) throw e;
+      failed++; // ended meanwhile, most likely
+    }
+  }
+  if (all.length > MAX_MEMBER_PROCESSES) {
+    attachNotes.push(`lock: pthread locks probed in the first ${MAX_MEMBER_PROCESSES} of ${all.length} processes`);
+  }
+  if (failed) attachNotes.push(`lock: ${failed} process${failed > 1 ? 'es' : ''} could not be probed (ended meanwhile?)`);
+  attachNotes.push(`lock: pthread locks in ${probed} process${probed === 1 ? '' : 'es'} and what they start; ` +
+    'a process moved in later has futex waits and kernel contention only');
+  return [f.link];
 }
 
 /** Per pthread lock (process, address), the thread that held it longest. */
@@ -122,7 +164,7 @@ export const lock: Collector = {
     const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
     // lock_exec: a followed process that execs is held until its new program's probes are in
-    const exec = policy.target.kind === 'tgid' && supported('uprobe') ? ['lock_exec'] : [];
+    const exec = (policy.target.kind === 'tgid' || isMemberTarget(policy.target)) && supported('uprobe') ? ['lock_exec'] : [];
     return [...futex, 'syscall_task_exit', ...exec, ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
@@ -138,11 +180,11 @@ export const lock: Collector = {
     attachNotes = [];
     follower = undefined;
     if (!policy.categories.includes('lock')) return [];
+    if (isMemberTarget(policy.target)) return attachMembers(policy, obj);
     const pid = targetProcess(policy);
     if (pid === undefined) {
-      attachNotes.push('lock: pthread locks are traced in one process (-p or -P), not on ' +
-        `${policy.target.kind === 'all' ? 'every thread' : policy.target.kind === 'cpu' ? 'an idle task'
-          : policy.target.kind === 'cgroup' ? 'a cgroup' : 'containers'}: futex waits and kernel contention only`);
+      attachNotes.push('lock: pthread locks are traced in processes (-p, -P, --cgroup, -o), not on ' +
+        `${policy.target.kind === 'all' ? 'every thread' : 'an idle task'}: futex waits and kernel contention only`);
       return [];
     }
     if (!supported('uprobe')) {
@@ -161,7 +203,8 @@ export const lock: Collector = {
       if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
       if (policy.target.kind !== 'tgid') return links;
       // the processes it starts are targets too: the follower probes each one that execs
-      follower = new ExecFollower(obj, multi, pid, plan, fileId(plan.openPath), links);
+      follower = new ExecFollower(obj, multi);
+      follower.adopt(pid, plan, fileId(plan.openPath), links);
       return [...links, follower.link]; // the set: those the follower makes later
     } catch (e) {
       const lib = plan;

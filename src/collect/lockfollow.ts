@@ -68,11 +68,18 @@ export class ExecFollower {
   /** Per process, the work on it in order: a recheck never attaches beside an attach in flight. */
   private readonly queue = new Map<number, Promise<void>>();
 
-  constructor(private readonly obj: BpfObject, private readonly multi: boolean, pid: number, plan: ProbePlan,
-    file: string | undefined, links: Link[]) {
+  constructor(private readonly obj: BpfObject, private readonly multi: boolean) {
     this.link = new LinkSet();
+  }
+
+  /**
+   * A target process probed at activation (links on plan's file): followed from now on. `own`: its
+   * links belong to the set (else the caller hands them to the session itself).
+   */
+  adopt(pid: number, plan: ProbePlan, file: string | undefined, links: Link[], own = false): void {
     this.procs.set(pid, { startNs: undefined, files: new Set(file ? [file] : []), links });
     this.libPaths.add(plan.path);
+    if (own) this.link.add(links);
   }
 
   /** Lets a held process go on. */

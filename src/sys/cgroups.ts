@@ -131,6 +131,27 @@ export function threadsUnder(dir: string): number[] {
   return out;
 }
 
+/** Every process with a thread in the cgroup at dir or below it, now (cgroup.procs, each once). */
+export function processesUnder(dir: string): number[] {
+  const out = new Set<number>();
+  const walk = (d: string) => {
+    try {
+      for (const t of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (t) out.add(Number(t));
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
+    } catch { /* removed meanwhile */ }
+  };
+  walk(dir);
+  return [...out];
+}
+
+/** Every process outside the initial cgroup namespace (-o), now. */
+export function containerProcesses(): number[] {
+  return readdirSync('/proc').filter(p => /^\d+$/.test(p)).map(Number).filter(pid => {
+    const ns = cgroupNamespaceOf(pid);
+    return ns !== undefined && ns !== INIT_CGROUP_NS;
+  });
+}
+
 /** A thread's cgroup v2 path ("/a/b"), or undefined if it has ended. */
 export function cgroupOf(tid: number | 'self'): string | undefined {
   try {
