@@ -176,9 +176,9 @@ export function fileId(path: string): string | undefined {
  * The glibc libraries with pthread locks that process pid maps now, as planForFile gives them
  * (none yet while ld.so is still mapping them; no wait here).
  */
-export function pthreadLibrariesMapped(pid: number): Array<{ plan: ProbePlan; file: string }> {
+export function pthreadLibrariesMapped(pid: number, maps = readMaps(pid)): Array<{ plan: ProbePlan; file: string }> {
   const out = new Map<string, { plan: ProbePlan; file: string }>();
-  for (const m of readMaps(pid) ?? []) {
+  for (const m of maps ?? []) {
     const name = m.path.slice(m.path.lastIndexOf('/') + 1);
     if (!m.path.startsWith('/') || !/^lib(c|pthread)([-.].*)?\.so/.test(name)) continue;
     const found = planForFile(openablePath(pid, m), m.path);

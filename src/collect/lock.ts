@@ -71,6 +71,11 @@ function targetProcess(policy: Policy): number | undefined {
   }
 }
 
+/** Maps a followed program had once running, unless a lock_stack record's fresher ones are there. */
+function keepMaps(tgid: number, maps: Mapping[]): void {
+  if (!pendingMaps.has(tgid)) pendingMaps.set(tgid, maps);
+}
+
 /** Processes of a cgroup or container target probed at activation, at most. */
 const MAX_MEMBER_PROCESSES = 256;
 
@@ -89,7 +94,7 @@ async function attachMembers(policy: Policy, obj: BpfObject): Promise<Link[]> {
   const mount = t.kind === 'cgroup' ? cgroup2Mount() : undefined;
   const all = (t.kind === 'cgroup' ? (mount ? processesUnder(join(mount, t.path)) : []) : containerProcesses())
     .filter(pid => policy.myproc || pid !== process.pid);
-  const f = follower = new ExecFollower(obj, multi);
+  const f = follower = new ExecFollower(obj, multi, keepMaps);
   let probed = 0, failed = 0;
   for (const pid of all.slice(0, MAX_MEMBER_PROCESSES)) {
     const plan = findPthreadLibrary(pid);
@@ -203,7 +208,7 @@ export const lock: Collector = {
       if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
       if (policy.target.kind !== 'tgid') return links;
       // the processes it starts are targets too: the follower probes each one that execs
-      follower = new ExecFollower(obj, multi);
+      follower = new ExecFollower(obj, multi, keepMaps);
       follower.adopt(pid, plan, fileId(plan.openPath), links);
       return [...links, follower.link]; // the set: those the follower makes later
     } catch (e) {

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { Link, type BpfObject } from '../bpf/index.js';
 import { attachLockUprobes, planForFile, pthreadLibrariesMapped, type ProbePlan } from './libc-uprobes.js';
+import { readMaps, type Mapping } from '../sys/procmaps.js';
 
 interface Probed {
   /** The process's start (ns, the kernel's clock): a pid used again is another process. */
@@ -68,7 +69,12 @@ export class ExecFollower {
   /** Per process, the work on it in order: a recheck never attaches beside an attach in flight. */
   private readonly queue = new Map<number, Promise<void>>();
 
-  constructor(private readonly obj: BpfObject, private readonly multi: boolean) {
+  /**
+   * onMaps: what a followed process mapped, read once it runs (its libraries are there by then), for
+   * the symbolizer: a short-lived program may be gone before a record of its asks for them.
+   */
+  constructor(private readonly obj: BpfObject, private readonly multi: boolean,
+    private readonly onMaps?: (tgid: number, maps: Mapping[]) => void) {
     this.link = new LinkSet();
   }
 
@@ -128,7 +134,9 @@ export class ExecFollower {
   private async recheck(tgid: number, startNs: number): Promise<void> {
     const p = this.procs.get(tgid);
     if (this.link.ended || !p || p.startNs !== startNs) return;
-    for (const found of pthreadLibrariesMapped(tgid)) {
+    const maps = readMaps(tgid);
+    if (maps) this.onMaps?.(tgid, maps);
+    for (const found of pthreadLibrariesMapped(tgid, maps)) {
       this.libPaths.add(found.plan.path);
       await this.attach(tgid, p, found);
     }
