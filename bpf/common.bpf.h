@@ -158,7 +158,11 @@ static __always_inline int pi_is_target(const struct pi_policy *p, __u32 pid, __
 	case PI_TARGET_CPU:
 		return pid == 0 && cpu == p->target_id;
 	}
-	return 0;
+	/*
+	 * A cgroup or container target: membership per thread, kept by bpf/cgroup.bpf.h's hooks. Past
+	 * the switch, so that the other kinds' tests compile to the compares they had without it.
+	 */
+	return p->target_kind >= PI_TARGET_CGROUP && pi_followed(pid);
 }
 
 static __always_inline int pi_task_is_target(const struct pi_policy *p, struct task_struct *t)
@@ -309,6 +313,7 @@ struct pi_btf_types {
 	struct pi_sc_errno_key sc_errno_key;
 	struct pi_syscall_seq_event syscall_seq;
 	struct pi_lock_stack_event lock_stack;
+	struct pi_lock_exec_event lock_exec;
 	struct pi_lock_key lock_key;
 	struct pi_lock_stat lock_stat;
 	struct pi_lock_call lock_call;

@@ -15,6 +15,7 @@
 #include "unwind.bpf.h"
 #include "waker.bpf.h"
 #include "migrate.bpf.h"
+#include "cgroup.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,6 +27,8 @@ int BPF_PROG(keytime_fork, struct task_struct *parent, struct task_struct *child
 
 	if (!p)
 		return 0;
+	if (pi_member_kind(p)) /* a cgroup or container target: the child's own membership */
+		pi_member_update(p, child);
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	if (!pi_is_target(p, parent->pid, ptgid, cpu)) {
 		/*
@@ -705,5 +708,24 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 		keytime_in(p, next, now);
 	if (prev_state & PI_TASK_DEAD)
 		keytime_last_switch(p, prev, cpu);
+	return 0;
+}
+
+/* cgroup targets (bpf/cgroup.bpf.h): a task moved between cgroups, after the move. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(keytime_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	pi_cgroup_moved(task, threadgroup);
+	return 0;
+}
+
+/* -o: a process that execs may have left the root cgroup namespace since its fork (runc's init does). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(keytime_member_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (p && p->target_kind == PI_TARGET_CONTAINERS)
+		pi_member_update(p, task);
 	return 0;
 }

@@ -333,3 +333,37 @@ int BPF_PROG(lock_contention_end, void *lock, int ret)
 	pi_lock_wait(s, wait);
 	return 0;
 }
+
+#define SIGSTOP 19
+
+/*
+ * A process of a followed thread group exec'd a new program (its children are targets for every
+ * category, src/collect/lock.ts): the uprobes of the process it was forked from do not follow it
+ * into its new address space, and the new program may take its first lock a millisecond later. So
+ * it is held: stopped (the signal is delivered before its first user instruction) and announced;
+ * user space attaches the probes for its pid on the library it will load, then continues it. No
+ * record, no stop: a full ring never leaves a process stopped. Exec is rare next to what the other
+ * hooks see; this is its own program, attached only with lock and a thread-group, cgroup or
+ * container target.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(lock_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || !(pi_cats(p) & PI_CAT_LOCK) || (p->target_kind != PI_TARGET_TGID && p->target_kind < PI_TARGET_CGROUP))
+		return 0;
+	if (!pi_is_target(p, task->pid, task->tgid, bpf_get_smp_processor_id()))
+		return 0;
+	struct pi_lock_exec_event *e = pi_reserve(sizeof(*e), PI_EV_LOCK_EXEC);
+	if (!e)
+		return 0;
+	pi_fill_hdr(&e->hdr, PI_EV_LOCK_EXEC, task);
+	e->start_ns = task->start_time; /* de_thread() gave a non-leader that execs the leader's */
+	if (bpf_send_signal(SIGSTOP)) {
+		bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
+	return 0;
+}

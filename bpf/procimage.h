@@ -97,6 +97,8 @@ enum pi_target_kind {
 	PI_TARGET_PID = 2,  /* one thread */
 	PI_TARGET_TGID = 3, /* one thread group, and every process it forks after activation */
 	PI_TARGET_CPU = 4,  /* the idle task (pid 0) of one CPU */
+	PI_TARGET_CGROUP = 5, /* every thread in a cgroup v2 (target_cgroup_id) or below it, as they come and go */
+	PI_TARGET_CONTAINERS = 6, /* every thread outside the root cgroup namespace (-o) */
 };
 
 /*
@@ -116,6 +118,7 @@ enum pi_event_type {
 	PI_EV_WAKER_DWARF = 9,      /* a waker's record with its registers and a stack copy for DWARF unwinding */
 	PI_EV_SYSCALL_SEQ = 30,
 	PI_EV_LOCK_STACK = 40,
+	PI_EV_LOCK_EXEC = 41,       /* a followed process exec'd and is held (stopped) until its lock probes are in */
 };
 
 /*
@@ -163,6 +166,9 @@ struct pi_policy {
 	 * thread's aggregate for that stack (offcpu_agg). 0: every interval one by one (as before).
 	 */
 	__u64 offcpu_min_ns;
+	__u64 target_cgroup_id; /* PI_TARGET_CGROUP: the cgroup's id (its kernfs node id, the directory's inode) */
+	__u32 target_cgroup_level; /* ... and its depth below the root (the root is 0) */
+	__u32 pad2;
 };
 
 /* Common head of every ring-buffer record. `pid` is the thread id, `tgid` the process id. */
@@ -626,6 +632,15 @@ struct pi_lock_stat {
  */
 struct pi_lock_stack_event {
 	struct pi_event_hdr hdr;
+};
+
+/*
+ * A process of a followed thread group exec'd with lock active (bpf/lock.bpf.c, lock_exec): it was
+ * sent SIGSTOP, and user space attaches the lock uprobes for the new program, then sends SIGCONT.
+ */
+struct pi_lock_exec_event {
+	struct pi_event_hdr hdr;
+	__u64 start_ns; /* the process's start (CLOCK_MONOTONIC): tells a recycled pid apart */
 };
 
 /* A pthread lock call in flight (lk_calls, by pid) or a futex wait in flight (futex_inflight). */

@@ -13,6 +13,7 @@
  * them when the policy has the lock bit.
  */
 #include "common.bpf.h"
+#include "cgroup.bpf.h"
 #include "maps.bpf.h"
 #include "futex.bpf.h"
 #include "log2.bpf.h"
@@ -248,6 +249,27 @@ static __always_inline __u32 thread_slot(const struct pi_policy *p, __u32 pid, _
 	return ts->slot;
 }
 
+/*
+ * With a cgroup (or -o) target a thread's answer changes when it moves: syscall_cgroup_attach makes
+ * this odd, updates the bits, makes it even again, then empties every CPU's cache. A fill that read
+ * the count odd, or finds it changed after it wrote its entry, keeps nothing (it may have read the bit
+ * before the move and written after the emptying). Read on a miss only, with such a target only.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sc_member_seq SEC(".maps");
+
+static __always_inline __u64 member_seq(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&sc_member_seq, &zero);
+
+	return n ? *(volatile __u64 *)n : 1;
+}
+
 /* A cache miss: the target test, and a target's slot, for the current task. */
 static __noinline void cache_fill(struct target_cache *c, struct pt_regs *regs)
 {
@@ -258,6 +280,8 @@ static __noinline void cache_fill(struct target_cache *c, struct pt_regs *regs)
 		c->target = c->categories = 0;
 		return;
 	}
+	int members = pi_member_kind(p);
+	__u64 seq = members ? member_seq() : 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 target = pi_is_target(p, pt, pt >> 32, bpf_get_smp_processor_id());
 	c->regs = (__u64)regs;
@@ -265,6 +289,11 @@ static __noinline void cache_fill(struct target_cache *c, struct pt_regs *regs)
 	c->categories = p->categories;
 	c->seq_len = p->syscall_seq_len;
 	c->slot = target && (p->categories & PI_CAT_SYSCALL) ? thread_slot(p, pt, pt >> 32) : SC_NO_SLOT;
+	if (members) {
+		asm volatile("" ::: "memory");
+		if ((seq & 1) || member_seq() != seq)
+			c->regs = 1; /* answered for this call, not kept: no task's registers are at 1 */
+	}
 }
 
 /* This CPU's cache entry for the current task (filled on a miss); NULL without a policy. */
@@ -655,5 +684,62 @@ int BPF_PROG(syscall_task_exit, struct task_struct *task)
 	}
 	__u32 pid = task->pid;
 	bpf_map_delete_elem(&futex_inflight, &pid);
+	return 0;
+}
+
+/* bpf_loop's callback: forgets every task cached on CPU cpu. */
+static long forget_all_on_cpu(__u32 cpu, void *unused)
+{
+	__u32 zero = 0;
+	struct target_caches *cs = bpf_map_lookup_percpu_elem(&sc_tcache, &zero, cpu);
+
+	if (!cs)
+		return 1;
+	cs->way[0].regs = 0;
+	cs->way[1].regs = 0;
+	return 0;
+}
+
+/*
+ * A cgroup target's thread moved in or out (or, with -o, exec'd into a container): its cached
+ * verdict is stale. Keeps the bits (as keytime's program does, whichever runs first), between two
+ * steps of sc_member_seq, and then empties every CPU's cache; a move is rare next to syscalls. A
+ * fill racing with it keeps nothing (cache_fill).
+ */
+/* sc_member_seq one up (odd: bits changing; even: changed): see cache_fill. */
+static __always_inline void member_seq_bump(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&sc_member_seq, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(syscall_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || p->target_kind != PI_TARGET_CGROUP)
+		return 0;
+	member_seq_bump();
+	pi_cgroup_moved(task, threadgroup);
+	member_seq_bump();
+	bpf_loop(PI_MAX_CPUS, forget_all_on_cpu, 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(syscall_member_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || p->target_kind != PI_TARGET_CONTAINERS)
+		return 0;
+	member_seq_bump();
+	pi_member_update(p, task);
+	member_seq_bump();
+	forget_task(task);
 	return 0;
 }

@@ -36,8 +36,10 @@ describe('attach', () => {
     const progs = pinnedFiles(a.pinDir, 'progs');
     expect(pinnedFiles(a.pinDir, 'maps')).toEqual(expect.arrayContaining(['pi_events', 'pi_follow', 'pi_lost', 'pi_policy']));
     if (flag === '-k') {
-      // (keytime_tasks: a task iterator, read at deactivation, never a hook)
-      expect(progs).toEqual(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_migrate', 'keytime_switch', 'keytime_tasks', 'keytime_waking']);
+      // (keytime_tasks: a task iterator, read at deactivation, never a hook; and the two that keep a cgroup or
+      // container target's threads: attached only for those)
+      expect(progs).toEqual(['keytime_cgroup_attach', 'keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_member_exec', 'keytime_migrate',
+        'keytime_switch', 'keytime_tasks', 'keytime_waking']);
     } else {
       // every category's programs: BTF tracepoints, uprobes, classic tracepoints, the task iterator
       expect(progs).toEqual(expect.arrayContaining(['keytime_switch', 'lock_uprobe', 'futex_enter', 'resource_iter', 'syscall_enter', 'schedule_wakeup']));
@@ -55,7 +57,9 @@ describe('attach', () => {
       const act = await a.ctl(['-a', '-P', String(sleeper.pid)]);
       expect(act.code, act.stderr).toBe(0);
       const hooks = /attached: (.*)$/m.exec(act.stdout)![1].split(', ');
-      expect(hooks).toEqual(expect.arrayContaining(flag === '-k' ? progs.filter(p => p !== 'keytime_tasks') : ['keytime_switch', 'lock_uprobe', 'syscall_enter']));
+      expect(hooks).toEqual(expect.arrayContaining(flag === '-k' ? ['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']
+        : ['keytime_switch', 'lock_uprobe', 'syscall_enter']));
+      expect(hooks).not.toContain('keytime_cgroup_attach'); // a process target
       const active = attachedProgIds();
       expect(hooks.filter(h => !active.has(pinnedProgId(`${a.pinDir}/progs/${h}`)))).toEqual([]);
       expect((await a.ctl(['-d'])).code).toBe(0);
@@ -206,10 +210,10 @@ describe('attach', () => {
     const first = await attach(['-k'], pinDir);
     first.proc.kill('SIGKILL');
     await first.exited;
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(7); // pins outlive a killed process
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(9); // pins outlive a killed process
     const second = await attach(['-k'], pinDir);
     expect(second.stderr).toMatch(/warning: removed stale pins from .*did not exit cleanly/);
-    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(7);
+    expect(pinnedFiles(pinDir, 'progs')).toHaveLength(9);
     expect((await second.ctl(['-f'])).code).toBe(0);
     expect(existsSync(pinDir)).toBe(false);
   });
@@ -221,7 +225,7 @@ describe('attach', () => {
     expect(r.stderr.trim()).toBe(`procimage: ${first.pinDir} is in use by a running procimage attach (pid ${first.proc.pid}); ` +
       `stop it with: procimage ctl -f --pin-dir ${first.pinDir}`);
     // and the first one is untouched
-    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(7);
+    expect(pinnedFiles(first.pinDir, 'progs')).toHaveLength(9);
   });
 
   it("refuses procimage's own process as a target unless -m", async () => {

@@ -227,7 +227,7 @@ describe('lock: targets', () => {
   it('on every thread, says pthread locks need a process, and collects futex waits and kernel contention', async () => {
     const r = await cli(['trace', '-l', '--json', '--duration', '0.3']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/lock: pthread locks are traced in one process \(-p or -P\), not on every thread: futex waits and kernel contention only/);
+    expect(r.stderr).toMatch(/lock: pthread locks are traced in processes \(-p, -P, --cgroup, -o\), not on every thread: futex waits and kernel contention only/);
     const recs = r.stdout.trim().split('\n').filter(Boolean).map(l => JSON.parse(l)) as Rec[];
     expect(recs.some(x => x.type === 'lock' && x.source === 'pthread')).toBe(false);
   });

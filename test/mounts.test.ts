@@ -1,8 +1,10 @@
 // bpffs and tracefs are not mounted on a fresh machine: attach mounts them (src/sys/mounts.ts). Tested
 // in a private mount namespace whose copies of both are unmounted first; the host's stay as they are.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Attach, GatedChild, testPinDir, waitFor } from './helpers.js';
+import { Attach, GatedChild, cli, testPinDir, waitFor, workload } from './helpers.js';
 
 /**
  * Runs "$@" in a new mount namespace (unshare -m, private propagation: nothing done there reaches
@@ -58,5 +60,28 @@ describe('attach without bpffs and tracefs', () => {
     const hostAfter = mountsOf('self');
     expect(hostAfter.get('/sys/fs/bpf')).toBe('bpf');
     expect(hostAfter.get('/sys/kernel/tracing')).toBe(hostBefore.get('/sys/kernel/tracing'));
+  });
+});
+
+describe('a target in a mount namespace of its own', () => {
+  it('symbolizes its stacks to main through /proc/PID/root, with its executable and libc only it sees, after it has exited', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'procimage-ns-'));
+    const libc = realpathSync('/lib/x86_64-linux-gnu/libc.so.6');
+    try {
+      // a tmpfs over dir in its namespace only: the host's dir stays empty; its libc path names the copy
+      const script = `set -e; mount -t tmpfs none ${dir}; cp ${workload('runsleep')} ${dir}/ns-runsleep; cp ${libc} ${dir}/libc.so.6; ` +
+        `mount --bind ${dir}/libc.so.6 ${libc}; exec ${dir}/ns-runsleep 3 20`;
+      const r = await cli(['trace', '-k', '0', '--json', '--', 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(`${dir}/ns-runsleep`), 'the file is in the namespace only').toBe(false);
+      const recs = r.stdout.trim().split('\n').map(l => JSON.parse(l)) as Array<Record<string, unknown>>;
+      const stacks = recs.filter(x => x.type === 'offcpu' && x.comm === 'ns-runsleep').map(x => (x.ustack as string[]) ?? []);
+      const sleeping = stacks.find(s => s.some(f => f.startsWith('__nanosleep')));
+      expect(sleeping, JSON.stringify(stacks)).toBeDefined();
+      expect(sleeping!.some(f => /^main\+0x[0-9a-f]+ \(ns-runsleep\)/.test(f)), sleeping!.join(' < ')).toBe(true);
+      expect(sleeping!.some(f => /^__nanosleep\+0x[0-9a-f]+ \(libc\.so\.6\)/.test(f))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

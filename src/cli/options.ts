@@ -6,6 +6,7 @@ import { CATEGORIES, MIN_INTERVAL_SEC, OFFCPU_MIN_DEFAULT_NS, OFFCPU_MIN_MAX_NS,
 import { RESOURCE_SOURCES } from '../collect/resource/source.js';
 import { UserError } from '../sys/errors.js';
 import { shown } from '../sys/printable.js';
+import { resolveCgroup, resolveContainer, type CgroupTarget } from '../sys/cgroups.js';
 
 export function intIn(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -62,6 +63,9 @@ export function addPolicyOptions(cmd: Command): Command {
     .option('-p, --pid <PID>', 'trace one thread', intIn('-p PID', 1, ID_MAX))
     .option('-P, --tgid <TGID>', 'trace one process (thread group) and the processes it starts', intIn('-P TGID', 1, ID_MAX))
     .option('-c, --cpuid <CPU>', "trace a CPU's idle task (pid 0 exists once per CPU)", intIn('-c CPU', 0, 4095))
+    .option('--cgroup <PATH>', 'trace every thread in a cgroup v2 and below it, as they come and go (PATH under /sys/fs/cgroup, or relative to it)')
+    .option('--container <ID>', "trace a container's cgroup, by its id or name (a prefix): docker, podman, containerd, CRI-O, systemd scopes")
+    .option('-o, --containers', 'trace every thread in a container (outside the root cgroup namespace)')
     .option('-k, --keytime <0|1>', 'key time points: 0 all but per-interval on-CPU records, 1 everything', intIn('-k', 0, 1))
     .option('-l, --lock', 'user-space and kernel lock contention')
     .option('-r, --resource', 'CPU, memory, I/O, faults, context switches')
@@ -78,19 +82,27 @@ export function addPolicyOptions(cmd: Command): Command {
 }
 
 export interface PolicyFlags {
-  pid?: number; tgid?: number; cpuid?: number;
+  pid?: number; tgid?: number; cpuid?: number; cgroup?: string; container?: string; containers?: boolean;
   keytime?: number; lock?: boolean; resource?: boolean; syscall?: number; schedule?: boolean;
   myproc?: boolean; all?: boolean; interval?: number; stack?: StackMode; top?: number; offcpuMin?: number;
 }
 
 /** The target the flags select; undefined when none (every thread). */
 export function targetOf(f: PolicyFlags): Target | undefined {
-  const given = [f.pid !== undefined, f.tgid !== undefined, f.cpuid !== undefined].filter(Boolean).length;
-  if (given > 1) throw new UserError('give at most one of -p, -P and -c');
+  const given = [f.pid !== undefined, f.tgid !== undefined, f.cpuid !== undefined, f.cgroup !== undefined,
+    f.container !== undefined, !!f.containers].filter(Boolean).length;
+  if (given > 1) throw new UserError('give at most one of -p, -P, -c, --cgroup, --container and -o');
+  if (f.cgroup !== undefined) return cgroupTarget(resolveCgroup(f.cgroup));
+  if (f.container !== undefined) return cgroupTarget(resolveContainer(f.container));
+  if (f.containers) return { kind: 'containers' };
   if (f.pid !== undefined) return { kind: 'pid', pid: f.pid };
   if (f.tgid !== undefined) return { kind: 'tgid', tgid: f.tgid };
   if (f.cpuid !== undefined) return { kind: 'cpu', cpu: f.cpuid };
   return undefined;
+}
+
+function cgroupTarget(c: CgroupTarget): Target {
+  return { kind: 'cgroup', path: c.path, id: c.id.toString(), level: c.level };
 }
 
 /** Categories named by the flags (in SPEC order); [] when none. */

@@ -6,6 +6,7 @@ import type { Clock } from './clock.js';
 import type { Category, Policy } from './policy.js';
 import type { ProcRecord, RawRecord } from './records.js';
 import type { Symbolizer } from './symbols.js';
+import type { CgroupNames } from './cgroupnames.js';
 
 /**
  * A ring record to a record for the sinks (or a raw record the model turns into some); null for a
@@ -30,6 +31,8 @@ export interface PollContext {
   snapshot: boolean;
   /** Kernel and user addresses to symbols. */
   symbols: Symbolizer;
+  /** With a cgroup or container target: threads' cgroup paths. */
+  cgroups?: CgroupNames;
 }
 
 export interface Collector {

@@ -245,12 +245,17 @@ export const keytime: Collector = {
     [pi_event_type.PI_EV_MIGRATE, decodeMigrate],
   ]),
   programs(policy: Policy) {
+    // a cgroup target's threads are kept where they come (fork) and move (cgroup_attach_task); -o's
+    // where they enter a container's cgroup namespace, which a runtime does before the exec
+    const members = policy.target.kind === 'cgroup' ? ['keytime_fork', 'keytime_cgroup_attach']
+      : policy.target.kind === 'containers' ? ['keytime_fork', 'keytime_member_exec'] : [];
     if (policy.categories.includes('keytime')) {
-      return ['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch', ...(WAKERS ? ['keytime_waking', 'keytime_migrate'] : [])];
+      return [...new Set(['keytime_fork', 'keytime_exec', 'keytime_exit', 'keytime_switch',
+        ...(WAKERS ? ['keytime_waking', 'keytime_migrate'] : []), ...members])];
     }
     // not asked for, but a thread-group target still needs its children followed; a dead one's bit
     // goes at its final switch where keytime_switch runs, else when its pid is recycled (at fork)
     if (policy.target.kind === 'tgid') return ['keytime_fork'];
-    return [];
+    return members;
   },
 };

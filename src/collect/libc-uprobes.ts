@@ -2,7 +2,7 @@
 // target itself has mapped, found in /proc/PID/maps rather than at a fixed path; the file offsets of
 // the lock functions in it, from its own ELF symbols; and the uprobes on them, attached with the
 // target's pid so that no other process ever traps on them.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { BPF_TRACE_UPROBE_MULTI, type BpfObject, type Link, type Program } from '../bpf/index.js';
 import { ElfFile } from '../sys/elf.js';
 import { RUN_DIR } from '../sys/paths.js';
@@ -130,6 +130,64 @@ export function findPthreadLibrary(pid: number): ProbePlan | undefined {
     if (plan) return { ...plan, openPath: openablePath(pid, m) };
   }
   return undefined;
+}
+
+/** Plans by the file's identity (device and inode), for a path that may name another copy than before. */
+const plansByFile = new Map<string, ProbePlan | null>();
+
+/**
+ * The probe plan of the library at openPath (a path procimage can open: /proc/PID/root/...), which
+ * the target maps as `path`, with `file`, the file's identity (device:inode): the same path in another
+ * process's root may be another file, whose offsets differ. Undefined if it is missing, unreadable
+ * or has no pthread_mutex_lock.
+ */
+export function planForFile(openPath: string, path: string): { plan: ProbePlan; file: string } | undefined {
+  let file: string;
+  try {
+    const st = statSync(openPath);
+    file = `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+  let plan = plansByFile.get(file);
+  if (plan === undefined) {
+    try {
+      const elf = ElfFile.open(openPath);
+      plan = elf.function('pthread_mutex_lock') ? planProbes(elf, path, openPath) : null;
+    } catch {
+      plan = null;
+    }
+    plansByFile.set(file, plan);
+  }
+  return plan ? { plan: { ...plan, openPath }, file } : undefined;
+}
+
+/** The identity (device:inode) of the file at path, or undefined. */
+export function fileId(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The glibc libraries with pthread locks that process pid maps now, as planForFile gives them
+ * (none yet while ld.so is still mapping them; no wait here).
+ */
+export function pthreadLibrariesMapped(pid: number, maps = readMaps(pid)): Array<{ plan: ProbePlan; file: string }> {
+  const out = new Map<string, { plan: ProbePlan; file: string }>();
+  for (const m of maps ?? []) {
+    const name = m.path.slice(m.path.lastIndexOf('/') + 1);
+    if (!m.path.startsWith('/') || !/^lib(c|pthread)([-.].*)?\.so/.test(name)) continue;
+    const found = planForFile(openablePath(pid, m), m.path);
+    if (found && !out.has(found.file)) out.set(found.file, found);
+  }
+  // glibc < 2.34: libpthread's functions are the real ones, libc's forward to them
+  const all = [...out.values()];
+  const pthread = all.filter(f => f.plan.path.includes('libpthread'));
+  return pthread.length ? pthread : all;
 }
 
 /**

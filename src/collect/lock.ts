@@ -8,12 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { BpfError, UnsupportedFeatureError, probe, supported, type BpfObject, type Link } from '../bpf/index.js';
 import type { Collector, Decoder, PollContext } from './collector.js';
-import { pi_event_hdr, pi_event_type } from './layout.js';
+import { pi_event_hdr, pi_event_type, pi_lock_exec_event } from './layout.js';
 import { readMaps, type Mapping } from '../sys/procmaps.js';
-import { UPROBE_MULTI, attachLockUprobes, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
+import { UPROBE_MULTI, attachLockUprobes, fileId, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
+import { ExecFollower } from './lockfollow.js';
+import { u64 } from './decode.js';
 import { decodeLockEntry, decodeOwnerEntry, entryKey, entrySignature, toRecord, type LockEntry, type OwnerEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
-import type { Policy } from './policy.js';
+import { isMemberTarget, type Policy } from './policy.js';
+import { cgroup2Mount, containerProcesses, processesUnder } from '../sys/cgroups.js';
+import { join } from 'node:path';
 import type { LockOwner, ProcRecord } from './records.js';
 import { resetSyscallHooks } from './syscall.js';
 
@@ -32,6 +36,8 @@ let kernelContention = true;
 let futexTracepoints = true;
 /** Whether the uprobe programs are loaded for uprobe_multi links (one link per program). */
 let multi = false;
+/** A thread-group target's children that exec: their probes (lockfollow.ts). */
+let follower: ExecFollower | undefined;
 /** What the last attachExtra could not do, for notes(). */
 let attachNotes: string[] = [];
 /** Mappings of processes read when a stack was captured in them, for the symbolizer at the next poll. */
@@ -63,6 +69,51 @@ function targetProcess(policy: Policy): number | undefined {
   } catch {
     return t.pid;
   }
+}
+
+/** Maps a followed program had once running, unless a lock_stack record's fresher ones are there. */
+function keepMaps(tgid: number, maps: Mapping[]): void {
+  if (!pendingMaps.has(tgid)) pendingMaps.set(tgid, maps);
+}
+
+/** Processes of a cgroup or container target probed at activation, at most. */
+const MAX_MEMBER_PROCESSES = 256;
+
+/**
+ * A cgroup or container target: the pthread lock probes of each of its processes now (each one's own
+ * libc), and, through the follower, of what they exec and start from then on. A process moved into
+ * the cgroup later is not probed (its futex waits and kernel contention are collected).
+ */
+async function attachMembers(policy: Policy, obj: BpfObject): Promise<Link[]> {
+  if (!supported('uprobe')) {
+    const s = probe('uprobe');
+    attachNotes.push(`lock: pthread locks need uprobes, which this kernel lacks (${'reason' in s ? s.reason : ''})`);
+    return [];
+  }
+  const t = policy.target as Extract<Policy['target'], { kind: 'cgroup' | 'containers' }>;
+  const mount = t.kind === 'cgroup' ? cgroup2Mount() : undefined;
+  const all = (t.kind === 'cgroup' ? (mount ? processesUnder(join(mount, t.path)) : []) : containerProcesses())
+    .filter(pid => policy.myproc || pid !== process.pid);
+  const f = follower = new ExecFollower(obj, multi, keepMaps);
+  let probed = 0, failed = 0;
+  for (const pid of all.slice(0, MAX_MEMBER_PROCESSES)) {
+    const plan = findPthreadLibrary(pid);
+    if (!plan) continue;
+    try {
+      f.adopt(pid, plan, fileId(plan.openPath), await attachLockUprobes(obj, plan, pid, multi), true);
+      probed++;
+    } catch (e) {
+      if (!(e instanceof BpfError) && !(e instanceof UnsupportedFeatureError)) throw e;
+      failed++; // ended meanwhile, most likely
+    }
+  }
+  if (all.length > MAX_MEMBER_PROCESSES) {
+    attachNotes.push(`lock: pthread locks probed in the first ${MAX_MEMBER_PROCESSES} of ${all.length} processes`);
+  }
+  if (failed) attachNotes.push(`lock: ${failed} process${failed > 1 ? 'es' : ''} could not be probed (ended meanwhile?)`);
+  attachNotes.push(`lock: pthread locks in ${probed} process${probed === 1 ? '' : 'es'} and what they start; ` +
+    'a process moved in later has futex waits and kernel contention only');
+  return [f.link];
 }
 
 /** Per pthread lock (process, address), the thread that held it longest. */
@@ -100,6 +151,13 @@ export const lock: Collector = {
     const maps = readMaps(tgid);
     if (maps) pendingMaps.set(tgid, maps);
     return null;
+  }], [pi_event_type.PI_EV_LOCK_EXEC, (b, off) => {
+    // a followed process exec'd and is stopped: probe it, then let it go
+    const tgid = b.u32[(off + pi_event_hdr.OFF.tgid) >>> 2];
+    const startNs = u64(b.u32, off + pi_lock_exec_event.OFF.start_ns);
+    if (follower) follower.exec(tgid, startNs);
+    else ExecFollower.release(tgid);
+    return null;
   }]]),
 
   configure(obj: BpfObject) {
@@ -123,7 +181,9 @@ export const lock: Collector = {
     // third of what programs on sys_enter/sys_exit do (~40 ns against ~130: docs/performance.md)
     const futex = policy.categories.includes('syscall') ? [] : futexTracepoints ? FUTEX_PROGRAMS : SYSCALL_PROGRAMS;
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
-    return [...futex, 'syscall_task_exit', ...(kernelContention ? KERNEL_PROGRAMS : [])];
+    // lock_exec: a followed process that execs is held until its new program's probes are in
+    const exec = (policy.target.kind === 'tgid' || isMemberTarget(policy.target)) && supported('uprobe') ? ['lock_exec'] : [];
+    return [...futex, 'syscall_task_exit', ...exec, ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
   extraPrograms(policy: Policy) {
@@ -136,10 +196,12 @@ export const lock: Collector = {
 
   async attachExtra(policy: Policy, obj: BpfObject): Promise<Link[]> {
     attachNotes = [];
+    follower = undefined;
     if (!policy.categories.includes('lock')) return [];
+    if (isMemberTarget(policy.target)) return attachMembers(policy, obj);
     const pid = targetProcess(policy);
     if (pid === undefined) {
-      attachNotes.push('lock: pthread locks are traced in one process (-p or -P), not on ' +
+      attachNotes.push('lock: pthread locks are traced in processes (-p, -P, --cgroup, -o), not on ' +
         `${policy.target.kind === 'all' ? 'every thread' : 'an idle task'}: futex waits and kernel contention only`);
       return [];
     }
@@ -157,7 +219,11 @@ export const lock: Collector = {
     try {
       const links = await attachLockUprobes(obj, plan, pid, multi);
       if (plan.skipped.length) attachNotes.push(`lock: not traced: ${plan.skipped.join(', ')}`);
-      return links;
+      if (policy.target.kind !== 'tgid') return links;
+      // the processes it starts are targets too: the follower probes each one that execs
+      follower = new ExecFollower(obj, multi, keepMaps);
+      follower.adopt(pid, plan, fileId(plan.openPath), links);
+      return [...links, follower.link]; // the set: those the follower makes later
     } catch (e) {
       const lib = plan;
       if (!(e instanceof BpfError) && !(e instanceof UnsupportedFeatureError)) throw e;
@@ -184,6 +250,7 @@ export const lock: Collector = {
 
   poll(ctx: PollContext): ProcRecord[] {
     if (!ctx.policy.categories.includes('lock')) return [];
+    follower?.forgetEnded();
     for (const [tgid, maps] of pendingMaps) ctx.symbols.addMaps(tgid, maps);
     pendingMaps.clear();
     const sc = ctx.object('syscall');

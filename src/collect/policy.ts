@@ -27,7 +27,11 @@ export type Target =
   | { kind: 'all' }
   | { kind: 'pid'; pid: number }   // one thread
   | { kind: 'tgid'; tgid: number } // a thread group, and the processes it forks after activation
-  | { kind: 'cpu'; cpu: number };  // the idle task (pid 0) of one CPU
+  | { kind: 'cpu'; cpu: number }   // the idle task (pid 0) of one CPU
+  // every thread in a cgroup v2 and below it, as they come and go (src/sys/cgroups.ts): its path in
+  // the hierarchy ("/a/b"), id (the directory's inode, decimal: JSON has no 64-bit integers) and depth
+  | { kind: 'cgroup'; path: string; id: string; level: number }
+  | { kind: 'containers' };       // -o: every thread outside the root cgroup namespace
 
 export interface Policy {
   target: Target;
@@ -66,7 +70,9 @@ export function validateTarget(t: Target, cpus: number): void {
   if (t.kind === 'pid' && (!isId(t.pid) || t.pid === 0)) throw new UserError(`-p needs a thread id > 0, got ${t.pid}`);
   if (t.kind === 'tgid' && (!isId(t.tgid) || t.tgid === 0)) throw new UserError(`-P needs a process id > 0, got ${t.tgid}`);
   if (t.kind === 'cpu' && (!isId(t.cpu) || t.cpu >= cpus)) throw new UserError(`-c needs a CPU number from 0 to ${cpus - 1}, got ${t.cpu}`);
-  if (!['all', 'pid', 'tgid', 'cpu'].includes(t.kind)) throw new UserError(`unknown target kind ${(t as Target).kind}`);
+  if (t.kind === 'cgroup' && (typeof t.path !== 'string' || !t.path.startsWith('/') || !/^\d+$/.test(t.id) ||
+    !Number.isInteger(t.level) || t.level < 0 || t.level >= 1024)) throw new UserError(`not a cgroup target: ${JSON.stringify(t)}`);
+  if (!['all', 'pid', 'tgid', 'cpu', 'cgroup', 'containers'].includes(t.kind)) throw new UserError(`unknown target kind ${(t as Target).kind}`);
 }
 
 /** Throws a UserError naming the first thing wrong with p. */
@@ -91,7 +97,13 @@ export function validatePolicy(p: Policy, cpus: number): void {
 const TARGET_KIND = {
   all: pi_target_kind.PI_TARGET_ALL, pid: pi_target_kind.PI_TARGET_PID,
   tgid: pi_target_kind.PI_TARGET_TGID, cpu: pi_target_kind.PI_TARGET_CPU,
+  cgroup: pi_target_kind.PI_TARGET_CGROUP, containers: pi_target_kind.PI_TARGET_CONTAINERS,
 };
+
+/** Whether the target is a set of threads kept per thread by the kernel (bpf/cgroup.bpf.h). */
+export function isMemberTarget(t: Target): t is Extract<Target, { kind: 'cgroup' | 'containers' }> {
+  return t.kind === 'cgroup' || t.kind === 'containers';
+}
 
 export function targetId(t: Target): number {
   return t.kind === 'pid' ? t.pid : t.kind === 'tgid' ? t.tgid : t.kind === 'cpu' ? t.cpu : 0;
@@ -115,6 +127,10 @@ export function encodePolicy(p: Policy, generation = 1, startNs = 0n): Buffer {
   b.writeUInt32LE(generation, o.generation);
   b.writeBigUInt64LE(startNs, o.start_ns);
   b.writeBigUInt64LE(BigInt(p.offcpuMinNs), o.offcpu_min_ns);
+  if (p.target.kind === 'cgroup') {
+    b.writeBigUInt64LE(BigInt(p.target.id), o.target_cgroup_id);
+    b.writeUInt32LE(p.target.level, o.target_cgroup_level);
+  }
   return b;
 }
 
@@ -127,6 +143,8 @@ export function describeTarget(t: Target): string {
     case 'pid': return `thread ${t.pid}`;
     case 'tgid': return `process ${t.tgid} and the processes it starts`;
     case 'cpu': return `the idle task of CPU ${t.cpu}`;
+    case 'cgroup': return `cgroup ${t.path} and the cgroups below it`;
+    case 'containers': return 'every thread in a container (outside the root cgroup namespace)';
   }
 }
 

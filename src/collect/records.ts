@@ -11,6 +11,8 @@ export interface RecordBase {
   pid: number;
   tgid: number;
   comm: string;
+  /** With a cgroup or container target: the thread's cgroup v2 path (added by the session). */
+  cgroup?: string | null;
 }
 
 /** fork/clone: the record's pid/tgid/comm are the parent's. */
@@ -157,7 +159,7 @@ export type AggWaker = Pick<Waker, 'pid' | 'tgid' | 'comm' | 'context' | 'target
 /** Scheduling delay of one target thread, or of the whole system (scope), since activation. */
 export interface SchedRecord extends RecordBase {
   type: 'sched';
-  scope: 'thread' | 'system';
+  scope: 'thread' | 'cgroup' | 'system';  // cgroup: every target thread of one cgroup, with a cgroup target
   cpu: number | null;  // the CPU of an idle task (pid 0), else null
   count: number;
   total_ns: number;

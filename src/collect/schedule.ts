@@ -40,6 +40,10 @@ export function mergeStats(parts: DelayStats[]): DelayStats {
   return { count, total_ns: total, min_ns: min, max_ns: max, hist_log2_ns: Array.from(hist, n => n ?? 0) };
 }
 
+const EMPTY: DelayStats = { count: 0, total_ns: 0, min_ns: null, max_ns: null, hist_log2_ns: [] };
+/** Per cgroup path, the delays of its threads that have ended (their entries are gone). */
+let goneByCgroup = new Map<string, DelayStats>();
+
 export const schedule: Collector = {
   category: 'schedule',
   object: 'schedule',
@@ -51,26 +55,40 @@ export const schedule: Collector = {
     return policy.categories.includes('schedule') ? ['keytime_switch', 'schedule_wakeup', 'schedule_wakeup_new'] : [];
   },
   reset(obj) {
+    goneByCgroup = new Map();
     clearMap(obj.map('pi_sched_threads'));
     const sys = obj.map('pi_sched_sys');
     sys.update(Buffer.alloc(4), Buffer.alloc(sys.valueBytes));
   },
-  poll({ obj, now, policy, snapshot }) {
+  poll({ obj, now, policy, snapshot, cgroups }) {
     if (!policy.categories.includes('schedule')) return [];
     const out: SchedRecord[] = [];
     const threads = obj.map('pi_sched_threads');
+    // with a cgroup target: every cgroup's threads summed, the ended ones' kept from their last report
+    const byCgroup = cgroups ? new Map<string, DelayStats[]>([...goneByCgroup].map(([c, st]) => [c, [st]])) : undefined;
     for (const [k, v] of threads.entries()) {
       // an exited thread is reported now for the last time: its entry goes, so the table holds the
       // living and a long run does not fill it (a scrape's read changes nothing)
-      if (!snapshot && v.readUInt32LE(T.exited)) threads.delete(k);
+      const exited = v.readUInt32LE(T.exited) !== 0;
+      if (!snapshot && exited) threads.delete(k);
       const pid = k.readUInt32LE(K.pid), cpu = k.readUInt32LE(K.cpu);
       const st = readStats(v, T.stats);
+      const cg = cgroups && pid ? cgroups.of(pid) : null;
+      if (byCgroup && cg !== null) {
+        byCgroup.set(cg, [...byCgroup.get(cg) ?? [], st]);
+        if (!snapshot && exited) goneByCgroup.set(cg, mergeStats([goneByCgroup.get(cg) ?? EMPTY, st]));
+      }
       out.push({
         type: 'sched', ts_ns: now, pid, tgid: v.readUInt32LE(T.tgid), comm: cstring(v, T.comm, pi_sched_thread.LEN.comm),
         scope: 'thread', cpu: cpu === ANY_CPU ? null : cpu, ...st, avg_ns: st.count ? st.total_ns / st.count : null,
       });
     }
     out.sort((a, b) => a.tgid - b.tgid || a.pid - b.pid);
+    for (const [cg, parts] of [...byCgroup ?? []].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const st = mergeStats(parts);
+      out.push({ type: 'sched', ts_ns: now, pid: 0, tgid: 0, comm: '', scope: 'cgroup', cpu: null, ...st,
+        avg_ns: st.count ? st.total_ns / st.count : null, cgroup: cg });
+    }
     const sysMap = obj.map('pi_sched_sys');
     const sys = mergeStats(sysMap.lookupPerCpu(Buffer.alloc(4))!.map(b => readStats(b, 0)));
     out.push({

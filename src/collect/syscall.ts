@@ -252,7 +252,12 @@ export const syscall: Collector = {
   object: 'syscall',
   decoders: new Map<number, Decoder>([[pi_event_type.PI_EV_SYSCALL_SEQ, decodeSeq]]),
   programs(policy: Policy) {
-    return policy.categories.includes('syscall') ? ['syscall_enter', 'syscall_exit', 'syscall_task_exit'] : [];
+    // a cgroup (-o: container) target's thread that moves in or out: its verdict cached per CPU is
+    // stale. With lock alone these programs only keep the bits, as keytime's do.
+    const uses = policy.categories.includes('syscall') || policy.categories.includes('lock');
+    const members = !uses ? [] : policy.target.kind === 'cgroup' ? ['syscall_cgroup_attach']
+      : policy.target.kind === 'containers' ? ['syscall_member_exec'] : [];
+    return policy.categories.includes('syscall') ? ['syscall_enter', 'syscall_exit', 'syscall_task_exit', ...members] : members;
   },
   reset(obj: BpfObject, policy: Policy) {
     state = new State();

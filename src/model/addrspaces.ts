@@ -9,8 +9,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { SidebandRecord, Unwinder } from '../bpf/index.js';
 import type { Clock } from '../collect/clock.js';
+import { ForeignFiles } from './foreignfiles.js';
 
-export interface Mapping { start: number; end: number; pgoff: number; dev: number; ino: number; path: string; exec: boolean }
+export interface Mapping {
+  start: number; end: number; pgoff: number; dev: number; ino: number; path: string; exec: boolean;
+  /** The path procimage opens the file by, where `path` does not name it here (ForeignFiles). */
+  open?: string;
+}
 
 interface Proc {
   maps: Mapping[];   // sorted by start, not overlapping
@@ -36,6 +41,8 @@ export class AddressSpaces {
   private moves = 0;
   /** Side-band records the kernel could not hand over: stacks of those moments may not symbolize. */
   lost = 0;
+  /** Files of processes in other mount namespaces, opened while they live. */
+  private readonly files = new ForeignFiles();
 
   constructor(private readonly unwinder: Unwinder, private readonly clock: Clock) {}
 
@@ -45,6 +52,7 @@ export class AddressSpaces {
    */
   clear(): void {
     this.procs.clear();
+    this.files.clear();
     this.queue = [];
     this.lost = 0;
   }
@@ -55,8 +63,10 @@ export class AddressSpaces {
       if (r.kind === 'lost') { this.lost += r.count; continue; }
       const t = this.clock.fromParts(Number(r.time >> 32n), Number(r.time & 0xffffffffn));
       if (r.kind === 'map') {
+        // its file resolved now, while the process surely still has it
+        const open = this.files.resolve(r.pid, r.path, r.ino);
         this.queue.push({ t, kind: 'map', pid: r.pid, m: { start: r.addr, end: r.addr + r.size, pgoff: r.pgoff, dev: r.dev,
-          ino: r.ino, path: r.path, exec: (r.prot & 4) !== 0 } });
+          ino: r.ino, path: r.path, exec: (r.prot & 4) !== 0, ...(open !== r.path ? { open } : {}) } });
       } else if (r.kind === 'exec') {
         this.queue.push({ t, kind: 'exec', pid: r.pid });
       } else {
@@ -114,6 +124,10 @@ export class AddressSpaces {
   seed(tgid: number): Proc | undefined {
     const maps = readProcMaps(tgid);
     if (!maps?.length) return undefined;
+    for (const m of maps) {
+      const open = this.files.resolve(tgid, m.path, m.ino);
+      if (open !== m.path) m.open = open;
+    }
     let exeIno = 0;
     try { exeIno = statSync(`/proc/${tgid}/exe`).ino; } catch { /* gone meanwhile */ }
     const p = this.replace(tgid, maps);
@@ -198,9 +212,9 @@ export function mapsText(maps: Mapping[]): string {
     if (!m.path || (m.path.startsWith('[') && m.path !== '[vdso]')) continue; // anonymous: nothing to read
     const dev = `${hex(m.dev >>> 20).padStart(2, '0')}:${hex(m.dev & 0xfffff).padStart(2, '0')}`;
     if (m.pgoff > 0 && m.ino && m.ino !== prevIno && m.start - m.pgoff >= prevEnd) {
-      lines.push(`${hex(m.start - m.pgoff)}-${hex(m.start)} r--p 00000000 ${dev} ${m.ino} ${m.path}`);
+      lines.push(`${hex(m.start - m.pgoff)}-${hex(m.start)} r--p 00000000 ${dev} ${m.ino} ${m.open ?? m.path}`);
     }
-    lines.push(`${hex(m.start)}-${hex(m.end)} r${m.exec ? '-x' : '--'}p ${hex(m.pgoff).padStart(8, '0')} ${dev} ${m.ino} ${m.path}`);
+    lines.push(`${hex(m.start)}-${hex(m.end)} r${m.exec ? '-x' : '--'}p ${hex(m.pgoff).padStart(8, '0')} ${dev} ${m.ino} ${m.open ?? m.path}`);
     prevEnd = m.end;
     prevIno = m.ino;
   }

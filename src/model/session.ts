@@ -11,10 +11,12 @@ import { Clock } from '../collect/clock.js';
 import type { Collector, Decoder, PollContext } from '../collect/collector.js';
 import { eventType } from '../collect/event.js';
 import { eventTypeName, readKernelLost, readPerType } from '../collect/lost.js';
-import { CATEGORY_BIT, CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, validatePolicy, type Category, type Policy } from '../collect/policy.js';
+import { CATEGORY_BIT, CATEGORY_FLAG, INACTIVE_POLICY, encodePolicy, isMemberTarget, validatePolicy, type Category, type Policy, type Target } from '../collect/policy.js';
 import { isRaw, type LostRecord, type ProcRecord, type RecordType } from '../collect/records.js';
 import { COLLECTORS, CORE, MAX_RECORD } from '../collect/registry.js';
+import { CgroupNames } from '../collect/cgroupnames.js';
 import { UserError } from '../sys/errors.js';
+import { INIT_CGROUP_NS, cgroup2Mount, cgroupNamespaceOf, cgroupOf, cgroupUnder, containerThreads, threadsUnder } from '../sys/cgroups.js';
 import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { mark } from '../sys/timing.js';
@@ -139,6 +141,8 @@ interface Current {
   stacks: OffCpuStacks;
   chains: WakeChains;
   timers: NodeJS.Timeout[];
+  /** A cgroup or container target's: each record's thread's cgroup path (NDJSON `cgroup`). */
+  cgroups?: CgroupNames;
 }
 
 export class Session {
@@ -488,7 +492,7 @@ export class Session {
     try {
       this.current = {
         policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), chains: new WakeChains(), timers: [],
-        delivered: new Map(),
+        delivered: new Map(), cgroups: isMemberTarget(t) ? new CgroupNames() : undefined,
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
       };
       if (policy.categories.includes('keytime')) {
@@ -496,6 +500,8 @@ export class Session {
         this.startUnwinding(policy);
       }
       this.attach(policy);
+      // after the hooks that keep them (fork, migration): the threads in the cgroup now
+      if (isMemberTarget(t)) this.followMembers(t, policy.myproc);
       mark('attach');
       if (extra) {
         const cur = this.current;
@@ -534,7 +540,7 @@ export class Session {
       if (!this.reader) throw e; // closed meanwhile: close() freed the rest
       this.detach();
       policyMap.update(zero, INACTIVE_POLICY);
-      if (t.kind === 'tgid') this.unfollowAll();
+      if (t.kind === 'tgid' || isMemberTarget(t)) this.unfollowAll();
       void this.reader?.stop();
       this.current = undefined;
       this.intervals = undefined;
@@ -620,6 +626,34 @@ export class Session {
   }
 
   /**
+   * A cgroup or container target: the bits of its threads now (bpf/cgroup.bpf.h keeps them from then
+   * on), set in one batch, then each thread's cgroup read again and the bit of one that has moved out
+   * meanwhile cleared (a move after that is the kernel hook's).
+   */
+  private followMembers(t: Extract<Target, { kind: 'cgroup' | 'containers' }>, myproc: boolean): void {
+    const mount = t.kind === 'cgroup' ? cgroup2Mount() : undefined;
+    let tids = t.kind === 'cgroup' ? (mount ? threadsUnder(join(mount, t.path)) : []) : containerThreads();
+    if (!myproc) {
+      const own = new Set(threadsOf(this.selfTgid));
+      tids = tids.filter(tid => !own.has(tid));
+    }
+    const words = new Map<number, bigint>();
+    for (const tid of tids) words.set(Math.floor(tid / 64), (words.get(Math.floor(tid / 64)) ?? 0n) | (1n << BigInt(tid % 64)));
+    const m = this.followMap();
+    m.updateBatch([...words].map(([w, bits]) => [w, (m.lookup(w) ?? 0n) | bits] as const));
+    const still = (tid: number) => {
+      if (t.kind === 'containers') { const ns = cgroupNamespaceOf(tid); return ns !== undefined && ns !== INIT_CGROUP_NS; }
+      const cg = cgroupOf(tid);
+      return cg !== undefined && cgroupUnder(cg, t.path);
+    };
+    for (const tid of tids) {
+      if (still(tid)) continue;
+      const w = Math.floor(tid / 64);
+      m.update(w, (m.lookup(w) ?? 0n) & ~(1n << BigInt(tid % 64)));
+    }
+  }
+
+  /**
    * Clears every follow bit still set (processes still alive at deactivation): the words that have
    * one are zeroed in one batch (an array's entries cannot be deleted, only overwritten).
    */
@@ -651,6 +685,7 @@ export class Session {
       cur.counts.set('module', (cur.counts.get('module') ?? 0) + modules.length);
     }
     cur.counts.set(r.type, (cur.counts.get(r.type) ?? 0) + 1);
+    if (cur.cgroups && r.pid && r.type !== 'module' && r.cgroup === undefined) r.cgroup = cur.cgroups.of(r.pid);
     cur.processes.observe(r);
     if (this.tables && this.stacks?.tables) this.tablesFor(r);
     this.intervals?.observe(r);
@@ -699,6 +734,7 @@ export class Session {
   private poll(final: boolean): void {
     const cur = this.current;
     if (!cur) return;
+    cur.cgroups?.tick();
     const ctx = this.pollContext(cur, final);
     for (const c of this.collectors) {
       if (!c.poll) continue;
@@ -732,7 +768,7 @@ export class Session {
     return {
       obj: this.objectOf(CORE), object: (n: string) => this.objects.get(n) ?? missingObject(n),
       clock: this.clock, policy: cur.policy, now: this.clock.now(), startNs: cur.startNs, final, snapshot: false,
-      symbols: this.symbols,
+      symbols: this.symbols, cgroups: cur.cgroups,
     };
   }
 
@@ -803,7 +839,7 @@ export class Session {
     this.reportLost();
     this.reader!.release(); // the ready state maps no ring (16 MiB of RSS); the next activation maps it again
     mark('final-poll');
-    if (cur.policy.target.kind === 'tgid') this.unfollowAll();
+    if (cur.policy.target.kind === 'tgid' || isMemberTarget(cur.policy.target)) this.unfollowAll();
     const sent = readPerType(this.sharedMap('pi_sent')), lost = readPerType(this.sharedMap('pi_lost_type'));
     const kernel: SessionSummary['kernel_records'] = {};
     for (const t of new Set([...sent.keys(), ...lost.keys(), ...cur.delivered.keys()])) {

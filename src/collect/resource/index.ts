@@ -32,7 +32,7 @@ const wanted = (p: Policy) => p.categories.includes('resource');
 function viewOf(p: Policy): View {
   switch (p.target.kind) {
     case 'all': return 'processes';
-    case 'tgid': return 'both';
+    case 'tgid': case 'cgroup': case 'containers': return 'both';
     case 'pid': case 'cpu': return 'threads';
   }
 }

@@ -15,6 +15,7 @@
 // It costs procimage what reading the files costs (two to four small files per thread and two per
 // process every interval: several times the iterator's CPU on a big machine, docs/performance.md),
 // and the targets nothing. Start times come in ticks (10 ms): docs/ndjson.md says what that changes.
+import { INIT_CGROUP_NS, cgroupNamespaceOf, cgroupOf, cgroupUnder } from '../../sys/cgroups.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import type { Clock } from '../clock.js';
 import { pi_res_flags } from '../layout.js';
@@ -154,6 +155,16 @@ export class ProcSampler implements Sampler {
       case 'tgid': {
         const followed = this.o.follows?.() ?? ((tgid: number) => tgid === t.tgid);
         for (const tgid of ids(this.root)) if (followed(tgid)) this.readProcess(tgid, undefined, found);
+        break;
+      }
+      case 'cgroup': case 'containers': {
+        // the processes whose leader is in it now (a thread moved alone is not split off here)
+        const member = (tgid: number) => {
+          if (t.kind === 'containers') { const ns = cgroupNamespaceOf(tgid); return ns !== undefined && ns !== INIT_CGROUP_NS; }
+          const cg = cgroupOf(tgid);
+          return cg !== undefined && cgroupUnder(cg, t.path);
+        };
+        for (const tgid of ids(this.root)) if ((tgid !== this.o.selfTgid || this.o.policy.myproc) && member(tgid)) this.readProcess(tgid, undefined, found);
         break;
       }
       case 'all':

@@ -45,6 +45,8 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       () => state.system ? log2HistogramSamples({}, state.system.slots, state.system.count, state.system.totalNs) : []),
     new ScrapeMetric('procimage_system_sched_delay_max_seconds', 'Longest scheduling delay of any thread since activation.', 'gauge',
       () => state.system ? [{ labels: {}, value: state.system.maxNs / 1e9 }] : []),
+    new ScrapeMetric('procimage_cgroup_sched_delay_seconds', 'With a cgroup target: scheduling delay of each cgroup\'s threads (the target cgroup and those below it), beside the system\'s.', 'histogram',
+      () => [...state.cgroups].flatMap(([cgroup, d]) => log2HistogramSamples({ cgroup }, d.slots, d.count, d.totalNs))),
     ...resourceMetrics(state),
     ...syscallMetrics(state, each),
     ...lockMetrics(each),

@@ -12,7 +12,7 @@ import { parseListen } from '../http.js';
 import { endedStat } from './liveness.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
 import { procimageMetrics } from './metrics.js';
-import { MetricsState, WAKER_LABELS, wakerComm, type MetricsOptions } from './state.js';
+import { MAX_CGROUPS, MetricsState, WAKER_LABELS, wakerComm, type MetricsOptions } from './state.js';
 
 /** Every task alive, whatever /proc says: these records are made up. */
 const living = () => true;
@@ -86,6 +86,28 @@ describe('MetricsState', () => {
     // each scrape replaces, it does not add
     procs.refresh([sched(11, 10, [0, 2]), sched(12, 10, [1, 1])]);
     expect(procs.targets.get('10')!.sched!.count).toBe(4);
+  });
+
+  it('with a cgroup target: a cgroup label on each target, fixed at first sight, and each cgroup\'s delay, at most MAX_CGROUPS', async () => {
+    const m = new MetricsState(opts(), Date.now, living);
+    const cg = (r: SchedRecord, cgroup: string): SchedRecord => ({ ...r, cgroup });
+    const cgroupRow = (cgroup: string, slots: number[]): SchedRecord => ({ ...sched(0, 0, slots), scope: 'cgroup', comm: '', cgroup });
+    m.refresh([cg(sched(11, 10, [0, 2]), '/a'), cg(sched(21, 20, [1]), '/a/b'), cgroupRow('/a', [0, 2]), cgroupRow('/a/b', [1]),
+      sched(0, 0, [5], 'system')]);
+    expect(m.targets.get('10')!.labels).toEqual({ tgid: 10, comm: 'w', cgroup: '/a' });
+    expect(m.targets.get('20')!.labels).toEqual({ tgid: 20, comm: 'w', cgroup: '/a/b' });
+    expect([...m.cgroups.keys()]).toEqual(['/a', '/a/b']);
+    expect(m.cgroups.get('/a/b')).toMatchObject({ count: 1 });
+    // moved: its label stays (one label set per target), its cgroup's figures follow the kernel's
+    m.refresh([cg(sched(21, 20, [2]), '/a'), cgroupRow('/a', [0, 2])]);
+    expect(m.targets.get('20')!.labels.cgroup).toBe('/a/b');
+    expect(new Set((await served(m, 'procimage_cgroup_sched_delay_seconds')).map(l => JSON.parse(l.split('} ')[0] + '}').cgroup)))
+      .toEqual(new Set(['/a']));
+    // bounded
+    const many = Array.from({ length: MAX_CGROUPS + 5 }, (_, i) => cgroupRow(`/c${String(i).padStart(4, '0')}`, [1]));
+    m.refresh(many);
+    expect(m.cgroups.size).toBe(MAX_CGROUPS + 1);
+    expect(m.cgroups.get('(other)')).toMatchObject({ count: 5 });
   });
 
   it('keeps what a process\'s ended threads waited: the kernel drops their entries, the counters do not go back', () => {

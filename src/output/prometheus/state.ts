@@ -75,10 +75,18 @@ export interface Target {
   endedAt?: number;
 }
 
+/** cgroups with their own label set in procimage_cgroup_sched_delay_seconds (docs/metrics.md). */
+export const MAX_CGROUPS = 100;
+
 export class MetricsState implements Sink {
   readonly targets = new Map<string, Target>();
   readonly lost = new Map<string, number>();
   system: DelayTotals | undefined;
+  /**
+   * With a cgroup target: each cgroup's scheduling delay (its threads summed, ended ones kept), at
+   * most MAX_CGROUPS label sets, the rest summed under cgroup="(other)".
+   */
+  cgroups = new Map<string, DelayTotals>();
   systemResource: SystemResource | undefined;
   /** Every process's syscalls by name, since activation. */
   systemSyscalls: Map<string, number> | undefined;
@@ -111,7 +119,7 @@ export class MetricsState implements Sink {
    * The target of a record's task (or, `view`, the process entry of its process): created on first
    * sight, or "(other)" past the bound.
    */
-  private target(r: { pid: number; tgid: number; comm: string }, view = false): Target {
+  private target(r: { pid: number; tgid: number; comm: string; cgroup?: string | null }, view = false): Target {
     view &&= this.opts.perThread;
     let k = view ? this.processKey(r) : this.key(r);
     let t = this.targets.get(k);
@@ -131,7 +139,11 @@ export class MetricsState implements Sink {
       t.labels = this.opts.perThread ? { pid: '', tgid: '', comm: OTHER } : { tgid: '', comm: OTHER };
     } else if (threadLabels || r.pid === r.tgid || t.labels.comm === undefined) {
       // a process goes by its main thread's name: another thread's would change its label set
+      // a cgroup target's: the cgroup the target was first seen in (a label that changed would make
+      // another series: the bound stays one label set per target)
+      const cgroup = t.labels.cgroup ?? (typeof r.cgroup === 'string' ? r.cgroup : undefined);
       t.labels = threadLabels ? { pid: r.pid, tgid: r.tgid, comm: r.comm } : { tgid: r.tgid, comm: r.comm };
+      if (cgroup !== undefined) t.labels.cgroup = cgroup;
     }
     return t;
   }
@@ -307,8 +319,10 @@ export class MetricsState implements Sink {
   private sched(records: SchedRecord[]): void {
     const totals = (r: SchedRecord): DelayTotals => ({ slots: r.hist_log2_ns, count: r.count, totalNs: r.total_ns, maxNs: r.max_ns ?? 0 });
     const listed = new Map<Target, Map<string, DelayTotals>>();
+    const cgroups: SchedRecord[] = [];
     for (const r of records) {
       if (r.scope === 'system') { this.system = totals(r); continue; }
+      if (r.scope === 'cgroup') { cgroups.push(r); continue; }
       const t = this.target(r);
       let threads = listed.get(t);
       if (!threads) listed.set(t, threads = new Map());
@@ -324,6 +338,15 @@ export class MetricsState implements Sink {
       for (const [k, d] of t.schedThreads ?? []) if (!threads.has(k)) t.schedEnded = t.schedEnded ? addDelays(t.schedEnded, d) : d;
       t.schedThreads = threads;
       t.sched = [...threads.values()].reduce(addDelays, t.schedEnded ?? { slots: [], count: 0, totalNs: 0, maxNs: 0 });
+    }
+    if (cgroups.length) {
+      // cumulative per cgroup since activation (the collector keeps ended threads' part): replaced whole
+      const by = new Map<string, DelayTotals>();
+      for (const r of cgroups.sort((a, b) => (a.cgroup! < b.cgroup! ? -1 : 1))) {
+        const k = by.size < MAX_CGROUPS || by.has(r.cgroup!) ? r.cgroup! : OTHER;
+        by.set(k, by.has(k) ? addDelays(by.get(k)!, totals(r)) : totals(r));
+      }
+      this.cgroups = by;
     }
   }
 

@@ -17,11 +17,12 @@ const more = (n: number, what: string) => (n > 0 ? [`… and ${n} more ${what}`]
 
 registerTable('syscall_thread', recs => {
   const rows = (recs as SyscallThreadRecord[]).slice().sort((a, b) => b.calls - a.calls);
+  const cgroups = rows.some(r => typeof r.cgroup === 'string'); // a cgroup target: each thread's
   return [
-    ...renderTable(['PID', 'TGID', 'COMM', 'CALLS', 'IN SYSCALL', 'LAST (oldest first)'],
-      rows.slice(0, MAX_ROWS).map(r => [String(r.pid), String(r.tgid), r.comm, String(r.calls),
+    ...renderTable(['PID', 'TGID', 'COMM', ...(cgroups ? ['CGROUP'] : []), 'CALLS', 'IN SYSCALL', 'LAST (oldest first)'],
+      rows.slice(0, MAX_ROWS).map(r => [String(r.pid), String(r.tgid), r.comm, ...(cgroups ? [r.cgroup ?? ''] : []), String(r.calls),
         r.in_syscall ? `${r.in_syscall} ${duration(r.in_syscall_ns ?? 0)}` : '-', r.last.join(' ')]),
-      ['r', 'r', 'l', 'r', 'l', 'l']),
+      ['r', 'r', 'l', ...(cgroups ? ['l' as const] : []), 'r', 'l', 'l']),
     ...more(rows.length - MAX_ROWS, 'threads'),
   ];
 });
