@@ -188,7 +188,8 @@ describe("an exit's on-CPU time", () => {
   for (const [name, argv, count] of [['threads', ['thread_churn', '100', '100'], 100], ['processes', ['children'], 4]] as const) {
     it(`is the run time of its oncpu intervals up to the exit, for ${count} short-lived ${name}`, async () => {
       const steal = stealMeter();
-      const r = await cli(['trace', '--json', '-k', '1', '--', workload(argv[0]), ...argv.slice(1)]);
+      // every interval one by one (--offcpu-min 0): their times, before and after the exit, are summed
+      const r = await cli(['trace', '--json', '-k', '1', '--offcpu-min', '0', '--', workload(argv[0]), ...argv.slice(1)]);
       expect(r.code).toBe(name === 'threads' ? 0 : 2);
       const recs = parse(r.stdout);
       // only those created after activation: every interval of their lives is in the output
