@@ -70,13 +70,29 @@ describe('--cgroup', () => {
   it('prints each thread\'s cgroup, and each cgroup\'s scheduling delay, in the text tables', async () => {
     mkdirSync(join(cg, 'sub'));
     const a = start([workload('runsleep'), '100000', '5'], cg), b = start([workload('runsleep'), '100000', '5'], join(cg, 'sub'));
-    await waitFor(() => a.pid && b.pid, 'the workloads');
+    const l = start([workload('locks'), 'mutex', '2', '1000000', '200'], join(cg, 'sub')); // for the lock table
+    await waitFor(() => a.pid && b.pid && l.pid, 'the workloads');
     await new Promise(r => setTimeout(r, 200));
-    const r = await cli(['trace', '--cgroup', name, '-S', '-s', '3', '--duration', '0.5'], { timeoutMs: 30_000 });
+    const r = await cli(['trace', '--cgroup', name, '-S', '-s', '3', '-r', '-l', '-k', '0', '--stack', 'none', '--duration', '0.5'],
+      { timeoutMs: 30_000 });
     a.kill('SIGKILL');
     b.kill('SIGKILL');
+    l.kill('SIGKILL');
     expect(r.code, r.stderr).toBe(0);
-    const sched = r.stdout.split('\n── ').find(t => t.startsWith('sched'))!;
+    const table = (type: string) => r.stdout.split('\n── ').find(t => t.startsWith(`${type} at `)) ?? '';
+    // the resource table: each process's cgroup after its name
+    const res = table('resource');
+    expect(res, r.stdout).toMatch(/PID +TGID +COMM +CGROUP +CPU%/);
+    expect(res).toMatch(new RegExp(`^ *${a.pid} +${a.pid} +runsleep +/${name} +\\d`, 'm'));
+    expect(res).toMatch(new RegExp(`^ *${b.pid} +${b.pid} +runsleep +/${name}/sub +\\d`, 'm'));
+    // the lock table: the waiter's cgroup after its name (futex waits, and pthread mutexes)
+    const lock = table('lock');
+    expect(lock, r.stdout).toMatch(/KIND +LOCK +PID +COMM +CGROUP +ACQ/);
+    expect(lock).toMatch(new RegExp(`^\\S+ +\\S+ +\\d+ +locks +/${name}/sub +`, 'm'));
+    // the syscall tables: each thread's cgroup after its name
+    expect(table('syscall_stat'), r.stdout).toMatch(new RegExp(`^ *${b.pid} +runsleep +/${name}/sub +\\w+ +\\d+`, 'm'));
+    expect(table('syscall_thread')).toMatch(new RegExp(`^ *${a.pid} +${a.pid} +runsleep +/${name} +\\d+`, 'm'));
+    const sched = table('sched');
     expect(sched).toMatch(/PID +TGID +COMM +CGROUP +DELAYS/);
     expect(sched).toMatch(new RegExp(`^ *${a.pid} +${a.pid} +runsleep +/${name} +\\d+`, 'm'));
     expect(sched).toMatch(new RegExp(`^ *${b.pid} +${b.pid} +runsleep +/${name}/sub +\\d+`, 'm'));

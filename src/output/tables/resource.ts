@@ -1,5 +1,6 @@
 // The resource table, printed every --interval: the whole system on one line, then one row per
-// process (and, under a process target, per thread), rates per second over the interval.
+// process (and, under a process target, per thread), rates per second over the interval; with a
+// cgroup or container target, each row's cgroup beside its name.
 import type { ProcRecord, ResourceRecord, ResourceSystemRecord } from '../../collect/records.js';
 import { bytes, count } from '../format.js';
 import { registerTable, renderTable, type Align } from '../tables.js';
@@ -16,15 +17,19 @@ export function systemLine(s: ResourceSystemRecord): string {
     `${count(rate(s.context_switches))} switches/s`;
 }
 
-const HEAD = ['PID', 'TGID', 'COMM', 'CPU%', 'USR%', 'SYS%', 'RSS', 'VIRT', 'DISK-RD/s', 'DISK-WR/s', 'IO-RD/s', 'IO-WR/s',
+const HEAD = ['PID', 'TGID', 'COMM', 'CGROUP', 'CPU%', 'USR%', 'SYS%', 'RSS', 'VIRT', 'DISK-RD/s', 'DISK-WR/s', 'IO-RD/s', 'IO-WR/s',
   'MINFLT/s', 'MAJFLT/s', 'VCSW/s', 'ICSW/s', 'NOTE'];
-const ALIGN: Align[] = ['r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+const ALIGN: Align[] = ['r', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+/** The CGROUP column's index in HEAD: shown only when a record has a cgroup (a cgroup target). */
+const CGROUP_COL = HEAD.indexOf('CGROUP');
+const withoutCgroup = <T>(a: T[]) => a.filter((_, i) => i !== CGROUP_COL);
 
 function row(r: ResourceRecord, indent: boolean): string[] {
   const rate = (n: number) => perSec(n, r.interval_ns);
   const mem = (n: number | null) => (n === null ? '-' : bytes(n));
   const note = [r.exited ? 'exited' : '', r.top ? `top ${r.top.join(',')}` : ''].filter(Boolean).join('; ');
-  return [String(r.pid), String(r.tgid), (indent ? '└ ' : '') + r.comm, pct(r.cpu_pct), pct(r.user_pct), pct(r.system_pct),
+  return [String(r.pid), String(r.tgid), (indent ? '└ ' : '') + r.comm, r.cgroup ?? '', pct(r.cpu_pct), pct(r.user_pct), pct(r.system_pct),
     mem(r.rss_bytes), mem(r.vm_bytes), bytes(rate(r.read_bytes)), bytes(rate(r.write_bytes)),
     bytes(rate(r.io_read_bytes)), bytes(rate(r.io_write_bytes)), count(rate(r.minor_faults)), count(rate(r.major_faults)),
     count(rate(r.voluntary_switches)), count(rate(r.involuntary_switches)), note];
@@ -46,7 +51,10 @@ export function renderResource(records: ProcRecord[]): string[] {
   }
   const shown = new Set(processes.map(p => p.tgid));
   for (const t of threads) if (!shown.has(t.tgid)) rows.push(row(t, false));
-  if (rows.length) lines.push(...renderTable(HEAD, rows, ALIGN));
+  if (rows.length) {
+    if (tasks.some(r => typeof r.cgroup === 'string')) lines.push(...renderTable(HEAD, rows, ALIGN));
+    else lines.push(...renderTable(withoutCgroup(HEAD), rows.map(withoutCgroup), withoutCgroup(ALIGN)));
+  }
   return lines;
 }
 

@@ -2,7 +2,7 @@
 // last N syscalls, the one in progress), and its busiest syscalls beside the whole system's.
 import type { SyscallStatRecord, SyscallThreadRecord } from '../../collect/records.js';
 import { duration, quantileText } from '../format.js';
-import { registerTable, renderTable } from '../tables.js';
+import { registerTable, renderTable, type Align } from '../tables.js';
 
 /** Rows shown per table; the rest is counted in a last line. */
 const MAX_ROWS = 20;
@@ -31,11 +31,13 @@ registerTable('syscall_stat', recs => {
   const all = recs as SyscallStatRecord[];
   const mine = all.filter(r => r.scope === 'thread').sort((a, b) => b.count - a.count);
   const sys = all.filter(r => r.scope === 'system').sort((a, b) => b.count - a.count).slice(0, SYSTEM_ROWS);
+  const cgroups = mine.some(r => typeof r.cgroup === 'string'); // a cgroup target: each thread's
+  const cg = <T>(v: T): T[] => (cgroups ? [v] : []);
   const rows: string[][] = [];
   for (let i = 0; i < Math.max(Math.min(mine.length, MAX_ROWS), sys.length); i++) {
     const t = mine[i], s = sys[i];
     rows.push([
-      t ? String(t.pid) : '', t?.comm ?? '', t?.syscall ?? '', t ? String(t.count) : '',
+      t ? String(t.pid) : '', t?.comm ?? '', ...cg(t?.cgroup ?? ''), t?.syscall ?? '', t ? String(t.count) : '',
       t ? (t.errors ? `${t.errors} ${t.errno ?? ''}`.trim() : '0') : '',
       t?.avg_ns != null ? duration(t.avg_ns) : '', p99(t?.hist_log2_ns, t?.max_ns), t?.max_ns != null ? duration(t.max_ns) : '',
       t?.total_ns != null ? duration(t.total_ns) : '',
@@ -43,8 +45,8 @@ registerTable('syscall_stat', recs => {
     ]);
   }
   return [
-    ...renderTable(['PID', 'COMM', 'SYSCALL', 'COUNT', 'ERRORS', 'AVG', 'P99', 'MAX', 'TOTAL', '│', 'SYSTEM TOP', 'COUNT'], rows,
-      ['r', 'l', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'l', 'l', 'r']),
+    ...renderTable(['PID', 'COMM', ...cg('CGROUP'), 'SYSCALL', 'COUNT', 'ERRORS', 'AVG', 'P99', 'MAX', 'TOTAL', '│', 'SYSTEM TOP', 'COUNT'], rows,
+      ['r', 'l', ...cg<Align>('l'), 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'l', 'l', 'r']),
     ...more(mine.length - MAX_ROWS, '(thread, syscall) pairs'),
   ];
 });

@@ -22,6 +22,11 @@ describe('syscall tables', () => {
     expect(lines[1]).toMatch(/^ *10 +app +openat +9 +3 ENOENT +1\.000 µs +< 1\.024 µs +5\.000 µs .*│ +futex +100$/);
     // one call in [512, 1024) ns that took 1 µs: the slot's bound is above the max, so the max bounds it
     expect(lines[2]).toMatch(/^ *10 +app +read +5 +0 +1\.000 µs +≤ 1\.000 µs +1\.000 µs .*│$/);
+    // a cgroup target: each thread's cgroup after its name, none on the system's side
+    const cg = TABLES.syscall_stat!([stat({ syscall: 'read', count: 5, cgroup: '/svc' }),
+      stat({ scope: 'system', pid: 0, tgid: 0, comm: '', syscall: 'futex', count: 100 })], 0);
+    expect(cg[0]).toMatch(/^PID +COMM +CGROUP +SYSCALL +COUNT /);
+    expect(cg[1]).toMatch(/^ *10 +app +\/svc +read +5 +0 .*│ +futex +100$/);
   });
 
   it('shows each thread\'s last syscalls and the one it is in', () => {
@@ -54,6 +59,12 @@ describe('lock table', () => {
     expect(at(lines[2], '1 ns', at(lines[2], '9 ns'))).toBe(at(lines[0], 'HOLD MIN'));
     expect(at(lines[2], '2 ns')).toBe(at(lines[0], 'MIN'));
     expect(at(lines[2], '3 ns')).toBe(at(lines[0], 'MAX', hold));
+    expect(lines[0]).not.toContain('CGROUP');
+    // a cgroup target: each waiter's cgroup after its name
+    const cg = TABLES.lock!([{ ...base, cgroup: '/svc/a' }, { ...kernel, cgroup: null }], 0);
+    expect(cg[0]).toMatch(/^KIND +LOCK +PID +COMM +CGROUP +ACQ +CONT /);
+    expect(cg[2]).toMatch(/^mutex +0x10 +1 +app +\/svc\/a +2 +1 +0 +10 ns /);
+    expect(cg[1]).toMatch(/^kernel:rwsem\(w\) +0xffff888100 +1 +app +- +1 +0 +5\.000 ms /);
   });
 });
 
@@ -120,6 +131,19 @@ describe('resource table', () => {
     expect(cells(lines[1]).at(-1)).toBe('top cpu,switches');
     expect(cells(lines[2])).toContain('900M');
     expect(cells(lines[2]).at(-1)).toBe('top memory');
+  });
+
+  it('with a cgroup target: each process\'s and thread\'s cgroup after its name', () => {
+    const lines = TABLES.resource!([
+      system,
+      res({ cgroup: '/svc', cpu_pct: 20 }),
+      res({ scope: 'thread', pid: 10, tgid: 10, threads: null, cgroup: '/svc' }),
+      res({ scope: 'thread', pid: 11, tgid: 10, comm: 'worker', threads: null, cgroup: '/svc/sub' }),
+    ], 0);
+    expect(cells(lines[1]).slice(0, 5)).toEqual(['PID', 'TGID', 'COMM', 'CGROUP', 'CPU%']);
+    expect(cells(lines[2]).slice(0, 5)).toEqual(['10', '10', 'app', '/svc', '20.0']);
+    expect(cells(lines[4]).slice(0, 4)).toEqual(['11', '10', '└ worker', '/svc/sub']);
+    expect(lines).toHaveLength(5);
   });
 
   it('-p and -c: the thread alone, no process row', () => {
