@@ -13,6 +13,7 @@
  */
 #include "common.bpf.h"
 #include "lockstat.bpf.h"
+#include "cgroup.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -364,6 +365,34 @@ int BPF_PROG(lock_exec, struct task_struct *task, pid_t old_pid, struct linux_bi
 		bpf_ringbuf_discard(e, 0);
 		return 0;
 	}
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
+	return 0;
+}
+
+/*
+ * A cgroup target: a process moved into the cgroup (or below it) while collection runs. Its uprobes
+ * were never attached (activation probed the processes there then; a fork inherits them; lock_exec
+ * covers an exec), so it is announced and user space attaches them for its pid on the libraries it
+ * has mapped. It is not held: someone else moved it, and stopping a running service for a profiler
+ * is not ours to do, so its pthread locks between the move and the attach are missed
+ * (docs/architecture.md). Once per move (the tracepoint runs once for a whole thread group, with its
+ * leader); a move within the target's tree announces a process already probed, which user space
+ * recognises. Moves are rare; attached only with lock and a cgroup target.
+ */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(lock_cgroup_join, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	const struct pi_policy *p = pi_active_policy();
+
+	if (!p || !(pi_cats(p) & PI_CAT_LOCK) || p->target_kind != PI_TARGET_CGROUP || !pi_task_in_cgroup(p, task))
+		return 0;
+	if (!p->myproc && BPF_CORE_READ(task, tgid) == pi_self_tgid)
+		return 0;
+	struct pi_lock_exec_event *e = pi_reserve(sizeof(*e), PI_EV_LOCK_JOIN);
+	if (!e)
+		return 0;
+	pi_fill_hdr(&e->hdr, PI_EV_LOCK_JOIN, task);
+	e->start_ns = BPF_CORE_READ(task, group_leader, start_time); /* the process's, as lock_exec's */
 	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
 	return 0;
 }

@@ -119,6 +119,7 @@ enum pi_event_type {
 	PI_EV_SYSCALL_SEQ = 30,
 	PI_EV_LOCK_STACK = 40,
 	PI_EV_LOCK_EXEC = 41,       /* a followed process exec'd and is held (stopped) until its lock probes are in */
+	PI_EV_LOCK_JOIN = 42,       /* a process was moved into the target cgroup: its lock probes are attached (not held) */
 };
 
 /*
@@ -637,6 +638,8 @@ struct pi_lock_stack_event {
 /*
  * A process of a followed thread group exec'd with lock active (bpf/lock.bpf.c, lock_exec): it was
  * sent SIGSTOP, and user space attaches the lock uprobes for the new program, then sends SIGCONT.
+ * The same layout for PI_EV_LOCK_JOIN (lock_cgroup_join): a process moved into the target cgroup,
+ * not held; user space attaches its probes while it runs.
  */
 struct pi_lock_exec_event {
 	struct pi_event_hdr hdr;

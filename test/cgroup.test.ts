@@ -127,6 +127,28 @@ describe('--cgroup', () => {
     b.kill('SIGKILL');
   });
 
+  it('probes the pthread locks of a process moved in while it runs (lock_cgroup_join)', async () => {
+    const a = start([workload('locks'), 'mutex', '2', '1000000', '200']); // outside, moved in
+    const b = start([workload('runsleep'), '100000', '5'], cg);          // inside: says when collection runs
+    await waitFor(() => a.pid && b.pid, 'the workloads');
+    const trace = spawn(CLI, ['trace', '--cgroup', name, '-l', '-s', '1', '-k', '0', '--stack', 'none', '--json', '--duration', '2'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    trace.stdout.on('data', d => { out += d; });
+    trace.stderr.on('data', d => { err += d; });
+    const ended = new Promise<number | null>(res => trace.on('close', code => res(code)));
+    await waitFor(() => parse(out.slice(0, out.lastIndexOf('\n') + 1)).some(x => x.type === 'syscall_seq' && x.tgid === b.pid), 'b traced', 15_000);
+    writeFileSync(join(cg, 'cgroup.procs'), `${a.pid}\n`);
+    expect(await ended, err).toBe(0);
+    a.kill('SIGKILL');
+    b.kill('SIGKILL');
+    const locks = parse(out).filter(x => x.type === 'lock' && x.tgid === a.pid);
+    expect(locks.some(x => x.source === 'futex'), err).toBe(true);
+    // not only its futex waits: the probes attached once it was in, without stopping it
+    expect(locks.some(x => x.source === 'pthread' && x.kind === 'mutex' && (x.acquisitions as number) > 0), err).toBe(true);
+    expect(err).toMatch(/a process moved in later is probed once it is in/);
+  });
+
   it('refuses a path outside the hierarchy or missing, in one line', async () => {
     for (const bad of ['no-such-cgroup-procimage', '/etc']) {
       const r = await cli(['trace', '--cgroup', bad, '-s', '5', '--duration', '0.1']);

@@ -111,8 +111,9 @@ async function attachMembers(policy: Policy, obj: BpfObject): Promise<Link[]> {
     attachNotes.push(`lock: pthread locks probed in the first ${MAX_MEMBER_PROCESSES} of ${all.length} processes`);
   }
   if (failed) attachNotes.push(`lock: ${failed} process${failed > 1 ? 'es' : ''} could not be probed (ended meanwhile?)`);
-  attachNotes.push(`lock: pthread locks in ${probed} process${probed === 1 ? '' : 'es'} and what they start; ` +
-    'a process moved in later has futex waits and kernel contention only');
+  attachNotes.push(`lock: pthread locks in ${probed} process${probed === 1 ? '' : 'es'} and what they start` +
+    (t.kind === 'cgroup' ? '; a process moved in later is probed once it is in (its locks until then are missed)'
+      : '; a process moved in later has futex waits and kernel contention only'));
   return [f.link];
 }
 
@@ -158,6 +159,11 @@ export const lock: Collector = {
     if (follower) follower.exec(tgid, startNs);
     else ExecFollower.release(tgid);
     return null;
+  }], [pi_event_type.PI_EV_LOCK_JOIN, (b, off) => {
+    // a process moved into the target cgroup, running: probe what it has mapped (same layout)
+    const tgid = b.u32[(off + pi_event_hdr.OFF.tgid) >>> 2];
+    follower?.join(tgid, u64(b.u32, off + pi_lock_exec_event.OFF.start_ns));
+    return null;
   }]]),
 
   configure(obj: BpfObject) {
@@ -183,7 +189,9 @@ export const lock: Collector = {
     // syscall_task_exit: a thread that dies inside a futex wait leaves no wait in flight behind
     // lock_exec: a followed process that execs is held until its new program's probes are in
     const exec = (policy.target.kind === 'tgid' || isMemberTarget(policy.target)) && supported('uprobe') ? ['lock_exec'] : [];
-    return [...futex, 'syscall_task_exit', ...exec, ...(kernelContention ? KERNEL_PROGRAMS : [])];
+    // lock_cgroup_join: a process moved into a target cgroup gets its probes too (not held)
+    const join = policy.target.kind === 'cgroup' && supported('uprobe') ? ['lock_cgroup_join'] : [];
+    return [...futex, 'syscall_task_exit', ...exec, ...join, ...(kernelContention ? KERNEL_PROGRAMS : [])];
   },
 
   extraPrograms(policy: Policy) {

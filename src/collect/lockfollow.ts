@@ -7,6 +7,8 @@
 // processes' so far, in its own root; another file there is planned anew), and then it is continued.
 // Once it runs, what ld.so really mapped is looked at again: a libc none of them had is probed then,
 // late (the window docs/architecture.md names).
+// With a cgroup target, a process moved into the cgroup later is announced too (lock_cgroup_join):
+// it is running and not held, so its probes go on the libraries it has mapped, as soon as they can.
 import { existsSync } from 'node:fs';
 import { Link, type BpfObject } from '../bpf/index.js';
 import { attachLockUprobes, planForFile, pthreadLibrariesMapped, type ProbePlan } from './libc-uprobes.js';
@@ -101,6 +103,17 @@ export class ExecFollower {
     for (const ms of RECHECK_MS) setTimeout(() => void this.enqueue(tgid, () => this.recheck(tgid, startNs)), ms).unref();
   }
 
+  /**
+   * A process was moved into the target cgroup (not held): probes what it has mapped, now. One
+   * already followed (moved within the cgroup's tree) has its probes: nothing is attached twice.
+   */
+  join(tgid: number, startNs: number): void {
+    void this.enqueue(tgid, async () => {
+      const p = this.entry(tgid, startNs);
+      if (p) await this.attachMapped(tgid, p);
+    });
+  }
+
   /** Closes the probes of processes that have ended (at each poll). */
   forgetEnded(): void {
     for (const tgid of this.procs.keys()) if (!existsSync(`/proc/${tgid}`)) this.drop(tgid);
@@ -113,8 +126,9 @@ export class ExecFollower {
     return next;
   }
 
-  private async probe(tgid: number, startNs: number): Promise<void> {
-    if (this.link.ended) return;
+  /** The process tgid that started at startNs: the one followed, or a new entry (undefined: ended). */
+  private entry(tgid: number, startNs: number): Probed | undefined {
+    if (this.link.ended) return undefined;
     let p = this.procs.get(tgid);
     if (p && p.startNs !== undefined && p.startNs !== startNs) {
       this.drop(tgid); // its pid's last process ended unnoticed: this is another one
@@ -125,6 +139,12 @@ export class ExecFollower {
       this.procs.set(tgid, p);
     }
     p.startNs = startNs;
+    return p;
+  }
+
+  private async probe(tgid: number, startNs: number): Promise<void> {
+    const p = this.entry(tgid, startNs);
+    if (!p) return;
     for (const path of this.libPaths) {
       const found = planForFile(`/proc/${tgid}/root${path}`, path);
       if (found) await this.attach(tgid, p, found);
@@ -134,6 +154,11 @@ export class ExecFollower {
   private async recheck(tgid: number, startNs: number): Promise<void> {
     const p = this.procs.get(tgid);
     if (this.link.ended || !p || p.startNs !== startNs) return;
+    await this.attachMapped(tgid, p);
+  }
+
+  /** Probes the pthread libraries process tgid has mapped now (and keeps its maps for symbols). */
+  private async attachMapped(tgid: number, p: Probed): Promise<void> {
     const maps = readMaps(tgid);
     if (maps) this.onMaps?.(tgid, maps);
     for (const found of pthreadLibrariesMapped(tgid, maps)) {
