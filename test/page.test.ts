@@ -199,6 +199,28 @@ describe('the page', () => {
     await page.close();
   });
 
+  it('draws the wake-ups between traced threads as arrows, on demand: each from the waker\'s row to the run it ended', async () => {
+    // a ping-pong over pipes, every interval one by one: each read woken by the other side's write
+    const rec = await record('wakes', ['-k', '1', '--offcpu-min', '0', '--', workload('wakechain'), 'pingpong', '20']);
+    const html = join(dir, 'wakes.html');
+    expect((await cli(['report', rec, '--html', html])).code).toBe(0);
+    const recs = (await cli(['report', rec, '--json'])).stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>);
+    const woken = recs.filter(x => x.type === 'offcpu' && (x.waker as { target?: boolean } | null)?.target && x.comm === 'wakechain');
+    expect(woken.length).toBeGreaterThan(10);
+    const { page, problems } = await open(browser, `file://${html}`, { offline: true });
+    await expect.poll(() => page.locator('nav.tree .row', { hasText: 'wakechain' }).count()).toBeGreaterThan(0);
+    const canvas = page.getByTestId('timeline-canvas');
+    expect(await canvas.getAttribute('data-wakes')).toBe('0'); // off until asked for
+    await page.getByTestId('wakes-toggle').click();
+    await expect.poll(() => page.getByTestId('wakes-toggle').getAttribute('aria-pressed')).toBe('true');
+    // the whole run: every woken read of either side is an arrow between the two rows
+    await expect.poll(async () => Number(await canvas.getAttribute('data-wakes'))).toBe(woken.length);
+    await page.getByTestId('wakes-toggle').click();
+    await expect.poll(() => canvas.getAttribute('data-wakes')).toBe('0');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it('shows a program\'s name and arguments holding markup, quotes and bytes that are not UTF-8 as text, never as markup', async () => {
     const bin = join(dir, 'evil');
     mkdirSync(bin, { recursive: true });

@@ -15,6 +15,7 @@ import { waitedIn } from '../stackline.js';
 import { flameTree, OffCpuSums, StackTable, type FlameNode } from './stacks.js';
 import { LockTable, SyscallTable, type SyscallRow } from './tables.js';
 import { F_BEFORE, F_INFERRED, F_ONGOING, F_TRUNCATED, KINDS, Timeline, type LaneView, type TimelineData } from './timeline.js';
+import { Wakes, type WakeLink, type WakesData } from './wakes.js';
 
 /** What the page says of the run at the top: a recording's header, or the same of a live run. */
 export interface PageHeader {
@@ -52,13 +53,15 @@ export interface PageMeta {
   version: number;
 }
 
-export interface TimelineQuery { from: number; to: number; px: number; tids?: number[] }
+export interface TimelineQuery { from: number; to: number; px: number; tids?: number[]; wakes?: boolean }
 export interface TimelineAnswer {
   lanes: LaneView[];
   markers: Marker[];
   bucket_ns: number;
   /** The kernel function each kernel stack of the view waited in, by its id (LaneView.why). */
   whys: Record<number, string>;
+  /** Asked for (wakes): the wake-ups between the view's threads in it (Wakes.view). */
+  wakes?: WakeLink[];
 }
 
 export interface IntervalAnswer {
@@ -90,12 +93,15 @@ export interface PageData {
   sched: ReturnType<SchedSeries['toJSON']>;
   syscalls: ReturnType<SyscallTable['toJSON']>;
   locks: LockRecord[];
+  /** Absent in pages written before wake-ups were kept. */
+  wakes?: WakesData;
 }
 
 const STATE_CODE = (s: string) => (s.length ? s.charCodeAt(0) : 63);
 
 export class PageModel {
   private readonly timeline: Timeline;
+  private readonly wakes: Wakes;
   private readonly stacks: StackTable;
   private readonly offcpu: OffCpuSums;
   private readonly procs: Processes;
@@ -116,6 +122,7 @@ export class PageModel {
    */
   constructor(readonly header: PageHeader, readonly t0: number, private readonly clock?: () => number, budget?: number, data?: PageData) {
     this.timeline = data ? Timeline.fromJSON(data.timeline) : new Timeline(budget, t0);
+    this.wakes = new Wakes(data?.wakes);
     this.stacks = data ? StackTable.fromJSON(data.stacks) : new StackTable();
     this.offcpu = data ? OffCpuSums.from(data.offcpu) : new OffCpuSums();
     this.procs = data ? Processes.fromJSON(data.processes) : new Processes();
@@ -151,6 +158,9 @@ export class PageModel {
             (off?.ustack_truncated ? F_TRUNCATED : 0),
         });
         if (off && off.duration_ns !== null) this.offcpu.add({ tid: r.pid, tgid: r.tgid, comm: r.comm, state: off.state, kstack, ustack }, off.duration_ns);
+        // woken by another target thread (it has a lane): the arrow from its wake-up to this run
+        const w = off?.waker;
+        if (w && w.target && w.context === 'task' && r.end_ts_ns !== null) this.wakes.add(w.pid, w.wake_ts_ns, r.pid, r.end_ts_ns);
         break;
       }
       case 'offcpu_agg': {
@@ -199,7 +209,8 @@ export class PageModel {
     const tids = new Set(lanes.map(l => l.tid));
     const whys: Record<number, string> = {};
     for (const l of lanes) for (const k of l.why) if (k && !(k in whys)) whys[k] = waitedIn(this.stacks.get(k));
-    return { lanes, markers: this.procs.markersIn(q.from, q.to, tids), bucket_ns: this.timeline.width, whys };
+    return { lanes, markers: this.procs.markersIn(q.from, q.to, tids), bucket_ns: this.timeline.width, whys,
+      ...(q.wakes ? { wakes: this.wakes.view(q.from, q.to, q.tids) } : {}) };
   }
 
   interval(tid: number, id: number): IntervalAnswer | undefined {
@@ -259,7 +270,7 @@ export class PageModel {
   toJSON(): PageData {
     const { version: _, ...meta } = this.meta();
     return {
-      meta, timeline: this.timeline.toJSON(), stacks: this.stacks.toJSON(), offcpu: this.offcpu.all(), processes: this.procs.toJSON(),
+      meta, timeline: this.timeline.toJSON(), wakes: this.wakes.toJSON(), stacks: this.stacks.toJSON(), offcpu: this.offcpu.all(), processes: this.procs.toJSON(),
       resources: this.resources.toJSON(), sched: this.sched.toJSON(), syscalls: this.syscalls.toJSON(), locks: this.locks.toJSON(),
     };
   }

@@ -112,7 +112,7 @@ export class PageRoutes {
         case '/api/timeline': {
           const from = num(q.get('from')), to = num(q.get('to')), px = num(q.get('px'));
           if (from === undefined || to === undefined || px === undefined || px < 1 || px > 10_000) return json(res, 400, { error: 'from, to and px (1-10000) are needed' });
-          return json(res, 200, m.timelineView({ from, to, px, tids: ids(q.get('tids')) }));
+          return json(res, 200, m.timelineView({ from, to, px, tids: ids(q.get('tids')), wakes: q.get('wakes') === 'true' }));
         }
         case '/api/interval': {
           const tid = num(q.get('tid')), id = num(q.get('id'));

@@ -32,6 +32,10 @@ export class TimelinePanel {
   private readonly tip = el('div', { class: 'tip', role: 'tooltip' });
   private readonly info = el('span', { class: 'info' });
   private readonly followBtn = el('button', { type: 'button', title: 'keep the end of a live run in view' }, 'follow');
+  private readonly wakesBtn = el('button', { type: 'button', 'aria-pressed': 'false', 'data-testid': 'wakes-toggle',
+    title: 'arrows from each wake-up by a traced thread to the run it ended (who made whom wait)' }, 'wake-ups');
+  /** Whether to ask for and draw the wake-up arrows. */
+  private showWakes = false;
   private rows: Row[] = [];
   private answer: TimelineAnswer | undefined;
   /** The window the answer is for. */
@@ -55,7 +59,13 @@ export class TimelinePanel {
     el('span', { class: 'key' }, el('b', { style: `color:${MARK_COLOR.exec}` }, '◆'), 'exec'),
     el('span', { class: 'key' }, el('b', { style: `color:${MARK_COLOR.exit}` }, '✕'), 'exit'));
     this.scroller.append(this.canvas, this.spacer);
-    fill(this.root, el('div', { class: 'bar' }, el('h2', {}, 'Timeline'), zoomOut, this.followBtn, this.info, legend), this.scroller, this.tip);
+    this.wakesBtn.addEventListener('click', () => {
+      this.showWakes = !this.showWakes;
+      this.wakesBtn.setAttribute('aria-pressed', String(this.showWakes));
+      this.wakesBtn.classList.toggle('on', this.showWakes);
+      void this.fetch();
+    });
+    fill(this.root, el('div', { class: 'bar' }, el('h2', {}, 'Timeline'), zoomOut, this.followBtn, this.wakesBtn, this.info, legend), this.scroller, this.tip);
     this.scroller.addEventListener('scroll', () => { this.draw(); this.refetch(); });
     this.canvas.addEventListener('wheel', e => this.wheel(e), { passive: false });
     this.canvas.addEventListener('mousedown', e => { const w = this.window(); this.drag = { x: e.clientX, ...w, moved: false }; });
@@ -133,7 +143,9 @@ export class TimelinePanel {
     const rows = this.visibleRows();
     const seq = ++this.seq;
     const t = performance.now();
-    const answer = await this.source.timeline({ from: w.from, to: w.to, px, tids: rows.map(r => r.tid) });
+    // wake-ups: between every selected row, not only the visible ones (an arrow may come from off-screen)
+    const answer = await this.source.timeline({ from: w.from, to: w.to, px, tids: rows.map(r => r.tid), wakes: this.showWakes || undefined });
+    if (this.showWakes && answer.wakes === undefined) answer.wakes = [];
     if (seq !== this.seq) return; // a newer one is on its way
     this.answer = answer;
     this.shown = w;
@@ -195,7 +207,41 @@ export class TimelinePanel {
       g.font = 'bold 11px system-ui, sans-serif';
       g.fillText(m.kind === 'exit' ? '✕' : m.kind === 'exec' ? '◆' : '▼', x - 4, y);
     }
+    this.canvas.dataset.wakes = String(this.showWakes ? this.drawWakes(g, rowOf, top, h) : 0);
     this.drawAxis(g, w);
+  }
+
+  /**
+   * An arrow from the waker's row at its wake-up to the wakee's row where it ran again (its slope is
+   * the wake-up's scheduling delay); both ends must be rows shown. Returns how many were drawn.
+   */
+  private drawWakes(g: CanvasRenderingContext2D, rowOf: Map<number, number>, top: number, h: number): number {
+    let n = 0;
+    g.strokeStyle = '#d35400';
+    g.fillStyle = '#d35400';
+    g.lineWidth = 1.2;
+    for (const [waker, wake, wakee, run] of this.answer?.wakes ?? []) {
+      const a = rowOf.get(waker), b = rowOf.get(wakee);
+      if (a === undefined || b === undefined) continue;
+      const x0 = this.x(wake), x1 = this.x(run);
+      const y0 = AXIS + a * ROW - top + ROW / 2, y1 = AXIS + b * ROW - top + ROW / 2;
+      if (Math.max(x0, x1) < LABEL || (y0 < AXIS && y1 < AXIS) || (y0 > h && y1 > h)) continue;
+      g.beginPath();
+      g.moveTo(Math.max(LABEL, x0), y0);
+      g.lineTo(Math.max(LABEL, x1), y1);
+      g.stroke();
+      // the head, at the wakee's run
+      const ang = Math.atan2(y1 - y0, x1 - x0), len = 6;
+      g.beginPath();
+      g.moveTo(x1, y1);
+      g.lineTo(x1 - len * Math.cos(ang - 0.45), y1 - len * Math.sin(ang - 0.45));
+      g.lineTo(x1 - len * Math.cos(ang + 0.45), y1 - len * Math.sin(ang + 0.45));
+      g.closePath();
+      g.fill();
+      n++;
+    }
+    g.lineWidth = 1;
+    return n;
   }
 
   private drawLane(g: CanvasRenderingContext2D, l: LaneView, y: number): void {
