@@ -207,7 +207,10 @@ describe("an exit's on-CPU time", () => {
       // (most of the threads; of 4 processes, a busy machine may preempt any)
       const once = times.filter(t => t.intervals === 1);
       if (name === 'threads') expect(once.length).toBeGreaterThanOrEqual(count / 4);
-      for (const t of once) expect(Math.abs(t.oncpu - t.before), JSON.stringify(t)).toBeLessThanOrEqual(1000);
+      // to the µs, unless the host took the vCPU between the scheduler's pick and the tracepoint (its
+      // exec_start is stamped at the pick): then within the steal's slack (measured: 18.7 µs of 45 µs
+      // at 1.1% steal), as every interval
+      for (const t of once) expect(Math.abs(t.oncpu - t.before), JSON.stringify(t)).toBeLessThanOrEqual(Math.max(1000, t.steal > 0 ? t.slack : 0));
     });
   }
 
