@@ -230,16 +230,22 @@ static __always_inline void copy_user_stack(struct pi_switch_out_dwarf_event *e)
 	e->out.stack_bytes = pages * PI_PAGE;
 }
 
-/* The frames the kernel unwound from tables, into the record. */
-static __always_inline void unwound_frames(struct pi_switch_out_event *e, const struct uw_state *st)
+/* The frames the kernel unwound from tables (PI_USTACK_MAX slots at dst), their bytes and how they end. */
+static __always_inline void unwound_into(__u64 *dst, __u32 *bytes, __u32 *stop, const struct uw_state *st)
 {
 	__u32 n = st->n;
 
 	if (n > PI_USTACK_MAX)
 		n = PI_USTACK_MAX;
-	bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), st->pcs);
-	e->ustack_bytes = n * 8;
-	e->ustack_stop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
+	bpf_probe_read_kernel(dst, PI_USTACK_MAX * 8, st->pcs);
+	*bytes = n * 8;
+	*stop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
+}
+
+/* ... into a record. */
+static __always_inline void unwound_frames(struct pi_switch_out_event *e, const struct uw_state *st)
+{
+	unwound_into(e->ustack, &e->ustack_bytes, &e->ustack_stop, st);
 }
 
 /*
@@ -493,12 +499,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			n = bpf_get_stack(ctx, o->ustack, sizeof(o->ustack), BPF_F_USER_STACK);
 			o->ubytes = n > 0 ? n : 0;
 		} else if (st) {
-			__u32 k = st->n;
-			if (k > PI_USTACK_MAX)
-				k = PI_USTACK_MAX;
-			bpf_probe_read_kernel(o->ustack, sizeof(o->ustack), st->pcs);
-			o->ubytes = k * 8;
-			o->ustop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
+			unwound_into(o->ustack, &o->ubytes, &o->ustop, st);
 		}
 		__u64 mm = (__u64)BPF_CORE_READ(prev, mm); /* a scalar, not a pointer */
 		__u64 sig = stacks_sig(o, mm);
