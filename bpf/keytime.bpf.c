@@ -540,8 +540,8 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
  */
 static __always_inline int offcpu_aggregate(struct task_struct *t, const struct pi_task_state *s, __u64 now)
 {
-	/* as waker_fill: the wake-up ended this interval if it came after it began (a sleep, not a preemption) */
-	int woken = s->off_ns && s->off_state != PI_TASK_RUNNING && !s->off_preempt && s->wake_ns >= s->off_ns;
+	/* as waker_fill: a sleep, not a preemption, that a wake-up ended (waker_ended) */
+	int woken = s->off_ns && s->off_state != PI_TASK_RUNNING && !s->off_preempt && waker_ended(s, s->off_ns);
 	struct pi_offcpu_agg_key k = { .pid = t->pid, .tgid = t->tgid, .sig = s->off_sig,
 				       .state = s->off_state, .preempt = s->off_preempt,
 				       .waker_pid = woken ? s->waker_pid : 0, .waker_flags = woken ? s->waker_flags | PI_AGG_WOKEN : 0 };

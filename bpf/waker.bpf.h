@@ -222,14 +222,27 @@ int BPF_PROG(keytime_waking, struct task_struct *t)
 }
 
 /*
+ * Whether the task's latest wake-up ended the sleep that began at off_start. sched_waking fires only
+ * for a task in a sleeping state (ttwu's state match), so any wake-up since it last got the CPU
+ * (on_prev) was for this sleep, or for one it set up and abandoned before it (a later one then
+ * replaced it). That includes a wake-up before off_start: one from another CPU between __schedule
+ * dequeuing the task and the tracepoint (ttwu then waits for the switch to finish): on 2 CPUs a
+ * pipe ping-pong shows it. Without a known on_prev, only wake-ups after off_start count.
+ */
+static __always_inline int waker_ended(const struct pi_task_state *s, __u64 off_start)
+{
+	return s->wake_ns && s->wake_ns >= (s->on_prev ? s->on_prev : off_start);
+}
+
+/*
  * The switch-in of a task ends the off-CPU interval that began at off_start: the wake-up that ended
  * it, if it slept (a preempted one may be "woken" too, if it was preempted on its way to sleep: not
- * what ended its wait). A wake-up before off_start woke an earlier sleep, or came before this one began.
+ * what ended its wait). Which wake-up: waker_ended.
  */
 static __always_inline void waker_fill(struct pi_switch_in_event *e, const struct pi_task_state *s, __u64 off_start,
 				       __u32 state, __u32 preempt)
 {
-	int woken = s && off_start && state != PI_TASK_RUNNING && !preempt && s->wake_ns >= off_start;
+	int woken = s && off_start && state != PI_TASK_RUNNING && !preempt && waker_ended(s, off_start);
 
 	e->wake_ns = woken ? s->wake_ns : 0;
 	e->waker_pid = woken ? s->waker_pid : 0;
