@@ -120,7 +120,9 @@ describe('--perfetto', () => {
 
   it("draws a flow from the waker's slice at each wake-up between targets to the wakee's next slice", async () => {
     const rec = join(dir, 'pingpong.rec'), out = join(dir, 'pingpong.json');
-    const r = await cli(['trace', '--json', '--record', rec, '--perfetto', out, '-k', '1', '--', workload('wakechain'), 'pingpong', '10']);
+    // every interval one by one (--offcpu-min 0): a flow starts in the waker's on-CPU slice, which a
+    // counted interval would not have
+    const r = await cli(['trace', '--json', '--record', rec, '--perfetto', out, '-k', '1', '--offcpu-min', '0', '--', workload('wakechain'), 'pingpong', '10']);
     expect(r.code, r.stderr).toBe(0);
     const woken = parse(r.stdout).filter(x => x.type === 'offcpu' && (x.waker as { target?: boolean; context?: string } | null)?.target &&
       (x.waker as { context: string }).context === 'task');
