@@ -153,7 +153,11 @@ static __always_inline void capture_ustack(struct pt_regs *ctx, struct pi_lock_s
 	if (!e)
 		return;
 	pi_fill_hdr(&e->hdr, PI_EV_LOCK_STACK, bpf_get_current_task_btf());
-	bpf_ringbuf_submit(e, 0);
+	/*
+	 * the reader at once (a record per lock and thread, rare): the mappings are read from /proc when
+	 * it is decoded, and a short-lived process may be gone by the reader's next batch
+	 */
+	pi_submit(e, sizeof(*e), PI_WAKE_NOW);
 }
 
 /*
