@@ -1,6 +1,6 @@
 // schedule on the real kernel: per-thread scheduling delay with the system's beside it, consistent
 // histograms, larger under one CPU hog per core than idle, through trace and through attach + ctl.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cpus } from 'node:os';
 import { Attach, cli, idleMeter, idlestCpu, waitChildrenRunning, waitFor, workload } from './helpers.js';
@@ -75,6 +75,10 @@ describe('scheduling delay', () => {
       consistent(rec);
       expect(a.records().some(x => x.type === 'oncpu' && x.pid === target.pid)).toBe(true);
       expect(a.records().some(x => x.type === 'sched' && x.scope === 'system')).toBe(true);
+      // back to ready: the kernel's per-thread table is empty again, the living target's entry too
+      expect((await a.ctl(['-d'])).code).toBe(0);
+      const left = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${a.pinDir}/maps/pi_sched_threads`], { encoding: 'utf8' }));
+      expect(left).toEqual([]);
     } finally {
       target.kill('SIGKILL');
     }

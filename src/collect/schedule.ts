@@ -60,7 +60,7 @@ export const schedule: Collector = {
     const sys = obj.map('pi_sched_sys');
     sys.update(Buffer.alloc(4), Buffer.alloc(sys.valueBytes));
   },
-  poll({ obj, now, policy, snapshot, cgroups }) {
+  poll({ obj, now, policy, snapshot, final, cgroups }) {
     if (!policy.categories.includes('schedule')) return [];
     const out: SchedRecord[] = [];
     const threads = obj.map('pi_sched_threads');
@@ -70,7 +70,9 @@ export const schedule: Collector = {
       // an exited thread is reported now for the last time: its entry goes, so the table holds the
       // living and a long run does not fill it (a scrape's read changes nothing)
       const exited = v.readUInt32LE(T.exited) !== 0;
-      if (!snapshot && exited) threads.delete(k);
+      // at the end of the activation every entry is reported for the last time: the ready state
+      // keeps none (the next activation starts its own)
+      if (!snapshot && (exited || final)) threads.delete(k);
       const pid = k.readUInt32LE(K.pid), cpu = k.readUInt32LE(K.cpu);
       const st = readStats(v, T.stats);
       const cg = cgroups && pid ? cgroups.of(pid) : null;
