@@ -119,9 +119,11 @@ export class Attach {
     return cli(['ctl', ...args, '--pin-dir', this.pinDir]);
   }
 
-  /** Parsed NDJSON records printed so far. */
+  /** Parsed NDJSON records printed so far: whole lines only (a read may end in the middle of one). */
   records(): Array<Record<string, unknown>> {
-    return this.stdout.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l));
+    const lines = this.stdout.split('\n');
+    lines.pop(); // after the last newline: empty, or a line still being written
+    return lines.filter(l => l.startsWith('{')).map(l => JSON.parse(l));
   }
 
   /** Ends it however it is: finish if alive, then SIGKILL as a last resort; removes leftover pins. */

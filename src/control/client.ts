@@ -85,6 +85,9 @@ export class ControlConnection {
         void this.noListener();
       } else if (e.code === 'EACCES') {
         this.fail(new UserError(`permission denied on ${this.path}: procimage ctl needs root`));
+      } else if (isConnected && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        // the attach closed its end with the request in flight: it is on its way out (ctl -f, a signal)
+        this.fail(new UserError(`the attach of ${this.pinDir} is finishing or has exited: it closed the connection without an answer`));
       } else {
         this.fail(new UserError(`control socket ${this.path}: ${e.message}`));
       }
