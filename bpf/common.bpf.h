@@ -95,6 +95,18 @@ struct {
 	__type(value, __u64);
 } pi_lost_type SEC(".maps");
 
+/*
+ * A hash over u64 words (stacks, the words a walk read): FNV-1a's multiply on whole words, with a
+ * shift to fold the high bits back into the low ones, which the multiply alone never changes.
+ */
+#define PI_MIX_SEED 0xcbf29ce484222325ULL
+
+static __always_inline __u64 pi_mix(__u64 h, __u64 v)
+{
+	h = (h ^ v) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
 static __always_inline void pi_count(void *map, __u32 idx)
 {
 	__u64 *n = bpf_map_lookup_elem(map, &idx);

@@ -378,8 +378,7 @@ static long sig_word(__u64 i, struct sig_ctx *c)
 {
 	if (i >= c->n || i >= PI_KSTACK_MAX)
 		return 1;
-	c->h = (c->h ^ c->w[i]) * 0x100000001b3ULL; /* FNV-1a over words */
-	c->h ^= c->h >> 29;
+	c->h = pi_mix(c->h, c->w[i]);
 	return 0;
 }
 
@@ -388,14 +387,14 @@ static __noinline __u64 stacks_sig(struct out_stacks *o, __u64 mm)
 {
 	if (!o)
 		return 0;
-	struct sig_ctx c = { .w = o->kstack, .n = o->kbytes / 8, .h = 0xcbf29ce484222325ULL ^ mm };
+	struct sig_ctx c = { .w = o->kstack, .n = o->kbytes / 8, .h = pi_mix(PI_MIX_SEED, mm) };
 
 	bpf_loop(PI_KSTACK_MAX, sig_word, &c, 0);
-	c.h = (c.h ^ 0xff) * 0x100000001b3ULL;
+	c.h = pi_mix(c.h, 0xff); /* between the two stacks: a frame cannot move from one to the other */
 	c.w = o->ustack;
 	c.n = o->ubytes / 8;
 	bpf_loop(PI_USTACK_MAX, sig_word, &c, 0);
-	c.h = (c.h ^ (o->ustop + 1)) * 0x100000001b3ULL;
+	c.h = pi_mix(c.h, o->ustop + 1);
 	return c.h ? c.h : 1;
 }
 
@@ -540,8 +539,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
  */
 static __always_inline int offcpu_aggregate(struct task_struct *t, const struct pi_task_state *s, __u64 now)
 {
-	/* as waker_fill: a sleep, not a preemption, that a wake-up ended (waker_ended) */
-	int woken = s->off_ns && s->off_state != PI_TASK_RUNNING && !s->off_preempt && waker_ended(s, s->off_ns);
+	int woken = waker_woke(s, s->off_ns, s->off_state, s->off_preempt); /* as the switch-in's record would say */
 	struct pi_offcpu_agg_key k = { .pid = t->pid, .tgid = t->tgid, .sig = s->off_sig,
 				       .state = s->off_state, .preempt = s->off_preempt,
 				       .waker_pid = woken ? s->waker_pid : 0, .waker_flags = woken ? s->waker_flags | PI_AGG_WOKEN : 0 };

@@ -102,12 +102,6 @@ struct {
 	__type(value, struct uw_memo);
 } unwind_memo_scratch SEC(".maps");
 
-static __always_inline __u64 uw_mix(__u64 h, __u64 v)
-{
-	h = (h ^ v) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
 /*
  * One walk's state: per CPU, since sched_switch cannot nest on a CPU. The walk is a state machine
  * that bpf_loop advances one small step at a time (record a frame, try one mapping, halve the row
@@ -171,7 +165,7 @@ static __always_inline long uw_read(struct uw_state *st, __u64 addr, __u64 *out,
 			st->memo_off[i & (UW_MEMO_READS - 1)] = off | ra;
 			if (off + 8 > st->memo_span)
 				st->memo_span = off + 8;
-			st->memo_hash = uw_mix(st->memo_hash, *out);
+			st->memo_hash = pi_mix(st->memo_hash, *out);
 			st->memo_n = i + 1;
 		} else {
 			st->memo_ok = 0;
@@ -304,7 +298,7 @@ static long uw_recall_word(__u64 i, struct uw_recall_ctx *c)
 		return 1;
 	}
 	__u64 v = *(__u64 *)(st->win + off);
-	st->recall_h = uw_mix(st->recall_h, v);
+	st->recall_h = pi_mix(st->recall_h, v);
 	__u32 k = st->recall_k;
 	if ((o & UW_MEMO_RA) && k < st->recall_n) {
 		st->pcs[k & (PI_USTACK_MAX - 1)] = v;
@@ -329,7 +323,7 @@ static __always_inline int uw_recall(struct uw_state *st, __u32 pid, __u32 tgid,
 	if (bpf_probe_read_user(st->win, span, (void *)sp))
 		return 0;
 	struct uw_recall_ctx c = { .st = st, .m = m };
-	st->recall_h = 0xcbf29ce484222325ULL;
+	st->recall_h = PI_MIX_SEED;
 	st->recall_k = 1;
 	st->recall_n = m->n;
 	st->recall_bad = 0;
@@ -391,7 +385,7 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 	st->n = 0;
 	st->status = UW_GOING;
 	st->phase = UW_FRAME;
-	st->memo_hash = 0xcbf29ce484222325ULL;
+	st->memo_hash = PI_MIX_SEED;
 	st->memo_n = 0;
 	st->memo_ok = 1;
 	st->bp_start = 1;

@@ -234,6 +234,12 @@ static __always_inline int waker_ended(const struct pi_task_state *s, __u64 off_
 	return s->wake_ns && s->wake_ns >= (s->on_prev ? s->on_prev : off_start);
 }
 
+/* The interval that began at off_start, left in state, was a sleep that a wake-up ended (not a preemption). */
+static __always_inline int waker_woke(const struct pi_task_state *s, __u64 off_start, __u32 state, __u32 preempt)
+{
+	return s && off_start && state != PI_TASK_RUNNING && !preempt && waker_ended(s, off_start);
+}
+
 /*
  * The switch-in of a task ends the off-CPU interval that began at off_start: the wake-up that ended
  * it, if it slept (a preempted one may be "woken" too, if it was preempted on its way to sleep: not
@@ -242,7 +248,7 @@ static __always_inline int waker_ended(const struct pi_task_state *s, __u64 off_
 static __always_inline void waker_fill(struct pi_switch_in_event *e, const struct pi_task_state *s, __u64 off_start,
 				       __u32 state, __u32 preempt)
 {
-	int woken = s && off_start && state != PI_TASK_RUNNING && !preempt && waker_ended(s, off_start);
+	int woken = waker_woke(s, off_start, state, preempt);
 
 	e->wake_ns = woken ? s->wake_ns : 0;
 	e->waker_pid = woken ? s->waker_pid : 0;

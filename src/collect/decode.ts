@@ -5,6 +5,11 @@ export function u64(u32: Uint32Array, off: number): number {
   return u32[(off >>> 2) + 1] * 4294967296 + u32[off >>> 2];
 }
 
+/** A u64 as a bigint, all 64 bits (a hash, an address). */
+export function big64(u32: Uint32Array, off: number): bigint {
+  return BigInt(u32[off >>> 2]) | (BigInt(u32[(off >>> 2) + 1]) << 32n);
+}
+
 /** A NUL-terminated string in a fixed-size char array. */
 export function cstring(buf: Buffer, off: number, max: number): string {
   let end = buf.indexOf(0, off);

@@ -2,7 +2,7 @@
 import type { Batch } from '../bpf/index.js';
 import type { Clock } from './clock.js';
 import type { Collector, Decoder } from './collector.js';
-import { cstring, cstrings, u64 } from './decode.js';
+import { big64, cstring, cstrings, u64 } from './decode.js';
 import { readHeader } from './event.js';
 import { clearMap } from './maps.js';
 import {
@@ -70,11 +70,6 @@ export function truncationNote(mode: 'dwarf' | 'fp' | 'none'): string {
 }
 const MODES = { [pi_stack_mode.PI_STACK_NONE]: 'none', [pi_stack_mode.PI_STACK_FP]: 'fp', [pi_stack_mode.PI_STACK_DWARF]: 'dwarf' } as const;
 
-/** A u64 as a bigint (a sig: all 64 bits matter). */
-export function big64(u: Uint32Array, off: number): bigint {
-  return BigInt(u[off >>> 2]) | (BigInt(u[(off >>> 2) + 1]) << 32n);
-}
-
 /** A kernel instant that is 0 when unknown. */
 function instant(u: Uint32Array, off: number, clock: Clock): number | null {
   return u[off >>> 2] === 0 && u[(off >>> 2) + 1] === 0 ? null : clock.at(u, off);
@@ -112,7 +107,7 @@ const decodeSwitchOut: Decoder = (b, off, _len, clock): SwitchOut => {
     const stack = off + pi_switch_out_dwarf_event.OFF.stack;
     r.dwarf = {
       regs: u64s(b, off + O.ip, 64),
-      base: BigInt(u[(off + O.stack_base) >>> 2]) | (BigInt(u[(off + O.stack_base + 4) >>> 2]) << 32n),
+      base: big64(u, off + O.stack_base),
       stack: b.buf.subarray(stack, stack + bytes),
     };
   }
@@ -200,7 +195,7 @@ const decodeWakerDwarf: Decoder = (b, off, len, clock): WakerRaw => {
   r.stack_mode = 'dwarf';
   r.dwarf = {
     regs: u64s(b, off + WD.ip, 64),
-    base: BigInt(u[(off + WD.stack_base) >>> 2]) | (BigInt(u[(off + WD.stack_base + 4) >>> 2]) << 32n),
+    base: big64(u, off + WD.stack_base),
     stack: b.buf.subarray(stack, stack + bytes),
   };
   return r;

@@ -8,14 +8,13 @@
 // kernel (offcpu_agg, read by pollAggregates). Where each thread stands at the end is read from the
 // kernel too (keytime_tasks), since a switch that sent nothing left no trace here.
 import type { BpfMap } from '../bpf/index.js';
-import { u64 } from '../collect/decode.js';
+import { cstring as cstringOf, u64 } from '../collect/decode.js';
 import type { TaskNow } from '../collect/keytime.js';
 import { pi_offcpu_agg, pi_offcpu_agg_key, pi_waker_flags } from '../collect/layout.js';
 import { readComm } from '../collect/maps.js';
 import type { Policy } from '../collect/policy.js';
 import type { AggWaker, OffCpuAggRecord, OffCpuRecord, OnCpuRecord, ProcRecord, RawRecord, SwitchIn, SwitchOut, Waker } from '../collect/records.js';
 import { isDead, taskState } from '../collect/taskstate.js';
-import { cstring as cstringOf } from '../collect/decode.js';
 import { NO_FRAMES } from './stackcache.js';
 import type { StackResolver } from './stacks.js';
 import { wakerOfRecord, wakerOfSwitchIn, type WakerSeen } from './wakers.js';
