@@ -339,6 +339,7 @@ struct pi_btf_types {
 	enum pi_target_kind target_kind;
 	enum pi_event_type event_type;
 	enum pi_lost_reason lost_reason;
+	enum pi_kstack_stat kstack_stat;
 	struct pi_res_counters res_counters;
 	struct pi_res_mem res_mem;
 	struct pi_res_sample res_sample;

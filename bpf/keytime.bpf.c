@@ -13,6 +13,7 @@
 #include "sched.bpf.h"
 #include "resource_exit.bpf.h"
 #include "unwind.bpf.h"
+#include "kmemo.bpf.h"
 #include "waker.bpf.h"
 #include "migrate.bpf.h"
 #include "cgroup.bpf.h"
@@ -182,11 +183,18 @@ int BPF_PROG(keytime_exit, struct task_struct *task)
 
 /* Fills the stacks of a switch-out: kernel always, user by the policy's mode. */
 static __always_inline void switch_out_stacks(void *ctx, struct pi_switch_out_event *e, struct task_struct *prev,
-					      __u32 mode)
+					      __u32 mode, __u64 kkey)
 {
-	long n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+	long n;
+	const struct kmemo *km = kstack_out(ctx, prev, kkey);
 
-	e->kstack_bytes = n > 0 ? n : 0;
+	if (km) {
+		e->kstack_bytes = km->bytes;
+		bpf_probe_read_kernel(e->kstack, sizeof(e->kstack), km->frames);
+	} else {
+		n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+		e->kstack_bytes = n > 0 ? n : 0;
+	}
 	e->stack_mode = mode == PI_STACK_DWARF_COPY ? PI_STACK_DWARF : mode;
 	e->exe_ino = BPF_CORE_READ(prev, mm, exe_file, f_inode, i_ino);
 	e->ustack_bytes = 0;
@@ -368,34 +376,18 @@ struct {
 	__type(value, struct pi_offcpu_agg);
 } offcpu_agg SEC(".maps");
 
-struct sig_ctx {
-	const __u64 *w;
-	__u32 n;
-	__u64 h;
-};
-
-static long sig_word(__u64 i, struct sig_ctx *c)
+/*
+ * The stacks' identity: the kernel stack's frames (khash, from its memo: bpf/kmemo.bpf.h), the user
+ * stack's, how the user one ended, and the address space.
+ */
+static __always_inline __u64 stacks_sig(const struct out_stacks *o, __u64 khash, __u64 mm)
 {
-	if (i >= c->n || i >= PI_KSTACK_MAX)
-		return 1;
-	c->h = pi_mix(c->h, c->w[i]);
-	return 0;
-}
+	__u64 h = pi_mix(pi_mix(PI_MIX_SEED, mm), khash);
 
-/* The stacks' identity: both stacks' frames, how the user one ended, and the address space. */
-static __noinline __u64 stacks_sig(struct out_stacks *o, __u64 mm)
-{
-	if (!o)
-		return 0;
-	struct sig_ctx c = { .w = o->kstack, .n = o->kbytes / 8, .h = pi_mix(PI_MIX_SEED, mm) };
-
-	bpf_loop(PI_KSTACK_MAX, sig_word, &c, 0);
-	c.h = pi_mix(c.h, 0xff); /* between the two stacks: a frame cannot move from one to the other */
-	c.w = o->ustack;
-	c.n = o->ubytes / 8;
-	bpf_loop(PI_USTACK_MAX, sig_word, &c, 0);
-	c.h = pi_mix(c.h, o->ustop + 1);
-	return c.h ? c.h : 1;
+	h = pi_mix(h, 0xff); /* between the two stacks: a frame cannot move from one to the other */
+	h = frames_hash(o->ustack, o->ubytes, h);
+	h = pi_mix(h, o->ustop + 1);
+	return h ? h : 1;
 }
 
 /* Whether tgid has sent the stacks of sig already; if not, it now has (the caller sends them). */
@@ -434,6 +426,8 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	s->on_prev_inferred = inferred && on_start;
 
 	int dead = (state & PI_TASK_DEAD) != 0; /* its last switch: no off-CPU interval follows */
+	/* picks the kernel stack's memo: the state and the system call (orig_ax) it left the CPU in */
+	__u64 kkey = pi_mix(state | (__u64)preempt << 32, BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(prev), orig_ax));
 	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : p->stack_mode;
 	int dwarf = mode == PI_STACK_DWARF || mode == PI_STACK_DWARF_COPY;
 	/* the tables first: a stack they unwind needs no copy (with pi_unwind_check dwarf-copy sends both) */
@@ -452,7 +446,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			return;
 		e = &d->out;
 		pi_fill_hdr(&e->hdr, PI_EV_SWITCH_OUT_DWARF, prev);
-		switch_out_stacks(ctx, e, prev, mode);
+		switch_out_stacks(ctx, e, prev, mode, kkey);
 		copy_user_stack(d);
 		restore_uretprobe_returns(d, prev);
 		if (pi_unwind_check && st)
@@ -473,7 +467,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			e->kstack_bytes = e->ustack_bytes = 0;
 			e->ustack_stop = PI_USTACK_END;
 		} else {
-			switch_out_stacks(ctx, e, prev, skipped ? PI_STACK_NONE : mode);
+			switch_out_stacks(ctx, e, prev, skipped ? PI_STACK_NONE : mode, kkey);
 			if (st)
 				unwound_frames(e, st);
 			if (skipped)
@@ -488,8 +482,15 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		struct out_stacks *o = bpf_map_lookup_elem(&out_scratch, &zero);
 		if (!o)
 			return;
-		long n = bpf_get_stack(ctx, o->kstack, sizeof(o->kstack), 0);
-		o->kbytes = n > 0 ? n : 0;
+		const struct kmemo *km = kstack_out(ctx, prev, kkey);
+		long n;
+		if (km) {
+			o->kbytes = km->bytes;
+		} else {
+			n = bpf_get_stack(ctx, o->kstack, sizeof(o->kstack), 0);
+			o->kbytes = n > 0 ? n : 0;
+		}
+		__u64 khash = km ? km->hash : frames_hash(o->kstack, o->kbytes, PI_MIX_SEED);
 		o->ubytes = 0;
 		o->ustop = skipped ? PI_USTACK_NOT_TAKEN : PI_USTACK_END;
 		if (skipped) {
@@ -501,7 +502,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 			unwound_into(o->ustack, &o->ubytes, &o->ustop, st);
 		}
 		__u64 mm = (__u64)BPF_CORE_READ(prev, mm); /* a scalar, not a pointer */
-		__u64 sig = stacks_sig(o, mm);
+		__u64 sig = stacks_sig(o, khash, mm);
 		s->off_sig = sig;
 		if (sig_seen(prev->tgid, sig)) {
 			s->out_sent = 0;
@@ -521,7 +522,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		e->kstack_bytes = o->kbytes;
 		e->ustack_bytes = o->ubytes;
 		e->ustack_stop = o->ustop;
-		bpf_probe_read_kernel(e->kstack, sizeof(e->kstack), o->kstack);
+		bpf_probe_read_kernel(e->kstack, sizeof(e->kstack), km ? km->frames : o->kstack);
 		bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), o->ustack);
 		e->sig = sig;
 	}

@@ -146,6 +146,18 @@ enum pi_lost_reason {
 };
 
 /*
+ * Index into keytime's per-CPU `kstack_memo_stats`: what each switch-out's kernel stack cost
+ * (bpf/kmemo.bpf.h). Read by user space for the summary's "kstacks" line.
+ */
+enum pi_kstack_stat {
+	PI_KSTACK_REMEMBERED = 0, /* the thread's memo held: no walk */
+	PI_KSTACK_WALKED = 1,     /* walked: no memo for it, or the memo did not hold */
+	PI_KSTACK_UNPLACED = 2,   /* walked and not remembered: its frames' slots not found */
+	PI_KSTACK_DIFFERED = 3,   /* PROCIMAGE_KSTACK_CHECK: a memo that held, whose walk returned other frames */
+	PI_KSTACK_STAT_MAX = 4,
+};
+
+/*
  * The live policy: one slot of the pinned `pi_policy` array map, written by user space at activation
  * (`procimage ctl -a`) and read by every program on every event. Zeroed = ready state.
  */

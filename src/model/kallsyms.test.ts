@@ -20,6 +20,15 @@ const name = (k: KernelSymbols, a: bigint) => {
 };
 
 describe('kallsyms', () => {
+  it("gives a function's range, up to the next symbol, for the kernel proper only", () => {
+    const k = KernelSymbols.parse(TEXT);
+    expect(k.range('do_thing')).toEqual({ lo: 0xffffffff81000100n, hi: 0xffffffff81000200n });
+    expect(k.range('helper')).toEqual({ lo: 0xffffffff81000200n, hi: 0xffffffff82000000n });
+    expect(k.range('do_thin')).toBeUndefined();
+    expect(k.range('mod_fn')).toBeUndefined(); // a module's
+    expect(k.range('__start_rodata')).toBeUndefined(); // data
+  });
+
   it('names an address by the closest symbol at or below it, with module and offset, in any order', () => {
     const k = KernelSymbols.parse(TEXT);
     expect(k.size).toBe(6); // hidden (kptr_restrict) and per-CPU offsets name nothing

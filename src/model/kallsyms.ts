@@ -99,6 +99,24 @@ export class KernelSymbols {
   }
 
   /**
+   * Where the function `name` of the kernel proper (not a module's) lies: [lo, hi), hi the next
+   * symbol's address. A linear scan (~1 ms for 200,000 symbols): for the few functions the BPF side
+   * is told about (bpf/kmemo.bpf.h), once per session.
+   */
+  range(name: string): { lo: bigint; hi: bigint } | undefined {
+    const want = Buffer.from(name, 'latin1');
+    for (let i = 0; i < this.lo.length; i++) {
+      if (this.nameLen[i] !== want.length || isData(this.type[i])) continue;
+      if (this.names.compare(want, 0, want.length, this.nameAt[i], this.nameAt[i] + want.length) !== 0) continue;
+      let j = i + 1;
+      while (j < this.lo.length && this.lo[j] === this.lo[i]) j++;
+      if (j >= this.lo.length) return undefined;
+      return { lo: HI << 32n | BigInt(this.lo[i]), hi: HI << 32n | BigInt(this.lo[j]) };
+    }
+    return undefined;
+  }
+
+  /**
    * A stack frame: "do_nanosleep+0x6a" ("func+0x1a [module]"), or "0xffffffff81234567" when no
    * function contains it. `ret`: a return address, whose call lies before it (look up addr - 1).
    */

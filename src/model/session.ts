@@ -21,6 +21,7 @@ import { releaseFreeMemory } from '../sys/libc.js';
 import { paths } from '../sys/paths.js';
 import { mark } from '../sys/timing.js';
 import { decodeTasksNow, type TaskNow } from '../collect/keytime.js';
+import { pi_kstack_stat } from '../collect/layout.js';
 import { IntervalBuilder } from './intervals.js';
 import { QuietThreads } from './quiet.js';
 import { tgidOf, threadsOf } from './threads.js';
@@ -88,6 +89,11 @@ export interface SessionSummary {
   offcpu_stacks_distinct: number;
   /** --stack dwarf: user stacks the kernel unwound from tables, and those copied for procimage to unwind. */
   user_stacks?: { kernel: number; copied: number };
+  /**
+   * keytime: switch-outs whose kernel stack came from the thread's memo, and those walked (of which
+   * unplaced could not be remembered); differed: PROCIMAGE_KSTACK_CHECK's memos that a walk contradicted.
+   */
+  kernel_stacks?: { remembered: number; walked: number; unplaced: number; differed?: number };
   /** Off-CPU time by waker, the largest first (keytime): who made each process wait. */
   wakers?: WakerTotal[];
   /** Distinct (process, waker) rows behind `wakers`. */
@@ -137,6 +143,8 @@ interface Current {
   /** pi_sent and pi_lost_type at activation: the summary reports what changed since. */
   sentBefore: Map<number, number>;
   lostBefore: Map<number, number>;
+  /** keytime's kstack_memo_stats at activation (enum pi_kstack_stat), likewise. */
+  kstacksBefore: Map<number, number>;
   processes: ProcessTable;
   stacks: OffCpuStacks;
   chains: WakeChains;
@@ -184,6 +192,8 @@ export class Session {
   /** What the targets map, while keytime takes user stacks (see model/addrspaces.ts). */
   private sideband: Sideband | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** Whether keytime has been told where __schedule lies (tellStackCaller). */
+  private callerTold = false;
   /** tidyUp(), due on the next turn of the event loop after a deactivation. */
   private tidyTimer: NodeJS.Immediate | undefined;
   /** The files user stacks went through, numbered for the records' ustack_locs (one table for both symbolizers). */
@@ -355,6 +365,7 @@ export class Session {
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     if (name === 'keytime' && unwindCheck()) obj.setConst('pi_unwind_check', 1);
+    if (name === 'keytime' && process.env.PROCIMAGE_KSTACK_CHECK === '1') obj.setConst('pi_kstack_check', 1);
     // a bounded walk the verifier checks once through bpf_loop, not once per step (bpf/common.bpf.h)
     obj.setConst('pi_bpf_loop', supported('bpf_loop') ? 1 : 0);
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
@@ -365,6 +376,35 @@ export class Session {
     }
     mark(`configure:${name}`);
     return obj;
+  }
+
+  /** keytime's counts of kernel stacks remembered and walked (bpf/kmemo.bpf.h), since load. */
+  private kstackStats(): Map<number, number> {
+    const obj = this.objects.get('keytime');
+    return obj?.mapNames().includes('kstack_memo_stats') ? readPerType(obj.map('kstack_memo_stats')) : new Map();
+  }
+
+  /**
+   * Tells keytime where the scheduler's tracepoint caller (__schedule) lies, once kallsyms is read:
+   * its kernel stack memo keeps frames from there on (bpf/kmemo.bpf.h). Until then, or without
+   * kallsyms, every switch-out walks its kernel stack as without the memo. Once per session: the
+   * kernel's own text does not move.
+   */
+  private tellStackCaller(): void {
+    const obj = this.objects.get('keytime');
+    if (this.callerTold || !obj || !obj.mapNames().includes('kstack_caller')) return;
+    this.callerTold = true;
+    const k = this.symbols.kernel;
+    const caller = k.range('__schedule');
+    if (!caller) return;
+    // a kernel without it (or without CONFIG_RANDOMIZE_KSTACK_OFFSET) places every frame from the program's
+    const random = k.range('do_syscall_64') ?? { lo: 0n, hi: 0n };
+    const v = Buffer.alloc(32);
+    v.writeBigUInt64LE(caller.lo, 0);
+    v.writeBigUInt64LE(caller.hi, 8);
+    v.writeBigUInt64LE(random.lo, 16);
+    v.writeBigUInt64LE(random.hi, 24);
+    obj.map('kstack_caller').update(new Uint8Array(4), v);
   }
 
   private sharedMap(name: string): BpfMap {
@@ -494,6 +534,7 @@ export class Session {
         policy, sink, startNs, counts: new Map(), processes: new ProcessTable(), stacks: new OffCpuStacks(), chains: new WakeChains(), timers: [],
         delivered: new Map(), cgroups: isMemberTarget(t) ? new CgroupNames() : undefined,
         sentBefore: readPerType(this.sharedMap('pi_sent')), lostBefore: readPerType(this.sharedMap('pi_lost_type')),
+        kstacksBefore: this.kstackStats(),
       };
       if (policy.categories.includes('keytime')) {
         this.intervals = new IntervalBuilder(policy, this.stacks!, startNs);
@@ -531,6 +572,7 @@ export class Session {
         mark('kallsyms-wait');
         if (this.current !== cur) throw new Error('the session was closed while activating');
       }
+      this.tellStackCaller();
       this.reader!.start(b => this.dispatch(b), e => this.fail(e), () => this.current?.sink.backedUp?.());
       const ctx = this.pollContext(this.current, false);
       for (const c of this.collectors) c.start?.({ ...ctx, obj: this.objectOf(c) });
@@ -861,6 +903,7 @@ export class Session {
       offcpu_stacks_distinct: cur.stacks.distinct,
       ...wakeSummary(cur.chains),
       ...(unwound && unwound.kernel + unwound.copied > 0 ? { user_stacks: unwound } : {}),
+      ...kernelStacks(this.kstackStats(), cur.kstacksBefore),
     };
     this.lostThisActivation = new Map();
     this.current = undefined;
@@ -959,6 +1002,17 @@ function pidMax(): number {
 }
 
 /** PROCIMAGE_UNWIND_CHECK=1: a developer's check of the kernel's unwinder against libdwfl (startUnwinding). */
+/** The summary's kernel_stacks: what the switch-outs' kernel stacks cost in this activation. */
+function kernelStacks(now: Map<number, number>, before: Map<number, number>): Pick<SessionSummary, 'kernel_stacks'> {
+  const d = (i: number) => (now.get(i) ?? 0) - (before.get(i) ?? 0);
+  const k = {
+    remembered: d(pi_kstack_stat.PI_KSTACK_REMEMBERED), walked: d(pi_kstack_stat.PI_KSTACK_WALKED),
+    unplaced: d(pi_kstack_stat.PI_KSTACK_UNPLACED),
+    ...(process.env.PROCIMAGE_KSTACK_CHECK === '1' ? { differed: d(pi_kstack_stat.PI_KSTACK_DIFFERED) } : {}),
+  };
+  return k.remembered + k.walked > 0 ? { kernel_stacks: k } : {};
+}
+
 function unwindCheck(): boolean {
   return process.env.PROCIMAGE_UNWIND_CHECK === '1';
 }

@@ -47,6 +47,11 @@ export function summaryText(s: SessionSummary, width = 120): string {
   if (s.partial && k.length === 0) lines.push('kernel     not known: the recording ends before its summary');
   else lines.push(`kernel     ${sum('sent')} records sent, ${sum('delivered')} received, ${sum('lost')} dropped` +
     (sum('lost') ? ` (${Object.entries(s.kernel_records).filter(([, x]) => x.lost).map(([t, x]) => `${t} ${x.lost}`).join(', ')})` : ''));
+  if (s.kernel_stacks) {
+    const k = s.kernel_stacks;
+    lines.push(`kstacks    ${k.remembered} remembered, ${k.walked} walked (${k.unplaced} not rememberable)` +
+      (k.differed !== undefined ? `; check: ${k.differed} remembered differed from their walk` : ''));
+  }
   if (s.user_stacks) lines.push(`ustacks    ${s.user_stacks.kernel} unwound in the kernel, ${s.user_stacks.copied} from stack copies`);
   const lost = Object.entries(s.lost).filter(([, n]) => n > 0);
   if (lost.length === 0) lines.push('lost       none');
