@@ -81,9 +81,20 @@ struct uw_memo {
 };
 
 /*
+ * A few memos per thread, one per place it blocks at (picked by ip and sp): a thread often
+ * alternates between two or three (a ping-pong's thread is preempted in its wake-up call, then waits),
+ * and with one memo each switch-out would replace the other's and walk.
+ */
+#define UW_WAYS 4
+struct uw_memos {
+	struct uw_memo way[UW_WAYS];
+	__u32 next; /* the way a new place takes */
+};
+
+/*
  * By thread id (deleted at its exec and its end; emptied at each activation); a thread's walks from
  * another place than its switch-outs (a waker's, at its wake-up) use UW_MEMO_OTHER | tid, so that
- * the two do not replace each other's memo.
+ * the two do not replace each other's memos.
  */
 #define UW_MEMO_OTHER 0x80000000u
 struct {
@@ -91,16 +102,16 @@ struct {
 	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
-	__type(value, struct uw_memo);
+	__type(value, struct uw_memos);
 } unwind_memos SEC(".maps");
 
-/* A memo being made: per CPU (too big for the BPF stack), then copied into unwind_memos. */
+/* A thread's first memos: zeroes, per CPU (too big for the BPF stack), copied into unwind_memos. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct uw_memo);
-} unwind_memo_scratch SEC(".maps");
+	__type(value, struct uw_memos);
+} unwind_memos_empty SEC(".maps");
 
 /*
  * One walk's state: per CPU, since sched_switch cannot nest on a CPU. The walk is a state machine
@@ -307,12 +318,27 @@ static long uw_recall_word(__u64 i, struct uw_recall_ctx *c)
 	return 0;
 }
 
+/* The memo of pid's walks from ip and sp (rbp too if the walk used it), or NULL. */
+static __always_inline const struct uw_memo *uw_memo_for(__u32 pid, __u32 tgid, __u64 ip, __u64 sp, __u64 bp)
+{
+	const struct uw_memos *ms = bpf_map_lookup_elem(&unwind_memos, &pid);
+
+	if (!ms)
+		return NULL;
+	for (__u32 i = 0; i < UW_WAYS; i++) {
+		const struct uw_memo *m = &ms->way[i];
+		/* rbp is often a plain register in -O2 code (a loop counter): compared only if the walk used it */
+		if (m->tgid == tgid && m->ip == ip && m->sp == sp && (!m->need_bp || m->bp == bp) && m->n)
+			return m;
+	}
+	return NULL;
+}
+
 static __always_inline int uw_recall(struct uw_state *st, __u32 pid, __u32 tgid, __u64 ip, __u64 sp, __u64 bp)
 {
-	const struct uw_memo *m = bpf_map_lookup_elem(&unwind_memos, &pid);
+	const struct uw_memo *m = uw_memo_for(pid, tgid, ip, sp, bp);
 
-	/* rbp is often a plain register in -O2 code (a loop counter): compared only if the walk used it */
-	if (!m || m->tgid != tgid || m->ip != ip || m->sp != sp || (m->need_bp && m->bp != bp) || m->n > PI_USTACK_MAX)
+	if (!m || m->n > PI_USTACK_MAX)
 		return 0;
 	/* only the words it read: a few hundred bytes, not the 4 KiB a walk may need */
 	__u32 span = m->span;
@@ -342,21 +368,43 @@ static __always_inline void uw_remember(struct uw_state *st, __u32 pid, __u32 tg
 	if (!st->memo_ok || st->memo_n > UW_MEMO_READS)
 		return;
 	__u32 zero = 0;
-	struct uw_memo *m = bpf_map_lookup_elem(&unwind_memo_scratch, &zero);
-	if (!m)
+	struct uw_memos *ms = bpf_map_lookup_elem(&unwind_memos, &pid);
+	if (!ms) {
+		const struct uw_memos *empty = bpf_map_lookup_elem(&unwind_memos_empty, &zero);
+		if (!empty)
+			return;
+		bpf_map_update_elem(&unwind_memos, &pid, empty, BPF_NOEXIST);
+		ms = bpf_map_lookup_elem(&unwind_memos, &pid);
+		if (!ms)
+			return;
+	}
+	/* the way of this place if it has one (its words changed), else the next in turn */
+	__u32 w = ms->next % UW_WAYS, same = 0;
+	for (__u32 i = 0; i < UW_WAYS; i++) {
+		if (ms->way[i].tgid == tgid && ms->way[i].ip == ip && ms->way[i].sp == sp) {
+			w = i;
+			same = 1;
+			break;
+		}
+	}
+	if (w >= UW_WAYS)
 		return;
+	if (!same)
+		ms->next = w + 1;
+	/* written in place: a key's memos are written by its own thread only, one CPU at a time */
+	struct uw_memo *m = &ms->way[w];
+	m->n = 0; /* not a memo until complete */
 	m->ip = ip;
 	m->sp = sp;
 	m->bp = bp;
 	m->hash = st->memo_hash;
 	m->tgid = tgid;
 	m->nreads = st->memo_n;
-	m->n = st->n;
 	m->status = st->status;
 	m->need_bp = st->bp_used;
 	m->span = st->memo_span;
 	__builtin_memcpy(m->off, st->memo_off, sizeof(m->off));
-	bpf_map_update_elem(&unwind_memos, &pid, m, BPF_ANY);
+	m->n = st->n;
 }
 
 /* memo: the key of the thread's memo (its tid, or UW_MEMO_OTHER | tid) */
