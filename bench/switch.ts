@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunStats } from '../src/bpf/index.js';
-import { CLI, fmt, median, run, sleep, table, workload } from './lib.js';
+import { BpfObject } from '../src/bpf/index.js';
+import { CLI, benchObject, fmt, median, run, sleep, table, workload } from './lib.js';
 import { cpuSeconds, kernelLine, vmHwmMb } from './record.js';
 
 const SECONDS = Number(process.env.SWITCH_SECONDS ?? 5);
@@ -30,14 +31,19 @@ const TARGETS: Target[] = [
   },
   {
     name: '`taskset -c 0 workloads/futexpong` (two threads, a futex)', unit: 'ns per round trip',
-    // ~10 µs a round trip untraced here: enough rounds for a few seconds, fewer if traced slows it
-    argv: s => ['taskset', '-c', '0', workload('futexpong'), String(Math.round(s * 80_000))],
+    // ~4 µs a round trip untraced here: enough rounds to last the run untraced (the figures are taken over its middle)
+    argv: s => ['taskset', '-c', '0', workload('futexpong'), String(Math.round(s * 250_000))],
     figure: out => Number(/([\d.]+) ns per round trip/.exec(out)?.[1] ?? NaN),
   },
 ];
 
+/** The floor: empty programs on the hooks -k attaches (bench/bpf/empty_hooks.bpf.c), the target untraced. */
+const FLOOR = ['floor'];
+const FLOOR_PROGRAMS = ['empty_fork', 'empty_exec', 'empty_exit', 'empty_switch', 'empty_waking', 'empty_migrate'];
+
 const ALL_MODES: Array<[string, string[] | undefined]> = [
   ['not traced', undefined],
+  ['floor: empty programs on -k\'s hooks', FLOOR],
   ['-k 1 --stack dwarf --json', ['-k', '1', '--stack', 'dwarf', '--json']],
   // every interval one by one, with its stacks (the default before --offcpu-min)
   ['-k 1 --stack dwarf --offcpu-min 0 --json', ['-k', '1', '--stack', 'dwarf', '--offcpu-min', '0', '--json']],
@@ -47,7 +53,7 @@ const ALL_MODES: Array<[string, string[] | undefined]> = [
   ['-k 1 --stack dwarf --record F', ['-k', '1', '--stack', 'dwarf']],
 ];
 // for a quick look at a few: SWITCH_MODES=dwarf,none SWITCH_TARGETS=futexpong (the untraced run always)
-const MODES = ALL_MODES.filter(([name, args]) => !args || !process.env.SWITCH_MODES ||
+const MODES = ALL_MODES.filter(([name, args]) => !args || args === FLOOR || !process.env.SWITCH_MODES ||
   process.env.SWITCH_MODES.split(',').some(m => name.includes(`--stack ${m} `) || name.endsWith(`--stack ${m}`)));
 
 interface Result {
@@ -77,6 +83,20 @@ function safe<T>(f: () => T, dflt: T): T {
 
 /** One run of target, traced with args (or not); procimage's pid is the spawned one (bin/procimage execs node). */
 async function once(target: Target, args: string[] | undefined, dir: string): Promise<Result> {
+  if (args === FLOOR) {
+    const hooks = BpfObject.open(benchObject('empty_hooks'));
+    try {
+      hooks.load();
+      const links = FLOOR_PROGRAMS.map(p => hooks.program(p).attach());
+      try {
+        return await once(target, undefined, dir);
+      } finally {
+        await Promise.all(links.map(l => l.closeAsync()));
+      }
+    } finally {
+      hooks.close();
+    }
+  }
   const rec = args && !args.includes('--json') ? join(dir, 'run.rec') : undefined;
   const argv = args ? [CLI, 'trace', ...args, ...(rec ? ['--record', rec] : []), '--', ...target.argv(SECONDS)] : target.argv(SECONDS);
   const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -112,24 +132,29 @@ async function once(target: Target, args: string[] | undefined, dir: string): Pr
 async function targetTable(target: Target, dir: string): Promise<string> {
   const results = new Map<string, Result[]>(MODES.map(([m]) => [m, []]));
   const ratios = new Map<string, number[]>(MODES.map(([m]) => [m, []]));
+  const floors = new Map<string, number[]>(MODES.map(([m]) => [m, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    let base = NaN;
+    let base = NaN, floor = NaN;
     for (const [name, args] of MODES) { // modes interleaved: each round's ratios are to its own untraced run
       const r = await once(target, args, dir);
       if (!args) base = r.figure;
+      if (args === FLOOR) floor = r.figure;
       results.get(name)!.push(r);
       ratios.get(name)!.push(r.figure / base);
+      floors.get(name)!.push(r.figure / floor);
     }
   }
   const rows = MODES.map(([name, args]) => {
     const rs = results.get(name)!;
-    const each = (f: (r: Result) => string) => (args ? rs.map(f).join(', ') : '-');
+    const traced = args && args !== FLOOR;
+    const each = (f: (r: Result) => string) => (traced ? rs.map(f).join(', ') : '-');
     return [name, fmt(median(rs.map(r => r.figure)), 0), args ? ratios.get(name)!.map(x => `${fmt(x, 2)}x`).join(', ') : '-',
+      traced ? floors.get(name)!.map(x => `${fmt(x, 2)}x`).join(', ') : '-',
       each(r => fmt(r.cpuPct, 0)), each(r => fmt(r.rssMb, 0)), each(r => fmt(r.received / 1e3, 0)), each(r => `${fmt(r.lostPct, 1)}%`),
       each(r => r.ustacks), each(r => fmt(r.switchNs, 0))];
   });
   return `### ${target.name}, ${SECONDS} s, ${ROUNDS} rounds (modes interleaved)\n\n` +
-    table([`mode`, `${target.unit} (median)`, 'vs not traced (each round)', 'procimage CPU %', 'peak RSS MB', 'thousand records received',
+    table([`mode`, `${target.unit} (median)`, 'vs not traced (each round)', 'vs the floor', 'procimage CPU %', 'peak RSS MB', 'thousand records received',
       'records lost', 'user stacks: kernel / copies', 'keytime_switch ns per run (all switches)'], rows) + '\n';
 }
 

@@ -110,7 +110,7 @@ async function perCategory(): Promise<string> {
  * A -P target has keytime_fork whatever the categories (its children are followed).
  */
 const FLOOR_PROGRAMS: Record<string, string[]> = {
-  '-k': ['empty_exec', 'empty_exit', 'empty_switch'],
+  '-k': ['empty_exec', 'empty_exit', 'empty_switch', 'empty_waking', 'empty_migrate'],
   '-S': ['empty_switch', 'empty_wakeup', 'empty_wakeup_new'],
   '-s': ['empty_sys_enter', 'empty_sys_exit', 'empty_exit_syscall'],
   '-l': ['empty_contention_begin', 'empty_contention_end', 'empty_exit_syscall'],

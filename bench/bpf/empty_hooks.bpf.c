@@ -18,6 +18,11 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(empty_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm) { return 0; }
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(empty_exit, struct task_struct *task) { return 0; }
+/* keytime's wakers and migrations (issue 18) */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(empty_waking, struct task_struct *p) { return 0; }
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(empty_migrate, struct task_struct *p, int dest_cpu) { return 0; }
 /* keytime and schedule (-S) share one program on it */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(empty_switch, bool preempt, struct task_struct *prev, struct task_struct *next) { return 0; }
