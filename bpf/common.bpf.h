@@ -107,6 +107,32 @@ static __always_inline __u64 pi_mix(__u64 h, __u64 v)
 	return h ^ (h >> 29);
 }
 
+_Static_assert(PI_KSTACK_MAX == PI_USTACK_MAX, "frames_hash bounds both by PI_KSTACK_MAX");
+
+/* A run of frames' hash: a stack's part of a stacks sig (keytime.bpf.c). */
+struct frames_hash {
+	const __u64 *w;
+	__u32 n;
+	__u64 h;
+};
+
+static long frames_hash_word(__u64 i, struct frames_hash *c)
+{
+	if (i >= c->n || i >= PI_KSTACK_MAX)
+		return 1;
+	c->h = pi_mix(c->h, c->w[i]);
+	return 0;
+}
+
+/* PI_KSTACK_MAX == PI_USTACK_MAX: one bound serves both */
+static __always_inline __u64 frames_hash(const __u64 *w, __u32 bytes, __u64 seed)
+{
+	struct frames_hash c = { .w = w, .n = bytes / 8, .h = seed };
+
+	bpf_loop(PI_KSTACK_MAX, frames_hash_word, &c, 0);
+	return c.h;
+}
+
 static __always_inline void pi_count(void *map, __u32 idx)
 {
 	__u64 *n = bpf_map_lookup_elem(map, &idx);

@@ -377,16 +377,15 @@ struct {
 } offcpu_agg SEC(".maps");
 
 /*
- * The stacks' identity: the kernel stack's frames (khash, from its memo: bpf/kmemo.bpf.h), the user
- * stack's, how the user one ended, and the address space.
+ * The stacks' identity: the kernel stack's frames (khash: frames_hash, from its memo: bpf/kmemo.bpf.h),
+ * the user stack's (uhash, likewise, from its walk's memo: bpf/unwind.bpf.h), how the user one ended,
+ * and the address space. Each stack hashed apart: a frame cannot move from one to the other.
  */
-static __always_inline __u64 stacks_sig(const struct out_stacks *o, __u64 khash, __u64 mm)
+static __always_inline __u64 stacks_sig(__u64 khash, __u64 uhash, __u32 ustop, __u64 mm)
 {
-	__u64 h = pi_mix(pi_mix(PI_MIX_SEED, mm), khash);
+	__u64 h = pi_mix(pi_mix(pi_mix(PI_MIX_SEED, mm), khash), uhash);
 
-	h = pi_mix(h, 0xff); /* between the two stacks: a frame cannot move from one to the other */
-	h = frames_hash(o->ustack, o->ubytes, h);
-	h = pi_mix(h, o->ustop + 1);
+	h = pi_mix(h, ustop + 1);
 	return h ? h : 1;
 }
 
@@ -493,16 +492,20 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		__u64 khash = km ? km->hash : frames_hash(o->kstack, o->kbytes, PI_MIX_SEED);
 		o->ubytes = 0;
 		o->ustop = skipped ? PI_USTACK_NOT_TAKEN : PI_USTACK_END;
+		__u64 uhash = PI_MIX_SEED; /* no user stack */
 		if (skipped) {
 			/* the user stack not taken (over the copy budget): the kernel stack alone identifies it */
 		} else if (mode == PI_STACK_FP) {
 			n = bpf_get_stack(ctx, o->ustack, sizeof(o->ustack), BPF_F_USER_STACK);
 			o->ubytes = n > 0 ? n : 0;
+			uhash = frames_hash(o->ustack, o->ubytes, PI_MIX_SEED);
 		} else if (st) {
-			unwound_into(o->ustack, &o->ubytes, &o->ustop, st);
+			/* the frames stay in st until a record needs them: their hash came with the walk */
+			uhash = st->fhash;
+			o->ustop = st->status == UW_MAX ? PI_USTACK_MAX_FRAMES : PI_USTACK_END;
 		}
 		__u64 mm = (__u64)BPF_CORE_READ(prev, mm); /* a scalar, not a pointer */
-		__u64 sig = stacks_sig(o, khash, mm);
+		__u64 sig = stacks_sig(khash, uhash, o->ustop, mm);
 		s->off_sig = sig;
 		if (sig_seen(prev->tgid, sig)) {
 			s->out_sent = 0;
@@ -520,10 +523,14 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 		e->stack_mode = skipped ? PI_STACK_NONE : mode;
 		e->exe_ino = BPF_CORE_READ(prev, mm, exe_file, f_inode, i_ino);
 		e->kstack_bytes = o->kbytes;
-		e->ustack_bytes = o->ubytes;
-		e->ustack_stop = o->ustop;
 		bpf_probe_read_kernel(e->kstack, sizeof(e->kstack), km ? km->frames : o->kstack);
-		bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), o->ustack);
+		if (st && !skipped && mode != PI_STACK_FP) {
+			unwound_into(e->ustack, &e->ustack_bytes, &e->ustack_stop, st);
+		} else {
+			e->ustack_bytes = o->ubytes;
+			e->ustack_stop = o->ustop;
+			bpf_probe_read_kernel(e->ustack, sizeof(e->ustack), o->ustack);
+		}
 		e->sig = sig;
 	}
 	e->hdr.ts_ns = now;

@@ -33,8 +33,6 @@
 
 #include "common.bpf.h"
 
-_Static_assert(PI_KSTACK_MAX == PI_USTACK_MAX, "frames_hash bounds both by PI_KSTACK_MAX");
-
 /* THREAD_SIZE: set by the loader (16 KiB on x86-64 without KASAN). */
 const volatile __u32 pi_thread_size = 16384;
 /* Tests (PROCIMAGE_KSTACK_CHECK=1): walk on every memo hit too, and count disagreements (PI_KSTACK_DIFFERED). */
@@ -112,30 +110,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } kstack_memo_stats SEC(".maps");
-
-/* A run of frames' hash: the kernel part of a stacks sig (keytime.bpf.c), the user part too. */
-struct frames_hash {
-	const __u64 *w;
-	__u32 n;
-	__u64 h;
-};
-
-static long frames_hash_word(__u64 i, struct frames_hash *c)
-{
-	if (i >= c->n || i >= PI_KSTACK_MAX)
-		return 1;
-	c->h = pi_mix(c->h, c->w[i]);
-	return 0;
-}
-
-/* PI_KSTACK_MAX == PI_USTACK_MAX: one bound serves both */
-static __always_inline __u64 frames_hash(const __u64 *w, __u32 bytes, __u64 seed)
-{
-	struct frames_hash c = { .w = w, .n = bytes / 8, .h = seed };
-
-	bpf_loop(PI_KSTACK_MAX, frames_hash_word, &c, 0);
-	return c.h;
-}
 
 static __always_inline void km_count(__u32 stat)
 {
@@ -323,19 +297,25 @@ static __always_inline void km_learn(struct kmemo *m, __u64 top, __u64 fp, struc
 	m->known = 1;
 }
 
+/* A global function's arguments, typed for the verifier (kernel 6.8+ reads these BTF tags). */
+#define __arg_ctx __attribute__((btf_decl_tag("arg:ctx")))
+#define __arg_trusted __attribute__((btf_decl_tag("arg:trusted")))
+
 /*
  * The kernel stack of prev, the task leaving the CPU (ctx: sched_switch's): its memo if the memo
  * holds, else walked and remembered. key: the switch-out's state and system call, which pick the
- * way. NULL only without task storage (then the caller walks).
+ * way. Returns the way + 1, 0 only without task storage (then the caller walks).
+ * Global, so that the verifier checks it once, not once per path of keytime_out that calls it
+ * (a static one cost a second of start-up, measured).
  */
-static __noinline struct kmemo *kstack_out(void *ctx, struct task_struct *prev, __u64 key)
+__noinline int kstack_out_way(void *ctx __arg_ctx, struct task_struct *prev __arg_trusted, __u64 key)
 {
 	__u32 zero = 0;
 	struct kmemos *ms = bpf_task_storage_get(&kstack_memos, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct km_window *win = bpf_map_lookup_elem(&kstack_window, &zero);
 
 	if (!ms || !win)
-		return NULL;
+		return 0;
 	/* the way remembered for this key (a thread rarely has two stacks for one), else the oldest */
 	__u32 w = ms->next % KM_WAYS, found = 0;
 	for (__u32 i = 0; i < KM_WAYS; i++) {
@@ -346,7 +326,7 @@ static __noinline struct kmemo *kstack_out(void *ctx, struct task_struct *prev, 
 		}
 	}
 	if (w >= KM_WAYS)
-		return NULL;
+		return 0;
 	struct kmemo *m = &ms->way[w];
 	__u64 top = (__u64)prev->stack + pi_thread_size;
 	__u64 here = 0;
@@ -362,7 +342,7 @@ static __noinline struct kmemo *kstack_out(void *ctx, struct task_struct *prev, 
 			    frames_hash(k->frames, k->bytes, PI_MIX_SEED) != m->hash)
 				km_count(PI_KSTACK_DIFFERED);
 		}
-		return m;
+		return w + 1;
 	}
 	if (!found)
 		ms->next = w + 1;
@@ -371,7 +351,18 @@ static __noinline struct kmemo *kstack_out(void *ctx, struct task_struct *prev, 
 	m->bytes = n > 0 ? n : 0;
 	m->key = key;
 	km_learn(m, top, fp, win);
-	return m;
+	return w + 1;
+}
+
+/* kstack_out_way's memo: NULL only without task storage (then the caller walks). */
+static __always_inline struct kmemo *kstack_out(void *ctx, struct task_struct *prev, __u64 key)
+{
+	__u32 w = kstack_out_way(ctx, prev, key);
+
+	if (!w || w > KM_WAYS)
+		return NULL;
+	struct kmemos *ms = bpf_task_storage_get(&kstack_memos, prev, 0, 0);
+	return ms ? &ms->way[(w - 1) & (KM_WAYS - 1)] : NULL; /* KM_WAYS: a power of 2 */
 }
 
 #endif

@@ -71,6 +71,7 @@ enum { UW_FRAME, UW_FIND, UW_SEARCH };
 struct uw_memo {
 	__u64 ip, sp, bp;
 	__u64 hash;
+	__u64 fhash; /* of the frames (frames_hash): a recall's, without hashing them again */
 	__u32 tgid;
 	__u32 nreads;
 	__u32 n;
@@ -131,6 +132,7 @@ struct uw_state {
 	__u32 win_len; /* bytes of win, copied from sp up */
 	__u64 win_base;
 	__u64 pcs[PI_USTACK_MAX];
+	__u64 fhash; /* frames_hash of pcs[0..n), once the walk is complete */
 	/* the memo of this walk (uw_memo): the words read, while all lie in the window */
 	__u64 memo_hash;
 	__u32 memo_n;
@@ -359,6 +361,7 @@ static __always_inline int uw_recall(struct uw_state *st, __u32 pid, __u32 tgid,
 		return 0;
 	st->n = st->recall_n;
 	st->status = m->status;
+	st->fhash = m->fhash;
 	return 1;
 }
 
@@ -403,6 +406,7 @@ static __always_inline void uw_remember(struct uw_state *st, __u32 pid, __u32 tg
 	m->status = st->status;
 	m->need_bp = st->bp_used;
 	m->span = st->memo_span;
+	m->fhash = st->fhash;
 	__builtin_memcpy(m->off, st->memo_off, sizeof(m->off));
 	m->n = st->n;
 }
@@ -443,8 +447,11 @@ __noinline int unwind_user_regs(__u32 tgid, __u32 pid, __u64 ip, __u64 sp, __u64
 	/* per frame: record it, find its mapping, halve 2^20 rows 20 times, step to the caller */
 	bpf_loop(PI_USTACK_MAX * (3 + 20 / UW_HALVINGS + 1), unwind_op, &c, 0);
 	int done = st->status == UW_END || st->status == UW_MAX;
-	if (done)
+	if (done) {
+		__u32 n = st->n;
+		st->fhash = frames_hash(st->pcs, (n > PI_USTACK_MAX ? PI_USTACK_MAX : n) * 8, PI_MIX_SEED);
 		uw_remember(st, pid, tgid, ip, sp, bp);
+	}
 	return done;
 }
 
