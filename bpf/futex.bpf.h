@@ -84,7 +84,7 @@ static __always_inline void futex_exited(__u32 pid, __u32 tgid, long ret, __u64 
 	struct pi_task_state *t = bpf_task_storage_get(&pi_task, bpf_get_current_task_btf(), 0, 0);
 	if (t && t->wake_ns >= now - wait && t->waker_pid && t->waker_pid != pid && !(t->waker_flags & PI_WAKER_KTHREAD)) {
 		struct pi_lock_owner_key ok = { .addr = k.addr, .tgid = tgid, .pid = pid, .owner = t->waker_pid, .kind = PI_LK_FUTEX };
-		pi_lock_owner_add(&futex_wakers, &ok, wait);
+		pi_lock_owner_add(&futex_wakers, &ok, wait, 0, 0);
 	}
 }
 

@@ -38,8 +38,13 @@ static __always_inline void pi_lock_wait(struct pi_lock_stat *s, __u64 d)
 	pi_minmax(&s->wait_total_ns, &s->wait_min_ns, &s->wait_max_ns, d);
 }
 
-/* A wait of d ns on key's lock that key's owner caused (lk_owners, futex_wakers). */
-static __always_inline void pi_lock_owner_add(void *map, const struct pi_lock_owner_key *key, __u64 d)
+/*
+ * A wait of d ns on key's lock that key's owner caused (lk_owners, futex_wakers); site and stack: the
+ * owner's acquisition (its call site; lk_hold_stacks id + 1 with --stack fp, else 0), kept for the
+ * longest wait that has one (a waiter can find the new owner in the mutex before the owner's return
+ * probe saw its acquisition).
+ */
+static __always_inline void pi_lock_owner_add(void *map, const struct pi_lock_owner_key *key, __u64 d, __u32 stack, __u64 site)
 {
 	static const struct pi_lock_owner zero;
 	struct pi_lock_owner *o = pi_lookup_or_init(map, key, &zero, PI_LOST_LOCK_STATS_FULL);
@@ -48,6 +53,16 @@ static __always_inline void pi_lock_owner_add(void *map, const struct pi_lock_ow
 		return;
 	o->count++;
 	o->wait_ns += d;
+	if (d >= o->max_wait_ns) {
+		o->max_wait_ns = d;
+		if (site) {
+			o->stack = stack;
+			o->site = site;
+		}
+	} else if (!o->site) {
+		o->stack = stack;
+		o->site = site;
+	}
 }
 
 #endif /* LOCKSTAT_BPF_H */

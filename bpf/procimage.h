@@ -664,8 +664,9 @@ struct pi_lock_call {
 	__u64 start_ns;
 	__u32 op;        /* enum pi_lock_op */
 	__u32 contended; /* the lock was held when the call began */
-	__u32 owner;     /* pthread mutex: the thread that held it then (glibc's __owner); 0: not known */
-	__u32 pad;
+	__u32 owner;     /* the thread that held it then (mutex: glibc's __owner; rwlock: its writer); 0: not known */
+	__u32 owner_stack; /* lk_hold_stacks id + 1 of the owner's stack at its acquisition; 0: none */
+	__u64 owner_site;  /* where the owner's acquiring call returned to (its call site); 0: not seen */
 };
 
 /*
@@ -683,6 +684,10 @@ struct pi_lock_owner_key {
 struct pi_lock_owner {
 	__u64 count;   /* waits */
 	__u64 wait_ns; /* their time */
+	__u64 max_wait_ns; /* the longest of them */
+	__u32 stack;   /* lk_hold_stacks id + 1: the owner's stack at the acquisition behind the longest wait that has one; 0: none */
+	__u32 pad;
+	__u64 site;    /* that acquisition's call site (its return address); 0: none */
 };
 
 /* Key of lk_holds and lk_kwaits: one lock, one thread. */
@@ -697,6 +702,16 @@ struct pi_lock_hold {
 	__u64 start_ns;
 	__u32 kind;  /* enum pi_lock_kind; lk_kwaits: the LCB_F_* flags */
 	__u32 depth; /* recursive acquisitions by the same thread */
+	__u32 stack; /* lk_hold_stacks id + 1 of the user stack that acquired it (--stack fp); 0: none */
+	__u32 pad;
+	__u64 site;  /* where the acquiring call returned to: the call site in the code that took it */
+};
+
+/* lk_rw_writers: the thread holding a pthread rwlock for writing, by (lock, process). */
+struct pi_lock_writer {
+	__u32 pid;
+	__u32 stack; /* as pi_lock_hold's */
+	__u64 site;
 };
 
 #endif /* PROCIMAGE_H */

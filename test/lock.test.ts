@@ -81,6 +81,19 @@ describe('lock: pthread mutex, four threads holding it ~2 ms each', () => {
       expect((r.ustack_addrs as string[]).length).toBe(stack.length);
     }
 
+    // whose holds the waits were behind (glibc's __owner), with the stack that acquired the mutex:
+    // the workers' own call (frame pointers from the acquiring call on). A waiter can find the new
+    // owner in the mutex before the owner's return probe saw its acquisition: that wait has no stack
+    type Owner = { pid: number; count: number; wait_ns: number; stack: string[] | null };
+    const owners = mine.flatMap(r => (r.owners as Owner[]).map(o => ({ ...o, waiter: r.pid })));
+    expect(sum(owners.map(o => o.count))).toBeGreaterThan(0);
+    for (const o of owners) {
+      expect(w.threads.map(t => t.tid)).toContain(o.pid);
+      expect(o.pid).not.toBe(o.waiter);
+      if (o.stack) expect(o.stack[0], JSON.stringify(o)).toMatch(/^worker\+0x[0-9a-f]+ \(locks\)$/);
+    }
+    expect(owners.filter(o => o.stack).length, JSON.stringify(owners)).toBeGreaterThan(0);
+
     // the waiters slept on the mutex's own word: futex waits at the same address
     const futex = finals(recs, 'futex').filter(r => r.addr === w.lock);
     expect(futex.length).toBeGreaterThan(0);
@@ -99,6 +112,18 @@ describe('lock: each kind recognised', () => {
       expect(r.find(x => x.mode === 'write'), `${t.tid} write`).toMatchObject({ kind: 'rwlock', acquisitions: 10, hold_count: 10 });
     }
     expect(mine.every(r => r.kind === 'rwlock')).toBe(true);
+    // the waits behind a writer name it (a reader holds no owner's place: none named), with the
+    // stack that took it for writing
+    type Owner = { pid: number; count: number; stack: string[] | null };
+    const owners = mine.flatMap(r => (r.owners as Owner[]).map(o => ({ ...o, waiter: r.pid })));
+    expect(owners.length, JSON.stringify(mine)).toBeGreaterThan(0); // 40 write holds of 300 µs among 4 threads
+    for (const o of owners) {
+      expect(w.threads.map(t => t.tid)).toContain(o.pid);
+      expect(o.pid).not.toBe(o.waiter);
+      if (o.stack) expect(o.stack[0], JSON.stringify(o)).toMatch(/^worker\+0x[0-9a-f]+ \(locks\)$/);
+    }
+    // named no more often than the waits were contended
+    for (const r of mine) expect(sum((r.owners as Owner[]).map(o => o.count))).toBeLessThanOrEqual(r.contended as number);
   });
 
   it('spinlock: pthread_spin_lock, whose first instruction uprobes cannot take, is counted exactly', async () => {

@@ -13,7 +13,7 @@ import { readMaps, type Mapping } from '../sys/procmaps.js';
 import { UPROBE_MULTI, attachLockUprobes, fileId, findPthreadLibrary, warmUprobes } from './libc-uprobes.js';
 import { ExecFollower } from './lockfollow.js';
 import { u64 } from './decode.js';
-import { decodeLockEntry, decodeOwnerEntry, entryKey, entrySignature, toRecord, type LockEntry, type OwnerEntry } from './lockstat.js';
+import { decodeLockEntry, decodeOwnerEntry, decodeStackTrace, entryKey, entrySignature, framePointerStack, toRecord, type LockEntry, type OwnerEntry } from './lockstat.js';
 import { POLL_CHUNK, clearMap, readComm } from './maps.js';
 import { isMemberTarget, type Policy } from './policy.js';
 import { cgroup2Mount, containerProcesses, processesUnder } from '../sys/cgroups.js';
@@ -27,7 +27,7 @@ const FUTEX_PROGRAMS = ['futex_enter', 'futex_exit'];
 /** ... or, where the kernel has no per-syscall tracepoints, the syscall category's programs. */
 const SYSCALL_PROGRAMS = ['syscall_enter', 'syscall_exit'];
 const UPROBE_PROGRAMS = ['lock_uprobe', 'lock_uretprobe'];
-const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits', 'lk_owners'];
+const OWN_MAPS = ['lk_calls', 'lk_holds', 'lk_stats', 'lk_kwaits', 'lk_owners', 'lk_rw_writers', 'lk_hold_stacks'];
 const FUTEX_MAPS = ['futex_inflight', 'futex_waits', 'futex_wakers'];
 
 /** Whether this kernel has lock:contention_begin/end (decided when the object is configured). */
@@ -129,13 +129,20 @@ function longestHolders(entries: LockEntry[]): Map<string, { pid: number; ns: nu
   return out;
 }
 
-/** Per (lock, waiter), the threads its waits were for, the most wait first. */
-function ownersOf(entries: OwnerEntry[]): Map<string, LockOwner[]> {
+/** A lock record's owners: by lock, waiter and kind (a rwlock's read and write waits apart). */
+const ownersKey = (e: { kind: { source: string; kind: string; mode: string | null }; tgid: number; pid: number; addr: bigint }) =>
+  `${e.kind.source}:${e.kind.kind}:${e.kind.mode}:${e.tgid}:${e.pid}:${e.addr}`;
+
+/**
+ * Per (lock, waiter), the threads its waits were for, the most wait first, each with its stack at the
+ * acquisition behind the longest wait (stackOf: by lk_hold_stacks id + 1).
+ */
+function ownersOf(entries: OwnerEntry[], stackOf: (o: OwnerEntry) => string[] | null): Map<string, LockOwner[]> {
   const out = new Map<string, LockOwner[]>();
   for (const o of entries) {
-    const k = `${o.kind.source}:${o.tgid}:${o.pid}:${o.addr}`;
+    const k = ownersKey(o);
     const list = out.get(k) ?? [];
-    list.push({ pid: o.owner, comm: commOf(o.tgid, o.owner) || null, count: o.count, wait_ns: o.waitNs });
+    list.push({ pid: o.owner, comm: commOf(o.tgid, o.owner) || null, count: o.count, wait_ns: o.waitNs, stack: stackOf(o) });
     out.set(k, list);
   }
   for (const list of out.values()) list.sort((a, b) => b.wait_ns - a.wait_ns || a.pid - b.pid);
@@ -265,8 +272,22 @@ export const lock: Collector = {
     const entries = [...ctx.obj.map('lk_stats').entries(POLL_CHUNK), ...sc.map('futex_waits').entries(POLL_CHUNK)]
       .map(([k, v]) => decodeLockEntry(k, v));
     const longest = longestHolders(entries);
+    const holdStacks = ctx.obj.map('lk_hold_stacks');
+    // the owner's acquisition: its frame-pointer stack (--stack fp), else its call site alone
+    const stackOf = (o: OwnerEntry): string[] | null => {
+      let addrs: bigint[] = o.site ? [o.site] : [];
+      if (o.stack) {
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(o.stack - 1);
+        const v = holdStacks.lookup(key);
+        if (v) addrs = decodeStackTrace(v);
+      }
+      if (!addrs.length) return null;
+      const { frames, n } = framePointerStack(o.tgid, addrs, ctx.symbols, 1);
+      return frames.slice(0, n);
+    };
     const owners = ownersOf([...ctx.obj.map('lk_owners').entries(POLL_CHUNK), ...sc.map('futex_wakers').entries(POLL_CHUNK)]
-      .map(([k, v]) => decodeOwnerEntry(k, v)));
+      .map(([k, v]) => decodeOwnerEntry(k, v)), stackOf);
     const out: ProcRecord[] = [];
     for (const e of entries) {
       const key = entryKey(e), sig = entrySignature(e);
@@ -275,7 +296,7 @@ export const lock: Collector = {
       if (e.acquisitions === 0 && e.contended === 0 && e.failed === 0 && e.holdCount === 0) continue;
       if (!ctx.snapshot) reported.set(key, sig); // a scrape reads everything and changes nothing
       out.push(toRecord(e, ctx.now, e.comm || commOf(e.tgid, e.pid), ctx.symbols, longest.get(`${e.tgid}:${e.addr}`),
-        owners.get(`${e.kind.source}:${e.tgid}:${e.pid}:${e.addr}`)));
+        owners.get(ownersKey(e))));
     }
     if (ctx.final) {
       // calls, holds and waits still in flight belong to this activation: none may leak into the next

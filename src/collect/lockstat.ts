@@ -75,7 +75,13 @@ export function decodeLockEntry(key: Buffer, value: Buffer): LockEntry {
 }
 
 /** The waits of one waiter on one lock that one other thread caused (lk_owners, futex_wakers). */
-export interface OwnerEntry { addr: bigint; tgid: number; pid: number; owner: number; kind: Kind; count: number; waitNs: number }
+export interface OwnerEntry {
+  addr: bigint; tgid: number; pid: number; owner: number; kind: Kind; count: number; waitNs: number;
+  /** lk_hold_stacks id + 1 of the owner's stack at the acquisition behind the longest wait (--stack fp); 0: none */
+  stack: number;
+  /** that acquisition's call site; 0n: none */
+  site: bigint;
+}
 
 const OK = pi_lock_owner_key.OFF, OV = pi_lock_owner.OFF;
 
@@ -84,8 +90,20 @@ export function decodeOwnerEntry(key: Buffer, value: Buffer): OwnerEntry {
   return {
     addr: key.readBigUInt64LE(OK.addr), tgid: key.readUInt32LE(OK.tgid), pid: key.readUInt32LE(OK.pid),
     owner: key.readUInt32LE(OK.owner), kind: kindOf(key.readUInt32LE(OK.kind), 0),
-    count: u64(u, OV.count), waitNs: u64(u, OV.wait_ns),
+    count: u64(u, OV.count), waitNs: u64(u, OV.wait_ns), stack: value.readUInt32LE(OV.stack),
+    site: value.readBigUInt64LE(OV.site),
   };
+}
+
+/** A stack-trace map's value: the frames up to the first zero. */
+export function decodeStackTrace(value: Buffer): bigint[] {
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= value.length; off += 8) {
+    const a = value.readBigUInt64LE(off);
+    if (a === 0n) break;
+    out.push(a);
+  }
+  return out;
 }
 
 /** A key that tells (lock, thread, kind) entries apart across polls. */
@@ -107,12 +125,21 @@ const TRACING_FRAME = /^(bpf_|__bpf_|__traceiter_|trace_|perf_)/;
  */
 function userStack(e: LockEntry, sym: Symbolizer): Pick<LockRecord, 'ustack' | 'ustack_addrs' | 'ustack_locs'> {
   if (e.kind.source !== 'pthread' || e.stack.length === 0) return { ustack_addrs: null, ustack: null, ustack_locs: null };
-  const { frames, locs } = sym.userStack(e.tgid, e.stack);
+  const { frames, locs, n } = framePointerStack(e.tgid, e.stack, sym, 2);
+  return { ustack_addrs: e.stack.slice(0, n).map(hexAddr), ustack: frames.slice(0, n), ustack_locs: locs.slice(0, n) };
+}
+
+/**
+ * A user stack from a frame-pointer walk, symbolized, with n: the frames to keep, cut at the first
+ * one from index `sure` on that lies outside any mapped file (frames before it are read for sure).
+ */
+export function framePointerStack(tgid: number, addrs: bigint[], sym: Symbolizer, sure: number): { frames: string[]; locs: string[]; n: number } {
+  const { frames, locs } = sym.userStack(tgid, addrs);
   let n = frames.length;
-  for (let i = 2; i < locs.length; i++) {
+  for (let i = sure; i < locs.length; i++) {
     if (locs[i].startsWith('0x')) { n = i; break; } // no file there: a runtime address
   }
-  return { ustack_addrs: e.stack.slice(0, n).map(hexAddr), ustack: frames.slice(0, n), ustack_locs: locs.slice(0, n) };
+  return { frames, locs, n };
 }
 
 export function toRecord(e: LockEntry, ts: number, comm: string, sym: Symbolizer,

@@ -255,6 +255,12 @@ export interface LockOwner {
   comm: string | null; // its name, if it was still there to read
   count: number;       // waits
   wait_ns: number;     // their time
+  /**
+   * pthread locks: the owner's user stack where it acquired the lock, for the longest of these waits
+   * (frame pointers from the acquiring call on, as the waiter's ustack); null if not seen (futex
+   * wakers, a hold that began before activation)
+   */
+  stack: string[] | null;
 }
 
 /**
