@@ -42,6 +42,8 @@ let follower: ExecFollower | undefined;
 let attachNotes: string[] = [];
 /** Mappings of processes read when a stack was captured in them, for the symbolizer at the next poll. */
 const pendingMaps = new Map<number, Mapping[]>();
+/** The processes whose pending maps a lock_stack record read: the follower's (older) do not replace them. */
+const mapsFromStacks = new Set<number>();
 /** Signatures reported by the last poll (see entrySignature), and thread names seen. */
 let reported = new Map<string, string>();
 const comms = new Map<number, string>();
@@ -71,9 +73,14 @@ function targetProcess(policy: Policy): number | undefined {
   }
 }
 
-/** Maps a followed program had once running, unless a lock_stack record's fresher ones are there. */
+/**
+ * Maps a followed program had once running, unless a lock_stack record's fresher ones are there. A
+ * later read replaces an earlier one (the follower reads 3, 20 and 250 ms after it let the process
+ * go on: ld.so maps the libraries meanwhile).
+ */
 function keepMaps(tgid: number, maps: Mapping[]): void {
-  if (!pendingMaps.has(tgid)) pendingMaps.set(tgid, maps);
+  // none: the process has ended (its maps read empty), which must not hide what an earlier look found
+  if (maps.length && !mapsFromStacks.has(tgid)) pendingMaps.set(tgid, maps);
 }
 
 /** Processes of a cgroup or container target probed at activation, at most. */
@@ -157,7 +164,10 @@ export const lock: Collector = {
     // a stack was captured in this process: keep its mappings while it surely still has them
     const tgid = b.u32[(off + pi_event_hdr.OFF.tgid) >>> 2];
     const maps = readMaps(tgid);
-    if (maps) pendingMaps.set(tgid, maps);
+    if (maps?.length) {
+      pendingMaps.set(tgid, maps);
+      mapsFromStacks.add(tgid);
+    }
     return null;
   }], [pi_event_type.PI_EV_LOCK_EXEC, (b, off) => {
     // a followed process exec'd and is stopped: probe it, then let it go
@@ -268,6 +278,7 @@ export const lock: Collector = {
     follower?.forgetEnded();
     for (const [tgid, maps] of pendingMaps) ctx.symbols.addMaps(tgid, maps);
     pendingMaps.clear();
+    mapsFromStacks.clear();
     const sc = ctx.object('syscall');
     const entries = [...ctx.obj.map('lk_stats').entries(POLL_CHUNK), ...sc.map('futex_waits').entries(POLL_CHUNK)]
       .map(([k, v]) => decodeLockEntry(k, v));

@@ -22,8 +22,13 @@ interface Probed {
   links: Link[];
 }
 
-/** When to look at what a continued process has mapped: ld.so has mapped its libraries within ms. */
-const RECHECK_MS = [20, 250];
+/**
+ * When to look at what a continued process has mapped, from its release: ld.so has mapped its
+ * libraries within ms. The first look is for the symbols of a program that may be over in a few ms
+ * (wakechain's 5 rounds of `holder` last ~15 ms: a look at 20 ms found it gone, and its lock stacks
+ * stayed addresses).
+ */
+const RECHECK_MS = [3, 20, 250];
 
 /**
  * The links the follower makes after the activation, closed as one at deactivation (the session
@@ -99,8 +104,11 @@ export class ExecFollower {
 
   /** A followed process exec'd and is stopped: probes it, then continues it, whatever happens. */
   exec(tgid: number, startNs: number): void {
-    this.enqueue(tgid, () => this.probe(tgid, startNs)).finally(() => ExecFollower.release(tgid));
-    for (const ms of RECHECK_MS) setTimeout(() => void this.enqueue(tgid, () => this.recheck(tgid, startNs)), ms).unref();
+    void this.enqueue(tgid, () => this.probe(tgid, startNs)).finally(() => {
+      ExecFollower.release(tgid);
+      // from its release on: held, it maps nothing (ld.so runs once it goes on)
+      for (const ms of RECHECK_MS) setTimeout(() => void this.enqueue(tgid, () => this.recheck(tgid, startNs)), ms).unref();
+    });
   }
 
   /**
