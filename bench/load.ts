@@ -7,12 +7,14 @@
 //   LOAD_SECONDS=60 npx tsx bench/run.ts load     (default 600: ten minutes)
 //   LOAD_STACK=none ...                            (ctl -a --stack MODE; default: procimage's own, dwarf)
 //   LOAD_LISTEN=0 ...                              (no --listen, no Prometheus: the collector alone)
+//   LOAD_THREADS=20000 ...                         (instead of stress-ng: workloads/manythreads, that
+//                                                   many threads alive at once, each waking every second)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prometheus, freePort, scrapeJob } from '../test/prometheus.js';
-import { CLI, fmt, median, run, sleep, stop, table, waitFor } from './lib.js';
+import { CLI, fmt, median, run, sleep, stop, table, waitFor, workload } from './lib.js';
 
 const kib = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 const bpftool = <T>(args: string[]): T => JSON.parse(execFileSync('bpftool', ['-j', ...args], { maxBuffer: 1 << 28 }).toString() || 'null') as T;
@@ -61,8 +63,13 @@ export async function loadBench(): Promise<string> {
     const stack = process.env.LOAD_STACK;
     run(CLI, ['ctl', '-a', ...(stack ? ['--stack', stack] : []), '--pin-dir', pinDir]); // every thread, every category loaded
     const t0 = Date.now();
-    const stress = spawn('stress-ng', ['--fork', '2', '--switch', '2', '--cpu', '2', '-t', String(seconds), '--quiet'],
-      { stdio: 'ignore', detached: true });
+    const threads = Number(process.env.LOAD_THREADS ?? 0);
+    const stress = threads
+      ? spawn(workload('manythreads'), [String(threads), String(seconds)], { stdio: 'ignore', detached: true })
+      : spawn('stress-ng', ['--fork', '2', '--switch', '2', '--cpu', '2', '-t', String(seconds), '--quiet'],
+        { stdio: 'ignore', detached: true });
+    const loadName = threads ? `workloads/manythreads ${threads} (${threads} threads alive at once, each waking every second)`
+      : 'stress-ng --fork 2 --switch 2 --cpu 2';
     const curve: Array<[number, number]> = [];
     const every = Math.max(5, Math.round(seconds / 60)) * 1000;
     while (Date.now() - t0 < seconds * 1000) {
@@ -109,7 +116,7 @@ export async function loadBench(): Promise<string> {
     const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
     const records = Object.values(off.records).reduce((a, b) => a + b, 0);
     const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
-    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, ` +
+    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, ${loadName} for ${seconds} s, ` +
       `${listen ? 'scraped each second' : 'no --listen'}`, '');
     lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
     lines.push('');

@@ -77,8 +77,10 @@ describe('scheduling delay', () => {
       expect(a.records().some(x => x.type === 'sched' && x.scope === 'system')).toBe(true);
       // back to ready: the kernel's per-thread table is empty again, the living target's entry too
       expect((await a.ctl(['-d'])).code).toBe(0);
-      const left = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${a.pinDir}/maps/pi_sched_threads`], { encoding: 'utf8' }));
-      expect(left).toEqual([]);
+      const dump = (m: string) => JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${a.pinDir}/maps/${m}`], { encoding: 'utf8' })) as unknown[];
+      expect(dump('pi_sched_threads')).toEqual([]);
+      // and, tidied once the daemon is ready again, keytime's per-activation maps (the final poll read them)
+      await waitFor(() => ['offcpu_agg', 'stacks_seen', 'unwind_memos'].every(m => dump(m).length === 0) || undefined, 'keytime maps emptied');
     } finally {
       target.kill('SIGKILL');
     }

@@ -98,6 +98,11 @@ export interface Collector {
    */
   reset?(obj: BpfObject, policy: Policy, object: (name: string) => BpfObject): void;
   /**
+   * After a deactivation, off the next activation's path: empty what the kernel still holds of the
+   * activation that ended (state its final poll read), so that the ready state holds none of it.
+   */
+  tidy?(obj: BpfObject): void;
+  /**
    * Once collection runs (hooks attached, policy live), before the first poll: take a first reading
    * that the figures of the first interval are measured from (resource's counters since task start).
    */

@@ -224,6 +224,11 @@ export const keytime: Collector = {
   },
   reset(obj) {
     // a new activation: its processes send their stacks anew, and count from zero
+    keytime.tidy!(obj);
+  },
+  tidy(obj) {
+    // the last aggregates were read by the final poll: 28,000 entries were left held in the ready
+    // state after 20,000 threads (bench/load.ts, LOAD_THREADS)
     clearMap(obj.map('offcpu_agg'));
     clearMap(obj.map('stacks_seen'));
     clearMap(obj.map('unwind_memos'));

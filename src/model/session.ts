@@ -920,14 +920,15 @@ export class Session {
   }
 
   /**
-   * After a deactivation, off the next activation's path: modules and BPF programs may have come and
-   * gone, so kallsyms is read again (without holding the event loop); then, once the daemon has been
+   * After a deactivation, off the next activation's path: the collectors empty what the kernel still
+   * holds of it; modules and BPF programs may have come and gone, so kallsyms is read again (without holding the event loop); then, once the daemon has been
    * ready for a while, the C heap's free memory goes back to the system (glibc keeps what libdwfl
    * freed for reuse, in the RSS). That takes a full collection (a few ms to tens of ms, the event loop
    * held): not while an activation could be arriving right behind this one. A one-shot trace closes
    * the session before either starts (the timer is unref'd; main() ends the process).
    */
   private async tidyUp(): Promise<void> {
+    for (const c of this.collectors) if (!this.current) c.tidy?.(this.objectOf(c));
     if (this.categories.some(c => KERNEL_SYMBOLS.includes(c))) await this.symbols.refreshKernelAsync();
     clearTimeout(this.releaseTimer);
     this.releaseTimer = setTimeout(() => { if (!this.current) releaseFreeMemory(); }, RELEASE_AFTER_MS).unref();
