@@ -42,11 +42,17 @@ export interface WakeChain {
 
 export interface MigrationCount { pid: number; tgid: number; comm: string; count: number }
 
-interface Wait { start: number; end: number; state: string; comm: string; tgid: number; waker: Waker }
+/**
+ * A woken wait, as chains need it: its waker without the stacks (a record's waker holds both of its
+ * stacks as strings; kept for 16 waits of 16,384 threads they took ~130 MB of live heap, and ~150,000
+ * hidden classes, with 20,000 threads: bench/load.ts LOAD_THREADS).
+ */
+interface Wait { start: number; end: number; state: string; comm: string; tgid: number; waker: WaitWaker }
+type WaitWaker = Pick<Waker, 'pid' | 'tgid' | 'comm' | 'context' | 'target' | 'wake_ts_ns'>;
 
 const TOTALS_LIMIT = 4096;   // (process, waker) rows
 const THREADS_LIMIT = 16384; // threads whose recent waits are kept
-const WAITS_KEPT = 16;       // per thread: the most recent woken waits
+const WAITS_KEPT = 8;        // per thread: the most recent woken waits (a waker's wait is looked up as it wakes someone)
 const CHAINS_KEPT = 256;     // distinct chains (by their threads)
 const MAX_LINKS = 16;        // a chain is followed this far
 /** Chains the summary lists: at least this many threads (A waits for B, which waits for C). */
@@ -89,7 +95,8 @@ export class WakeChains {
     const w = r.waker;
     if (!w || r.start_ts_ns === null || r.end_ts_ns === null || r.duration_ns === null) return;
     this.total(r, w, r.duration_ns);
-    const wait: Wait = { start: r.start_ts_ns, end: r.end_ts_ns, state: r.state, comm: r.comm, tgid: r.tgid, waker: w };
+    const waker: WaitWaker = { pid: w.pid, tgid: w.tgid, comm: w.comm, context: w.context, target: w.target, wake_ts_ns: w.wake_ts_ns };
+    const wait: Wait = { start: r.start_ts_ns, end: r.end_ts_ns, state: r.state, comm: r.comm, tgid: r.tgid, waker };
     this.chain(r.pid, wait);
     let list = this.waits.get(r.pid);
     if (!list) {
