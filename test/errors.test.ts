@@ -32,7 +32,7 @@ describe('a program the verifier rejects', () => {
     const r = await cli(args[0] === 'attach' ? [...args, '--pin-dir', pinDir] : args, { bin });
     expect(r.code).toBe(1);
     expect(oneLine(r.stderr)).toMatch(
-      /^procimage: verifier rejected program schedule_wakeup: .*out of bounds.* \(run with --verbose for the verifier log\)$/);
+      /^procimage: verifier rejected program schedule_wakeup: .*out of bounds.* \(procimage -v COMMAND \.\.\. prints the verifier log\)$/);
     expect(r.stdout).toBe('');
     expect(existsSync(pinDir)).toBe(false); // nothing left pinned
   });

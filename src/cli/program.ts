@@ -186,7 +186,7 @@ function report(e: unknown, verbose: boolean, err: (s: string) => void): number 
   const error = e as Error & { exitCode?: number; log?: string; code?: string };
   const known = ['UserError', 'BpfError', 'VerifierError', 'UnsupportedFeatureError', 'SysError'];
   if (error && known.includes(error.name)) {
-    const hint = error.name === 'VerifierError' && !verbose ? ' (run with --verbose for the verifier log)' : '';
+    const hint = error.name === 'VerifierError' && !verbose ? ' (procimage -v COMMAND ... prints the verifier log)' : '';
     err(`procimage: ${oneLineMessage(error.message)}${hint}\n`);
     if (verbose && error.log) err(error.log.endsWith('\n') ? error.log : error.log + '\n');
     return error.exitCode ?? 1;
