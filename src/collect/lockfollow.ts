@@ -153,6 +153,10 @@ export class ExecFollower {
   private async probe(tgid: number, startNs: number): Promise<void> {
     const p = this.entry(tgid, startNs);
     if (!p) return;
+    // held at its exec, it has its program and ld.so mapped: enough to name its own frames should it
+    // be gone before the first look after its release (its libraries come then)
+    const maps = readMaps(tgid);
+    if (maps?.length) this.onMaps?.(tgid, maps);
     for (const path of this.libPaths) {
       const found = planForFile(`/proc/${tgid}/root${path}`, path);
       if (found) await this.attach(tgid, p, found);
