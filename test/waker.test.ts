@@ -95,7 +95,7 @@ describe('lock owners', () => {
     const x = recs.find(v => v.type === 'exec')!.pid;
     const y = recs.find(v => v.type === 'fork' && v.pid === x)!.child_pid as number;
     const last = (source: string) => recs.filter(v => v.type === 'lock' && v.pid === y && v.source === source).at(-1)!;
-    type Owner = { pid: number; comm: string | null; count: number; wait_ns: number };
+    type Owner = { pid: number; comm: string | null; count: number; wait_ns: number; stack: string[] | null };
     const mutex = last('pthread');
     // the holder waits until the waiter is in the lock each time: every acquisition of the waiter is
     // contended (one whose uprobe the kernel skipped, another BPF program running there, is not seen)
@@ -106,6 +106,9 @@ describe('lock owners', () => {
     // the wait it caused is the waits' whole time, each at least the 2 ms held after the waiter came
     expect(owners[0].wait_ns).toBe(mutex.wait_total_ns);
     expect(owners[0].wait_ns).toBeGreaterThanOrEqual(owners[0].count * 2e6);
+    // and where X took the mutex: its call in the holder loop (inlined into main), the program's own
+    // frame, named from the maps read while it was held at its exec
+    expect(owners[0].stack?.[0], JSON.stringify(owners[0])).toMatch(/^(main|holder)\+0x[0-9a-f]+ \(wakechain\)$/);
     // its futex waits on the same word were ended by the holder's unlock
     const futex = recs.filter(v => v.type === 'lock' && v.pid === y && v.source === 'futex' && v.addr === mutex.addr).at(-1)!;
     const woke = futex.owners as Owner[];
