@@ -33,7 +33,10 @@
 
 #include "common.bpf.h"
 
-/* THREAD_SIZE: set by the loader (16 KiB on x86-64 without KASAN). */
+/*
+ * THREAD_SIZE: 16 KiB on x86-64 without KASAN (this kernel's). With another size the frames are not
+ * where this top says (or the read fails): none is remembered, every switch-out walks.
+ */
 const volatile __u32 pi_thread_size = 16384;
 /* Tests (PROCIMAGE_KSTACK_CHECK=1): walk on every memo hit too, and count disagreements (PI_KSTACK_DIFFERED). */
 const volatile __u32 pi_kstack_check = 0;
