@@ -61,11 +61,13 @@ class ScrapeQueue {
 /** A handler for GET /metrics; false for any other request (someone else's to answer). */
 export function metricsHandler(state: MetricsState, source: MetricsSource, bpfStats: boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
   const registry = new Registry();
-  for (const metric of procimageMetrics(state, source, bpfStats)) registry.registerMetric(metric as never);
+  const metrics = procimageMetrics(state, source, bpfStats);
+  for (const metric of metrics.metrics) registry.registerMetric(metric as never);
   collectDefaultMetrics({ register: registry, prefix: 'procimage_' }); // the tool's own CPU and memory
   const queue = new ScrapeQueue(async () => {
     state.prune();
     try { state.refresh(source.snapshot()); } catch { /* the maps are gone (finishing): serve what is known */ }
+    metrics.prepare(); // which targets have series of their own, what "(other)" adds up (fold.ts)
     return { type: registry.contentType, body: await registry.metrics() };
   });
   return (req, res) => {
