@@ -15,10 +15,9 @@
 // raw sum go back (a new activation restarting the kernel's aggregates, a thread moving from the
 // model's overflow entry to an entry of its own) is absorbed: "(other)" then adds only increases.
 import { OTHER } from './items.js';
-import type { Labels, MetricType, Sample } from './metric.js';
-import type { Target } from './state.js';
-
 import type { FoldOptions } from './limits.js';
+import { rowSamples, rowValues, type Labels, type MetricType, type Row, type Sample } from './metric.js';
+import type { Target } from './state.js';
 export { DEFAULT_FOLD, type FoldOptions } from './limits.js';
 
 /** A metric with series per target. */
@@ -26,8 +25,8 @@ export interface TargetMetric {
   name: string;
   help: string;
   type: MetricType;
-  /** The target's samples (labels begin with the target's); [] if it has none in this metric. */
-  samples(t: Target): Sample[];
+  /** The target's rows (labels begin with the target's); [] if it has none in this metric. */
+  samples(t: Target): Row[];
   /** How "(other)" adds up a gauge: the sum (memory, targets alive), or the largest (a max). */
   gauge?: 'sum' | 'max';
   /** Shown for the targets shown in any other metric (procimage_target_up: which targets are there). */
@@ -43,20 +42,20 @@ const TARGET_LABELS = new Set(['pid', 'tgid', 'comm', 'cgroup']);
  */
 export const OTHER_LABEL_VALUES: Record<string, number> = { lock: 0, waker: 16, syscall: 64 };
 
-interface Folded { labels: Labels; suffix: Sample['suffix']; value: number }
+type Ranked = { t: Target; rows: Row[]; series: number; w: number };
 
-/** One metric's fold between scrapes. */
+/** One metric's fold between scrapes; figures by "(other)"'s key, a row's values (a histogram's 30). */
 class MetricFold {
   /** Targets with their own series at the last scrape. */
   shown = new Set<Target>();
   /** Targets counted in "(other)" at the last scrape. */
   folded = new Set<Target>();
-  /** A target's figures when it lost its own series, by folded key: what "(other)" leaves out. */
-  readonly base = new Map<Target, Map<string, number>>();
+  /** A target's figures when it lost its own series: what "(other)" leaves out. */
+  readonly base = new Map<Target, Map<string, number[]>>();
   /** What targets no longer folded added while they were. */
-  readonly retired = new Map<string, Folded>();
-  /** Counters and histograms: "(other)"'s raw sum and what was served, by key. */
-  readonly served = new Map<string, { raw: number; out: number; labels: Labels; suffix: Sample['suffix'] }>();
+  readonly retired = new Map<string, number[]>();
+  /** Counters and histograms: "(other)"'s raw sum and what was served. */
+  readonly served = new Map<string, { raw: number[]; out: number[] }>();
   constructor(readonly def: TargetMetric) {}
   get counter(): boolean { return this.def.type !== 'gauge'; }
 }
@@ -65,6 +64,8 @@ export class Folder {
   private readonly folds: MetricFold[];
   private readonly out = new Map<string, Sample[]>();
   private readonly labelValues = new Map<string, Set<string>>();
+  /** "(other)"'s rows by key: their labels and shape (bounded: "(other)"'s label sets are). */
+  private readonly keys = new Map<string, { labels: Labels; like: Row }>();
   private readonly everFolded = new WeakSet<Target>();
   /** Targets that have been folded at least once, since the start. */
   foldedTargets = 0;
@@ -87,42 +88,40 @@ export class Folder {
   /** Computes every metric's samples from the targets now: once per scrape. */
   prepare(targets: Iterable<Target>): void {
     const all = [...targets];
-    // each metric's targets by its value, the largest first, with their samples
-    const ranked = this.folds.map(f => {
-      if (f.def.followsOthers) return [];
-      const rows: Array<{ t: Target; s: Sample[]; w: number }> = [];
+    const rank = (f: MetricFold): Ranked[] => {
+      const rows: Ranked[] = [];
       for (const t of all) {
         if (t.labels.comm === OTHER) continue; // the model's overflow entry: always folded
-        const s = f.def.samples(t);
-        if (s.length) rows.push({ t, s, w: weight(s) });
+        const r = f.def.samples(t);
+        if (r.length) rows.push({ t, rows: r, series: seriesOf(r), w: f.def.followsOthers ? 0 : weight(r) });
       }
       // ties: those shown already keep their place (no flapping between equals), then by id
-      return rows.sort((a, b) => b.w - a.w || Number(f.shown.has(b.t)) - Number(f.shown.has(a.t)) || Number(a.t.pid) - Number(b.t.pid));
-    });
+      return rows.sort((a, b) => b.w - a.w || Number(f.shown.has(b.t)) - Number(f.shown.has(a.t)) || a.t.pid - b.t.pid);
+    };
+    // each metric's targets by its value, the largest first
+    const ranked = this.folds.map(rank);
     const n = this.top = this.topWithin(ranked);
     const shownAny = new Set<Target>();
-    for (let i = 0; i < this.folds.length; i++) if (!this.folds[i].def.followsOthers) for (const r of ranked[i].slice(0, n)) shownAny.add(r.t);
+    this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of ranked[i].slice(0, n)) shownAny.add(r.t); });
     this.ownSeries = this.foldedSeries = 0;
+    const overflow = all.find(t => t.labels.comm === OTHER);
     this.folds.forEach((f, i) => {
-      let rows = ranked[i];
-      let shown: Set<Target>;
-      if (f.def.followsOthers) {
-        rows = all.filter(t => t.labels.comm !== OTHER).map(t => ({ t, s: f.def.samples(t), w: 0 })).filter(r => r.s.length);
-        shown = new Set(rows.filter(r => shownAny.has(r.t)).map(r => r.t));
-      } else {
-        shown = new Set(rows.slice(0, n).map(r => r.t));
-      }
-      this.out.set(f.def.name, this.fold(f, rows, shown, all));
+      const shown = new Set(f.def.followsOthers ? ranked[i].filter(r => shownAny.has(r.t)).map(r => r.t) : ranked[i].slice(0, n).map(r => r.t));
+      const rows = ranked[i];
+      // the model's overflow entry: folded from zero, always
+      if (overflow && !f.def.followsOthers) { const r = f.def.samples(overflow); if (r.length) rows.push({ t: overflow, rows: r, series: seriesOf(r), w: 0 }); }
+      this.out.set(f.def.name, this.fold(f, rows, shown));
     });
   }
 
   /** The largest N <= top whose shown series, all metrics together, stay within the ceiling. */
-  private topWithin(ranked: Array<Array<{ t: Target; s: Sample[] }>>): number {
+  private topWithin(ranked: Ranked[][]): number {
+    const follow = this.folds.filter(f => f.def.followsOthers).length;
     const series = (n: number) => {
       let total = 0;
       const any = new Set<Target>();
-      for (const rows of ranked) for (const r of rows.slice(0, n)) { total += r.s.length; any.add(r.t); }
-      return total + any.size * this.folds.filter(f => f.def.followsOthers).length;
+      this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of ranked[i].slice(0, n)) { total += r.series; any.add(r.t); } });
+      return total + any.size * follow;
     };
     let lo = 0, hi = this.opts.top;
     if (series(hi) <= this.opts.maxSeries) return hi;
@@ -130,52 +129,58 @@ export class Folder {
     return lo;
   }
 
-  private fold(f: MetricFold, rows: Array<{ t: Target; s: Sample[] }>, shown: Set<Target>, all: Target[]): Sample[] {
+  private fold(f: MetricFold, ranked: Ranked[], shown: Set<Target>): Sample[] {
     const out: Sample[] = [];
     const folded = new Set<Target>();
-    const sums = new Map<string, Folded>();
-    const add = (into: Map<string, Folded>, key: string, x: Folded, max = false) => {
-      const y = into.get(key);
-      if (!y) into.set(key, { ...x });
-      else y.value = max ? Math.max(y.value, x.value) : y.value + x.value;
-    };
-    const foldedOf = (s: Sample[]) => s.map(x => { const labels = this.otherLabels(x.labels); return { key: keyOf(labels, x.suffix), labels, suffix: x.suffix, value: x.value }; });
-    // the model's overflow entry: folded from zero, always
-    const rowsAll = [...rows];
-    const overflow = all.find(t => t.labels.comm === OTHER);
-    if (overflow && !f.def.followsOthers) { const s = f.def.samples(overflow); if (s.length) rowsAll.push({ t: overflow, s }); }
-    for (const { t, s } of rowsAll) {
+    // "(other)"'s sums by key: the hot loop of a fork storm, kept to numbers
+    const sums = new Map<string, number[]>();
+    const max = !f.counter && f.def.gauge === 'max';
+    for (const { t, rows, series } of ranked) {
       if (shown.has(t)) {
-        out.push(...s);
-        this.ownSeries += s.length;
-        if (f.folded.has(t)) this.retire(f, t, s); // shown again: what it did while folded stays in "(other)"
+        for (const r of rows) for (const x of rowSamples(r)) out.push(x);
+        this.ownSeries += series;
+        if (f.folded.has(t)) this.retire(f, t, rows); // shown again: what it did while folded stays in "(other)"
         continue;
       }
       folded.add(t);
       if (t.labels.comm !== OTHER) {
-        this.foldedSeries += s.length;
+        this.foldedSeries += series;
         if (!this.everFolded.has(t)) { this.everFolded.add(t); this.foldedTargets++; }
       }
-      const xs = foldedOf(s);
-      if (f.counter && f.shown.has(t)) f.base.set(t, new Map(xs.map(x => [x.key, x.value]))); // it was shown until now
-      const base = f.base.get(t);
-      for (const x of xs) {
-        const value = f.counter ? x.value - (base?.get(x.key) ?? 0) : x.value;
-        add(sums, x.key, { ...x, value }, !f.counter && f.def.gauge === 'max');
+      // shown until now: its figures now are its baseline (it adds nothing this time)
+      const demoted = f.counter && f.shown.has(t) ? new Map<string, number[]>() : undefined;
+      const base = f.counter && !demoted ? f.base.get(t) : undefined;
+      for (const r of rows) {
+        const key = this.otherKey(r);
+        const v = rowValues(r);
+        if (demoted) { demoted.set(key, addInto(demoted.get(key), v)); continue; }
+        const sum = sums.get(key) ?? sums.set(key, new Array<number>(v.length).fill(max ? -Infinity : 0)).get(key)!;
+        const b = base?.get(key);
+        for (let k = 0; k < v.length; k++) sum[k] = max ? Math.max(sum[k], v[k]) : sum[k] + v[k] - (b ? b[k] : 0);
+      }
+      if (demoted) {
+        f.base.set(t, demoted);
+        for (const [key, v] of demoted) if (!sums.has(key)) sums.set(key, new Array<number>(v.length).fill(0));
       }
     }
     if (f.counter) {
-      for (const [k, r] of f.retired) add(sums, k, r);
-      for (const [k, x] of sums) {
+      for (const [k, r] of f.retired) sums.set(k, addInto(sums.get(k), r));
+      for (const [k, raw] of sums) {
         const was = f.served.get(k);
+        if (!was) { f.served.set(k, { raw, out: raw.map(x => Math.max(0, x)) }); continue; }
         // only increases: a sum that went back (see the top of this file) is not a reset of "(other)"
-        if (!was) f.served.set(k, { raw: x.value, out: Math.max(0, x.value), labels: x.labels, suffix: x.suffix });
-        else { was.out += Math.max(0, x.value - was.raw); was.raw = x.value; }
+        for (let i = 0; i < raw.length; i++) was.out[i] += Math.max(0, raw[i] - was.raw[i]);
+        was.raw = raw;
       }
-      // every series "(other)" ever had stays: a counter that vanished and came back lower would be a reset
-      for (const x of f.served.values()) out.push({ labels: x.labels, value: x.out, suffix: x.suffix });
+      // every series "(other)" ever had stays (a counter that vanished and came back lower would be a
+      // reset); one nothing adds to now counts from zero again
+      for (const [k, x] of f.served) {
+        if (!sums.has(k)) x.raw = x.raw.map(() => 0);
+        const { labels, like } = this.keys.get(k)!;
+        for (const s of rowSamples(like, labels, x.out)) out.push(s);
+      }
     } else {
-      for (const x of sums.values()) out.push({ labels: x.labels, value: x.value, suffix: x.suffix });
+      for (const [k, v] of sums) { const { labels, like } = this.keys.get(k)!; for (const s of rowSamples(like, labels, v)) out.push(s); }
     }
     for (const t of f.base.keys()) if (!folded.has(t)) f.base.delete(t);
     f.shown = shown;
@@ -184,18 +189,15 @@ export class Folder {
   }
 
   /** A folded target leaves "(other)" (shown again, or dropped): what it added there is kept. */
-  private retire(f: MetricFold, t: Target, s = f.def.samples(t)): void {
+  private retire(f: MetricFold, t: Target, rows = f.def.samples(t)): void {
     f.folded.delete(t);
     if (!f.counter) return;
     const base = f.base.get(t);
     f.base.delete(t);
-    for (const x of s) {
-      const labels = this.otherLabels(x.labels);
-      const key = keyOf(labels, x.suffix);
-      const value = x.value - (base?.get(key) ?? 0);
-      const r = f.retired.get(key);
-      if (r) r.value += value;
-      else f.retired.set(key, { labels, suffix: x.suffix, value });
+    for (const r of rows) {
+      const key = this.otherKey(r);
+      const v = rowValues(r), b = base?.get(key);
+      f.retired.set(key, addInto(f.retired.get(key), b ? v.map((x, k) => x - b[k]) : v));
     }
   }
 
@@ -211,34 +213,52 @@ export class Folder {
     }
   }
 
-  /** A sample's labels as "(other)"'s: the target's replaced, unbounded values folded too. */
-  private otherLabels(l: Labels): Labels {
-    const out: Labels = {};
+  /**
+   * A row's series in "(other)": its labels with the target's replaced and unbounded values folded
+   * too, as a key (the labels themselves kept in this.keys, made once per key).
+   */
+  private otherKey(r: Row): string {
+    const l = r.labels;
+    let key = 'histogram' in r ? 'h' : (r.suffix ?? '');
     for (const k in l) {
-      if (k === 'cgroup') continue;
-      if (TARGET_LABELS.has(k)) { out[k] = k === 'comm' ? OTHER : ''; continue; }
+      if (TARGET_LABELS.has(k)) { if (k !== 'cgroup') key += `\0${k}`; continue; }
       const cap = OTHER_LABEL_VALUES[k];
-      if (cap === undefined) { out[k] = l[k]; continue; }
-      let seen = this.labelValues.get(k);
-      if (!seen) this.labelValues.set(k, seen = new Set());
-      const v = String(l[k]);
-      if (!seen.has(v) && seen.size < cap && v !== OTHER) seen.add(v);
-      out[k] = seen.has(v) ? v : OTHER;
+      key += `\0${k}=${cap === undefined ? l[k] : this.limited(k, String(l[k]), cap)}`;
     }
-    return out;
+    if (!this.keys.has(key)) {
+      const labels: Labels = {};
+      for (const k in l) {
+        if (k === 'cgroup') continue;
+        if (TARGET_LABELS.has(k)) labels[k] = k === 'comm' ? OTHER : '';
+        else { const cap = OTHER_LABEL_VALUES[k]; labels[k] = cap === undefined ? l[k] : this.limited(k, String(l[k]), cap); }
+      }
+      this.keys.set(key, { labels, like: r });
+    }
+    return key;
+  }
+
+  /** A label value "(other)" keeps: the first `cap` seen of that label, the rest "(other)". */
+  private limited(k: string, v: string, cap: number): string {
+    let seen = this.labelValues.get(k);
+    if (!seen) this.labelValues.set(k, seen = new Set());
+    if (!seen.has(v) && seen.size < cap && v !== OTHER) seen.add(v);
+    return seen.has(v) ? v : OTHER;
   }
 }
 
-/** A target's value in a metric, to rank by: its counts (a histogram's _count), not its buckets. */
-function weight(s: Sample[]): number {
-  let w = 0;
-  const histogram = s.some(x => x.suffix === '_count');
-  for (const x of s) if (histogram ? x.suffix === '_count' : !x.suffix) w += x.value;
-  return w;
+/** a + b, element by element, into a (a new array if there is no a). */
+function addInto(a: number[] | undefined, b: number[]): number[] {
+  if (!a) return b.slice();
+  for (let k = 0; k < b.length; k++) a[k] += b[k];
+  return a;
 }
 
-function keyOf(labels: Labels, suffix: Sample['suffix']): string {
-  let k = suffix ?? '';
-  for (const n in labels) k += `\0${n}=${labels[n]}`;
-  return k;
+/** Series a target's rows are served as. */
+const seriesOf = (rows: Row[]) => rows.reduce((n, r) => n + ('histogram' in r ? r.values.length : 1), 0);
+
+/** A target's value in a metric, to rank by: its counts (a histogram's _count), not its buckets. */
+function weight(rows: Row[]): number {
+  let w = 0;
+  for (const r of rows) w += 'histogram' in r ? r.values[r.values.length - 1] : r.value;
+  return w;
 }

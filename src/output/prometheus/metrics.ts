@@ -2,7 +2,7 @@
 // with their types, units, labels and a query each). Units are in the names: _seconds, _bytes, _total.
 import { DEFAULT_FOLD, Folder, type TargetMetric } from './fold.js';
 import type { LockTotals, SyscallTotals } from './items.js';
-import { log2HistogramSamples, ScrapeMetric, type Labels, type MetricType, type Sample } from './metric.js';
+import { log2HistogramRow, log2HistogramSamples, ScrapeMetric, type Labels, type MetricType, type Row, type Sample } from './metric.js';
 import { OTHER } from './items.js';
 import type { MetricsState, Target } from './state.js';
 
@@ -54,7 +54,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
     each('procimage_offcpu_waker_seconds_total', 'Time targets spent asleep until a wake-up, by the waker\'s comm ((interrupt), (softirq); kernel threads without their instance).', 'counter',
       (t => [...t.wakers].map(([waker, ns]) => ({ labels: { ...t.labels, waker }, value: ns / 1e9 })))),
     each('procimage_sched_delay_seconds', 'Scheduling delay of targets: from wakeup or preemption until running again (log2 buckets from the kernel).', 'histogram',
-      (t => t.sched ? log2HistogramSamples(t.labels, t.sched.slots, t.sched.count, t.sched.totalNs) : [])),
+      (t => t.sched ? [log2HistogramRow(t.labels, t.sched.slots, t.sched.count, t.sched.totalNs)] : [])),
     each('procimage_sched_delay_max_seconds', 'Longest scheduling delay of a target since activation.', 'gauge',
       t => (t.sched ? [{ labels: t.labels, value: t.sched.maxNs / 1e9 }] : []), { gauge: 'max' }),
     new ScrapeMetric('procimage_system_sched_delay_seconds', 'Scheduling delay of every thread of the system but the idle tasks: the figure beside the targets\'.', 'histogram',
@@ -89,7 +89,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
 }
 
 type More = Pick<TargetMetric, 'gauge' | 'followsOthers'>;
-type PerTarget = (name: string, help: string, type: MetricType, f: (t: Target) => Sample[], more?: More) => ScrapeMetric;
+type PerTarget = (name: string, help: string, type: MetricType, f: (t: Target) => Row[], more?: More) => ScrapeMetric;
 type Each = PerTarget;
 
 /**
@@ -135,7 +135,7 @@ function resourceMetrics(state: MetricsState, perTarget: PerTarget): ScrapeMetri
 
 /** syscall (-s): per target and syscall, from the kernel's per-thread aggregates; the system's counts beside. */
 function syscallMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
-  const per = (f: (labels: Labels, s: SyscallTotals) => Sample[]) =>
+  const per = (f: (labels: Labels, s: SyscallTotals) => Row[]) =>
     (t: Target) => (t.syscalls ? [...t.syscalls].flatMap(([syscall, s]) => f({ ...t.labels, syscall }, s)) : []);
   return [
     each('procimage_syscalls_total', 'System calls of targets, by syscall (counted as they return; exit and exit_group as they enter).', 'counter',
@@ -143,7 +143,7 @@ function syscallMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
     each('procimage_syscall_errors_total', 'System calls of targets that returned an error (-4095..-1), by syscall.', 'counter',
       per((labels, s) => [{ labels, value: s.errors }])),
     each('procimage_syscall_latency_seconds', 'Time from entry to return of targets\' system calls, by syscall (log2 buckets from the kernel; calls entered before activation are not in it).', 'histogram',
-      per((labels, s) => log2HistogramSamples(labels, s.latency.slots, s.latency.count, s.latency.sumNs))),
+      per((labels, s) => [log2HistogramRow(labels, s.latency.slots, s.latency.count, s.latency.sumNs)])),
     new ScrapeMetric('procimage_system_syscalls_total', 'System calls of every process, by syscall, since activation: the figure beside the targets\'.', 'counter',
       () => state.systemSyscalls ? [...state.systemSyscalls].map(([syscall, n]) => ({ labels: { syscall }, value: n })) : []),
   ];
@@ -151,7 +151,7 @@ function syscallMetrics(state: MetricsState, each: Each): ScrapeMetric[] {
 
 /** lock (-l): per target and lock (pthread lock, futex word or kernel lock), summed over its threads. */
 function lockMetrics(each: Each): ScrapeMetric[] {
-  const per = (f: (labels: Labels, l: LockTotals) => Sample[], source?: string) =>
+  const per = (f: (labels: Labels, l: LockTotals) => Row[], source?: string) =>
     (t: Target) => (t.locks ? [...t.locks.values()].filter(l => !source || l.labels.source === source)
       .flatMap(l => f({ ...t.labels, ...l.labels }, l)) : []);
   return [
@@ -162,7 +162,7 @@ function lockMetrics(each: Each): ScrapeMetric[] {
     each('procimage_lock_failed_total', 'pthread trylocks that found the lock busy or lock calls that failed; futex and kernel waits that ended in an error.', 'counter',
       per((labels, l) => [{ labels, value: l.failed }])),
     each('procimage_lock_wait_seconds', 'Waits for a lock: pthread, the time in each acquiring lock call; futex and kernel, each wait (log2 buckets from the kernel).', 'histogram',
-      per((labels, l) => log2HistogramSamples(labels, l.wait.slots, l.wait.count, l.wait.sumNs))),
+      per((labels, l) => [log2HistogramRow(labels, l.wait.slots, l.wait.count, l.wait.sumNs)])),
     each('procimage_lock_hold_seconds_total', 'Time targets held pthread locks (from acquisition to unlock).', 'counter',
       per((labels, l) => [{ labels, value: l.holdNs / 1e9 }], 'pthread')),
   ];
