@@ -7,6 +7,8 @@
 //   LOAD_SECONDS=60 npx tsx bench/run.ts load     (default 600: ten minutes)
 //   LOAD_STACK=none ...                            (ctl -a --stack MODE; default: procimage's own, dwarf)
 //   LOAD_LISTEN=0 ...                              (no --listen, no Prometheus: the collector alone)
+//   LOAD_ATTACH_ARGS='--metrics-top 100000 --metrics-max-series 10000000' ...   (more attach flags: that
+//                                                  one serves every target's own series, as before the fold)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +41,18 @@ function attachedOf(pinDir: string): number {
   return attached.filter(l => ids.has(l.prog_id)).length;
 }
 
+/** One GET of /metrics: how long it took, its size and series; or why it failed (30 s at most). */
+async function timedScrape(url: string): Promise<string> {
+  const t0 = performance.now();
+  try {
+    const body = await (await fetch(url, { signal: AbortSignal.timeout(30_000) })).text();
+    const series = body.split('\n').filter(l => l && l[0] !== '#').length;
+    return `${fmt(performance.now() - t0, 0)} ms, ${fmt(body.length / 1e6, 2)} MB, ${series} series`;
+  } catch (e) {
+    return `failed after ${fmt(performance.now() - t0, 0)} ms (${(e as Error).message})`;
+  }
+}
+
 export async function loadBench(): Promise<string> {
   const seconds = Number(process.env.LOAD_SECONDS ?? 600);
   const pinDir = `/sys/fs/bpf/procimage-load-${process.pid}`;
@@ -46,7 +60,8 @@ export async function loadBench(): Promise<string> {
   // every record as text to /dev/null: written synchronously, as to a file (a pipe would be the reader's speed)
   const devnull = openSync('/dev/null', 'w');
   const listen = process.env.LOAD_LISTEN !== '0';
-  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), '--pin-dir', pinDir],
+  const extraArgs = (process.env.LOAD_ATTACH_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), ...extraArgs, '--pin-dir', pinDir],
     { stdio: ['ignore', devnull, 'pipe'] });
   closeSync(devnull);
   let err = '';
@@ -69,6 +84,8 @@ export async function loadBench(): Promise<string> {
       await sleep(Math.min(every, seconds * 1000 - (Date.now() - t0)));
       curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
     }
+    // one scrape of our own at the end of the load: its time and size (Prometheus gives up after 1 s)
+    const own = listen ? await timedScrape(`http://127.0.0.1:${port}/metrics`) : undefined;
     const atEnd = mapEntries(pinDir);
     await stop(stress);
     await sleep(3000); // its threads have exited; their exits are drained
@@ -77,6 +94,12 @@ export async function loadBench(): Promise<string> {
     const scrapes = await (prom?.query(`count_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
     const scrapesUp = await (prom?.query(`sum_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
     const scrapeMax = await (prom?.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapeMedian = await (prom?.query(`quantile_over_time(0.5, scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
+    const seriesMax = await (prom?.query(`max_over_time(scrape_samples_scraped{job="procimage"}[${seconds}s])`) ?? none);
+    const promLine = () => `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; scrape median ` +
+      `${fmt(Number(scrapeMedian[0]?.value[1] ?? NaN) * 1000, 1)} ms, longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms; ` +
+      `most series in a scrape ${seriesMax[0]?.value[1] ?? '-'}` +
+      (own ? `; our own scrape at the end of the load: ${own}` : '');
     // ctl -d in the background: the attach's RSS is sampled while it deactivates
     const tOff = Date.now();
     const ctl = spawn(CLI, ['ctl', '-d', '--json', '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,11 +115,11 @@ export async function loadBench(): Promise<string> {
     }
     const offSeconds = (Date.now() - tOff) / 1000;
     if (ctlCode !== 0) {
-      lines.push(`### load: ctl -d did not end the activation (${fmt(offSeconds, 1)} s): ${ctlErr.trim()}`, '');
+      lines.push(`### load${extraArgs.length ? ` (${extraArgs.join(' ')})` : ''}: ctl -d did not end the activation (${fmt(offSeconds, 1)} s): ${ctlErr.trim()}`, '');
       lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]), '');
       lines.push(table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)'],
         Object.keys({ ...before, ...atEnd }).map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-'])));
-      lines.push('', `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+      lines.push('', promLine());
       attach.kill('SIGKILL');
       await new Promise(r => attach.once('close', r));
       return lines.join('\n') + '\n';
@@ -109,7 +132,7 @@ export async function loadBench(): Promise<string> {
     const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
     const records = Object.values(off.records).reduce((a, b) => a + b, 0);
     const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
-    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, ` +
+    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}${extraArgs.length ? `, ${extraArgs.join(' ')}` : ''}, stress-ng --fork 2 --switch 2 --cpu 2 for ${seconds} s, ` +
       `${listen ? 'scraped each second' : 'no --listen'}`, '');
     lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
     lines.push('');
@@ -117,7 +140,7 @@ export async function loadBench(): Promise<string> {
       `min ${fmt(Math.min(...warm) / 1024)}, max ${fmt(Math.max(...warm) / 1024)}; ready again ${fmt(rssAfter / 1024)} MiB`);
     lines.push(`- records: ${records} in ${fmt(off.duration_ns / 1e9, 1)} s (${fmt(records / (off.duration_ns / 1e9), 0)}/s); ` +
       `lost: ${lost.length ? lost.map(([r, n]) => `${n} ${r}`).join(', ') : 'none'}`);
-    lines.push(`- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+    lines.push(promLine());
     const maps = Object.keys({ ...before, ...atEnd });
     lines.push('', table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)', 'ready again'],
       maps.map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-', afterReady[m] ?? '-'])));

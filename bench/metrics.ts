@@ -53,7 +53,8 @@ async function scrape(m: MetricsState, all: ReturnType<typeof procimageMetrics>,
 export async function metricsBench(): Promise<string> {
   const n = Number(process.env.METRICS_TARGETS ?? 1000), rounds = Number(process.env.METRICS_ROUNDS ?? 5);
   const source = { snapshot: () => [], active: true, categories: ['keytime'], programStats: () => [] };
-  const modes = [['every target its own series', false], [`folded (top ${DEFAULT_FOLD.top}, max ${DEFAULT_FOLD.maxSeries})`, true]] as const;
+  const modes = ([['every target its own series', false], [`folded (top ${DEFAULT_FOLD.top}, max ${DEFAULT_FOLD.maxSeries})`, true]] as const)
+    .filter(([, folded]) => process.env.METRICS_MODES !== (folded ? 'own' : 'folded')); // METRICS_MODES=folded|own: one alone
   const setups = modes.map(([, folded]) => {
     const m = bigState(n, folded);
     const all = procimageMetrics(m, source, false);
@@ -71,7 +72,7 @@ export async function metricsBench(): Promise<string> {
     const x = results[i];
     return [name, x[0].series, fmt(x[0].bytes / 1e6, 2), cell(x.map(y => y.prepareMs)), cell(x.map(y => y.renderMs)), cell(x.map(y => y.totalMs))];
   });
-  const ratio = median(results[0].map(y => y.totalMs)) / median(results[1].map(y => y.totalMs));
+  const ratio = modes.length < 2 ? NaN : median(results[0].map(y => y.totalMs)) / median(results[1].map(y => y.totalMs));
   return [`### /metrics of ${n} targets (${SYSCALLS.length} syscalls, ${STATES.length} off-CPU states and wakers, delays and resource each): ` +
     `${rounds} scrapes per mode, alternated; ms median (min-max), the event loop held throughout`, '',
     table(['mode', 'series', 'MB', 'prepare (fold) ms', 'prom-client ms', 'scrape ms'], rows), '',
