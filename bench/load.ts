@@ -96,10 +96,18 @@ export async function loadBench(): Promise<string> {
     const scrapeMax = await (prom?.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
     const scrapeMedian = await (prom?.query(`quantile_over_time(0.5, scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
     const seriesMax = await (prom?.query(`max_over_time(scrape_samples_scraped{job="procimage"}[${seconds}s])`) ?? none);
+    // the attach's own account of its scrapes (those Prometheus got), by phase: median and longest
+    const phases: string[] = [];
+    for (const phase of prom ? ['read', 'fold', 'render'] : []) {
+      const sel = `procimage_metrics_scrape_seconds{job="procimage",phase="${phase}"}[${seconds}s]`;
+      const [med, max] = await Promise.all([prom!.query(`quantile_over_time(0.5, ${sel})`), prom!.query(`max_over_time(${sel})`)]);
+      if (med.length) phases.push(`${phase} ${fmt(Number(med[0].value[1]) * 1000, 1)} ms (longest ${fmt(Number(max[0]?.value[1] ?? NaN) * 1000, 1)})`);
+    }
     const promLine = () => `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; scrape median ` +
       `${fmt(Number(scrapeMedian[0]?.value[1] ?? NaN) * 1000, 1)} ms, longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms; ` +
       `most series in a scrape ${seriesMax[0]?.value[1] ?? '-'}` +
-      (own ? `; our own scrape at the end of the load: ${own}` : '');
+      (own ? `; our own scrape at the end of the load: ${own}` : '') +
+      (phases.length ? `; the attach's phases of a scrape, median: ${phases.join(', ')}` : '');
     // ctl -d in the background: the attach's RSS is sampled while it deactivates
     const tOff = Date.now();
     const ctl = spawn(CLI, ['ctl', '-d', '--json', '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -65,10 +65,16 @@ export function metricsHandler(state: MetricsState, source: MetricsSource, bpfSt
   for (const metric of metrics.metrics) registry.registerMetric(metric as never);
   collectDefaultMetrics({ register: registry, prefix: 'procimage_' }); // the tool's own CPU and memory
   const queue = new ScrapeQueue(async () => {
+    const t0 = performance.now();
     state.prune();
     try { state.refresh(source.snapshot()); } catch { /* the maps are gone (finishing): serve what is known */ }
+    const t1 = performance.now();
     metrics.prepare(); // which targets have series of their own, what "(other)" adds up (fold.ts)
-    return { type: registry.contentType, body: await registry.metrics() };
+    const t2 = performance.now();
+    Object.assign(metrics.timings, { read: (t1 - t0) / 1e3, fold: (t2 - t1) / 1e3 });
+    const body = await registry.metrics();
+    metrics.timings.render = (performance.now() - t2) / 1e3;
+    return { type: registry.contentType, body };
   });
   return (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;

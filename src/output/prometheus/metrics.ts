@@ -21,9 +21,12 @@ export interface ProcimageMetrics {
   metrics: ScrapeMetric[];
   folder: Folder;
   prepare(): void;
+  /** Seconds the phases of a scrape took (the exporter's: this scrape's read and fold, the last one's rendering). */
+  timings: { read: number; fold: number; render: number };
 }
 
 export function procimageMetrics(state: MetricsState, source: MetricsSource, bpfStats: boolean): ProcimageMetrics {
+  const timings = { read: 0, fold: 0, render: 0 };
   // per-target metrics are folded (fold.ts): their samples are computed once per scrape, in prepare()
   const defs: TargetMetric[] = [];
   let folder: Folder | undefined;
@@ -72,6 +75,8 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       () => [{ labels: {}, value: folder!.top }]),
     new ScrapeMetric('procimage_metrics_folded_series', 'Per-target series this scrape folded into comm="(other)": those the targets beyond the top would have had.', 'gauge',
       () => [{ labels: {}, value: folder!.foldedSeries }]),
+    new ScrapeMetric('procimage_metrics_scrape_seconds', 'Time a scrape of /metrics took, by phase: read (the kernel\'s aggregates and /proc for ends) and fold (fold.ts) of this scrape, render (the text) of the one before.', 'gauge',
+      () => Object.entries(timings).map(([phase, v]) => ({ labels: { phase }, value: v }))),
     new ScrapeMetric('procimage_metrics_folded_targets_total', 'Targets whose figures went into comm="(other)" in some metric, each counted once.', 'counter',
       () => [{ labels: {}, value: folder!.foldedTargets }]),
   ];
@@ -85,7 +90,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
   }
   const f = folder = new Folder(defs, { top: state.opts.top ?? DEFAULT_FOLD.top, maxSeries: state.opts.maxSeries ?? DEFAULT_FOLD.maxSeries });
   state.onDrop = t => f.drop(t);
-  return { metrics: m, folder: f, prepare: () => f.prepare(state.targets.values()) };
+  return { metrics: m, folder: f, prepare: () => f.prepare(state.targets.values()), timings };
 }
 
 type More = Pick<TargetMetric, 'gauge' | 'followsOthers'>;
