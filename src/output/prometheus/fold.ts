@@ -50,6 +50,11 @@ class MetricFold {
   shown = new Set<Target>();
   /** Targets counted in "(other)" at the last scrape. */
   folded = new Set<Target>();
+  /**
+   * Folded targets that have ended, their last figures read: their part is in `retired` for good and
+   * they are no longer looked at (under a fork storm, most of the model), by the series they had.
+   */
+  readonly settled = new Map<Target, number>();
   /** A target's figures when it lost its own series: what "(other)" leaves out. */
   readonly base = new Map<Target, Map<string, number[]>>();
   /** What targets no longer folded added while they were. */
@@ -91,7 +96,7 @@ export class Folder {
     const rank = (f: MetricFold): Ranked[] => {
       const rows: Ranked[] = [];
       for (const t of all) {
-        if (t.labels.comm === OTHER) continue; // the model's overflow entry: always folded
+        if (t.labels.comm === OTHER || f.settled.has(t)) continue; // the model's overflow entry: always folded
         const r = f.def.samples(t);
         if (r.length) rows.push({ t, rows: r, series: seriesOf(r), w: f.def.followsOthers ? 0 : weight(r) });
       }
@@ -142,11 +147,17 @@ export class Folder {
         if (f.folded.has(t)) this.retire(f, t, rows); // shown again: what it did while folded stays in "(other)"
         continue;
       }
-      folded.add(t);
       if (t.labels.comm !== OTHER) {
         this.foldedSeries += series;
         if (!this.everFolded.has(t)) { this.everFolded.add(t); this.foldedTargets++; }
+        if (!t.alive && t.endRead && !f.shown.has(t)) {
+          // ended, its last figures read, folded already: its part goes to `retired` once and for all
+          if (f.counter) { f.folded.add(t); this.retire(f, t, rows); }
+          f.settled.set(t, series);
+          continue;
+        }
       }
+      folded.add(t);
       // shown until now: its figures now are its baseline (it adds nothing this time)
       const demoted = f.counter && f.shown.has(t) ? new Map<string, number[]>() : undefined;
       const base = f.counter && !demoted ? f.base.get(t) : undefined;
@@ -182,6 +193,7 @@ export class Folder {
     } else {
       for (const [k, v] of sums) { const { labels, like } = this.keys.get(k)!; for (const s of rowSamples(like, labels, v)) out.push(s); }
     }
+    for (const n of f.settled.values()) this.foldedSeries += n;
     for (const t of f.base.keys()) if (!folded.has(t)) f.base.delete(t);
     f.shown = shown;
     f.folded = folded;
@@ -207,7 +219,8 @@ export class Folder {
    */
   drop(t: Target): void {
     for (const f of this.folds) {
-      if (!f.shown.has(t) && t.labels.comm !== OTHER) this.retire(f, t);
+      if (f.folded.has(t) || (!f.shown.has(t) && !f.settled.has(t) && t.labels.comm !== OTHER)) this.retire(f, t);
+      f.settled.delete(t);
       f.shown.delete(t);
       f.base.delete(t);
     }

@@ -414,6 +414,7 @@ describe('the series bound of docs/metrics.md', () => {
     const records: ProcRecord[] = [];
     // targets with entries of their own and more than the model keeps, with every exit status among them
     const statuses = [...Array.from({ length: 256 }, (_, c) => [c, null] as const), ...Array.from({ length: 64 }, (_, i) => [null, `SIG${i + 1}`] as const)];
+    m.write(off(99, 99, 1)); // one alive: "(other)"'s target_up counts the living (the ended ones are settled)
     for (let i = 0; i < statuses.length; i++) {
       const pid = 100 + i, base = { ts_ns: 1, pid, tgid: pid, comm: 'w', cpu: 0 };
       for (const thread of [false, true]) m.write({ ...base, type: 'fork', child_pid: 0, child_tgid: 0, thread, child_start_ts_ns: 0 } as ProcRecord);
