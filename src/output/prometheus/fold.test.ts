@@ -141,3 +141,32 @@ describe('the series under a fork storm', () => {
     expect(checked).toBeGreaterThan(1000);
   });
 });
+
+describe('per thread (--metrics-threads), folded', () => {
+  it('keeps the processes\' own resource series apart from their threads\' in "(other)": neither counted twice', () => {
+    const m = new MetricsState({ perThread: true, maxTargets: 1000, graceSec: 0, maxItems: 100, top: 1, maxSeries: 1000 }, () => 0, () => true);
+    const metrics = procimageMetrics(m, { snapshot: () => [], active: true, categories: [], programStats: () => [] }, false);
+    const res = (scope: 'process' | 'thread', pid: number, tgid: number, user: number) => ({
+      type: 'resource', scope, ts_ns: 1, pid, tgid, comm: 'w', exited: false, total_user_ns: user * 1e9, total_system_ns: 0,
+      total_read_bytes: 0, total_write_bytes: 0, total_io_read_bytes: 0, total_io_write_bytes: 0, total_minor_faults: 0,
+      total_major_faults: 0, total_voluntary_switches: 0, total_involuntary_switches: 0, rss_anon_bytes: 1, rss_file_bytes: 0,
+      rss_shmem_bytes: 0, vm_bytes: 1, swap_bytes: 0,
+    }) as unknown as ProcRecord;
+    // 5 processes of 2 threads: the process's CPU time is its threads' (and theirs that ended: +1)
+    for (let p = 0; p < 5; p++) {
+      const tgid = 100 + 10 * p;
+      m.write(res('thread', tgid, tgid, p + 1));
+      m.write(res('thread', tgid + 1, tgid, p + 1));
+      m.write(res('process', tgid, tgid, 2 * (p + 1) + 1));
+    }
+    metrics.prepare();
+    const cpu = metrics.metrics.find(x => x.name === 'procimage_cpu_seconds_total')!.get().values.filter(v => v.labels.mode === 'user');
+    const of = (f: (l: Record<string, unknown>) => boolean) => cpu.filter(v => f(v.labels)).reduce((a, v) => a + v.value, 0);
+    // the largest process and the largest thread have their own; the rest add up, processes and threads apart
+    expect(cpu.map(v => JSON.stringify(v.labels)).sort()).toEqual([
+      '{"pid":"","tgid":"","comm":"(other)","mode":"user"}', '{"pid":140,"tgid":140,"comm":"w","mode":"user"}',
+      '{"tgid":"","comm":"(other)","mode":"user"}', '{"tgid":140,"comm":"w","mode":"user"}']);
+    expect(of(l => !('pid' in l))).toBe(3 + 5 + 7 + 9 + 11); // every process once
+    expect(of(l => 'pid' in l)).toBe(2 * (1 + 2 + 3 + 4 + 5)); // every thread once
+  });
+});

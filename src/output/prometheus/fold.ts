@@ -107,11 +107,11 @@ export class Folder {
     const ranked = this.folds.map(rank);
     const n = this.top = this.topWithin(ranked);
     const shownAny = new Set<Target>();
-    this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of ranked[i].slice(0, n)) shownAny.add(r.t); });
+    this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of topOf(ranked[i], n)) shownAny.add(r.t); });
     this.ownSeries = this.foldedSeries = 0;
     const overflow = all.find(t => t.labels.comm === OTHER);
     this.folds.forEach((f, i) => {
-      const shown = new Set(f.def.followsOthers ? ranked[i].filter(r => shownAny.has(r.t)).map(r => r.t) : ranked[i].slice(0, n).map(r => r.t));
+      const shown = new Set(f.def.followsOthers ? ranked[i].filter(r => shownAny.has(r.t)).map(r => r.t) : topOf(ranked[i], n).map(r => r.t));
       const rows = ranked[i];
       // the model's overflow entry: folded from zero, always
       if (overflow && !f.def.followsOthers) { const r = f.def.samples(overflow); if (r.length) rows.push({ t: overflow, rows: r, series: seriesOf(r), w: 0 }); }
@@ -125,7 +125,7 @@ export class Folder {
     const series = (n: number) => {
       let total = 0;
       const any = new Set<Target>();
-      this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of ranked[i].slice(0, n)) { total += r.series; any.add(r.t); } });
+      this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of topOf(ranked[i], n)) { total += r.series; any.add(r.t); } });
       return total + any.size * follow;
     };
     let lo = 0, hi = this.opts.top;
@@ -264,6 +264,20 @@ function addInto(a: number[] | undefined, b: number[]): number[] {
   if (!a) return b.slice();
   for (let k = 0; k < b.length; k++) a[k] += b[k];
   return a;
+}
+
+/**
+ * The first n of the ranked rows of each kind of target: with --metrics-threads the processes' own
+ * entries (their resource figures) rank apart from the threads, whose figures theirs include.
+ */
+function topOf(ranked: Ranked[], n: number): Ranked[] {
+  const out: Ranked[] = [];
+  let procs = 0, threads = 0;
+  for (const r of ranked) {
+    if (r.t.processView ? procs++ < n : threads++ < n) out.push(r);
+    if (procs >= n && threads >= n) break;
+  }
+  return out;
 }
 
 /** Series a target's rows are served as. */
