@@ -29,6 +29,8 @@ interface Run {
   /** What every target did, as written (keytime) or as the kernel's entries say (sched, syscalls). */
   truth: { forks: number; offcpuNs: number; calls: number; delays: number };
   ownSeries: number[];
+  /** Targets the model holds after each scrape. */
+  model: number[];
 }
 
 /**
@@ -55,7 +57,7 @@ function storm(o: Partial<MetricsOptions> & { rounds: number; burst: number; bus
   const busy = Array.from({ length: o.busy }, (_, i) => 10 + i);
   for (const p of busy) living.add(p);
   let next = 1000;
-  const run: Run = { scrapes: [], truth, ownSeries: [] };
+  const run: Run = { scrapes: [], truth, ownSeries: [], model: [] };
   for (let round = 0; round < o.rounds; round++) {
     for (const [i, p] of busy.entries()) {
       // the busy ones by far the largest, each its turn at the top when shuffled
@@ -96,6 +98,7 @@ function storm(o: Partial<MetricsOptions> & { rounds: number; burst: number; bus
     }
     run.scrapes.push(served);
     run.ownSeries.push(metrics.folder.ownSeries);
+    run.model.push(m.targets.size);
   }
   return run;
 }
@@ -121,6 +124,16 @@ describe('the series under a fork storm', () => {
     expect(sum(last, 'procimage_sched_delay_seconds_count')).toBe(run.truth.delays);
     // each short-lived process (and a busy one whose largest delay is not among the largest)
     expect(last.get('procimage_metrics_folded_targets_total{}\0counter')).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('let the ended targets without series of their own go at the next scrape, grace or not: the model stays small', () => {
+    const run = storm({ rounds: 20, burst: 100, busy: 5, shuffle: false, top: 5, maxSeries: 1000, graceSec: 120 });
+    // the busy 5, the last burst (ended, read once) and the few ended ones shown in some metric (the
+    // grace period is theirs): 105-118 here, where 2,000 ended processes were kept before
+    for (const n of run.model) expect(n).toBeLessThanOrEqual(5 + 100 + 20);
+    const last = run.scrapes.at(-1)!;
+    expect(sum(last, 'procimage_forks_total')).toBe(run.truth.forks);
+    expect(sum(last, 'procimage_syscalls_total')).toBe(run.truth.calls);
   });
 
   it.each([false, true])('never make a counter go back, whatever moves in and out of the top (threads: %s)', perThread => {

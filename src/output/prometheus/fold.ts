@@ -80,6 +80,8 @@ export class Folder {
   ownSeries = 0;
   /** The N of the last scrape: opts.top, or less to keep within opts.maxSeries. */
   top = 0;
+  /** Targets with series of their own at the last scrape, in some metric. */
+  private shownAny = new Set<Target>();
 
   constructor(defs: TargetMetric[], private readonly opts: FoldOptions) {
     this.folds = defs.map(d => new MetricFold(d));
@@ -106,7 +108,7 @@ export class Folder {
     // each metric's targets by its value, the largest first
     const ranked = this.folds.map(rank);
     const n = this.top = this.topWithin(ranked);
-    const shownAny = new Set<Target>();
+    const shownAny = this.shownAny = new Set<Target>();
     this.folds.forEach((f, i) => { if (!f.def.followsOthers) for (const r of topOf(ranked[i], n)) shownAny.add(r.t); });
     this.ownSeries = this.foldedSeries = 0;
     const overflow = all.find(t => t.labels.comm === OTHER);
@@ -213,6 +215,11 @@ export class Folder {
     }
   }
 
+  /** Whether the last scrape served series of the target's own. */
+  hasSeries(t: Target): boolean {
+    return this.shownAny.has(t);
+  }
+
   /**
    * A target the state drops (its series go): its part of "(other)" stays there. One no scrape has
    * seen (it began and ended between two) goes into "(other)" whole: nothing it did is lost.
@@ -224,6 +231,7 @@ export class Folder {
       f.shown.delete(t);
       f.base.delete(t);
     }
+    this.shownAny.delete(t);
   }
 
   /**

@@ -90,6 +90,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
   }
   const f = folder = new Folder(defs, { top: state.opts.top ?? DEFAULT_FOLD.top, maxSeries: state.opts.maxSeries ?? DEFAULT_FOLD.maxSeries });
   state.onDrop = t => f.drop(t);
+  state.hasSeries = t => f.hasSeries(t);
   return { metrics: m, folder: f, prepare: () => f.prepare(state.targets.values()), timings };
 }
 

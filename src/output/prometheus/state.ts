@@ -107,6 +107,12 @@ export class MetricsState implements Sink {
   private readonly otherResource = new OtherResource();
   /** Told of each target dropped (its series go), before it goes: "(other)" keeps its part (fold.ts). */
   onDrop: ((t: Target) => void) | undefined;
+  /**
+   * Whether the last scrape served series of the target's own (fold.ts); unset, all are taken to.
+   * An ended target without any goes at the next scrape, grace or not: its part is in "(other)",
+   * and under a fork storm the ended ones would fill the model for the grace period.
+   */
+  hasSeries: ((t: Target) => boolean) | undefined;
 
   constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now(),
     private readonly alive: Liveness = procLiveness) {
@@ -375,7 +381,8 @@ export class MetricsState implements Sink {
     const cutoff = this.now() - this.opts.graceSec * 1000;
     for (const [k, t] of this.targets) {
       // not before a scrape has read its last figures: what it did between two scrapes is not lost
-      if (t.alive || t.endedAt === undefined || t.endedAt >= cutoff || !t.endRead) continue;
+      if (t.alive || t.endedAt === undefined || !t.endRead) continue;
+      if (t.endedAt >= cutoff && (!this.hasSeries || this.hasSeries(t))) continue;
       this.onDrop?.(t);
       this.budget.release(t.items);
       this.targets.delete(k);
