@@ -12,9 +12,10 @@ export { parseListen, type ListenAddress } from '../http.js';
  * Every scrape reads the kernel afresh, but one at a time, taken in turn from each connection (round
  * robin), one per turn of the event loop, and dropped when its client has gone: clients that pipeline
  * thousands of scrapes delay a normal one by at most one rendering per connection (it had waited
- * behind all of theirs: 20,000 renderings, 50 s), and a page of 100,000 series (every thread of a fork
- * storm: 12 MB, 8-18 s to render on a starved CPU, bench/load.ts) scraped each second with a 1 s
- * timeout is rendered once at a time for whoever still waits, not once per scrape in parallel.
+ * behind all of theirs: 20,000 renderings, 50 s), and a slow page scraped each second with a 1 s
+ * timeout is rendered once at a time for whoever still waits, not once per scrape in parallel. (A
+ * fork storm made the page 100,000 series, 12 MB, 8-18 s on a starved CPU, before the fold bounded
+ * it: fold.ts, bench/load.ts.)
  */
 class ScrapeQueue {
   private readonly waiting = new Map<Socket, ServerResponse[]>();
