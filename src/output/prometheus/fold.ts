@@ -165,11 +165,18 @@ export class Folder {
       const base = f.counter && !demoted ? f.base.get(t) : undefined;
       for (const r of rows) {
         const key = this.otherKey(r);
-        const v = rowValues(r);
-        if (demoted) { demoted.set(key, addInto(demoted.get(key), v)); continue; }
-        const sum = sums.get(key) ?? sums.set(key, new Array<number>(v.length).fill(max ? -Infinity : 0)).get(key)!;
+        if (demoted) { demoted.set(key, addInto(demoted.get(key), rowValues(r))); continue; }
         const b = base?.get(key);
-        for (let k = 0; k < v.length; k++) sum[k] = max ? Math.max(sum[k], v[k]) : sum[k] + v[k] - (b ? b[k] : 0);
+        const sum = sums.get(key);
+        if (!('histogram' in r)) { // a sample: no array made for it (most rows)
+          const v = r.value - (b ? b[0] : 0);
+          if (!sum) sums.set(key, [v]);
+          else sum[0] = max ? Math.max(sum[0], v) : sum[0] + v;
+          continue;
+        }
+        const v = r.values;
+        if (!sum) sums.set(key, b ? v.map((x, k) => x - b[k]) : v.slice());
+        else for (let k = 0; k < v.length; k++) sum[k] += v[k] - (b ? b[k] : 0);
       }
       if (demoted) {
         f.base.set(t, demoted);
