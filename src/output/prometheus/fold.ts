@@ -14,6 +14,10 @@
 // dropped. A target never shown counts in "(other)" from zero. Anything that still makes "(other)"'s
 // raw sum go back (a new activation restarting the kernel's aggregates, a thread moving from the
 // model's overflow entry to an entry of its own) is absorbed: "(other)" then adds only increases.
+//
+// Ended targets: one folded whose last figures a scrape has read is "settled" (its part retired once,
+// not looked at again), and one without series of its own anywhere leaves the model at the next
+// scrape (state.ts, prune): under a fork storm, the work of a scrape follows the living targets.
 import { OTHER } from './items.js';
 import type { FoldOptions } from './limits.js';
 import { rowSamples, rowValues, type Labels, type MetricType, type Row, type Sample } from './metric.js';
