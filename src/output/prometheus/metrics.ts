@@ -41,7 +41,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
       () => [{ labels: {}, value: source.active ? 1 : 0 }]),
     new ScrapeMetric('procimage_info', 'Categories this procimage attached (always 1).', 'gauge',
       () => [{ labels: { categories: source.categories.join(',') }, value: 1 }]),
-    each('procimage_target_up', 'A target process (or thread) procimage has seen: 1 while alive, 0 after its end until dropped.', 'gauge',
+    each('procimage_target_up', 'A target process (or thread) procimage has seen: 1 while alive, 0 after its end until dropped; comm="(other)": the folded targets alive.', 'gauge',
       t => (t.labels.comm === OTHER ? [] : [{ labels: t.labels, value: t.alive ? 1 : 0 }]), { followsOthers: true }),
     each('procimage_forks_total', 'New tasks a target created, by kind (thread or process).', 'counter',
       (t => (['thread', 'process'] as const).map(kind => ({ labels: { ...t.labels, kind }, value: t.forks[kind] })))),
@@ -96,6 +96,7 @@ export function procimageMetrics(state: MetricsState, source: MetricsSource, bpf
 
 type More = Pick<TargetMetric, 'gauge' | 'followsOthers'>;
 type PerTarget = (name: string, help: string, type: MetricType, f: (t: Target) => Row[], more?: More) => ScrapeMetric;
+/** A per-target metric of the targets' own entries (not the processes' resource-only ones of perThread). */
 type Each = PerTarget;
 
 /**
