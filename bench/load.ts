@@ -9,6 +9,8 @@
 //   LOAD_LISTEN=0 ...                              (no --listen, no Prometheus: the collector alone)
 //   LOAD_THREADS=20000 ...                         (instead of stress-ng: workloads/manythreads, that
 //                                                   many threads alive at once, each waking every second)
+//   LOAD_ATTACH_ARGS='--metrics-top 100000 --metrics-max-series 10000000' ...   (more attach flags: that
+//                                                  one serves every target's own series, as before the fold)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -41,6 +43,18 @@ function attachedOf(pinDir: string): number {
   return attached.filter(l => ids.has(l.prog_id)).length;
 }
 
+/** One GET of /metrics: how long it took, its size and series; or why it failed (30 s at most). */
+async function timedScrape(url: string): Promise<string> {
+  const t0 = performance.now();
+  try {
+    const body = await (await fetch(url, { signal: AbortSignal.timeout(30_000) })).text();
+    const series = body.split('\n').filter(l => l && l[0] !== '#').length;
+    return `${fmt(performance.now() - t0, 0)} ms, ${fmt(body.length / 1e6, 2)} MB, ${series} series`;
+  } catch (e) {
+    return `failed after ${fmt(performance.now() - t0, 0)} ms (${(e as Error).message})`;
+  }
+}
+
 export async function loadBench(): Promise<string> {
   const seconds = Number(process.env.LOAD_SECONDS ?? 600);
   const pinDir = `/sys/fs/bpf/procimage-load-${process.pid}`;
@@ -48,7 +62,8 @@ export async function loadBench(): Promise<string> {
   // every record as text to /dev/null: written synchronously, as to a file (a pipe would be the reader's speed)
   const devnull = openSync('/dev/null', 'w');
   const listen = process.env.LOAD_LISTEN !== '0';
-  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), '--pin-dir', pinDir],
+  const extraArgs = (process.env.LOAD_ATTACH_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const attach = spawn(CLI, ['attach', '-a', ...(listen ? ['--listen', `127.0.0.1:${port}`] : []), ...extraArgs, '--pin-dir', pinDir],
     { stdio: ['ignore', devnull, 'pipe'] });
   closeSync(devnull);
   let err = '';
@@ -76,6 +91,8 @@ export async function loadBench(): Promise<string> {
       await sleep(Math.min(every, seconds * 1000 - (Date.now() - t0)));
       curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
     }
+    // one scrape of our own at the end of the load: its time and size (Prometheus gives up after 1 s)
+    const own = listen ? await timedScrape(`http://127.0.0.1:${port}/metrics`) : undefined;
     const atEnd = mapEntries(pinDir);
     await stop(stress);
     await sleep(3000); // its threads have exited; their exits are drained
@@ -84,6 +101,20 @@ export async function loadBench(): Promise<string> {
     const scrapes = await (prom?.query(`count_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
     const scrapesUp = await (prom?.query(`sum_over_time(up{job="procimage"}[${seconds}s])`) ?? none);
     const scrapeMax = await (prom?.query(`max_over_time(scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
+    const scrapeMedian = await (prom?.query(`quantile_over_time(0.5, scrape_duration_seconds{job="procimage"}[${seconds}s])`) ?? none);
+    const seriesMax = await (prom?.query(`max_over_time(scrape_samples_scraped{job="procimage"}[${seconds}s])`) ?? none);
+    // the attach's own account of its scrapes (those Prometheus got), by phase: median and longest
+    const phases: string[] = [];
+    for (const phase of prom ? ['read', 'fold', 'render'] : []) {
+      const sel = `procimage_metrics_scrape_seconds{job="procimage",phase="${phase}"}[${seconds}s]`;
+      const [med, max] = await Promise.all([prom!.query(`quantile_over_time(0.5, ${sel})`), prom!.query(`max_over_time(${sel})`)]);
+      if (med.length) phases.push(`${phase} ${fmt(Number(med[0].value[1]) * 1000, 1)} ms (longest ${fmt(Number(max[0]?.value[1] ?? NaN) * 1000, 1)})`);
+    }
+    const promLine = () => `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; scrape median ` +
+      `${fmt(Number(scrapeMedian[0]?.value[1] ?? NaN) * 1000, 1)} ms, longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms; ` +
+      `most series in a scrape ${seriesMax[0]?.value[1] ?? '-'}` +
+      (own ? `; our own scrape at the end of the load: ${own}` : '') +
+      (phases.length ? `; the attach's phases of a scrape, median: ${phases.join(', ')}` : '');
     // ctl -d in the background: the attach's RSS is sampled while it deactivates
     const tOff = Date.now();
     const ctl = spawn(CLI, ['ctl', '-d', '--json', '--pin-dir', pinDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -99,11 +130,11 @@ export async function loadBench(): Promise<string> {
     }
     const offSeconds = (Date.now() - tOff) / 1000;
     if (ctlCode !== 0) {
-      lines.push(`### load: ctl -d did not end the activation (${fmt(offSeconds, 1)} s): ${ctlErr.trim()}`, '');
+      lines.push(`### load${extraArgs.length ? ` (${extraArgs.join(' ')})` : ''}: ctl -d did not end the activation (${fmt(offSeconds, 1)} s): ${ctlErr.trim()}`, '');
       lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]), '');
       lines.push(table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)'],
         Object.keys({ ...before, ...atEnd }).map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-'])));
-      lines.push('', `- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+      lines.push('', promLine());
       attach.kill('SIGKILL');
       await new Promise(r => attach.once('close', r));
       return lines.join('\n') + '\n';
@@ -116,7 +147,7 @@ export async function loadBench(): Promise<string> {
     const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
     const records = Object.values(off.records).reduce((a, b) => a + b, 0);
     const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
-    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}, ${loadName} for ${seconds} s, ` +
+    lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}${extraArgs.length ? `, ${extraArgs.join(' ')}` : ''}, ${loadName} for ${seconds} s, ` +
       `${listen ? 'scraped each second' : 'no --listen'}`, '');
     lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
     lines.push('');
@@ -124,7 +155,7 @@ export async function loadBench(): Promise<string> {
       `min ${fmt(Math.min(...warm) / 1024)}, max ${fmt(Math.max(...warm) / 1024)}; ready again ${fmt(rssAfter / 1024)} MiB`);
     lines.push(`- records: ${records} in ${fmt(off.duration_ns / 1e9, 1)} s (${fmt(records / (off.duration_ns / 1e9), 0)}/s); ` +
       `lost: ${lost.length ? lost.map(([r, n]) => `${n} ${r}`).join(', ') : 'none'}`);
-    lines.push(`- Prometheus: ${scrapes[0]?.value[1] ?? 0} scrapes, ${scrapesUp[0]?.value[1] ?? 0} up; longest ${fmt(Number(scrapeMax[0]?.value[1] ?? NaN) * 1000, 1)} ms`);
+    lines.push(promLine());
     const maps = Object.keys({ ...before, ...atEnd });
     lines.push('', table(['hash map', 'ready', 'end of load', 'threads ended (+3 s)', 'ready again'],
       maps.map(m => [m, before[m] ?? '-', atEnd[m] ?? '-', afterExit[m] ?? '-', afterReady[m] ?? '-'])));

@@ -1,5 +1,5 @@
 // `make bench`: every benchmark, printed as Markdown tables (docs/performance.md quotes a run).
-//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [wakers] [peers] [load]
+//   tsx bench/run.ts [syscall] [activation] [drain] [oracles] [sched] [stacks] [resource] [syscall-lock] [unixmix] [unixmix-floor] [disturb] [record] [report] [page] [switch] [startup] [wakers] [metrics] [peers] [load]
 import { activationBench } from './activation.js';
 import { recordCostBench, reportBench } from './record.js';
 import { switchBench } from './switch.js';
@@ -7,6 +7,7 @@ import { wakersBench } from './wakers.js';
 import { pageBench } from './page.js';
 import { peersBench } from './peers.js';
 import { loadBench } from './load.js';
+import { metricsBench } from './metrics.js';
 import { disturbBench } from './disturb.js';
 import { drainBench } from './drain.js';
 import { oraclesBench } from './oracles.js';
@@ -22,7 +23,7 @@ import { release } from 'node:os';
 const all = {
   syscall: syscallBench, activation: activationBench, drain: drainBench, oracles: oraclesBench, sched: schedBench, stacks: stacksBench,
   resource: resourceBench, 'syscall-lock': syscallLockBench, unixmix: () => unixmixBench(), 'unixmix-floor': () => unixmixBench(['floor']), disturb: () => disturbBench(), record: recordCostBench, report: reportBench, page: pageBench, switch: switchBench,
-  startup: startupBench, wakers: wakersBench,
+  startup: startupBench, wakers: wakersBench, metrics: metricsBench,
 };
 // not in `make bench`: the peer study takes ~10 minutes of its own (`make bench-peers`); the load
 // run holds both cores for LOAD_SECONDS (default 600)

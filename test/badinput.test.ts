@@ -11,6 +11,7 @@ import { runCtl } from '../src/cli/ctl.js';
 import { checkTrace } from '../src/control/trace.js';
 import { parseListen } from '../src/output/http.js';
 import { CATEGORIES, MIN_INTERVAL_SEC, SYSCALL_SEQ_MAX, TOP_MAX } from '../src/collect/policy.js';
+import { METRICS_SERIES_MAX, METRICS_TOP_MAX } from '../src/output/prometheus/limits.js';
 import type { ControlConnection } from '../src/control/client.js';
 import { cli } from './helpers.js';
 
@@ -28,12 +29,12 @@ const NASTY = [
 const FLAGS = {
   global: ['-v', '--verbose', '-V', '--version', '-h', '--help'],
   attach: ['-a', '--all', '-k', '--keytime', '-l', '--lock', '-r', '--resource', '-s', '--syscall', '-S', '--schedule', '--pin-dir',
-    '--json', '--stacks', '--ring-size', '--resource-source', '--listen', '--metrics-threads', '--metrics-grace', '--bpf-stats'],
+    '--json', '--stacks', '--ring-size', '--resource-source', '--listen', '--metrics-threads', '--metrics-grace', '--metrics-top', '--metrics-max-series', '--bpf-stats'],
   policy: ['-p', '--pid', '-P', '--tgid', '-c', '--cpuid', '-k', '--keytime', '-l', '--lock', '-r', '--resource', '-s', '--syscall',
     '-S', '--schedule', '-m', '--myproc', '--interval', '--stack', '--top'],
   ctl: ['-a', '--activate', '-d', '--deactivate', '-f', '--finish', '--status', '-t', '--time', '--pin-dir', '--record', '--json'],
   trace: ['-a', '--all', '--json', '--stacks', '--duration', '--record', '--perfetto', '--pprof', '--folded', '--ring-size',
-    '--resource-source', '--listen', '--metrics-threads', '--metrics-grace', '--bpf-stats'],
+    '--resource-source', '--listen', '--metrics-threads', '--metrics-grace', '--metrics-top', '--metrics-max-series', '--bpf-stats'],
   report: ['--json', '--summary', '--stacks', '--pid', '--tgid', '--comm', '--from', '--to', '--perfetto', '--pprof', '--folded',
     '--listen', '--html'],
 };
@@ -50,7 +51,7 @@ const GOOD: Record<string, string[]> = {
   '--cpuid': ['0'], '-k': ['0', '1'], '--keytime': ['1'], '-s': ['1', '10', '50'], '--syscall': ['5'], '--interval': ['0.1', '1', '2.5'],
   '--stack': ['dwarf', 'dwarf-copy', 'fp', 'none'], '--top': ['1', '5', '10000'], '-t': ['0', '2.5'], '--time': ['1'],
   '--pin-dir': ['/sys/fs/bpf/procimage-fuzz'], '--ring-size': ['1', '16', '1024'], '--resource-source': ['auto', 'iter', 'proc'],
-  '--listen': ['127.0.0.1:9', '9', '[::1]:9'], '--metrics-grace': ['0', '5'], '--duration': ['1', '0.5'], '--from': ['0', '1'],
+  '--listen': ['127.0.0.1:9', '9', '[::1]:9'], '--metrics-grace': ['0', '5'], '--metrics-top': ['0', '20'], '--metrics-max-series': ['0', '5000'], '--duration': ['1', '0.5'], '--from': ['0', '1'],
   '--to': ['2', '1e3'], '--comm': ['a,b', 'sh'], '--record': ['/tmp/procimage-fuzz.rec'], '--perfetto': ['/tmp/procimage-fuzz.json'],
   '--pprof': ['/tmp/procimage-fuzz.pb.gz'], '--folded': ['/tmp/procimage-fuzz.folded'], '--html': ['/tmp/procimage-fuzz.html'],
 };
@@ -92,6 +93,7 @@ function checkAccepted(kind: string, o: Record<string, unknown>): void {
     const ring = o.ringBytes as number;
     expect(ring >= 1 << 20 && ring <= 1 << 30 && (ring & (ring - 1)) === 0, `ring ${ring}`).toBe(true);
     expect(seconds(o.metricsGrace)).toBe(true);
+    expect(inRange(o.metricsTop, 0, METRICS_TOP_MAX) && inRange(o.metricsMaxSeries, 0, METRICS_SERIES_MAX)).toBe(true);
   }
   if (kind === 'trace') {
     expect(inRange(o.syscallSeqLen, 1, SYSCALL_SEQ_MAX) && inRange(o.topN, 1, TOP_MAX) && seconds(o.durationSec)).toBe(true);

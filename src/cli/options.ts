@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CATEGORIES, MIN_INTERVAL_SEC, OFFCPU_MIN_DEFAULT_NS, OFFCPU_MIN_MAX_NS, SYSCALL_SEQ_MAX, TOP_DEFAULT, TOP_MAX, type Category, type StackMode, type Target } from '../collect/policy.js';
 import { RESOURCE_SOURCES } from '../collect/resource/source.js';
+import { DEFAULT_FOLD, METRICS_SERIES_MAX, METRICS_TOP_MAX } from '../output/prometheus/limits.js';
 import { UserError } from '../sys/errors.js';
 import { shown } from '../sys/printable.js';
 import { resolveCgroup, resolveContainer, type CgroupTarget } from '../sys/cgroups.js';
@@ -136,6 +137,10 @@ export function addMetricsOptions(cmd: Command): Command {
     .option('--listen <HOST:PORT>', 'serve Prometheus metrics on /metrics (HOST defaults to 127.0.0.1)')
     .option('--metrics-threads', 'label metrics per thread (pid) too, not only per process: more series')
     .option('--metrics-grace <SEC>', 'keep an ended process\'s series this long (default 120)', secondsArg('--metrics-grace'))
+    .option('--metrics-top <N>', `series of their own for the top N targets of each metric, the rest summed under comm="(other)" (default ${DEFAULT_FOLD.top})`,
+      intIn('--metrics-top N', 0, METRICS_TOP_MAX))
+    .option('--metrics-max-series <N>', `at most N series of the targets' own per scrape, all metrics together (default ${DEFAULT_FOLD.maxSeries})`,
+      intIn('--metrics-max-series N', 0, METRICS_SERIES_MAX))
     .option('--bpf-stats', 'measure what each procimage BPF program costs the kernel (procimage_bpf_* metrics); costs every BPF program on the machine a little');
 }
 

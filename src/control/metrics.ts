@@ -11,6 +11,8 @@ export interface MetricsFlags {
   listen?: string;
   metricsThreads?: boolean;
   metricsGrace?: number;
+  metricsTop?: number;
+  metricsMaxSeries?: number;
   bpfStats?: boolean;
 }
 
@@ -36,7 +38,10 @@ export async function startMetrics(f: MetricsFlags, session: Session): Promise<M
   // only with --listen: prom-client and the metrics' definitions take ~40 ms to load
   const [{ metricsHandler }, { DEFAULT_METRICS, MetricsState }] = await Promise.all([
     import('../output/prometheus/exporter.js'), import('../output/prometheus/state.js')]);
-  const state = new MetricsState({ ...DEFAULT_METRICS, perThread: !!f.metricsThreads, graceSec: f.metricsGrace ?? DEFAULT_METRICS.graceSec });
+  const state = new MetricsState({
+    ...DEFAULT_METRICS, perThread: !!f.metricsThreads, graceSec: f.metricsGrace ?? DEFAULT_METRICS.graceSec,
+    top: f.metricsTop ?? DEFAULT_METRICS.top, maxSeries: f.metricsMaxSeries ?? DEFAULT_METRICS.maxSeries,
+  });
   const stats = f.bpfStats ? RunStats.enable() : undefined;
   const page = new LivePage(session);
   let server: HttpServer;

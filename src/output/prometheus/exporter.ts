@@ -12,9 +12,10 @@ export { parseListen, type ListenAddress } from '../http.js';
  * Every scrape reads the kernel afresh, but one at a time, taken in turn from each connection (round
  * robin), one per turn of the event loop, and dropped when its client has gone: clients that pipeline
  * thousands of scrapes delay a normal one by at most one rendering per connection (it had waited
- * behind all of theirs: 20,000 renderings, 50 s), and a page of 100,000 series (every thread of a fork
- * storm: 12 MB, 8-18 s to render on a starved CPU, bench/load.ts) scraped each second with a 1 s
- * timeout is rendered once at a time for whoever still waits, not once per scrape in parallel.
+ * behind all of theirs: 20,000 renderings, 50 s), and a slow page scraped each second with a 1 s
+ * timeout is rendered once at a time for whoever still waits, not once per scrape in parallel. (A
+ * fork storm made the page 100,000 series, 12 MB, 8-18 s on a starved CPU, before the fold bounded
+ * it: fold.ts, bench/load.ts.)
  */
 class ScrapeQueue {
   private readonly waiting = new Map<Socket, ServerResponse[]>();
@@ -61,12 +62,20 @@ class ScrapeQueue {
 /** A handler for GET /metrics; false for any other request (someone else's to answer). */
 export function metricsHandler(state: MetricsState, source: MetricsSource, bpfStats: boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
   const registry = new Registry();
-  for (const metric of procimageMetrics(state, source, bpfStats)) registry.registerMetric(metric as never);
+  const metrics = procimageMetrics(state, source, bpfStats);
+  for (const metric of metrics.metrics) registry.registerMetric(metric as never);
   collectDefaultMetrics({ register: registry, prefix: 'procimage_' }); // the tool's own CPU and memory
   const queue = new ScrapeQueue(async () => {
+    const t0 = performance.now();
     state.prune();
     try { state.refresh(source.snapshot()); } catch { /* the maps are gone (finishing): serve what is known */ }
-    return { type: registry.contentType, body: await registry.metrics() };
+    const t1 = performance.now();
+    metrics.prepare(); // which targets have series of their own, what "(other)" adds up (fold.ts)
+    const t2 = performance.now();
+    Object.assign(metrics.timings, { read: (t1 - t0) / 1e3, fold: (t2 - t1) / 1e3 });
+    const body = await registry.metrics();
+    metrics.timings.render = (performance.now() - t2) / 1e3;
+    return { type: registry.contentType, body };
   });
   return (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;

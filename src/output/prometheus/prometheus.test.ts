@@ -130,6 +130,7 @@ describe('MetricsState', () => {
     expect(m.targets.get('(other)')!.offcpu.get('S')!.ns).toBe(2e9);
     m.write(exit(1, 0, null));
     m.write(exit(3, 0, null)); // one of those under "(other)": not its end
+    m.refresh([]); // a scrape after its end: its last figures are read (an end no scrape read is kept)
     now = 5_000;
     m.prune();
     expect(m.targets.has('1')).toBe(true);
@@ -180,7 +181,9 @@ const res = (scope: 'process' | 'thread', pid: number, tgid: number, user: numbe
 /** The served samples of one metric, as `labels value` lines (labels in their order). */
 async function served(m: MetricsState, name: string): Promise<string[]> {
   const source = { snapshot: () => [], active: true, categories: [], programStats: () => [] };
-  const metric = procimageMetrics(m, source, false).find(x => x.name === name)!;
+  const all = procimageMetrics(m, source, false);
+  all.prepare();
+  const metric = all.metrics.find(x => x.name === name)!;
   return metric.get().values.map(v => `${JSON.stringify(v.labels)} ${v.value}`);
 }
 
@@ -261,6 +264,7 @@ describe('ends of targets', () => {
     now = 10_999;
     m.prune();
     expect(m.targets.has('10')).toBe(true);
+    m.refresh([sc(11, 10, 'read', 1, [1]), sc(20, 20, 'read', 1, [1])]); // a scrape after its end read its last figures
     now = 11_001;
     m.prune();
     m.refresh([sc(11, 10, 'read', 1, [1]), sc(20, 20, 'read', 1, [1])]); // the kernel keeps a dead thread's entries
@@ -341,6 +345,8 @@ describe('syscalls and locks', () => {
     expect([...m.targets.get('20')!.locks!.values()].map(l => l.labels.lock)).toEqual(['(other)']);
     // the first target ends and goes: its items are free for others
     m.write(exit(10, 0, null));
+    m.refresh([sc(10, 10, 'read', 1, [1]), sc(10, 10, 'write', 1, [1]), sc(20, 20, 'read', 1, [1]), sc(20, 20, 'openat', 1, [1]),
+      sc(20, 20, 'close', 1, [1]), lk(20, 20, '0x1')]); // a scrape after its end
     now = 2000;
     m.prune();
     m.refresh([sc(20, 20, 'read', 1, [1]), sc(20, 20, 'openat', 1, [1]), sc(20, 20, 'close', 1, [1])]);
@@ -353,6 +359,7 @@ describe('syscalls and locks', () => {
     const dead = [sc(30, 30, 'read', 1, [1]), lk(30, 30, '0x1')];
     m.refresh(dead);
     m.write(exit(30, 0, null));
+    m.refresh(dead); // a scrape after its end
     now = 2000;
     m.prune();
     m.refresh(dead);
@@ -389,44 +396,42 @@ describe('off-CPU time by waker', () => {
 
 describe('the series bound of docs/metrics.md', () => {
   const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
-  const formula = /^series ≤ \(targets \+ 1\) × \((\d+) \+ (\d+)\) \+ (\d+) \+ (\d+) × items \+ (\d+)$/m.exec(doc);
+  const formula = /^series ≤ S \+ (\d+) \+ (\d+) \+ (\d+) × (\d+) \+ (\d+) \+ (\d+)$/m.exec(doc);
 
-  it('is the count of the worst case: every target and item with every label value the code can give', async () => {
-    expect(formula, 'the formula line of docs/metrics.md').not.toBeNull();
-    const [perTarget, overflowPerTarget, otherExits, perItem, rest] = formula!.slice(1).map(Number);
-    const T = 3, I = 2; // small bounds, the same formula
+  /** Every target, item and label value the code can give, served with at most `maxSeries` series of the targets' own. */
+  function worstCase(maxSeries: number): { count: number; own: number } {
     // every label value the code can give: task states, lock kinds, syscall slots
     const states = new Set<string>();
     for (let bits = 0; bits < 1 << 13; bits++) for (const p of [false, true]) states.add(taskState(bits, p).state);
     const kinds = new Map<string, ReturnType<typeof kindOf>>();
     for (const k of Object.values(pi_lock_kind)) for (let f = 0; f < 64; f++) { const x = kindOf(k, f); kinds.set(JSON.stringify(x), x); }
     const slots = Number(/#define PI_SC_NR_MAX (\d+)/.exec(readFileSync(join(ROOT, 'bpf/procimage.h'), 'utf8'))![1]);
+    expect(states.size).toBe(9);
+    expect(kinds.size).toBe(16);
+    expect(Object.keys(LOST_REASONS)).toHaveLength(16);
 
-    let now = 0;
-    const m = new MetricsState(opts({ maxTargets: T, maxItems: I }), () => now, living);
+    const m = new MetricsState(opts({ maxTargets: 100, maxItems: 2000, top: 20, maxSeries }), () => 0, living);
     const records: ProcRecord[] = [];
-    // T targets of their own and more that add up under "(other)", with every exit status among them
+    // targets with entries of their own and more than the model keeps, with every exit status among them
     const statuses = [...Array.from({ length: 256 }, (_, c) => [c, null] as const), ...Array.from({ length: 64 }, (_, i) => [null, `SIG${i + 1}`] as const)];
-    for (let i = 0; i < T + statuses.length; i++) {
+    m.write(off(99, 99, 1)); // one alive: "(other)"'s target_up counts the living (the ended ones are settled)
+    for (let i = 0; i < statuses.length; i++) {
       const pid = 100 + i, base = { ts_ns: 1, pid, tgid: pid, comm: 'w', cpu: 0 };
       for (const thread of [false, true]) m.write({ ...base, type: 'fork', child_pid: 0, child_tgid: 0, thread, child_start_ts_ns: 0 } as ProcRecord);
       m.write({ ...base, type: 'exec' } as ProcRecord);
-      m.write({ ...base, type: 'oncpu', duration_ns: 5 } as ProcRecord);
+      m.write({ ...base, type: 'oncpu', duration_ns: 5 + i } as ProcRecord);
       for (const st of states) m.write(off(pid, pid, 5, st));
       // more waker names than a target has label sets for, of every kind
       for (let k = 0; k < WAKER_LABELS + 3; k++) m.write({ ...off(pid, pid, 5), waker: waker(`w${k}`, 'task') });
       for (const context of ['kthread', 'hardirq', 'softirq'] as const) m.write({ ...off(pid, pid, 5), waker: waker('kworker/0:1', context) });
       m.write(res('process', pid, pid, 1));
       records.push(sched(pid, pid, [1]));
-      // more syscalls and locks of every kind than the budget holds: each target overflows in each
-      for (let n = 0; n < 3; n++) records.push(sc(pid, pid, `call${n}`, 1, [1]));
+      // more syscall names, all targets together, than "(other)" keeps, and locks of every kind
+      for (let n = 0; n < 3; n++) records.push(sc(pid, pid, `call${(i * 3 + n) % 100}`, 1, [1]));
       for (const k of kinds.values()) for (let a = 0; a < 3; a++) records.push(lk(pid, pid, `0x${a}`, { ...k, symbol: null }));
-      const [code, signal] = i < T ? [0, null] : statuses[i - T];
+      const [code, signal] = statuses[i];
       m.write({ ...exit(pid, code, signal), signal_name: signal });
     }
-    // first come, first served: the first target's first pthread mutexes take the budget (34 series
-    // each, the most), and it has more of them, so that it too has an overflow item of every kind
-    m.refresh(records.filter(r => r.type === 'lock' && r.pid === 100 && r.kind === 'mutex'));
     for (let slot = 0; slot <= slots; slot++) {
       records.push({ ...sc(0, 0, slot < slots ? syscallName(slot) : 'syscall_out_of_range', 1, []), scope: 'system' });
     }
@@ -435,13 +440,25 @@ describe('the series bound of docs/metrics.md', () => {
       write_bytes: 1, minor_faults: 1, major_faults: 1, context_switches: 1, mem_used_bytes: 1, mem_available_bytes: 1,
       mem_total_bytes: 1 } as unknown as ProcRecord);
     m.refresh(records);
-
     const source = { snapshot: () => [], active: true, categories: ['keytime'], programStats: () => [] };
-    const count = procimageMetrics(m, source, false).reduce((n, x) => n + x.get().values.length, 0);
-    expect(states.size).toBe(9);
-    expect(kinds.size).toBe(16);
-    expect(Object.keys(LOST_REASONS)).toHaveLength(16);
-    expect(count).toBe((T + 1) * (perTarget + overflowPerTarget) + otherExits + perItem * I + rest);
+    const all = procimageMetrics(m, source, false);
+    all.prepare();
+    return { count: all.metrics.reduce((n, x) => n + x.get().values.length, 0), own: all.folder.ownSeries };
+  }
+
+  it('is the count of the worst case: every target folded, every label value the code can give', () => {
+    expect(formula, 'the formula line of docs/metrics.md').not.toBeNull();
+    const [perTarget, overflowPerTarget, perItem, otherSyscalls, otherExits, rest] = formula!.slice(1).map(Number);
+    const fixed = perTarget + overflowPerTarget + perItem * otherSyscalls + otherExits + rest;
+    // no series of the targets' own: "(other)" and the rest, every label value there
+    expect(worstCase(0)).toEqual({ count: fixed, own: 0 });
+    // with them: never more than the ceiling
+    for (const S of [100, 2000, 100_000]) {
+      const { count, own } = worstCase(S);
+      if (S >= 2000) expect(own).toBeGreaterThan(0); // 100: less than one target's series in every metric
+      expect(own).toBeLessThanOrEqual(S);
+      expect(count).toBeLessThanOrEqual(fixed + own); // less: "(other)" lacks the exit codes only shown targets had
+    }
     // and each part is what the table says it is: a histogram is 30 series
     expect(log2HistogramSamples({}, [], 0, 0)).toHaveLength(30);
   });

@@ -7,6 +7,7 @@
 import { LOST_REASONS } from '../../collect/lost.js';
 import type { AggWaker, LockRecord, ProcRecord, ResourceRecord, ResourceSystemRecord, SchedRecord, SyscallStatRecord } from '../../collect/records.js';
 import type { Sink } from '../../model/session.js';
+import { DEFAULT_FOLD } from './fold.js';
 import { ItemBudget, OTHER, addLock, addSyscall, lockName, type LockTotals, type SyscallTotals } from './items.js';
 import { procLiveness, type Liveness } from './liveness.js';
 import { addSlots, type Labels } from './metric.js';
@@ -21,9 +22,13 @@ export interface MetricsOptions {
   graceSec: number;
   /** Syscalls and locks of targets with their own label sets, all targets together. */
   maxItems: number;
+  /** Targets with their own series in each metric at a scrape, the largest first (fold.ts; default 20). */
+  top?: number;
+  /** Ceiling on the targets' own series per scrape (fold.ts; default 5000). */
+  maxSeries?: number;
 }
 
-export const DEFAULT_METRICS: MetricsOptions = { perThread: false, maxTargets: 1000, graceSec: 120, maxItems: 2000 };
+export const DEFAULT_METRICS: MetricsOptions = { perThread: false, maxTargets: 1000, graceSec: 120, maxItems: 2000, ...DEFAULT_FOLD };
 
 export interface DelayTotals { slots: number[]; count: number; totalNs: number; maxNs: number }
 
@@ -73,6 +78,8 @@ export interface Target {
   items: Set<string>;
   alive: boolean;
   endedAt?: number;
+  /** A read of the kernel's aggregates (a scrape) came after its end: its last figures are in. */
+  endRead?: boolean;
 }
 
 /** cgroups with their own label set in procimage_cgroup_sched_delay_seconds (docs/metrics.md). */
@@ -98,6 +105,14 @@ export class MetricsState implements Sink {
   private readonly gone = new Set<string>();
   /** The resource figures of the targets that add up under "(other)". */
   private readonly otherResource = new OtherResource();
+  /** Told of each target dropped (its series go), before it goes: "(other)" keeps its part (fold.ts). */
+  onDrop: ((t: Target) => void) | undefined;
+  /**
+   * Whether the last scrape served series of the target's own (fold.ts); unset, all are taken to.
+   * An ended target without any goes at the next scrape, grace or not: its part is in "(other)",
+   * and under a fork storm the ended ones would fill the model for the grace period.
+   */
+  hasSeries: ((t: Target) => boolean) | undefined;
 
   constructor(readonly opts: MetricsOptions = DEFAULT_METRICS, private readonly now = () => Date.now(),
     private readonly alive: Liveness = procLiveness) {
@@ -274,6 +289,7 @@ export class MetricsState implements Sink {
     if (sched.length) this.sched(sched);
     this.syscalls(records.filter((r): r is SyscallStatRecord => r.type === 'syscall_stat'));
     this.locks(records.filter((r): r is LockRecord => r.type === 'lock'));
+    for (const t of this.targets.values()) if (!t.alive) t.endRead = true;
   }
 
   /**
@@ -364,7 +380,10 @@ export class MetricsState implements Sink {
     if (other?.resource) other.resource = this.otherResource.totals();
     const cutoff = this.now() - this.opts.graceSec * 1000;
     for (const [k, t] of this.targets) {
-      if (t.alive || t.endedAt === undefined || t.endedAt >= cutoff) continue;
+      // not before a scrape has read its last figures: what it did between two scrapes is not lost
+      if (t.alive || t.endedAt === undefined || !t.endRead) continue;
+      if (t.endedAt >= cutoff && (!this.hasSeries || this.hasSeries(t))) continue;
+      this.onDrop?.(t);
       this.budget.release(t.items);
       this.targets.delete(k);
       this.gone.add(k);
