@@ -114,14 +114,6 @@ struct {
 	__type(value, __u64);
 } kstack_memo_stats SEC(".maps");
 
-static __always_inline void km_count(__u32 stat)
-{
-	__u64 *n = bpf_map_lookup_elem(&kstack_memo_stats, &stat);
-
-	if (n)
-		*n += 1;
-}
-
 struct km_ctx {
 	struct kmemo *m;
 	const struct km_window *win;
@@ -268,7 +260,7 @@ static __always_inline void km_learn(struct kmemo *m, __u64 top, __u64 fp, struc
 	m->known = 0;
 	if (!km_from_caller(m)) {
 		m->hash = frames_hash(m->frames, m->bytes, PI_MIX_SEED);
-		km_count(PI_KSTACK_UNPLACED);
+		pi_count(&kstack_memo_stats, PI_KSTACK_UNPLACED);
 		return;
 	}
 	m->hash = frames_hash(m->frames, m->bytes, PI_MIX_SEED);
@@ -280,21 +272,21 @@ static __always_inline void km_learn(struct kmemo *m, __u64 top, __u64 fp, struc
 	c.j = (__s32)c.n - 1;
 	bpf_loop(KM_WORDS, km_search, &c, 0);
 	if (c.j >= 0 || c.n > PI_KSTACK_MAX) {
-		km_count(PI_KSTACK_UNPLACED);
+		pi_count(&kstack_memo_stats, PI_KSTACK_UNPLACED);
 		return;
 	}
 	m->inner = c.n; /* all of them, unless a frame returns into the random offset's function */
 	bpf_loop(PI_KSTACK_MAX, km_place, &c, 0);
 	__u32 inner = m->inner, last = inner - 1, first_outer = inner;
 	if (c.bad || !inner || last >= PI_KSTACK_MAX) {
-		km_count(PI_KSTACK_UNPLACED);
+		pi_count(&kstack_memo_stats, PI_KSTACK_UNPLACED);
 		return;
 	}
 	m->ilo = m->pos[0]; /* the innermost frame lies lowest */
 	m->ispan = m->pos[last] + 8 - m->ilo;
 	m->ospan = first_outer < c.n && first_outer < PI_KSTACK_MAX ? m->off[first_outer] : 0;
 	if (m->ispan > KM_SPAN || m->ospan > KM_OUTER) {
-		km_count(PI_KSTACK_UNPLACED);
+		pi_count(&kstack_memo_stats, PI_KSTACK_UNPLACED);
 		return;
 	}
 	m->known = 1;
@@ -336,20 +328,20 @@ __noinline int kstack_out_way(void *ctx __arg_ctx, struct task_struct *prev __ar
 	win->here = (__u64)&here; /* the verifier lets root store a stack address; read back, a number */
 	__u64 fp = *(volatile __u64 *)&win->here;
 	if (found && km_holds(m, top, fp, win)) {
-		km_count(PI_KSTACK_REMEMBERED);
+		pi_count(&kstack_memo_stats, PI_KSTACK_REMEMBERED);
 		if (pi_kstack_check) {
 			struct kmemo *k = &win->check;
 			long n = bpf_get_stack(ctx, k->frames, sizeof(k->frames), 0);
 			k->bytes = n > 0 ? n : 0;
 			if (!km_from_caller(k) || k->bytes != m->bytes ||
 			    frames_hash(k->frames, k->bytes, PI_MIX_SEED) != m->hash)
-				km_count(PI_KSTACK_DIFFERED);
+				pi_count(&kstack_memo_stats, PI_KSTACK_DIFFERED);
 		}
 		return w + 1;
 	}
 	if (!found)
 		ms->next = w + 1;
-	km_count(PI_KSTACK_WALKED);
+	pi_count(&kstack_memo_stats, PI_KSTACK_WALKED);
 	long n = bpf_get_stack(ctx, m->frames, sizeof(m->frames), 0);
 	m->bytes = n > 0 ? n : 0;
 	m->key = key;

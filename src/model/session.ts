@@ -365,7 +365,7 @@ export class Session {
     obj.setConst('pi_loaded', this.categories.reduce((m, c) => m | CATEGORY_BIT[c], 0));
     obj.setConst('pi_wake_bytes', wakeBytes(ringBytes));
     if (name === 'keytime' && unwindCheck()) obj.setConst('pi_unwind_check', 1);
-    if (name === 'keytime' && process.env.PROCIMAGE_KSTACK_CHECK === '1') obj.setConst('pi_kstack_check', 1);
+    if (name === 'keytime' && kstackCheck()) obj.setConst('pi_kstack_check', 1);
     // a bounded walk the verifier checks once through bpf_loop, not once per step (bpf/common.bpf.h)
     obj.setConst('pi_bpf_loop', supported('bpf_loop') ? 1 : 0);
     for (const c of this.collectors) if (c.object === name) c.configure?.(obj);
@@ -1009,9 +1009,14 @@ function kernelStacks(now: Map<number, number>, before: Map<number, number>): Pi
   const k = {
     remembered: d(pi_kstack_stat.PI_KSTACK_REMEMBERED), walked: d(pi_kstack_stat.PI_KSTACK_WALKED),
     unplaced: d(pi_kstack_stat.PI_KSTACK_UNPLACED),
-    ...(process.env.PROCIMAGE_KSTACK_CHECK === '1' ? { differed: d(pi_kstack_stat.PI_KSTACK_DIFFERED) } : {}),
+    ...(kstackCheck() ? { differed: d(pi_kstack_stat.PI_KSTACK_DIFFERED) } : {}),
   };
   return k.remembered + k.walked > 0 ? { kernel_stacks: k } : {};
+}
+
+/** PROCIMAGE_KSTACK_CHECK=1: every remembered kernel stack is walked too and compared (bpf/kmemo.bpf.h). */
+function kstackCheck(): boolean {
+  return process.env.PROCIMAGE_KSTACK_CHECK === '1';
 }
 
 function unwindCheck(): boolean {
