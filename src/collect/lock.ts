@@ -136,10 +136,6 @@ function longestHolders(entries: LockEntry[]): Map<string, { pid: number; ns: nu
   return out;
 }
 
-/** A lock record's owners: by lock, waiter and kind (a rwlock's read and write waits apart). */
-const ownersKey = (e: { kind: { source: string; kind: string; mode: string | null }; tgid: number; pid: number; addr: bigint }) =>
-  `${e.kind.source}:${e.kind.kind}:${e.kind.mode}:${e.tgid}:${e.pid}:${e.addr}`;
-
 /**
  * Per (lock, waiter), the threads its waits were for, the most wait first, each with its stack at the
  * acquisition behind the longest wait (stackOf: by lk_hold_stacks id + 1).
@@ -147,7 +143,7 @@ const ownersKey = (e: { kind: { source: string; kind: string; mode: string | nul
 function ownersOf(entries: OwnerEntry[], stackOf: (o: OwnerEntry) => string[] | null): Map<string, LockOwner[]> {
   const out = new Map<string, LockOwner[]>();
   for (const o of entries) {
-    const k = ownersKey(o);
+    const k = entryKey(o); // by lock, waiter and kind: a rwlock's read and write waits apart
     const list = out.get(k) ?? [];
     list.push({ pid: o.owner, comm: commOf(o.tgid, o.owner) || null, count: o.count, wait_ns: o.waitNs, stack: stackOf(o) });
     out.set(k, list);
@@ -307,7 +303,7 @@ export const lock: Collector = {
       if (e.acquisitions === 0 && e.contended === 0 && e.failed === 0 && e.holdCount === 0) continue;
       if (!ctx.snapshot) reported.set(key, sig); // a scrape reads everything and changes nothing
       out.push(toRecord(e, ctx.now, e.comm || commOf(e.tgid, e.pid), ctx.symbols, longest.get(`${e.tgid}:${e.addr}`),
-        owners.get(ownersKey(e))));
+        owners.get(entryKey(e))));
     }
     if (ctx.final) {
       // calls, holds and waits still in flight belong to this activation: none may leak into the next

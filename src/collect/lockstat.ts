@@ -106,8 +106,8 @@ export function decodeStackTrace(value: Buffer): bigint[] {
   return out;
 }
 
-/** A key that tells (lock, thread, kind) entries apart across polls. */
-export const entryKey = (e: LockEntry) => `${e.kind.source}:${e.kind.kind}:${e.kind.mode}:${e.tgid}:${e.pid}:${e.addr}`;
+/** A key that tells (lock, thread, kind) entries apart across polls; an owner entry's, its lock record's. */
+export const entryKey = (e: Pick<LockEntry, 'kind' | 'tgid' | 'pid' | 'addr'>) => `${e.kind.source}:${e.kind.kind}:${e.kind.mode}:${e.tgid}:${e.pid}:${e.addr}`;
 
 /** What changes when an entry is used again: a poll reports entries whose signature moved. */
 export const entrySignature = (e: LockEntry) => `${e.acquisitions}:${e.contended}:${e.failed}:${e.holdCount}`;
