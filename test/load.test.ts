@@ -19,10 +19,11 @@ const LOAD_SECONDS = 45;
 /** --metrics-max-series of the attach: the targets' own series, past which they fold into "(other)". */
 const MAX_SERIES = 2000;
 /**
- * A memory bound, not a speed: the attach's RSS once ready again. The bench measured 150-360 MiB
- * after ten minutes of this load and 221 MiB after 20,000 threads (docs/reliability.md); a leak per
- * thread or per record (tens of thousands of processes a minute here) goes past 1 GiB, a slow
- * machine does not (it sees fewer threads, not more).
+ * A memory bound, not a speed: the attach's RSS once ready again. bench/load.ts measured 152 MiB
+ * right after ctl -d after ten minutes of this load (500 MiB at most under it) and 221 MiB after
+ * 20,000 threads; this test 261-520 MiB beside another load (docs/reliability.md). A leak per thread
+ * or per record (tens of thousands of processes a minute here) goes past 1 GiB; a slow machine does
+ * not (it runs fewer threads in the minute, not more).
  */
 const RSS_BOUND_KIB = 1 << 20;
 /**
