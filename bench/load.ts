@@ -12,13 +12,11 @@
 //   LOAD_ATTACH_ARGS='--metrics-top 100000 --metrics-max-series 10000000' ...   (more attach flags: that
 //                                                  one serves every target's own series, as before the fold)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Prometheus, freePort, scrapeJob } from '../test/prometheus.js';
+import { attachedOf, mapEntries, rssKiB } from '../test/loadcheck.js';
 import { CLI, fmt, median, run, sleep, stop, table, waitFor, workload } from './lib.js';
-
-const kib = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 
 /** Resident KiB by kind of mapping, as bench/memory.sh counts them: anonymous memory is V8's heap
  * (and glibc's large allocations), [heap] glibc's main arena (libdw, kallsyms, koffi), the ring the
@@ -33,30 +31,6 @@ function rssParts(pid: number): { anon: number; heap: number; ring: number; othe
   }
   return parts;
 }
-const bpftool = <T>(args: string[]): T => JSON.parse(execFileSync('bpftool', ['-j', ...args], { maxBuffer: 1 << 28 }).toString() || 'null') as T;
-
-/** Entries of each hash map the attach pinned (per-thread and per-process state lives in them). */
-function mapEntries(pinDir: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  let names: string[];
-  try { names = execFileSync('ls', [join(pinDir, 'maps')]).toString().split('\n').filter(Boolean); } catch { return out; }
-  for (const name of names) {
-    const path = join(pinDir, 'maps', name);
-    const info = bpftool<{ type: string; max_entries: number }>(['map', 'show', 'pinned', path]);
-    if (!/hash/.test(info.type)) continue;
-    out[name] = (bpftool<unknown[]>(['map', 'dump', 'pinned', path]) ?? []).length;
-  }
-  return out;
-}
-
-/** Programs of this pin directory attached to anything now (behind a link or a perf event). */
-function attachedOf(pinDir: string): number {
-  const ids = new Set(execFileSync('ls', [join(pinDir, 'progs')]).toString().split('\n').filter(Boolean)
-    .map(p => bpftool<{ id: number }>(['prog', 'show', 'pinned', join(pinDir, 'progs', p)]).id));
-  const attached = [...bpftool<Array<{ prog_id: number }>>(['link', 'list']) ?? [], ...bpftool<Array<{ prog_id: number }>>(['perf', 'list']) ?? []];
-  return attached.filter(l => ids.has(l.prog_id)).length;
-}
-
 /** One GET of /metrics: how long it took, its size and series; or why it failed (30 s at most). */
 async function timedScrape(url: string): Promise<string> {
   const t0 = performance.now();
@@ -88,7 +62,7 @@ export async function loadBench(): Promise<string> {
   const lines: string[] = [];
   try {
     const before = mapEntries(pinDir);
-    const rssReady = kib(attach.pid!);
+    const rssReady = rssKiB(attach.pid!);
     const stack = process.env.LOAD_STACK;
     run(CLI, ['ctl', '-a', ...(stack ? ['--stack', stack] : []), '--pin-dir', pinDir]); // every thread, every category loaded
     const t0 = Date.now();
@@ -104,7 +78,7 @@ export async function loadBench(): Promise<string> {
     const every = Math.max(5, Math.round(seconds / 60)) * 1000;
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(Math.min(every, seconds * 1000 - (Date.now() - t0)));
-      curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
+      curve.push([(Date.now() - t0) / 1000, rssKiB(attach.pid!)]);
       partsCurve.push([(Date.now() - t0) / 1000, rssParts(attach.pid!)]);
       if (process.env.LOAD_PROGRESS) process.stderr.write(`${fmt(curve.at(-1)![0], 0)} s: ${fmt(curve.at(-1)![1] / 1024)} MiB ${JSON.stringify(partsCurve.at(-1)![1])}\n`);
     }
@@ -143,7 +117,7 @@ export async function loadBench(): Promise<string> {
     void ctlDone.then(c => { ctlCode = c; });
     while (ctlCode === undefined) {
       await sleep(Math.min(every, 5000));
-      if (ctlCode === undefined) curve.push([(Date.now() - t0) / 1000, kib(attach.pid!)]);
+      if (ctlCode === undefined) curve.push([(Date.now() - t0) / 1000, rssKiB(attach.pid!)]);
     }
     const offSeconds = (Date.now() - tOff) / 1000;
     if (ctlCode !== 0) {
@@ -159,7 +133,7 @@ export async function loadBench(): Promise<string> {
     const off = JSON.parse(ctlOut) as { duration_ns: number; records: Record<string, number>; lost: Record<string, number> };
     const afterReady = mapEntries(pinDir);
     const attachedReady = attachedOf(pinDir);
-    const rssAfter = kib(attach.pid!);
+    const rssAfter = rssKiB(attach.pid!);
 
     const warm = curve.filter(([t]) => t >= Math.min(30, seconds / 4)).map(([, k]) => k);
     const records = Object.values(off.records).reduce((a, b) => a + b, 0);

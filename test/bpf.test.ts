@@ -439,6 +439,34 @@ describe('attach', () => {
     expect(n).toBeGreaterThan(16384 / 56); // it wrapped, many times
   });
 
+  it('drainNow(onBatch, maxBytes) stops once that much is handed over, batch by batch; the next drain takes the rest', async () => {
+    const child = new GatedChild([workload('syscalls'), '1000']);
+    const obj = own(BpfObject.open(fixture('binding')));
+    obj.setConst('target_tgid', child.pid);
+    obj.setConst('magic', 0xfeedfacecafen);
+    obj.setMaxEntries('rb', 16384);
+    for (const p of obj.programs()) p.setAutoload(p.name === 'on_raw_sys_enter');
+    obj.load();
+    const link = obj.program('on_raw_sys_enter').attachRawTracepoint('sys_enter');
+    cleanup.push(() => link.close());
+    const reader = new RingReader(obj.map('rb'), 48, { batchBytes: 1024 });
+    expect(reader.ringBytes).toBe(16384);
+    let n = 0;
+    const count = (b: Batch) => forEachRecord(b, () => n++);
+    child.open();
+    await child.exited; // nothing writes any more; the ring is full (1000 records of 56 bytes do not fit)
+    const first = reader.drainNow(count, 4096);
+    expect(first).toBeGreaterThanOrEqual(4096);
+    expect(first).toBeLessThan(4096 + 1024);
+    expect(n * 56).toBe(first);
+    const rest = reader.drainNow(count);
+    expect(rest).toBeGreaterThan(0);
+    expect(reader.drainNow(count)).toBe(0);
+    reader.close();
+    expect(n * 56).toBe(first + rest);
+    expect(n + counter(obj, 6)).toBe(1000);
+  });
+
   it('stop() ends a drain waiting for a wakeup at once, not at its timeout', async () => {
     const obj = own(BpfObject.open(fixture('binding')));
     for (const p of obj.programs()) p.setAutoload(false);

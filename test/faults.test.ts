@@ -1,16 +1,17 @@
 // Issue 17, faults: each ends in a clear message and a state the next command can use. (SIGINT,
 // SIGTERM and SIGKILL of an attach: lifecycle.test.ts; a full disk under a recording: record.test.ts;
 // a port taken under trace: cli.test.ts.)
-import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { socketPath } from '../src/control/protocol.js';
 import { Attach, CLI, cli, pinnedFiles, tempDir, testPinDir, waitAsleep, waitFor } from './helpers.js';
 
 const live: Attach[] = [];
-async function attach(args: string[], pinDir?: string): Promise<Attach> {
-  const a = await Attach.start(args, pinDir);
+async function attach(args: string[], pinDir?: string, wrapper?: string[]): Promise<Attach> {
+  const a = await Attach.start(args, pinDir, wrapper);
   live.push(a);
   return a;
 }
@@ -166,6 +167,57 @@ describe('what is under a running attach changes', () => {
     const next = await attach(['-k'], a.pinDir);
     expect(next.stderr).not.toMatch(/warning/);
     expect(pinnedFiles(next.pinDir, 'progs')).toEqual(expect.arrayContaining(['keytime_exec', 'keytime_exit', 'keytime_fork', 'keytime_switch']));
+  });
+
+  describe('its bpffs unmounted (umount -l)', () => {
+    // A bpffs of its own, mounted at a temporary directory in a mount namespace of its own (unshare
+    // -m, private propagation): the umount happens there, the host's /sys/fs/bpf is untouched.
+    const mnt = join(dir, 'bpffs');
+    const pinDir = join(mnt, 'pins');
+    const ownBpffs = ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t bpf bpf "$0" && exec "$@"', mnt];
+    const bpffsAt = (pid: number) => readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')
+      .some(l => l.split(' ')[4] === mnt && l.split(' - ')[1]?.startsWith('bpf '));
+
+    it.each(['ctl -d then ctl -f', 'SIGINT while active'])('ctl -a still activates; %s ends it cleanly; the next attach there works', async end => {
+      mkdirSync(mnt, { recursive: true });
+      const a = await attach(['-k', '--json'], pinDir, ownBpffs);
+      const pid = a.proc.pid!; // sh execs the attach
+      expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+      expect(bpffsAt(pid)).toBe(true);
+      expect(existsSync(`/proc/${pid}/root${pinDir}/progs/keytime_exec`)).toBe(true);
+      execFileSync('nsenter', ['-t', String(pid), '-m', 'umount', '-l', mnt]);
+      expect(bpffsAt(pid)).toBe(false);
+      expect(existsSync(`/proc/${pid}/root${pinDir}`)).toBe(false); // its pins went with the mount
+
+      const target = sleeper();
+      const act = await a.ctl(['-a', '-P', String(target)]);
+      expect(act.code, act.stderr).toBe(0);
+      if (end === 'SIGINT while active') {
+        a.proc.kill('SIGINT');
+      } else {
+        const d = await a.ctl(['-d']);
+        expect(d.code, d.stderr).toBe(0);
+        expect(d.stdout).toMatch(/^deactivated after .*; ready again$/m);
+        const f = await a.ctl(['-f']);
+        expect(f.code, f.stderr).toBe(0);
+        expect(oneLine(f.stdout)).toMatch(/^finished: /);
+      }
+      expect(await a.exited).toEqual({ code: 0, signal: null });
+      expect(a.stderr.match(/── procimage summary/g)).toHaveLength(1);
+      noStack(a.stderr);
+      expect(existsSync(socketPath(pinDir))).toBe(false);
+
+      // the next attach, with a new bpffs at the same place, starts clean and activates
+      const next = await attach(['-k', '--json'], pinDir, ownBpffs);
+      expect(next.stderr).not.toMatch(/warning/);
+      expect((await next.ctl(['-a', '-P', String(target)])).code).toBe(0);
+      expect((await next.ctl(['-f'])).code).toBe(0);
+      expect(await next.exited).toEqual({ code: 0, signal: null });
+      // and in that directory without a bpffs mounted (as the host sees it), an attach says so in one line
+      const r = await cli(['attach', '-k', '--pin-dir', pinDir]);
+      expect(r.code).toBe(1);
+      expect(oneLine(r.stderr)).toBe(`procimage: --pin-dir ${pinDir} is not on a BPF filesystem: use a directory under /sys/fs/bpf`);
+    });
   });
 
   it('attach --listen on a port taken: one line, and no pin, no socket left behind', async () => {

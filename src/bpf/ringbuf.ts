@@ -163,19 +163,30 @@ export class RingReader {
     return new Promise(r => this.stopWaiters.push(r));
   }
 
-  /** Synchronously hands over everything the ring holds now (the final flush); returns records seen. */
-  drainNow(onBatch: BatchHandler): number {
+  /** The ring's size in bytes. */
+  get ringBytes(): number {
+    return this.ring.info.maxEntries;
+  }
+
+  /**
+   * Synchronously hands over what the ring holds now (the final flush), until it is empty or, batch by
+   * batch, maxBytes have been handed over; returns the bytes handed over. While programs still write
+   * (hooks attached on every thread of a busy machine) the ring may fill as fast as this reads, the
+   * more so as this process gets little CPU: without a bound, such a drain never ended.
+   */
+  drainNow(onBatch: BatchHandler, maxBytes = Infinity): number {
     if (this.running || this.inFlight) throw new Error('drainNow while the background loop runs: stop() first');
-    let records = 0;
+    let bytes = 0;
     const b = this.bufs[0];
-    for (;;) {
+    while (bytes < maxBytes) {
       const n = helper().drain(this.d, b.buf, b.buf.length, 0, 0) as number;
       if (n < 0) throw new BpfError('ring buffer drain', -n);
-      if (n === 0) return records;
+      if (n === 0) break;
       b.bytes = n;
-      forEachRecord(b, () => records++);
+      bytes += n;
       onBatch(b);
     }
+    return bytes;
   }
 
   close(): void {

@@ -850,14 +850,17 @@ export class Session {
     // a thread that exited makes its last switch after sched_process_exit, possibly after its parent
     // was told (trace -- CMD ends then, on waitpid, maybe before the exit record is even read): hand
     // over what the ring holds, then give the dying a moment, hooks still on, so their last interval
-    // is closed
+    // is closed. The hooks still write meanwhile: on every thread of a loaded machine they may fill
+    // the ring as fast as it is read, so these drains read at most one ring's worth in all (a
+    // deactivation chased the ring for minutes, unanswered); the drain after the detach takes the rest.
     await this.reader!.stop();
     const dispatch = (b: Batch) => this.dispatch(b);
-    this.reader!.drainNow(dispatch);
+    let budget = this.reader!.ringBytes;
+    budget -= this.reader!.drainNow(dispatch, budget);
     mark('drain');
-    for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS; waited += 2) {
+    for (let waited = 0; this.intervals?.dying.size && waited < DYING_WAIT_MS && budget > 0; waited += 2) {
       await new Promise(r => setTimeout(r, 2));
-      this.reader!.drainNow(dispatch);
+      budget -= this.reader!.drainNow(dispatch, budget);
     }
     mark('dying');
     await this.detachAsync();
