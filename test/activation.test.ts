@@ -137,4 +137,16 @@ describe('a session loaded for known policies (trace)', () => {
       .rejects.toThrow(/keytime_fork not loaded/);
     expect(session.active).toBeUndefined();
   });
+
+  it('refuses a policy with another --stack mode than the one it was loaded for (pi_stack_only)', async () => {
+    const pid = await locker();
+    const policy = { ...defaultPolicy({ kind: 'tgid', tgid: pid }, ['keytime']), stackMode: 'fp' as const };
+    session = await Session.loadAsync({ categories: ['keytime'], policies: [policy] });
+    await expect(session.activate({ ...policy, stackMode: 'dwarf' }, () => ({ write: () => undefined })))
+      .rejects.toThrow(/loaded for --stack fp alone/);
+    expect(session.active).toBeUndefined();
+    const a = await session.activate(policy, () => ({ write: () => undefined }));
+    expect(a.hooks).toContain('keytime_switch');
+    expect(await session.deactivate()).toBeDefined();
+  });
 });
