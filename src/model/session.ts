@@ -1,7 +1,7 @@
 // A session: the BPF objects of the chosen categories, loaded and verified once (the slow part, done
 // ahead of need), then activated and deactivated as often as asked, each time attaching only the
 // hooks the policy needs. In the ready state no program is attached to anything: it costs nothing.
-import { readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BpfObject, Codec, RingReader, Sideband, wakeBytes, forEachRecord, requireFeature, possibleCpus, readIter, supported,
@@ -721,6 +721,32 @@ export class Session {
     this.links = [];
   }
 
+  /**
+   * At deactivation, first: closes the links that can no longer run, those of a process that has
+   * ended entirely (its /proc entry gone: every thread of it has exited and it was reaped; a pid
+   * used again is conservatively taken for it). A uprobe_multi link is run only by its process's
+   * threads, so none can still be running it or run it again, and no record of it can come after
+   * the final drain. Releasing one waits in the kernel for RCU grace periods (~70 ms for lock's
+   * two, issue 16): that now goes on beside the drain, the final poll and the summary instead of
+   * before them. trace's command has been reaped by then (its usual end). Resolves once released.
+   */
+  private releaseEnded(): Promise<unknown> {
+    const gone = new Map<number, boolean>();
+    const ended = (l: Link) => l.process !== undefined &&
+      (gone.get(l.process) ?? gone.set(l.process, !existsSync(`/proc/${l.process}`)).get(l.process)!);
+    const released: Array<Promise<void>> = [], kept: Link[] = [];
+    for (const l of this.links) {
+      if (ended(l)) {
+        released.push(l.closeAsync());
+      } else {
+        kept.push(l);
+        released.push(l.closeSomeAsync(ended)); // a set's (lock's exec follower): those of ended processes
+      }
+    }
+    this.links = kept;
+    return Promise.all(released);
+  }
+
   /** detach(), the links closed side by side off the event loop: some take a grace period each. */
   private async detachAsync(): Promise<void> {
     const links = this.links;
@@ -858,6 +884,7 @@ export class Session {
     const cur = this.current;
     if (!cur) return undefined;
     const stoppedNs = this.clock.now(); // collection ends now; what follows is handing over and cleaning up
+    const releasing = this.releaseEnded();
     for (const timer of cur.timers) clearInterval(timer);
     // a thread that exited makes its last switch after sched_process_exit, possibly after its parent
     // was told (trace -- CMD ends then, on waitpid, maybe before the exit record is even read): hand
@@ -928,6 +955,9 @@ export class Session {
     // on the next turn of the event loop: a one-shot trace closes the session first and never starts
     // it (the kallsyms read is one job on libuv's pool, which the process's exit would wait for)
     this.tidyTimer = setImmediate(() => void this.tidyUp());
+    mark('summary');
+    await releasing; // every hook is detached once deactivate() resolves, as before
+    mark('released');
     return summary;
   }
 
