@@ -25,8 +25,8 @@ export type BatchHandler = (batch: Batch) => void;
  * A batch: 256 KiB, a few thousand records. The main thread parses a whole batch in one turn of the
  * event loop, and what else is due (a scrape, a ctl request, the page) waits for that turn: on a
  * machine whose CPUs are taken (every thread of a fork storm, this process a third of a CPU) 1 MiB
- * batches kept the page 2.5-4 s and /metrics 4-5.5 s from an answer, 256 KiB ones 1-2.8 s and
- * 2.1-3.7 s (docs/reliability.md); the drain's own cost per batch is tens of µs.
+ * batches kept the page's /api/meta 2.5-4 s and /metrics 4-5.5 s from an answer, 256 KiB ones
+ * 0.9-1.7 s and 1.5-2.1 s (docs/reliability.md); the drain's own cost per batch is tens of µs.
  */
 export const BATCH_BYTES = 1 << 18;
 

@@ -20,11 +20,8 @@ export { parseListen, type ListenAddress } from '../http.js';
 class ScrapeQueue {
   private readonly waiting = new Map<Socket, ServerResponse[]>();
   private busy = false;
-  private due: (() => void) | undefined;
 
-  /** onDue: told a promise when scrapes begin to wait, undefined once none is left (state.scrapeDue). */
-  constructor(private readonly render: () => Promise<{ type: string; body: string }>,
-    private readonly onDue: (due: Promise<void> | undefined) => void = () => {}) {}
+  constructor(private readonly render: () => Promise<{ type: string; body: string }>) {}
 
   /** req's socket, not res's: a pipelined request's response has none until its turn. */
   add(req: IncomingMessage, res: ServerResponse): void {
@@ -49,13 +46,7 @@ class ScrapeQueue {
   private pump(): void {
     if (this.busy) return;
     const res = this.next();
-    if (!res) {
-      this.due?.();
-      this.due = undefined;
-      this.onDue(undefined);
-      return;
-    }
-    if (!this.due) this.onDue(new Promise<void>(r => { this.due = r; }));
+    if (!res) return;
     this.busy = true;
     this.render().then(
       ({ type, body }) => res.writeHead(200, { 'content-type': type }).end(body),
@@ -85,7 +76,7 @@ export function metricsHandler(state: MetricsState, source: MetricsSource, bpfSt
     const body = await registry.metrics();
     metrics.timings.render = (performance.now() - t2) / 1e3;
     return { type: registry.contentType, body };
-  }, due => { state.scrapeDue = due; });
+  });
   return (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;
     queue.add(req, res);

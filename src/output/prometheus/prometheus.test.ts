@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LOST_REASONS } from '../../collect/lost.js';
@@ -12,7 +11,6 @@ import type { ExitRecord, LockRecord, OffCpuRecord, ProcRecord, ResourceRecord, 
 import { parseListen } from '../http.js';
 import { endedStat } from './liveness.js';
 import { LOG2_BOUNDS_S, log2HistogramSamples } from './metric.js';
-import { metricsHandler } from './exporter.js';
 import { procimageMetrics } from './metrics.js';
 import { MAX_CGROUPS, MetricsState, WAKER_LABELS, wakerComm, type MetricsOptions } from './state.js';
 
@@ -477,34 +475,5 @@ describe('--listen', () => {
   it.each([['999.1.1.1:80', /'999\.1\.1\.1' is not an IP address/], ['host:80', /not an IP address/],
     ['1.2.3.4:99999', /port must be 1-65535/], ['x', /HOST:PORT or PORT/]])('refuses %s', (arg, msg) => {
     expect(() => parseListen(arg)).toThrow(msg);
-  });
-});
-
-describe('a scrape comes before records', () => {
-  it('while one waits or renders, the state says the session should read no more (backedUp), until it is answered', async () => {
-    const m = new MetricsState(opts(), Date.now, living);
-    const during: Array<Promise<void> | undefined> = [];
-    // the scrape reads the kernel: by then the pause is on
-    const source = { snapshot: () => { during.push(m.backedUp()); return []; }, active: true, categories: [], programStats: () => [] };
-    const handle = metricsHandler(m, source, false);
-    const server = createServer((req, res) => { if (!handle(req, res)) res.writeHead(404).end(); });
-    await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
-    try {
-      expect(m.backedUp()).toBeUndefined();
-      const port = (server.address() as { port: number }).port;
-      const body = new Promise<string>((resolve, reject) => {
-        request({ host: '127.0.0.1', port, path: '/metrics' }, res => {
-          let b = '';
-          res.setEncoding('utf8').on('data', d => { b += d; }).on('end', () => resolve(b));
-        }).on('error', reject).end();
-      });
-      expect(await body).toContain('procimage_active');
-      expect(during).toHaveLength(1);
-      expect(during[0]).toBeInstanceOf(Promise);
-      await during[0]; // resolved once nothing is left to answer
-      expect(m.backedUp()).toBeUndefined();
-    } finally {
-      server.close();
-    }
   });
 });

@@ -170,18 +170,6 @@ export class MetricsState implements Sink {
     t.endedAt = this.now();
   }
 
-  /**
-   * Set by the exporter while a scrape waits or renders (exporter.ts): the session reads no more of
-   * the ring until it is answered. On a machine whose CPUs are taken (every thread of a fork storm,
-   * this process a tenth of a CPU), batches of records took every turn of the event loop and every
-   * scrape timed out; records the pause leaves in the ring stay there or are counted lost by the kernel.
-   */
-  scrapeDue: Promise<void> | undefined;
-
-  backedUp(): Promise<void> | undefined {
-    return this.scrapeDue;
-  }
-
   write(r: ProcRecord): void {
     // an event of a live task with the id of a dropped target: the id was reused (the aggregates a
     // final poll reports again are no such sign)
