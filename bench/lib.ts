@@ -4,7 +4,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
-export const CLI = join(ROOT, 'bin/procimage');
+// BENCH_CLI: another launcher in its place (one that runs the attach under heaptrack, say)
+export const CLI = process.env.BENCH_CLI ?? join(ROOT, 'bin/procimage');
 export const GATE = join(ROOT, 'build/procimage-gate');
 export const workload = (n: string) => join(ROOT, 'build/workloads', n);
 export const benchObject = (n: string) => join(ROOT, 'build/bench', `${n}.bpf.o`);

@@ -13,11 +13,24 @@
 //                                                  one serves every target's own series, as before the fold)
 // Not part of `make bench` nor CI: it holds both cores for its whole duration.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { Prometheus, freePort, scrapeJob } from '../test/prometheus.js';
 import { attachedOf, mapEntries, rssKiB } from '../test/loadcheck.js';
 import { CLI, fmt, median, run, sleep, stop, table, waitFor, workload } from './lib.js';
 
+/** Resident KiB by kind of mapping, as bench/memory.sh counts them: anonymous memory is V8's heap
+ * (and glibc's large allocations), [heap] glibc's main arena (libdw, kallsyms, koffi), the ring the
+ * BPF ring buffer mapped whole. Says which side grows when the RSS does. */
+function rssParts(pid: number): { anon: number; heap: number; ring: number; other: number } {
+  const parts = { anon: 0, heap: 0, ring: 0, other: 0 };
+  let kind: keyof typeof parts = 'other';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) kind = m[1] === '' ? 'anon' : m[1] === '[heap]' ? 'heap' : /bpf-map/.test(m[1]) ? 'ring' : 'other';
+    else if (line.startsWith('Rss:')) parts[kind] += Number(line.split(/\s+/)[1]);
+  }
+  return parts;
+}
 /** One GET of /metrics: how long it took, its size and series; or why it failed (30 s at most). */
 async function timedScrape(url: string): Promise<string> {
   const t0 = performance.now();
@@ -61,10 +74,13 @@ export async function loadBench(): Promise<string> {
     const loadName = threads ? `workloads/manythreads ${threads} (${threads} threads alive at once, each waking every second)`
       : 'stress-ng --fork 2 --switch 2 --cpu 2';
     const curve: Array<[number, number]> = [];
+    const partsCurve: Array<[number, ReturnType<typeof rssParts>]> = [];
     const every = Math.max(5, Math.round(seconds / 60)) * 1000;
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(Math.min(every, seconds * 1000 - (Date.now() - t0)));
       curve.push([(Date.now() - t0) / 1000, rssKiB(attach.pid!)]);
+      partsCurve.push([(Date.now() - t0) / 1000, rssParts(attach.pid!)]);
+      if (process.env.LOAD_PROGRESS) process.stderr.write(`${fmt(curve.at(-1)![0], 0)} s: ${fmt(curve.at(-1)![1] / 1024)} MiB ${JSON.stringify(partsCurve.at(-1)![1])}\n`);
     }
     // one scrape of our own at the end of the load: its time and size (Prometheus gives up after 1 s)
     const own = listen ? await timedScrape(`http://127.0.0.1:${port}/metrics`) : undefined;
@@ -124,7 +140,12 @@ export async function loadBench(): Promise<string> {
     const lost = Object.entries(off.lost).filter(([, n]) => n > 0);
     lines.push(`### load: every thread, every category${stack ? `, --stack ${stack}` : ''}${extraArgs.length ? `, ${extraArgs.join(' ')}` : ''}, ${loadName} for ${seconds} s, ` +
       `${listen ? 'scraped each second' : 'no --listen'}`, '');
-    lines.push(table(['t (s)', 'RSS (MiB)'], [[0, fmt(rssReady / 1024)], ...curve.map(([t, k]) => [fmt(t, 0), fmt(k / 1024)])]));
+    const mib = (k: number) => fmt(k / 1024);
+    lines.push(table(['t (s)', 'RSS (MiB)', 'anonymous (V8)', '[heap] (C)', 'ring', 'other'], [[0, mib(rssReady), '', '', '', ''],
+      ...curve.map(([t, k], i) => {
+        const p = partsCurve[i]?.[1];
+        return [fmt(t, 0), mib(k), p ? mib(p.anon) : '', p ? mib(p.heap) : '', p ? mib(p.ring) : '', p ? mib(p.other) : ''];
+      })]));
     lines.push('');
     lines.push(`- RSS: ready ${fmt(rssReady / 1024)} MiB; after warm-up median ${fmt(median(warm) / 1024)} MiB, ` +
       `min ${fmt(Math.min(...warm) / 1024)}, max ${fmt(Math.max(...warm) / 1024)}; ready again ${fmt(rssAfter / 1024)} MiB`);

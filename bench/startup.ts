@@ -29,8 +29,8 @@ const PHASES: Array<[string, (mark: string) => boolean]> = [
   ['activation (attach, gate)', m => m === 'attach' || m === 'attach-extra' || m === 'activated'],
   ['the command runs', m => m === 'stop'],
   ['stop, drain (kallsyms wait)', m => m === 'drain' || m === 'dying'],
-  ['detach', m => m === 'detach'],
-  ['final poll, summary, close, exit', m => m === 'final-poll' || m === 'deactivated' || m === 'closed' || m === 'exit'],
+  ['detach', m => m === 'detach' || m === 'released'],
+  ['final poll, summary, close, exit', m => m === 'final-poll' || m === 'summary' || m === 'deactivated' || m === 'closed' || m === 'exit'],
 ];
 
 interface Run { wallMs: number; cpuMs: number; marks: Map<string, number>; exitAt: number }

@@ -37,6 +37,16 @@ const volatile __u32 pi_loaded = ~0U;
  */
 const volatile __u32 pi_bpf_loop = 0;
 
+/*
+ * The one --stack mode (enum pi_stack_mode) every policy of the session will use, set before load
+ * when it is known then (trace: its one policy); PI_STACK_ANY (attach): each policy's own. Like
+ * pi_loaded, it makes the other modes' code dead to the verifier, which then does not walk it:
+ * keytime_switch with every category verified the frame-pointer, copy and table paths alike. Read
+ * through pi_stack_mode(); src/model/session.ts refuses a policy with another mode.
+ */
+#define PI_STACK_ANY 0xffffffffU
+const volatile __u32 pi_stack_only = PI_STACK_ANY;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -156,6 +166,12 @@ static __always_inline const struct pi_policy *pi_active_policy(void)
 	const struct pi_policy *p = bpf_map_lookup_elem(&pi_policy, &zero);
 
 	return p && p->active ? p : 0;
+}
+
+/* The policy's --stack mode: pi_stack_only when the session was loaded for one. */
+static __always_inline __u32 pi_stack_mode(const struct pi_policy *p)
+{
+	return pi_stack_only != PI_STACK_ANY ? pi_stack_only : p->stack_mode;
 }
 
 static __always_inline int pi_followed(__u32 tgid)

@@ -427,7 +427,7 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	int dead = (state & PI_TASK_DEAD) != 0; /* its last switch: no off-CPU interval follows */
 	/* picks the kernel stack's memo: the state and the system call (orig_ax) it left the CPU in */
 	__u64 kkey = pi_mix(state | (__u64)preempt << 32, BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(prev), orig_ax));
-	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : p->stack_mode;
+	__u32 mode = dead || (prev->flags & PI_PF_KTHREAD) ? PI_STACK_NONE : pi_stack_mode(p);
 	int dwarf = mode == PI_STACK_DWARF || mode == PI_STACK_DWARF_COPY;
 	/* the tables first: a stack they unwind needs no copy (with pi_unwind_check dwarf-copy sends both) */
 	struct uw_state *st = mode == PI_STACK_DWARF || (pi_unwind_check && mode == PI_STACK_DWARF_COPY) ? unwind_user(prev) : NULL;
@@ -539,6 +539,21 @@ static __always_inline void keytime_out(void *ctx, const struct pi_policy *p, st
 	e->state = state;
 	e->preempt = preempt;
 	pi_submit(e, copy ? sizeof(struct pi_switch_out_dwarf_event) : sizeof(*e), PI_WAKE_LATER);
+}
+
+/*
+ * keytime_out, verified once for itself: a global function, which the verifier checks apart from
+ * its callers, with arguments of their declared types only. Inlined, each of its many paths (mode,
+ * copy, budget, aggregate) was walked again through the rest of keytime_switch (schedule's delay,
+ * keytime_in): 104,000 instructions verified with every category and --stack dwarf, ~36,000 now,
+ * the critical path of every trace's start (docs/performance.md, Start-up). What it does is the same.
+ */
+__noinline int keytime_out_global(void *ctx __arg_ctx, const struct pi_policy *p, struct task_struct *prev __arg_trusted,
+				  __u64 state_preempt, __u64 now)
+{
+	if (p) /* the caller's, never NULL: a global function's pointer may be, to the verifier */
+		keytime_out(ctx, p, prev, (__u32)state_preempt, state_preempt >> 32, now);
+	return 0;
 }
 
 /*
@@ -708,7 +723,7 @@ int BPF_PROG(keytime_switch, bool preempt, struct task_struct *prev, struct task
 
 	/* prev's interval first: a switch-in of prev that went unreported is settled before prev queues again */
 	if (out)
-		keytime_out(ctx, p, prev, prev_state, preempt, now);
+		keytime_out_global(ctx, p, prev, prev_state | (__u64)preempt << 32, now); /* 5 arguments at most */
 	if (sched)
 		pi_sched_switch(p, prev, next, preempt || prev_state == PI_TASK_RUNNING, now, cpu);
 	if (in)

@@ -261,7 +261,7 @@ static __always_inline void returned(struct pt_regs *ctx, long ret, __u32 pid, _
 	 * pthread_spin_lock, not at its return: no site; spinlocks name no owner.)
 	 */
 	const struct pi_policy *p = pi_active_policy();
-	long id = p && p->stack_mode == PI_STACK_FP ? bpf_get_stackid(ctx, &lk_hold_stacks, BPF_F_USER_STACK) : -1;
+	long id = p && pi_stack_mode(p) == PI_STACK_FP ? bpf_get_stackid(ctx, &lk_hold_stacks, BPF_F_USER_STACK) : -1;
 	struct pi_lock_hold nh = { .start_ns = now, .kind = kind, .depth = 1, .stack = id >= 0 ? id + 1 : 0,
 				   .site = kind == PI_LK_SPIN ? 0 : PT_REGS_IP(ctx) };
 	if (bpf_map_update_elem(&lk_holds, &hk, &nh, BPF_NOEXIST))

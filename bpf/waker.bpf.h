@@ -151,7 +151,7 @@ static __always_inline void waker_copy(struct pi_waker_dwarf_event *d, struct ta
 static __always_inline void waker_target_event(void *ctx, const struct pi_policy *p, struct pi_waker_event *sc,
 					       struct task_struct *w, __u64 now)
 {
-	__u32 mode = p->stack_mode;
+	__u32 mode = pi_stack_mode(p);
 	/* its own memo: the waker's switch-outs keep theirs (unwind.bpf.h) */
 	struct uw_state *st = mode == PI_STACK_DWARF ? unwind_user_memo(w, w->pid | UW_MEMO_OTHER) : NULL;
 	int copy = (mode == PI_STACK_DWARF && !st) || mode == PI_STACK_DWARF_COPY;

@@ -96,6 +96,22 @@ describe('activation', () => {
     expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
   });
 
+  it('a target that has ended: its uprobes released beside the final poll, its records all read, nothing attached after', async () => {
+    const ids = lockSession();
+    const t = spawn(workload('locks'), ['mutex', '2', '10000', '50'], { stdio: 'ignore' });
+    targets.push(t);
+    const exited = new Promise(r => t.once('exit', r)); // reaped: its /proc entry is gone
+    await new Promise(r => setTimeout(r, 100));
+    const recs: ProcRecord[] = [];
+    await session!.activate(defaultPolicy({ kind: 'tgid', tgid: t.pid! }, ['lock']), () => ({ write: r => recs.push(r) }));
+    expect(attached(ids, 'lock_uprobe')).toBe(true);
+    await exited;
+    const summary = await session!.deactivate();
+    expect(recs.some(r => r.type === 'lock' && r.source === 'pthread' && r.tgid === t.pid), 'a pthread lock record').toBe(true);
+    expect(summary!.records.lock).toBe(recs.filter(r => r.type === 'lock').length);
+    expect([...ids.values()].filter(id => attachedProgIds().has(id))).toEqual([]);
+  });
+
   it('a ctl connecting (prepare) registers a uprobe that traps nowhere and drops it: nothing stays attached', async () => {
     const ids = lockSession();
     const before = openFds();
@@ -136,5 +152,17 @@ describe('a session loaded for known policies (trace)', () => {
     await expect(session.activate(defaultPolicy({ kind: 'tgid', tgid: pid }, ['schedule']), () => ({ write: () => undefined })))
       .rejects.toThrow(/keytime_fork not loaded/);
     expect(session.active).toBeUndefined();
+  });
+
+  it('refuses a policy with another --stack mode than the one it was loaded for (pi_stack_only)', async () => {
+    const pid = await locker();
+    const policy = { ...defaultPolicy({ kind: 'tgid', tgid: pid }, ['keytime']), stackMode: 'fp' as const };
+    session = await Session.loadAsync({ categories: ['keytime'], policies: [policy] });
+    await expect(session.activate({ ...policy, stackMode: 'dwarf' }, () => ({ write: () => undefined })))
+      .rejects.toThrow(/loaded for --stack fp alone/);
+    expect(session.active).toBeUndefined();
+    const a = await session.activate(policy, () => ({ write: () => undefined }));
+    expect(a.hooks).toContain('keytime_switch');
+    expect(await session.deactivate()).toBeDefined();
   });
 });

@@ -10,6 +10,12 @@ export class Link {
   #ptr: Ptr | null;
   #fd: number | null;
   #pinPath: string | undefined;
+  /**
+   * The one process whose threads can run it (a uprobe attached with a pid), if any: once that
+   * process has ended entirely, nothing can run it any more, and its release need not be waited for
+   * before the last records are read (Session.deactivate).
+   */
+  process: number | undefined;
 
   constructor(ptr: Ptr | null, readonly program: string, readonly target: string, fd: number | null = null) {
     this.#ptr = ptr;
@@ -67,6 +73,12 @@ export class Link {
       else closeAsyncFd(fd!, () => resolve());
     });
   }
+
+  /**
+   * A link made of others (a set): closes those `ended` picks, as closeAsync() does, resolving once
+   * they are released; the rest stay. A single link has none.
+   */
+  closeSomeAsync(_ended: (l: Link) => boolean): Promise<void> { return Promise.resolve(); }
 
   [Symbol.dispose](): void { this.close(); }
 }

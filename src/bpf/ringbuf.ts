@@ -1,6 +1,6 @@
 // Reads a BPF ring buffer into JS in batches without blocking the event loop.
 //
-// The C helper (native/drain.c) copies records into a 1 MiB buffer; it runs through koffi's .async
+// The C helper (native/drain.c) copies records into a buffer (BATCH_BYTES); it runs through koffi's .async
 // on a libuv pool thread, so its epoll wait never blocks the main thread. Two buffers alternate: the
 // main thread parses one while the pool thread fills the other. A full batch is followed by the next
 // drain at once. When a drain comes back less than half full the ring ran dry, and the next one
@@ -21,6 +21,15 @@ export interface Batch {
 
 export type BatchHandler = (batch: Batch) => void;
 
+/**
+ * A batch: 256 KiB, a few thousand records. The main thread parses a whole batch in one turn of the
+ * event loop, and what else is due (a scrape, a ctl request, the page) waits for that turn: on a
+ * machine whose CPUs are taken (every thread of a fork storm, this process a third of a CPU) 1 MiB
+ * batches kept the page's /api/meta 2.5-4 s and /metrics 4-5.5 s from an answer, 256 KiB ones
+ * 0.9-1.7 s and 1.5-2.1 s (docs/reliability.md); the drain's own cost per batch is tens of µs.
+ */
+export const BATCH_BYTES = 1 << 18;
+
 export interface RingReaderOptions {
   batchBytes?: number; // per buffer; must hold the largest record
   waitMs?: number;     // longest a drain call waits for a wakeup
@@ -31,7 +40,7 @@ export interface RingReaderOptions {
  * drain takes it all, and at most a quarter of the ring, so a burst cannot fill it before the reader
  * comes.
  */
-export function wakeBytes(ringBytes: number, batchBytes = 1 << 20): number {
+export function wakeBytes(ringBytes: number, batchBytes = BATCH_BYTES): number {
   return Math.min(ringBytes / 4, batchBytes / 2);
 }
 
@@ -62,7 +71,7 @@ export class RingReader {
   private run: object | undefined;
 
   constructor(private readonly ring: BpfMap, private readonly maxRecord: number, private readonly opts: RingReaderOptions = {}) {
-    const batchBytes = opts.batchBytes ?? 1 << 20;
+    const batchBytes = opts.batchBytes ?? BATCH_BYTES;
     if (batchBytes < 8 + maxRecord) throw new Error(`ring batch of ${batchBytes} bytes cannot hold a ${maxRecord}-byte record`);
     this.bufs = [0, 1].map(() => {
       // not zeroed: a drain hands over only what it wrote, and untouched pages cost the ready daemon no memory

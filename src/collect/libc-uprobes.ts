@@ -204,6 +204,7 @@ export async function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: nu
     const made = await Promise.allSettled(sets.map(([name, probes, retprobe]) => obj.program(name).attachUprobeMultiAsync({
       binary: plan.openPath, offsets: probes.map(p => p.offset), cookies: probes.map(p => p.op), pid, retprobe })));
     const links = made.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []));
+    for (const l of links) l.process = pid; // run by pid's threads alone
     const failed = made.find(r => r.status === 'rejected');
     if (failed) {
       await Promise.all(links.map(l => l.closeAsync()));
@@ -217,6 +218,7 @@ export async function attachLockUprobes(obj: BpfObject, plan: ProbePlan, pid: nu
       const prog = obj.program(name);
       for (const p of probes) links.push(prog.attachUprobe({ binary: plan.openPath, offset: p.offset, pid, retprobe, cookie: p.op }));
     }
+    for (const l of links) l.process = pid;
   } catch (e) {
     for (const l of links) l.close();
     throw e;

@@ -60,6 +60,12 @@ class LinkSet extends Link {
     this.#links.clear();
   }
 
+  override async closeSomeAsync(ended: (l: Link) => boolean): Promise<void> {
+    const links = [...this.#links].filter(ended);
+    for (const l of links) this.#links.delete(l);
+    await Promise.all(links.map(l => l.closeAsync()));
+  }
+
   override async closeAsync(): Promise<void> {
     this.#ended = true;
     const links = [...this.#links];

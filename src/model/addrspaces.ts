@@ -20,8 +20,8 @@ export interface Mapping {
 interface Proc {
   maps: Mapping[];   // sorted by start, not overlapping
   version: number;   // bumped by every change
-  id: number;        // the unwinder's address-space id
-  setVersion: number; // the version the unwinder has (-1: none)
+  space: Space | undefined; // the unwinder's address space of these maps (shared), once asked for
+  setVersion: number; // the version `space` is of (-1: none)
   exeIno: number;    // inode of its executable (0 unknown)
   moved: number;     // when it last moved to the end of the LRU order (AddressSpaces.moves)
 }
@@ -33,8 +33,19 @@ type Event =
 
 const KEEP = 2048; // processes remembered (LRU)
 
+/**
+ * An address space of the unwinder: one per distinct maps text, shared by every process that has
+ * exactly those maps. A fork storm's children (fork without exec) map what their parent maps: one
+ * libdwfl session for all of them, not one each (each session reads its modules' DWARF again: ~0.4
+ * MB of C heap a module, and its CPU, found under `stress-ng --fork`). An id stands for one text for
+ * good (never reused), so (id, version 0) names what an address means.
+ */
+interface Space { id: number; version: 0; text: string; refs: number }
+
 export class AddressSpaces {
   private readonly procs = new Map<number, Proc>();
+  /** The unwinder's spaces by their maps text. */
+  private readonly spaces = new Map<string, Space>();
   private queue: Event[] = [];
   private nextId = 1;
   /** Moves to the end of `procs`' order so far: the LRU clock. */
@@ -52,6 +63,7 @@ export class AddressSpaces {
    */
   clear(): void {
     this.procs.clear();
+    this.spaces.clear();
     this.files.clear();
     this.queue = [];
     this.lost = 0;
@@ -93,30 +105,43 @@ export class AddressSpaces {
    * unknown), defined in the unwinder as it was at the capture: its id, and the version of its
    * mappings (an address means the same thing for the same id and version). Undefined when not known.
    */
-  spaceFor(tgid: number, exeIno: number): Readonly<Pick<Proc, 'id' | 'version'>> | undefined {
+  spaceFor(tgid: number, exeIno: number): Readonly<Pick<Space, 'id' | 'version'>> | undefined {
     let p = this.procs.get(tgid);
     if (!p) p = this.seed(tgid);
     if (!p || p.maps.length === 0) return undefined;
     // a capture of another image than the one these maps describe (read from /proc after an exec)
     if (exeIno && p.exeIno && p.exeIno !== exeIno) return undefined;
     this.touch(tgid, p);
-    if (p.setVersion !== p.version) {
-      if (!this.unwinder.setSpace(p.id, mapsText(p.maps))) return undefined;
+    if (p.setVersion !== p.version || !p.space) {
+      const text = mapsText(p.maps);
+      if (p.space?.text !== text) {
+        this.release(p);
+        let space = this.spaces.get(text);
+        if (!space) {
+          space = { id: this.nextId++, version: 0, text, refs: 0 };
+          if (!this.unwinder.setSpace(space.id, text)) return undefined;
+          this.spaces.set(text, space);
+        }
+        space.refs++;
+        p.space = space;
+      }
       p.setVersion = p.version;
     }
-    return p;
+    return p.space;
+  }
+
+  /** p no longer holds its space: the last process to hold one has the unwinder drop it. */
+  private release(p: Proc): void {
+    const s = p.space;
+    p.space = undefined;
+    if (!s || --s.refs > 0) return;
+    this.unwinder.dropSpace(s.id);
+    this.spaces.delete(s.text);
   }
 
   /** The unwinder forgets the least recently used spaces: define this one again. */
   redefine(id: number): boolean {
-    for (const p of this.procs.values()) {
-      if (p.id === id) {
-        p.setVersion = -1;
-        if (!this.unwinder.setSpace(p.id, mapsText(p.maps))) return false;
-        p.setVersion = p.version;
-        return true;
-      }
-    }
+    for (const s of this.spaces.values()) if (s.id === id) return this.unwinder.setSpace(s.id, s.text);
     return false;
   }
 
@@ -137,12 +162,12 @@ export class AddressSpaces {
 
   private replace(tgid: number, maps: Mapping[]): Proc {
     const old = this.procs.get(tgid);
-    if (old) this.unwinder.dropSpace(old.id);
-    const p: Proc = { maps, version: 1, id: this.nextId++, setVersion: -1, exeIno: 0, moved: -KEEP };
+    if (old) this.release(old);
+    const p: Proc = { maps, version: 1, space: undefined, setVersion: -1, exeIno: 0, moved: -KEEP };
     this.touch(tgid, p);
     if (this.procs.size > KEEP) {
       const [oldest, op] = this.procs.entries().next().value as [number, Proc];
-      this.unwinder.dropSpace(op.id);
+      this.release(op);
       this.procs.delete(oldest);
     }
     return p;

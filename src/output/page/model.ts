@@ -152,7 +152,8 @@ export class PageModel {
         const off = r.type === 'offcpu' ? r : undefined;
         const start = r.start_ts_ns ?? this.t0, end = r.end_ts_ns ?? r.ts_ns;
         const kstack = off ? this.stacks.id(off.kstack) : 0, ustack = off ? this.stacks.id(off.ustack) : 0;
-        this.timeline.add({
+        // a lane only for a thread the page keeps (Processes' limits): past them it is counted, not drawn
+        if (this.procs.threads.has(r.pid)) this.timeline.add({
           tid: r.pid, start, end, state: off ? STATE_CODE(off.state) : 0, cpu: r.cpu, kstack, ustack,
           flags: (r.began_before_activation ? F_BEFORE : 0) | (r.ongoing ? F_ONGOING : 0) | (r.switch_in_inferred ? F_INFERRED : 0) |
             (off?.ustack_truncated ? F_TRUNCATED : 0),

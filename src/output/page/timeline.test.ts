@@ -91,6 +91,32 @@ describe('page timeline', () => {
     }
   });
 
+  it('a lane holds the buckets of the span it lived in: a fork storm\'s short threads cost bytes, and are drawn where they lived', () => {
+    const t = new Timeline(3000);
+    runSleep(t, 1, 1000); // 10 s: the grid coarsens (2 ms buckets), and the budget sheds detail
+    const short = 2000;
+    for (let i = 0; i < short; i++) { // a thread of 2 ms (1 ms on a CPU, 1 ms asleep) every 5 ms
+      const s = 3 * ms + i * 5 * ms;
+      t.add({ tid: 100 + i, start: s, end: s + ms, state: 0, cpu: 0, kstack: 0, ustack: 0, flags: 0 });
+      t.add({ tid: 100 + i, start: s + ms, end: s + 2 * ms, state: S, cpu: 0, kstack: 0, ustack: 0, flags: 0 });
+    }
+    // the whole grid for the long-lived thread (GRID x 5 kinds x 8 bytes), a few buckets for each short one
+    expect(t.bytes()).toBeLessThan(GRID * 5 * 8 + 28 * 3000 + short * 1000);
+    const px = 1000, p = 10_000 * ms / px; // 10 ms a pixel: from the buckets
+    const views = t.view(0, 10_000 * ms, px);
+    for (const v of views.filter(x => x.tid >= 100)) {
+      const s = 3 * ms + (v.tid - 100) * 5 * ms;
+      expect(v.coarse).toBe(true);
+      expect(v.start.length).toBeGreaterThan(0);
+      // drawn where it lived, give or take the pixel and bucket it shares with others
+      expect(Math.min(...v.start)).toBeGreaterThanOrEqual(s - p - 2 * t.width);
+      expect(Math.max(...v.end)).toBeLessThanOrEqual(s + 2 * ms + p + 2 * t.width);
+    }
+    const u = Timeline.fromJSON(JSON.parse(JSON.stringify(t.toJSON())));
+    expect(u.view(0, 10_000 * ms, px)).toEqual(views);
+    expect(u.view(4000 * ms, 4100 * ms, 37)).toEqual(t.view(4000 * ms, 4100 * ms, 37));
+  });
+
   it('base64 round-trips typed arrays', () => {
     const a = Float64Array.of(1.5, -2, 1e18, Number.MAX_SAFE_INTEGER);
     expect(new Float64Array(unb64(b64(a)))).toEqual(a);

@@ -6,9 +6,10 @@
 // - the intervals themselves, in columns of typed arrays (28 bytes an interval), within a budget
 //   for all lanes: past it the oldest part of every lane's detail goes, and is said to have gone;
 // - time buckets on one grid for every lane: the time each bucket spent in each state. The grid has
-//   at most GRID buckets, twice as wide each time the run outgrows it, so a whole run at any length
-//   costs a few hundred KB a lane, and a view wider than a bucket per pixel is summed from it
-//   (never from millions of intervals, never truncated).
+//   at most GRID buckets, twice as wide each time the run outgrows it, and a lane holds only the
+//   buckets of the span it lived in: a thread that ran the whole run costs a few hundred KB, a
+//   short-lived one (a fork storm makes thousands a second) a few bytes. A view wider than a
+//   bucket per pixel is summed from them (never from millions of intervals, never truncated).
 // A view narrower than that is drawn from the intervals: those a pixel or more wide as they are
 // (clickable: their stacks come from intervalDetail), the shorter ones merged into segments of about a
 // pixel that say how their time was shared between the states.
@@ -75,7 +76,9 @@ export interface TimelineData {
   origin: number;
   lanes: Array<{
     tid: number; dropped: number; keptFrom: number | null;
-    start: string; end: string; state: string; cpu: string; kstack: string; ustack: string; flags: string; buckets: string | null;
+    start: string; end: string; state: string; cpu: string; kstack: string; ustack: string; flags: string;
+    /** The lane's buckets (NK a bucket) from grid bucket bucketsFrom on, when detail has gone. */
+    buckets: string | null; bucketsFrom?: number;
   }>;
 }
 
@@ -114,15 +117,17 @@ class Lane {
   dropped = 0;
   /** Detail before this time (ns) is no longer kept. */
   keptFrom = -Infinity;
-  start = new Float64Array(64);
-  end = new Float64Array(64);
-  state = new Uint8Array(64);
-  cpu = new Uint16Array(64);
-  kst = new Uint32Array(64);
-  ust = new Uint32Array(64);
-  flags = new Uint8Array(64);
-  /** GRID x NK: ns in each kind, bucket by bucket. */
-  buckets = new Float64Array(GRID * NK);
+  // room for a few intervals to begin with: most threads of a busy machine live briefly
+  start = new Float64Array(4);
+  end = new Float64Array(4);
+  state = new Uint8Array(4);
+  cpu = new Uint16Array(4);
+  kst = new Uint32Array(4);
+  ust = new Uint32Array(4);
+  flags = new Uint8Array(4);
+  /** ns in each kind (NK a bucket) for the grid's buckets bucketsFrom, bucketsFrom + 1, ... (the span the lane lived in). */
+  buckets = new Float64Array(0);
+  bucketsFrom = 0;
   /** The latest end seen: intervals come in time order; one that does not is put in its place. */
   lastEnd = -Infinity;
   /**
@@ -157,6 +162,44 @@ class Lane {
     this.kst[i] = iv.kstack; this.ust[i] = iv.ustack; this.flags[i] = iv.flags;
     this.n++;
     if (iv.end > this.lastEnd) this.lastEnd = iv.end;
+  }
+
+  /** Buckets held: [bucketsFrom, bucketsTo). */
+  get bucketsTo(): number {
+    return this.bucketsFrom + this.buckets.length / NK;
+  }
+
+  /** ns of kind k in grid bucket b (0 outside the lane's span). */
+  bucket(b: number, k: number): number {
+    const row = b - this.bucketsFrom;
+    return row >= 0 && b < this.bucketsTo ? this.buckets[row * NK + k] : 0;
+  }
+
+  /**
+   * Holds grid buckets [lo, hi) at least: the span grows to twice what is asked (later, where time
+   * goes; within the grid), so a lane that lives on reallocates a few times a grid, not at each bucket.
+   */
+  cover(lo: number, hi: number): void {
+    const had = this.buckets.length > 0, from = this.bucketsFrom, to = this.bucketsTo;
+    if (had && lo >= from && hi <= to) return;
+    const nlo = had ? Math.min(lo, from) : lo;
+    const nhi = Math.min(GRID, Math.max(had ? Math.max(hi, to) : hi, nlo + 2 * ((had ? Math.max(hi, to) : hi) - nlo)));
+    const b = new Float64Array((nhi - nlo) * NK);
+    if (had) b.set(this.buckets, (from - nlo) * NK);
+    this.buckets = b;
+    this.bucketsFrom = nlo;
+  }
+
+  /** The grid's buckets merge in pairs (its width doubles): bucket b becomes b / 2. */
+  halveBuckets(): void {
+    if (this.buckets.length === 0) return;
+    const from = this.bucketsFrom, to = this.bucketsTo, nfrom = Math.floor(from / 2);
+    const b = new Float64Array((Math.ceil(to / 2) - nfrom) * NK);
+    for (let i = from; i < to; i++) {
+      for (let k = 0; k < NK; k++) b[(Math.floor(i / 2) - nfrom) * NK + k] += this.buckets[(i - from) * NK + k];
+    }
+    this.buckets = b;
+    this.bucketsFrom = nfrom;
   }
 
   /** Drops the first k intervals' detail. */
@@ -226,9 +269,12 @@ export class Timeline {
   /** s, e: ns on the records' clock; the grid counts from the origin, and nothing before it. */
   private addToBuckets(lane: Lane, start: number, end: number, kind: number): void {
     const w = this.width, s = Math.max(0, start - this.origin), e = end - this.origin;
-    for (let b = Math.floor(s / w); b * w < e && b < GRID; b++) {
+    const first = Math.floor(s / w), last = Math.min(GRID, Math.ceil(e / w)); // buckets [first, last)
+    if (!(last > first)) return;
+    lane.cover(first, last);
+    for (let b = first; b < last; b++) {
       const overlap = Math.min(e, (b + 1) * w) - Math.max(s, b * w);
-      if (overlap > 0) lane.buckets[b * NK + kind] += overlap;
+      if (overlap > 0) lane.buckets[(b - lane.bucketsFrom) * NK + kind] += overlap;
     }
   }
 
@@ -242,11 +288,7 @@ export class Timeline {
         const i = id - lane.dropped;
         return i >= 0 && lane.end[i] - lane.start[i] >= 2 * this.width;
       });
-      const b = lane.buckets;
-      for (let i = 0; i < GRID / 2; i++) {
-        for (let k = 0; k < NK; k++) b[i * NK + k] = b[2 * i * NK + k] + b[(2 * i + 1) * NK + k];
-      }
-      b.fill(0, (GRID / 2) * NK);
+      lane.halveBuckets();
     }
     this.width *= 2;
   }
@@ -345,10 +387,10 @@ export class Timeline {
       while (c < covered.length && covered[c][1] <= s) c++;
       if (c < covered.length && covered[c][0] <= s && covered[c][1] >= e) { emit(); continue; } // drawn as the interval
       const t = new Array<number>(NK).fill(0);
-      for (let b = Math.max(0, Math.floor((s - o) / w)); o + b * w < e && b < GRID; b++) {
+      for (let b = Math.max(lane.bucketsFrom, Math.floor((s - o) / w)); o + b * w < e && b < lane.bucketsTo; b++) {
         const share = (Math.min(e, o + (b + 1) * w) - Math.max(s, o + b * w)) / w;
         if (share <= 0) continue;
-        for (let k = 0; k < NK; k++) t[k] += lane.buckets[b * NK + k] * share;
+        for (let k = 0; k < NK; k++) t[k] += lane.bucket(b, k) * share;
       }
       const total = t.reduce((a, c) => a + c, 0);
       if (total <= 0) { emit(); continue; } // the thread was not there
@@ -388,7 +430,7 @@ export class Timeline {
         tid: l.tid, dropped: l.dropped, keptFrom: Number.isFinite(l.keptFrom) ? l.keptFrom : null,
         start: b64(l.start.subarray(0, l.n)), end: b64(l.end.subarray(0, l.n)), state: b64(l.state.subarray(0, l.n)),
         cpu: b64(l.cpu.subarray(0, l.n)), kstack: b64(l.kst.subarray(0, l.n)), ustack: b64(l.ust.subarray(0, l.n)),
-        flags: b64(l.flags.subarray(0, l.n)), buckets: l.dropped ? b64(new Float32Array(l.buckets)) : null,
+        flags: b64(l.flags.subarray(0, l.n)), buckets: l.dropped ? b64(new Float32Array(l.buckets)) : null, bucketsFrom: l.bucketsFrom,
       })),
     };
   }
@@ -406,7 +448,10 @@ export class Timeline {
         lane.push({ tid: l.tid, start: start[i], end: end[i], state: state[i], cpu: cpu[i], kstack: kst[i], ustack: ust[i], flags: flags[i] }, t.width);
         if (!l.buckets) t.addToBuckets(lane, start[i], end[i], kindOfState(state[i]));
       }
-      if (l.buckets) lane.buckets.set(new Float32Array(unb64(l.buckets)));
+      if (l.buckets) {
+        lane.buckets = Float64Array.from(new Float32Array(unb64(l.buckets)));
+        lane.bucketsFrom = l.bucketsFrom ?? 0;
+      }
       lane.keptFrom = l.keptFrom ?? -Infinity;
       t.lanes.set(l.tid, lane);
       t.kept += lane.n;
