@@ -955,12 +955,13 @@ export class Session {
     this.stacks?.forget();
     this.symbols.forgetProcesses();
     this.modules.clear(); // the next activation writes its module records anew (with new ids)
-    // on the next turn of the event loop: a one-shot trace closes the session first and never starts
-    // it (the kallsyms read is one job on libuv's pool, which the process's exit would wait for)
-    this.tidyTimer = setImmediate(() => void this.tidyUp());
     mark('summary');
     await releasing; // every hook is detached once deactivate() resolves, as before
     mark('released');
+    // on the next turn of the event loop: a one-shot trace closes the session first and never starts
+    // it (the kallsyms read is one job on libuv's pool, which the process's exit would wait for).
+    // After the await above, which is a turn of the event loop of its own
+    this.tidyTimer = setImmediate(() => void this.tidyUp());
     return summary;
   }
 
