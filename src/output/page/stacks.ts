@@ -47,19 +47,23 @@ export interface StackSum { tid: number; tgid: number; comm: string; state: stri
 /** Sums kept by thread; past them a new thread's time is summed by its name alone (tid and tgid -1). */
 const MAX_SUMS = 200_000;
 
+/** A sum's key: by thread, or (tid -1) by name past MAX_SUMS. */
+const sumKey = (s: Omit<StackSum, 'count' | 'ns'>): string =>
+  s.tid === -1 ? `-1|${s.comm}|${s.state}|${s.kstack}|${s.ustack}` : `${s.tid}|${s.state}|${s.kstack}|${s.ustack}`;
+
 /** Off-CPU time by (thread, state, kernel stack, user stack). */
 export class OffCpuSums {
   private readonly sums = new Map<string, StackSum>();
 
   add(s: Omit<StackSum, 'count' | 'ns'>, ns: number): void {
-    let key = `${s.tid}|${s.state}|${s.kstack}|${s.ustack}`;
+    let key = sumKey(s);
     let e = this.sums.get(key);
     // every thread of a fork storm has sums of its own: past the limit the flame graph still has its
     // time (under its name), a thread's own selection no longer
     if (!e && this.sums.size >= MAX_SUMS) {
-      key = `-1|${s.comm}|${s.state}|${s.kstack}|${s.ustack}`;
-      e = this.sums.get(key);
       s = { ...s, tid: -1, tgid: -1 };
+      key = sumKey(s);
+      e = this.sums.get(key);
     }
     if (!e) this.sums.set(key, e = { ...s, count: 0, ns: 0 });
     e.count++;
@@ -72,7 +76,7 @@ export class OffCpuSums {
 
   static from(sums: StackSum[]): OffCpuSums {
     const o = new OffCpuSums();
-    for (const s of sums) o.sums.set(s.tid === -1 ? `-1|${s.comm}|${s.state}|${s.kstack}|${s.ustack}` : `${s.tid}|${s.state}|${s.kstack}|${s.ustack}`, { ...s });
+    for (const s of sums) o.sums.set(sumKey(s), { ...s });
     return o;
   }
 }

@@ -169,12 +169,6 @@ class Lane {
     return this.bucketsFrom + this.buckets.length / NK;
   }
 
-  /** ns of kind k in grid bucket b (0 outside the lane's span). */
-  bucket(b: number, k: number): number {
-    const row = b - this.bucketsFrom;
-    return row >= 0 && b < this.bucketsTo ? this.buckets[row * NK + k] : 0;
-  }
-
   /**
    * Holds grid buckets [lo, hi) at least: the span grows to twice what is asked (later, where time
    * goes; within the grid), so a lane that lives on reallocates a few times a grid, not at each bucket.
@@ -182,8 +176,8 @@ class Lane {
   cover(lo: number, hi: number): void {
     const had = this.buckets.length > 0, from = this.bucketsFrom, to = this.bucketsTo;
     if (had && lo >= from && hi <= to) return;
-    const nlo = had ? Math.min(lo, from) : lo;
-    const nhi = Math.min(GRID, Math.max(had ? Math.max(hi, to) : hi, nlo + 2 * ((had ? Math.max(hi, to) : hi) - nlo)));
+    const nlo = had ? Math.min(lo, from) : lo, end = had ? Math.max(hi, to) : hi;
+    const nhi = Math.min(GRID, nlo + 2 * (end - nlo));
     const b = new Float64Array((nhi - nlo) * NK);
     if (had) b.set(this.buckets, (from - nlo) * NK);
     this.buckets = b;
@@ -390,7 +384,7 @@ export class Timeline {
       for (let b = Math.max(lane.bucketsFrom, Math.floor((s - o) / w)); o + b * w < e && b < lane.bucketsTo; b++) {
         const share = (Math.min(e, o + (b + 1) * w) - Math.max(s, o + b * w)) / w;
         if (share <= 0) continue;
-        for (let k = 0; k < NK; k++) t[k] += lane.bucket(b, k) * share;
+        for (let k = 0; k < NK; k++) t[k] += lane.buckets[(b - lane.bucketsFrom) * NK + k] * share; // b within the lane's span
       }
       const total = t.reduce((a, c) => a + c, 0);
       if (total <= 0) { emit(); continue; } // the thread was not there
